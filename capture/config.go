@@ -1,0 +1,90 @@
+package capture
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+)
+
+// Values of Config.Video and Config.Audio besides file paths.
+const (
+	SourceNone   = "none"
+	SourceTest   = "test"
+	SourceCamera = "camera"
+	SourceMic    = "mic"
+)
+
+// Defaults applied by [Open] to zero fields of [Config].
+const (
+	DefaultWidth        = 640
+	DefaultHeight       = 480
+	DefaultFPS          = 30
+	DefaultVideoBitrate = 1_000_000
+	// DefaultAudioBitrate is the Opus target bitrate for live audio, bits/s.
+	DefaultAudioBitrate = 32_000
+)
+
+// Config selects the media sources and encoding parameters of [Open].
+type Config struct {
+	// Video is "camera", "test", "none" (or ""), or a path to a .y4m file
+	// (raw 4:2:0, encoded live and looped) or a .ivf file (VP8, sent as is
+	// and looped).
+	Video string
+	// Audio is "mic", "test", "none" (or ""), or a path to an .ogg file
+	// (Opus, sent as is and looped).
+	Audio string
+	// Camera is the camera's device id ("" = first camera).
+	Camera string
+	// Mic is the microphone's device id ("" = first real microphone).
+	Mic string
+	// Width, Height and FPS of camera and test video; default 640x480@30.
+	// Y4M files keep their own size and rate.
+	Width, Height, FPS int
+	// VideoBitrate is the target of live video encoders in bits/s; default
+	// 1,000,000.
+	VideoBitrate int
+	// Logger receives the package's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Width <= 0 {
+		c.Width = DefaultWidth
+	}
+	if c.Height <= 0 {
+		c.Height = DefaultHeight
+	}
+	if c.FPS <= 0 {
+		c.FPS = DefaultFPS
+	}
+	if c.VideoBitrate <= 0 {
+		c.VideoBitrate = DefaultVideoBitrate
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.Video == "" {
+		c.Video = SourceNone
+	}
+	if c.Audio == "" {
+		c.Audio = SourceNone
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	if c.Width%2 != 0 || c.Height%2 != 0 {
+		return fmt.Errorf("video size %dx%d: width and height must be even", c.Width, c.Height)
+	}
+	if c.Width > 4096 || c.Height > 4096 || c.FPS > 120 {
+		return fmt.Errorf("video %dx%d@%d: too large (max 4096x4096@120)", c.Width, c.Height, c.FPS)
+	}
+	return nil
+}
+
+// fileKind returns the lower-case extension of a source path ("y4m", …).
+func fileKind(path string) string {
+	return strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), ".")
+}

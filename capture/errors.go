@@ -1,0 +1,15 @@
+package capture
+
+import "errors"
+
+// Sentinel errors. The errors returned by [Open] wrap them; their text is one
+// line naming what is missing and how to go on.
+var (
+	// ErrNoCamera means that no usable camera matched the configuration.
+	ErrNoCamera = errors.New("no camera found")
+	// ErrNoMicrophone means that no usable microphone matched the
+	// configuration. ALSA's "null" device does not count as a microphone.
+	ErrNoMicrophone = errors.New("no microphone found")
+	// ErrClosed is returned when a track of a closed [Media] is bound.
+	ErrClosed = errors.New("capture: media closed")
+)

@@ -1,0 +1,230 @@
+package capture
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4"
+)
+
+// testTimeout bounds every wait: the machine is shared and slow.
+const testTimeout = 30 * time.Second
+
+// newAPI returns a loopback-only pion API whose codecs are registered by reg.
+func newAPI(t testing.TB, reg func(*webrtc.MediaEngine) error) *webrtc.API {
+	t.Helper()
+	me := &webrtc.MediaEngine{}
+	if err := reg(me); err != nil {
+		t.Fatal(err)
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+		t.Fatal(err)
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+}
+
+// h264Only registers H.264 and Opus but not VP8, like a receiver that
+// prefers H.264.
+func h264Only(me *webrtc.MediaEngine) error {
+	if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: withFeedback(capH264()), PayloadType: 102}, webrtc.RTPCodecTypeVideo); err != nil {
+		return err
+	}
+	return me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: capOpus(), PayloadType: 111}, webrtc.RTPCodecTypeAudio)
+}
+
+// receiver records what arrives on one PeerConnection's remote tracks.
+type receiver struct {
+	mu        sync.Mutex
+	mime      map[string]string // kind → codec MIME type
+	frames    atomic.Int64      // video frames (RTP marker bits)
+	keyframes atomic.Int64
+	lastKey   atomic.Int64 // unix nanos of the last keyframe
+	audio     atomic.Int64 // audio packets
+	tsBack    atomic.Int64 // video frames whose timestamp went backwards
+	wg        sync.WaitGroup
+}
+
+func (r *receiver) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	r.mu.Lock()
+	r.mime[tr.Kind().String()] = tr.Codec().MimeType
+	r.mu.Unlock()
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		var lastTS uint32
+		first := true
+		for {
+			p, _, err := tr.ReadRTP()
+			if err != nil {
+				return
+			}
+			if tr.Kind() == webrtc.RTPCodecTypeAudio {
+				r.audio.Add(1)
+				continue
+			}
+			if isKeyFrameStart(tr.Codec().MimeType, p.Payload) {
+				r.keyframes.Add(1)
+				r.lastKey.Store(time.Now().UnixNano())
+			}
+			if p.Marker {
+				if !first && int32(p.Timestamp-lastTS) <= 0 {
+					r.tsBack.Add(1)
+				}
+				first, lastTS = false, p.Timestamp
+				r.frames.Add(1)
+			}
+		}
+	}()
+}
+
+func (r *receiver) codec(kind string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.mime[kind]
+}
+
+// isKeyFrameStart reports whether an RTP payload starts a keyframe.
+func isKeyFrameStart(mime string, payload []byte) bool {
+	switch strings.ToLower(mime) {
+	case "video/vp8":
+		var p codecs.VP8Packet
+		if _, err := p.Unmarshal(payload); err != nil {
+			return false
+		}
+		return p.S == 1 && p.PID == 0 && len(p.Payload) > 0 && p.Payload[0]&1 == 0
+	case "video/h264":
+		return h264PayloadHasIDR(payload)
+	}
+	return false
+}
+
+func h264PayloadHasIDR(b []byte) bool {
+	if len(b) < 2 {
+		return false
+	}
+	switch b[0] & 0x1f {
+	case 5:
+		return true
+	case 24: // STAP-A
+		for i := 1; i+2 < len(b); {
+			n := int(b[i])<<8 | int(b[i+1])
+			if i+2 < len(b) && b[i+2]&0x1f == 5 {
+				return true
+			}
+			i += 2 + n
+		}
+	case 28: // FU-A start of an IDR
+		return b[1]&0x80 != 0 && b[1]&0x1f == 5
+	}
+	return false
+}
+
+// call is a sender PeerConnection connected to a receiving one.
+type call struct {
+	send, recv *webrtc.PeerConnection
+	rx         *receiver
+	senders    []*webrtc.RTPSender
+}
+
+// dial connects a new sender PC carrying tracks to a new receiver PC.
+func dial(t testing.TB, sendAPI, recvAPI *webrtc.API, tracks []webrtc.TrackLocal) *call {
+	t.Helper()
+	c := &call{rx: &receiver{mime: map[string]string{}}}
+	var err error
+	if c.send, err = sendAPI.NewPeerConnection(webrtc.Configuration{}); err != nil {
+		t.Fatal(err)
+	}
+	if c.recv, err = recvAPI.NewPeerConnection(webrtc.Configuration{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.close(t) })
+	c.recv.OnTrack(c.rx.onTrack)
+	for _, tr := range tracks {
+		s, err := c.send.AddTrack(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.senders = append(c.senders, s)
+		go drainRTCP(s)
+	}
+	offer, err := c.send.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer := exchange(t, c.send, c.recv, offer)
+	if err := c.send.SetRemoteDescription(answer); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// drainRTCP reads a sender's RTCP (required for interceptors) until it closes.
+func drainRTCP(s *webrtc.RTPSender) {
+	buf := make([]byte, 1500)
+	for {
+		if _, _, err := s.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+// exchange applies offer on both sides (gathering complete, no trickle)
+// and returns the receiver's answer.
+func exchange(t testing.TB, send, recv *webrtc.PeerConnection, offer webrtc.SessionDescription) webrtc.SessionDescription {
+	t.Helper()
+	gathered := webrtc.GatheringCompletePromise(send)
+	if err := send.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	if err := recv.SetRemoteDescription(*send.LocalDescription()); err != nil {
+		t.Fatal(err)
+	}
+	answer, err := recv.CreateAnswer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered = webrtc.GatheringCompletePromise(recv)
+	if err := recv.SetLocalDescription(answer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	return *recv.LocalDescription()
+}
+
+func (c *call) close(t testing.TB) {
+	for _, pc := range []*webrtc.PeerConnection{c.send, c.recv} {
+		if pc != nil {
+			if err := pc.Close(); err != nil && !errors.Is(err, io.ErrClosedPipe) {
+				t.Log("close:", err)
+			}
+		}
+	}
+	c.rx.wg.Wait()
+}
+
+// eventually polls cond until it holds or the test timeout passes.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", testTimeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
