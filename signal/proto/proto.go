@@ -73,15 +73,25 @@ type ICECandidate struct {
 type Message struct {
 	Type string `json:"type"`
 
-	// Join.
+	// Join. Token is a signed room token when the server requires one;
+	// Resume is the resume token from an earlier welcome, presented to take
+	// the same peer id back after a dropped connection.
 	Version int    `json:"version,omitempty"`
 	Name    string `json:"name,omitempty"`
+	Token   string `json:"token,omitempty"`
+	Resume  string `json:"resume,omitempty"`
 
 	// Welcome: ID is the receiver's own peer id, Peers those already in Room.
 	ID         string      `json:"id,omitempty"`
 	Room       string      `json:"room,omitempty"`
 	Peers      []PeerInfo  `json:"peers,omitempty"`
 	ICEServers []ICEServer `json:"iceServers,omitempty"`
+	// Welcome: ResumeToken lets this connection's peer take its id back
+	// within Grace seconds of a drop; Resumed says this join did so (the
+	// others saw no leave and no join).
+	ResumeToken string `json:"resumeToken,omitempty"`
+	Grace       int    `json:"grace,omitempty"`
+	Resumed     bool   `json:"resumed,omitempty"`
 
 	// PeerJoined carries the newcomer; PeerLeft carries it in Peer too.
 	Peer *PeerInfo `json:"peer,omitempty"`
