@@ -1,0 +1,85 @@
+// Call controls: mic and camera toggles, screen share, device selection.
+
+import { notice, setPressed, showLocal } from './ui.js';
+
+/** bindControls wires the control buttons to media and call. */
+export function bindControls({ media, call }) {
+  bindToggle('toggle-audio', 'audio', media, ['Mute', 'Unmute']);
+  bindToggle('toggle-video', 'video', media, ['Stop video', 'Start video']);
+  bindScreenShare(media, call);
+  bindDeviceSelects(media, call);
+}
+
+function bindToggle(id, kind, media, [onLabel, offLabel]) {
+  const b = document.getElementById(id);
+  b.disabled = !media.track(kind);
+  b.addEventListener('click', () => {
+    const on = !media.enabled[kind];
+    media.setEnabled(kind, on);
+    setPressed(id, !on, on ? onLabel : offLabel);
+  });
+}
+
+function bindScreenShare(media, call) {
+  const b = document.getElementById('share-screen');
+  if (!navigator.mediaDevices?.getDisplayMedia) {
+    b.disabled = true;
+    b.title = 'This browser cannot share the screen.';
+    return;
+  }
+  const backToCamera = async () => {
+    const camera = media.stopScreen();
+    await call.setTrack('video', camera);
+    showLocal(media.stream);
+    setPressed('share-screen', false, 'Share screen');
+  };
+  b.addEventListener('click', async () => {
+    if (media.screen) {
+      await backToCamera();
+      return;
+    }
+    try {
+      const track = await media.startScreen(() => backToCamera());
+      await call.setTrack('video', track);
+      showLocal(media.stream);
+      setPressed('share-screen', true, 'Back to camera');
+    } catch (err) {
+      if (err.name !== 'NotAllowedError' && err.name !== 'AbortError') {
+        notice(`Screen sharing failed: ${err.message}`, { kind: 'error', id: 'screen' });
+      }
+    }
+  });
+}
+
+async function bindDeviceSelects(media, call) {
+  const selects = { videoinput: 'camera-select', audioinput: 'mic-select' };
+  const fill = async () => {
+    const lists = await media.devices();
+    for (const [kind, id] of Object.entries(selects)) {
+      const select = document.getElementById(id);
+      const current = kind === 'videoinput' ? media.camera : media.mic;
+      const currentId = current?.getSettings().deviceId;
+      select.replaceChildren(...lists[kind].map((d, i) => {
+        const o = new Option(d.label || `${kind === 'videoinput' ? 'Camera' : 'Microphone'} ${i + 1}`, d.deviceId);
+        o.selected = d.deviceId === currentId;
+        return o;
+      }));
+      select.hidden = lists[kind].length < 2;
+    }
+  };
+  for (const [kind, id] of Object.entries(selects)) {
+    document.getElementById(id).addEventListener('change', async (ev) => {
+      const mediaKind = kind === 'videoinput' ? 'video' : 'audio';
+      try {
+        const track = await media.useDevice(mediaKind, ev.target.value);
+        await call.setTrack(mediaKind, track);
+        showLocal(media.stream);
+        document.getElementById(mediaKind === 'video' ? 'toggle-video' : 'toggle-audio').disabled = false;
+      } catch (err) {
+        notice(`Could not switch device: ${err.message}`, { kind: 'error', id: 'device' });
+      }
+    });
+  }
+  navigator.mediaDevices?.addEventListener?.('devicechange', fill);
+  await fill();
+}
