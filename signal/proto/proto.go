@@ -129,7 +129,11 @@ func Decode(data []byte) (Message, *Error) {
 	case "":
 		return m, Errorf(CodeBadMessage, "message has no type")
 	default:
-		return m, Errorf(CodeBadMessage, "unknown message type").WithRef(m.Type)
+		ref := m.Type
+		if len(ref) > 32 || !utf8.ValidString(ref) {
+			ref = "" // do not echo long or broken input back
+		}
+		return m, Errorf(CodeBadMessage, "unknown message type").WithRef(ref)
 	}
 	return m, nil
 }
@@ -167,9 +171,10 @@ func ValidateClient(m *Message) *Error {
 }
 
 // ValidRoom reports whether room is an acceptable room name: 1–64 bytes of
-// ASCII letters, digits, '-', '_' and '.'.
+// ASCII letters, digits, '-', '_' and '.', not all dots ("." and ".." are
+// path segments, not rooms).
 func ValidRoom(room string) bool {
-	if room == "" || len(room) > MaxRoomLen {
+	if room == "" || len(room) > MaxRoomLen || strings.Trim(room, ".") == "" {
 		return false
 	}
 	for i := 0; i < len(room); i++ {
@@ -185,7 +190,9 @@ func ValidRoom(room string) bool {
 }
 
 // CleanName trims surrounding space from a display name and checks it: 1–64
-// characters of valid UTF-8 with no control characters.
+// characters of valid UTF-8 with no control or invisible format characters
+// (such as U+202E RIGHT-TO-LEFT OVERRIDE or U+200B ZERO WIDTH SPACE, which
+// make look-alike names).
 func CleanName(name string) (string, *Error) {
 	name = strings.TrimSpace(name)
 	if !utf8.ValidString(name) {
@@ -196,8 +203,8 @@ func CleanName(name string) (string, *Error) {
 		return "", Errorf(CodeBadName, "display name must be 1 to 64 characters")
 	}
 	for _, r := range name {
-		if unicode.IsControl(r) {
-			return "", Errorf(CodeBadName, "display name must not contain control characters")
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return "", Errorf(CodeBadName, "display name must not contain control or invisible characters")
 		}
 	}
 	return name, nil
