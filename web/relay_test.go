@@ -157,13 +157,27 @@ func TestICERestartAfterRelayOutage(t *testing.T) {
 	b.WaitFramesDecoded(a.id, minFrames)
 	ufrag := browsertest.Eval[string](b.Page, remoteUfragJS(a.id))
 
+	for _, pp := range [][2]*participant{{a, b}, {b, a}} {
+		browsertest.Eval[bool](pp[0].Page, fmt.Sprintf(`(() => {
+			const pc = window.videochat.peers().get(%s), t0 = Date.now();
+			window.__states = [];
+			pc.addEventListener('connectionstatechange', () => window.__states.push((Date.now() - t0) + 'ms ' + pc.connectionState));
+			return true;
+		})()`, strconv.Quote(pp[1].id)))
+	}
+	defer func() {
+		for _, p := range []*participant{a, b} {
+			t.Logf("%s: connection states since the cut: %v", p.name, browsertest.Eval[[]string](p.Page, `window.__states`))
+		}
+	}()
+
 	udp, tcp := ts.Addrs()
 	if err := ts.Close(); err != nil {
 		t.Fatal(err)
 	}
 	cut := time.Now()
 	d := a.WaitFor("connection to bob disconnected", fmt.Sprintf(`['disconnected', 'failed'].includes(window.videochat.peers().get(%s).connectionState)`,
-		strconv.Quote(b.id)), 0)
+		strconv.Quote(b.id)), 2*browsertest.DefaultTimeout)
 	t.Logf("alice sees the connection %s %v after the TURN server stopped",
 		browsertest.Eval[string](a.Page, fmt.Sprintf(`window.videochat.peers().get(%s).connectionState`, strconv.Quote(b.id))), d.Round(time.Millisecond))
 	ts2 := startTURN(t, udp.String(), tcp.String())

@@ -1,0 +1,28 @@
+# The two commands README.md promises:
+#   make run   — install build deps where possible, build, start the server, print the URL
+#   make test  — install test deps where possible, vet, run every test
+GO ?= go
+BIN := bin/videochat
+ARGS ?=
+
+.PHONY: run test build deps-build deps-test fuzz clean
+
+run: build
+	./$(BIN) serve $(ARGS)
+
+build: deps-build
+	$(GO) build -o $(BIN) ./cmd/videochat
+
+test: deps-test
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./signal/...
+	$(GO) test -count=1 -timeout 40m ./...
+
+deps-build:
+	@scripts/deps.sh build
+
+deps-test:
+	@scripts/deps.sh test
+
+clean:
+	rm -rf bin

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/videochat/videochat/capture"
+	"github.com/videochat/videochat/peer"
+	"github.com/videochat/videochat/signal/proto"
+)
+
+// joinFlags are the flags of `videochat join`.
+type joinFlags struct {
+	server, room, name string
+	media              capture.Config
+	net                netFlags
+	record             string
+	statsJSON          string
+	duration           time.Duration
+	expect             int
+	log                logFlags
+}
+
+func newJoinCmd() *cobra.Command {
+	f := joinFlags{}
+	cmd := &cobra.Command{
+		Use:   "join --room ROOM --name NAME",
+		Short: "Join a room as a native WebRTC peer (camera and microphone from Go)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runJoin(cmd.Context(), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.server, "server", envOr("VIDEOCHAT_SERVER", "http://127.0.0.1:8080"), "server base URL (env VIDEOCHAT_SERVER)")
+	fl.StringVar(&f.room, "room", "", "room to join (required)")
+	fl.StringVar(&f.name, "name", "", "display name (required)")
+	fl.StringVar(&f.media.Video, "video", "camera", "video source: camera, test, none, or a .y4m/.ivf file")
+	fl.StringVar(&f.media.Audio, "audio", "mic", "audio source: mic, test, none, or an .ogg (Opus) file")
+	fl.StringVar(&f.media.Camera, "camera", "", "camera device id (see `videochat devices`)")
+	fl.StringVar(&f.media.Mic, "mic", "", "microphone device id (see `videochat devices`)")
+	fl.IntVar(&f.media.Width, "width", 640, "video width")
+	fl.IntVar(&f.media.Height, "height", 480, "video height")
+	fl.IntVar(&f.media.FPS, "fps", 30, "video frame rate")
+	fl.IntVar(&f.media.VideoBitrate, "video-bitrate", 1_000_000, "video bitrate target, bits/s")
+	fl.StringVar(&f.record, "record", "", "write one WebM per remote peer into this directory")
+	fl.StringVar(&f.statsJSON, "stats-json", "", "append one JSON stats object per second to this file (- for stdout)")
+	fl.DurationVar(&f.duration, "duration", 0, "leave after this long (0: stay until interrupted; 10s with --expect)")
+	fl.IntVar(&f.expect, "expect", 0, "probe mode: at the end of --duration (10s if unset) exit 0 if N remote peers each delivered ≥30 video frames and audio, else exit 3")
+	f.net.register(fl)
+	fl.StringVar(&f.log.level, "log-level", "warn", "log level: debug, info, warn, error")
+	fl.StringVar(&f.log.format, "log-format", "text", "log format: text or json")
+	_ = cmd.MarkFlagRequired("room")
+	_ = cmd.MarkFlagRequired("name")
+	return cmd
+}
+
+func runJoin(ctx context.Context, f joinFlags) error {
+	log, err := f.log.logger(os.Stderr)
+	if err != nil {
+		return err
+	}
+	if !proto.ValidRoom(f.room) {
+		return withCode(exitUsage, fmt.Errorf("--room %q: use 1-64 letters, digits, '-', '_' or '.'", f.room))
+	}
+	if _, perr := proto.CleanName(f.name); perr != nil {
+		return withCode(exitUsage, fmt.Errorf("--name: %s", perr.Message))
+	}
+	if f.expect > 0 && f.duration == 0 {
+		f.duration = 10 * time.Second
+	}
+	f.media.Logger = log.With("component", "capture")
+	media, err := capture.Open(f.media)
+	if err != nil {
+		if errors.Is(err, capture.ErrNoCamera) || errors.Is(err, capture.ErrNoMicrophone) {
+			return withCode(exitUsage, err)
+		}
+		return withCode(exitError, err)
+	}
+	defer media.Close()
+
+	api, err := f.net.api(f.server, capture.RegisterCodecs)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	out := newChatPrinter(os.Stdout)
+	p, err := peer.New(peer.Config{
+		Server:     f.server,
+		Room:       f.room,
+		Name:       f.name,
+		API:        api,
+		Tracks:     media.Tracks(),
+		ICEServers: f.net.iceServers(),
+		RecordDir:  f.record,
+		Logger:     log.With("component", "peer"),
+		OnChat:     out.chat,
+	})
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	return runPeer(ctx, p, f, out)
+}
+
+// runPeer runs p until ctx ends, the duration passes or the expectation is met.
+func runPeer(ctx context.Context, p *peer.Peer, f joinFlags, out *chatPrinter) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	runErr := make(chan error, 1)
+	go func() { runErr <- p.Run(ctx) }()
+	go readChat(ctx, os.Stdin, p)
+
+	rep, err := newReporter(f.statsJSON, out)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	defer rep.close()
+
+	var deadline <-chan time.Time
+	if f.duration > 0 {
+		t := time.NewTimer(f.duration)
+		defer t.Stop()
+		deadline = t.C
+	}
+	report := time.NewTicker(time.Second)
+	defer report.Stop()
+	var poll <-chan time.Time // probe mode looks more often than it reports, so peers that leave early still count
+	pr := newProbe()
+	if f.expect > 0 {
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		poll = t.C
+	}
+	for {
+		select {
+		case err := <-runErr:
+			return runError(err)
+		case <-report.C:
+			snap := p.Stats()
+			pr.update(snap)
+			rep.report(snap)
+		case <-poll:
+			pr.update(p.Stats())
+		case <-deadline:
+			snap := p.Stats()
+			pr.update(snap)
+			rep.report(snap)
+			if err := leave(cancel, runErr); err != nil {
+				return err
+			}
+			if f.expect > 0 {
+				if cerr := pr.check(f.expect); cerr != nil {
+					return withCode(exitExpect, fmt.Errorf("expectation not met: %w", cerr))
+				}
+				fmt.Fprintf(os.Stderr, "videochat: expectation met: %d peer(s) delivered video and audio\n", f.expect)
+			}
+			return nil
+		case <-ctx.Done():
+			return leave(cancel, runErr)
+		}
+	}
+}
+
+// leave stops the peer and waits for it to finish leaving the room.
+func leave(cancel context.CancelFunc, runErr <-chan error) error {
+	cancel()
+	return runError(<-runErr)
+}
+
+// runError maps the peer's exit to an exit code.
+func runError(err error) error {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return nil
+	}
+	var perr *proto.Error
+	if errors.As(err, &perr) {
+		return withCode(exitRejected, fmt.Errorf("server refused: %s (%s)", perr.Message, perr.Code))
+	}
+	return withCode(exitError, err)
+}
+
+// readChat sends each line read from r as a chat message. It ends at EOF;
+// a read blocked on a terminal ends with the process.
+func readChat(ctx context.Context, r io.Reader, p *peer.Peer) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		if ctx.Err() != nil {
+			return
+		}
+		if line := sc.Text(); line != "" {
+			_ = p.SendChat(line)
+		}
+	}
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/videochat/videochat/peer"
+	"github.com/videochat/videochat/signal/proto"
+)
+
+// chatPrinter writes chat lines and the live status line to one terminal
+// without interleaving them.
+type chatPrinter struct {
+	mu     sync.Mutex
+	w      io.Writer
+	tty    bool
+	status string
+}
+
+func newChatPrinter(f *os.File) *chatPrinter {
+	return &chatPrinter{w: f, tty: isTerminal(f)}
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// chat prints an incoming chat line as "[name] text".
+func (c *chatPrinter) chat(from proto.PeerInfo, text string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tty {
+		fmt.Fprint(c.w, "\r\033[K")
+	}
+	fmt.Fprintf(c.w, "[%s] %s\n", from.Name, text)
+	if c.tty && c.status != "" {
+		fmt.Fprint(c.w, c.status)
+	}
+}
+
+// setStatus redraws the status line (on a terminal only).
+func (c *chatPrinter) setStatus(s string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.tty {
+		return
+	}
+	c.status = s
+	fmt.Fprint(c.w, "\r\033[K"+s)
+}
+
+// reporter writes the per-second stats: JSON lines and the status line.
+type reporter struct {
+	out  *chatPrinter
+	json *json.Encoder
+	file *os.File
+	last *peer.Snapshot
+}
+
+func newReporter(path string, out *chatPrinter) (*reporter, error) {
+	r := &reporter{out: out}
+	switch path {
+	case "":
+	case "-":
+		r.json = json.NewEncoder(os.Stdout)
+		out.tty = false // stdout carries JSON: keep it clean
+	default:
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("--stats-json: %w", err)
+		}
+		r.file = f
+		r.json = json.NewEncoder(f)
+	}
+	return r, nil
+}
+
+func (r *reporter) report(s peer.Snapshot) {
+	if r.json != nil {
+		_ = r.json.Encode(s)
+	}
+	r.out.setStatus(statusLine(s, r.last))
+	r.last = &s
+}
+
+func (r *reporter) close() {
+	if r.out.tty {
+		fmt.Fprintln(r.out.w)
+	}
+	if r.file != nil {
+		_ = r.file.Close()
+	}
+}
+
+// statusLine summarises a snapshot in one line; prev gives the rates.
+func statusLine(s peer.Snapshot, prev *peer.Snapshot) string {
+	var in, out uint64
+	var parts []string
+	for _, p := range s.Peers {
+		in += p.Video.BytesReceived
+		out += p.BytesSent
+		parts = append(parts, fmt.Sprintf("%s %s %.0ffps %.0fms", p.Name, p.State, p.Video.FPS, p.RTTMillis))
+	}
+	if prev != nil {
+		var pin, pout uint64
+		for _, p := range prev.Peers {
+			pin += p.Video.BytesReceived
+			pout += p.BytesSent
+		}
+		in, out = sub(in, pin), sub(out, pout)
+	} else {
+		in, out = 0, 0
+	}
+	return fmt.Sprintf("peers %d | in %s out %s | %s", len(s.Peers), kbps(in), kbps(out), strings.Join(parts, " | "))
+}
+
+func sub(a, b uint64) uint64 {
+	if a < b {
+		return 0
+	}
+	return a - b
+}
+
+func kbps(bytesPerSecond uint64) string {
+	return fmt.Sprintf("%dkbps", bytesPerSecond*8/1000)
+}

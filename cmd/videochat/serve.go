@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/videochat/videochat/signal"
+	"github.com/videochat/videochat/signal/redisbackend"
+	"github.com/videochat/videochat/web"
+)
+
+// serveFlags are the flags of `videochat serve`.
+type serveFlags struct {
+	addr           string
+	maxPeers       int
+	allowedOrigins []string
+	redisURL       string
+	ice            iceFlags
+	log            logFlags
+}
+
+func newServeCmd() *cobra.Command {
+	f := serveFlags{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the room signalling server and the browser client",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd.Context(), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.addr, "addr", envOr("VIDEOCHAT_ADDR", "127.0.0.1:8080"), "listen address (env VIDEOCHAT_ADDR)")
+	fl.IntVar(&f.maxPeers, "max-peers", 8, "peers per room")
+	fl.StringSliceVar(&f.allowedOrigins, "allowed-origins", nil, "extra allowed browser Origins (scheme://host[:port]); the server's own host is always allowed")
+	fl.StringVar(&f.redisURL, "redis", os.Getenv("VIDEOCHAT_REDIS"), "share rooms with other servers through Redis, redis://HOST:PORT/DB (env VIDEOCHAT_REDIS)")
+	f.ice.register(fl)
+	fl.StringVar(&f.log.level, "log-level", "info", "log level: debug, info, warn, error")
+	fl.StringVar(&f.log.format, "log-format", "text", "log format: text or json")
+	return cmd
+}
+
+func envOr(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func runServe(ctx context.Context, f serveFlags) error {
+	log, err := f.log.logger(os.Stderr)
+	if err != nil {
+		return err
+	}
+	backend, err := newBackend(ctx, f.redisURL, log)
+	if err != nil {
+		return err
+	}
+	if backend != nil {
+		defer backend.Close()
+	}
+	iceServers, turnServer, err := f.ice.setup(log)
+	if err != nil {
+		return err
+	}
+	if turnServer != nil {
+		defer turnServer.Close()
+	}
+	cfg := signal.Config{
+		MaxPeers:       f.maxPeers,
+		AllowedOrigins: f.allowedOrigins,
+		ICEServers:     iceServers,
+		Logger:         log,
+	}
+	if backend != nil {
+		cfg.Backend = backend
+	}
+	sig, err := signal.New(cfg)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return withCode(exitError, fmt.Errorf("listen on %s: %w", f.addr, err))
+	}
+	srv := &http.Server{
+		Handler:           newMux(sig, backend, log),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	base := "http://" + displayAddr(ln.Addr())
+	fmt.Printf("videochat: serving on %s/ — open %s/room/demo in two browser tabs\n", base, base)
+	log.Info("serving", "addr", ln.Addr().String(), "max_peers", f.maxPeers)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		_ = sig.Shutdown(context.Background())
+		return withCode(exitError, err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	serr := sig.Shutdown(sctx) // hijacked WebSockets are not tracked by http.Server
+	herr := srv.Shutdown(sctx)
+	<-errc
+	if err := errors.Join(herr, serr); err != nil {
+		return withCode(exitError, fmt.Errorf("shutdown: %w", err))
+	}
+	return nil
+}
+
+// newBackend connects the Redis backend when url is set; nil selects the
+// server's in-memory backend.
+func newBackend(ctx context.Context, url string, log *slog.Logger) (*redisbackend.Backend, error) {
+	if url == "" {
+		return nil, nil
+	}
+	b, err := redisbackend.New(ctx, redisbackend.Config{URL: url, Logger: log.With("component", "redis")})
+	if err != nil {
+		return nil, withCode(exitUsage, fmt.Errorf("--redis: %w", err))
+	}
+	return b, nil
+}
+
+// readiness is what /readyz asks; nil means always ready.
+type readiness interface {
+	Ready(ctx context.Context) error
+}
+
+// newMux routes the server's endpoints.
+func newMux(sig *signal.Server, backend *redisbackend.Backend, log *slog.Logger) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("GET /ws/{room}", sig)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	var ready readiness
+	if backend != nil {
+		ready = backend
+	}
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if ready != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			defer cancel()
+			if err := ready.Ready(ctx); err != nil {
+				http.Error(w, "not ready: backend unavailable", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.Handle("/", web.Handler(web.Config{Logger: log.With("component", "web")}))
+	return mux
+}
+
+// displayAddr turns a listen address into something a browser can open.
+func displayAddr(a net.Addr) string {
+	s := a.String()
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return s
+	}
+	if host == "" || host == "::" || host == "0.0.0.0" {
+		host = "127.0.0.1"
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return host + ":" + port
+}

@@ -1,0 +1,96 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/videochat/videochat/internal/browsertest"
+	"github.com/videochat/videochat/peer"
+)
+
+// TestNativeWithBrowsers: one native peer and two Chromium pages in one
+// room. Each page shows the native peer's live video, the native peer
+// receives both pages' video and audio, and chat goes both ways.
+func TestNativeWithBrowsers(t *testing.T) {
+	browsertest.Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	_, url := startServer(ctx, t)
+	stats := filepath.Join(t.TempDir(), "stats.jsonl")
+	robot := startWithStdin(t, joinArgs(url, "mixed", "robot", "--video", "test", "--audio", "test", "--stats-json", stats)...)
+
+	pages := map[string]*browsertest.Page{}
+	for _, name := range []string{"alice", "bob"} {
+		pg := browsertest.Launch(t, browsertest.Options{Name: name})
+		pg.Navigate(fmt.Sprintf("%s/room/mixed?name=%s", url, name))
+		pages[name] = pg
+	}
+	for name, pg := range pages {
+		sel := `video[data-peer-name="robot"]`
+		pg.WaitFor("robot's tile", fmt.Sprintf(`!!document.querySelector(%s)`, strconv.Quote(sel)), time.Minute)
+		id := browsertest.Eval[string](pg, fmt.Sprintf(`document.querySelector(%s).dataset.peerId`, strconv.Quote(sel)))
+		pg.WaitFramesDecoded(id, 30)
+		sd := pg.WaitNonBlack(sel)
+		t.Logf("%s sees robot (%s): luma stddev %.1f", name, id, sd)
+	}
+
+	waitStats(ctx, t, stats, func(s peer.Snapshot) bool { return s.Check(2) == nil })
+
+	if _, err := fmt.Fprintln(robot.stdin, "hello from robot"); err != nil {
+		t.Fatal(err)
+	}
+	for name, pg := range pages {
+		pg.WaitFor(name+" shows robot's chat", `[...document.querySelectorAll('#chat-log > *')].some(e => e.textContent.includes('robot: hello from robot'))`, 30*time.Second)
+	}
+	browsertest.Eval[bool](pages["alice"], `(() => {
+		document.querySelector('#chat-input').value = 'hi robot';
+		document.querySelector('#chat-form').requestSubmit();
+		return true;
+	})()`)
+	robot.waitLine(ctx, regexp.MustCompile(`^\[alice\] hi robot$`))
+}
+
+// waitStats waits until the last line of a --stats-json file satisfies ok.
+func waitStats(ctx context.Context, t *testing.T, path string, ok func(peer.Snapshot) bool) peer.Snapshot {
+	t.Helper()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	var last peer.Snapshot
+	for {
+		if s, err := lastSnapshot(path); err == nil {
+			last = s
+			if ok(s) {
+				return s
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("stats never satisfied the condition; last: %+v", last)
+		case <-tick.C:
+		}
+	}
+}
+
+func lastSnapshot(path string) (peer.Snapshot, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return peer.Snapshot{}, err
+	}
+	defer f.Close()
+	var last []byte
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		last = append(last[:0], sc.Bytes()...)
+	}
+	var s peer.Snapshot
+	return s, json.Unmarshal(last, &s)
+}

@@ -1,0 +1,307 @@
+package peer_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+	"go.uber.org/goleak"
+
+	"github.com/videochat/videochat/peer"
+	"github.com/videochat/videochat/signal"
+	"github.com/videochat/videochat/signal/proto"
+)
+
+// waitTimeout bounds every wait for a condition. It is generous because the
+// machine is shared; nothing waits for it on the happy path.
+const waitTimeout = 30 * time.Second
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// testLog is a slog.Logger writing to the test's output until the test
+// ends; later lines (late pion callbacks) are dropped instead of panicking.
+func testLog(t *testing.T) *slog.Logger {
+	if !testing.Verbose() {
+		return slog.New(slog.DiscardHandler)
+	}
+	w := &guardedWriter{w: t.Output()}
+	t.Cleanup(w.stop)
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type guardedWriter struct {
+	mu   sync.Mutex
+	w    io.Writer
+	done bool
+}
+
+func (g *guardedWriter) Write(b []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.done {
+		return len(b), nil
+	}
+	return g.w.Write(b)
+}
+
+func (g *guardedWriter) stop() {
+	g.mu.Lock()
+	g.done = true
+	g.mu.Unlock()
+}
+
+// startServer runs the real signalling server on loopback and returns its
+// base URL. Cleanup shuts it down.
+func startServer(t *testing.T) string {
+	t.Helper()
+	return startServerWith(t, signal.Config{})
+}
+
+// startServerWith is startServer with a custom configuration.
+func startServerWith(t *testing.T, cfg signal.Config) string {
+	t.Helper()
+	cfg.Logger = testLog(t).With("side", "server")
+	srv, err := signal.New(cfg)
+	if err != nil {
+		t.Fatalf("signal.New: %v", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /ws/{room}", srv)
+	hs := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		hs.Close()
+	})
+	return hs.URL
+}
+
+// loopbackAPI builds a webrtc.API restricted to loopback UDP, with the
+// given MediaEngine (nil: default codecs) and the default interceptors.
+func loopbackAPI(t *testing.T, me *webrtc.MediaEngine) *webrtc.API {
+	t.Helper()
+	if me == nil {
+		me = &webrtc.MediaEngine{}
+		if err := me.RegisterDefaultCodecs(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+		t.Fatal(err)
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+}
+
+// runner is one native peer running in the background.
+type runner struct {
+	*peer.Peer
+	name    string
+	cancel  context.CancelFunc
+	done    chan struct{}
+	err     error
+	started time.Time
+
+	mu     sync.Mutex
+	events []peer.Event
+	chats  []string
+}
+
+type peerOpts struct {
+	tracks          []webrtc.TrackLocal
+	api             *webrtc.API
+	recordDir       string
+	iceRestartAfter time.Duration
+}
+
+// startPeer runs a native peer in room. Cleanup stops it and fails the
+// test if Run returned an error.
+func startPeer(t *testing.T, server, room, name string, o peerOpts) *runner {
+	t.Helper()
+	if o.api == nil {
+		o.api = loopbackAPI(t, nil)
+	}
+	r := &runner{name: name, done: make(chan struct{})}
+	p, err := peer.New(peer.Config{
+		Server: server, Room: room, Name: name,
+		API: o.api, Tracks: o.tracks, RecordDir: o.recordDir,
+		ICERestartAfter: o.iceRestartAfter,
+		Logger:          testLog(t).With("side", name),
+		OnChat: func(from proto.PeerInfo, text string) {
+			r.mu.Lock()
+			r.chats = append(r.chats, "["+from.Name+"] "+text)
+			r.mu.Unlock()
+		},
+		OnEvent: func(e peer.Event) {
+			r.mu.Lock()
+			r.events = append(r.events, e)
+			r.mu.Unlock()
+		},
+	})
+	if err != nil {
+		t.Fatalf("peer.New(%s): %v", name, err)
+	}
+	r.Peer = p
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	r.started = time.Now()
+	go func() {
+		defer close(r.done)
+		r.err = p.Run(ctx)
+	}()
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+// stop cancels the peer and waits for Run to return.
+func (r *runner) stop(t *testing.T) {
+	t.Helper()
+	r.cancel()
+	select {
+	case <-r.done:
+	case <-time.After(waitTimeout):
+		t.Fatalf("%s: Run did not return", r.name)
+	}
+	if r.err != nil {
+		t.Errorf("%s: Run: %v", r.name, r.err)
+	}
+}
+
+func (r *runner) chatLines() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.chats...)
+}
+
+func (r *runner) eventsOf(kind peer.EventKind) []peer.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []peer.Event
+	for _, e := range r.events {
+		if e.Kind == kind {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// waitFor polls cond until it returns nil or waitTimeout passes.
+func waitFor(t *testing.T, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s: %v", what, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitWelcome waits until r has its own id.
+func waitWelcome(t *testing.T, r *runner) string {
+	t.Helper()
+	waitFor(t, r.name+" welcome", func() error {
+		if r.Self().ID == "" {
+			return errors.New("no id yet")
+		}
+		return nil
+	})
+	return r.Self().ID
+}
+
+// peerStats returns r's stats for the remote peer id.
+func peerStats(r *runner, id string) (peer.PeerStats, bool) {
+	for _, ps := range r.Stats().Peers {
+		if ps.ID == id {
+			return ps, true
+		}
+	}
+	return peer.PeerStats{}, false
+}
+
+// synthSource feeds VP8-ish frames (30 fps) and Opus-ish packets (50/s) to
+// sample tracks until stop; the payloads are not decodable but exercise
+// RTP, counters and key-frame requests.
+type synthSource struct {
+	Video, Audio *webrtc.TrackLocalStaticSample
+	stop         chan struct{}
+	wg           sync.WaitGroup
+}
+
+func newSynthSource(t *testing.T, id string) *synthSource {
+	t.Helper()
+	v, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "video", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus}, "audio", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &synthSource{Video: v, Audio: a, stop: make(chan struct{})}
+	s.wg.Add(2)
+	go s.loop(v, 33*time.Millisecond, 3000)
+	go s.loop(a, 20*time.Millisecond, 80)
+	t.Cleanup(s.close)
+	return s
+}
+
+func (s *synthSource) tracks() []webrtc.TrackLocal { return []webrtc.TrackLocal{s.Video, s.Audio} }
+
+func (s *synthSource) loop(tr *webrtc.TrackLocalStaticSample, every time.Duration, size int) {
+	defer s.wg.Done()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	buf := make([]byte, size)
+	for i := 0; ; i++ {
+		select {
+		case <-s.stop:
+			return
+		case <-tick.C:
+		}
+		buf[0] = byte(i) | 1 // VP8 tag bit 0 = 1: inter frame
+		_ = tr.WriteSample(media.Sample{Data: buf, Duration: every})
+	}
+}
+
+func (s *synthSource) close() {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	s.wg.Wait()
+}
+
+// needTool skips the test when a command-line tool is missing.
+func needTool(t *testing.T, name string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		t.Skipf("%s not installed", name)
+	}
+}

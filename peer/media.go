@@ -1,0 +1,136 @@
+package peer
+
+import (
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// keyFrameRequester is implemented by capture's video tracks.
+type keyFrameRequester interface{ RequestKeyFrame() }
+
+// keyFrameRequesterErr is the same with an error result.
+type keyFrameRequesterErr interface{ RequestKeyFrame() error }
+
+// readRTCP drains a sender's RTCP (which also drives the interceptors) and
+// forwards PLI and FIR to the track as a key-frame request. It returns when
+// the sender stops (the PeerConnection closes).
+func readRTCP(sender *webrtc.RTPSender, track webrtc.TrackLocal) {
+	for {
+		pkts, _, err := sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, pkt := range pkts {
+			switch pkt.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				requestKeyFrame(track)
+			}
+		}
+	}
+}
+
+func requestKeyFrame(track webrtc.TrackLocal) {
+	switch t := track.(type) {
+	case keyFrameRequester:
+		t.RequestKeyFrame()
+	case keyFrameRequesterErr:
+		_ = t.RequestKeyFrame()
+	}
+}
+
+// mediaStats counts what arrived from one remote peer. Counters are
+// written by the track readers and read by Stats.
+type mediaStats struct {
+	videoFrames  atomic.Uint64
+	videoBytes   atomic.Uint64
+	audioPackets atomic.Uint64
+	firstFrame   atomic.Int64 // unix nanos of the first complete frame, 0 before
+
+	mu         sync.Mutex // guards the rate fields
+	fps        float64
+	lastFrames uint64
+	lastTick   time.Time
+}
+
+// tick updates the fps estimate from the frames counted since the last tick.
+func (s *mediaStats) tick(now time.Time) {
+	frames := s.videoFrames.Load()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.lastTick.IsZero() {
+		if dt := now.Sub(s.lastTick).Seconds(); dt > 0 {
+			s.fps = math.Round(float64(frames-s.lastFrames)/dt*10) / 10
+		}
+	}
+	s.lastFrames, s.lastTick = frames, now
+}
+
+func (s *mediaStats) rate() float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fps
+}
+
+// frameCounter turns a packet stream into a frame count: a packet with the
+// marker bit ends a frame; a timestamp change while a frame is still open
+// (its last packet was lost) ends it too.
+type frameCounter struct {
+	open   bool
+	lastTS uint32
+}
+
+// push returns how many frames the packet completed (0, 1 or 2).
+func (f *frameCounter) push(h *rtp.Header) int {
+	n := 0
+	if f.open && h.Timestamp != f.lastTS {
+		n++
+	}
+	f.lastTS = h.Timestamp
+	f.open = !h.Marker
+	if h.Marker {
+		n++
+	}
+	return n
+}
+
+// readTrack reads a remote track until it ends, counting and recording.
+func (r *remote) readTrack(t *webrtc.TrackRemote) {
+	kind := t.Kind()
+	mime := t.Codec().MimeType
+	r.log.Info("remote track", "kind", kind.String(), "codec", mime)
+	var fc frameCounter
+	for {
+		pkt, _, err := t.ReadRTP()
+		if err != nil {
+			return
+		}
+		switch kind {
+		case webrtc.RTPCodecTypeVideo:
+			r.stats.videoBytes.Add(uint64(len(pkt.Payload)))
+			if n := fc.push(&pkt.Header); n > 0 {
+				if r.stats.videoFrames.Add(uint64(n)) == uint64(n) {
+					r.stats.firstFrame.Store(time.Now().UnixNano())
+					r.p.emit(Event{Kind: EventFirstFrame, Peer: r.info})
+				}
+			}
+		case webrtc.RTPCodecTypeAudio:
+			r.stats.audioPackets.Add(1)
+		}
+		if r.rec != nil {
+			r.rec.push(kind, mime, pkt)
+		}
+	}
+}
+
+// updateRates refreshes every connection's fps; called once a second.
+func (p *Peer) updateRates(now time.Time) {
+	for _, r := range p.remotesSorted() {
+		r.stats.tick(now)
+	}
+}

@@ -1,0 +1,232 @@
+package peer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/videochat/videochat/signal/proto"
+)
+
+const (
+	// handshakeTimeout bounds dialling plus the join/welcome exchange.
+	handshakeTimeout = 10 * time.Second
+	// writeTimeout bounds one WebSocket write.
+	writeTimeout = 10 * time.Second
+	// readLimit is the largest frame the client accepts (SDPs, big rosters).
+	readLimit = 1 << 20
+	// closeGrace is how long close waits for the server to end the socket.
+	closeGrace = 500 * time.Millisecond
+)
+
+// signalURL derives the WebSocket URL of room from the server's base URL:
+// http → ws, https → wss, path + "/ws/{room}".
+func signalURL(server, room string) (string, error) {
+	u, err := url.Parse(server)
+	if err != nil {
+		return "", fmt.Errorf("server URL %q: %w", server, err)
+	}
+	switch u.Scheme {
+	case "http", "ws":
+		u.Scheme = "ws"
+	case "https", "wss":
+		u.Scheme = "wss"
+	default:
+		return "", fmt.Errorf("server URL %q: scheme must be http or https", server)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("server URL %q: no host", server)
+	}
+	u.Path = strings.TrimRight(u.Path, "/") + "/ws/" + url.PathEscape(room)
+	u.RawPath = ""
+	u.RawQuery, u.Fragment = "", ""
+	return u.String(), nil
+}
+
+// sigConn is one signalling WebSocket after a successful join. One reader
+// goroutine feeds in; one writer goroutine owns every write. A Peer may
+// replace its sigConn (reconnect) while the outgoing queue stays.
+type sigConn struct {
+	ws  *websocket.Conn
+	log *slog.Logger
+
+	in       chan proto.Message // closed by the reader when the socket ends
+	stop     chan struct{}      // closed by close(): writer says goodbye
+	leave    bool               // set before stop is closed
+	readDone chan struct{}
+	wrDone   chan struct{}
+
+	mu      sync.Mutex
+	readErr error
+	once    sync.Once
+}
+
+// dialSignal opens the WebSocket, sends the join and waits for the welcome.
+// A coded refusal from the server comes back as *proto.Error.
+func dialSignal(ctx context.Context, wsURL, name string, log *slog.Logger) (*sigConn, proto.Message, error) {
+	ctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	defer cancel()
+	d := websocket.Dialer{HandshakeTimeout: handshakeTimeout}
+	ws, _, err := d.DialContext(ctx, wsURL, nil)
+	if err != nil {
+		return nil, proto.Message{}, fmt.Errorf("dial %s: %w", wsURL, err)
+	}
+	ws.SetReadLimit(readLimit)
+	welcome, err := join(ctx, ws, name)
+	if err != nil {
+		_ = ws.Close()
+		return nil, proto.Message{}, err
+	}
+	c := &sigConn{
+		ws: ws, log: log,
+		in:       make(chan proto.Message, 64),
+		stop:     make(chan struct{}),
+		readDone: make(chan struct{}),
+		wrDone:   make(chan struct{}),
+	}
+	return c, welcome, nil
+}
+
+// join performs the join → welcome exchange on a fresh socket.
+func join(ctx context.Context, ws *websocket.Conn, name string) (proto.Message, error) {
+	deadline, _ := ctx.Deadline()
+	_ = ws.SetWriteDeadline(deadline)
+	_ = ws.SetReadDeadline(deadline)
+	stopWatch := context.AfterFunc(ctx, func() { _ = ws.SetReadDeadline(time.Unix(1, 0)) })
+	defer stopWatch()
+	if err := ws.WriteMessage(websocket.TextMessage, proto.Encode(proto.Message{
+		Type: proto.TypeJoin, Version: proto.Version, Name: name,
+	})); err != nil {
+		return proto.Message{}, fmt.Errorf("send join: %w", err)
+	}
+	_, data, err := ws.ReadMessage()
+	if err != nil {
+		if ctx.Err() != nil {
+			return proto.Message{}, fmt.Errorf("wait for welcome: %w", ctx.Err())
+		}
+		return proto.Message{}, fmt.Errorf("wait for welcome: %w", err)
+	}
+	m, err := decodeServer(data)
+	if err != nil {
+		return proto.Message{}, err
+	}
+	switch m.Type {
+	case proto.TypeWelcome:
+	case proto.TypeError, proto.TypeBye:
+		return proto.Message{}, &proto.Error{Code: m.Code, Message: m.Message, Ref: m.Ref}
+	default:
+		return proto.Message{}, fmt.Errorf("%w: got %q", ErrNoWelcome, m.Type)
+	}
+	if m.ID == "" {
+		return proto.Message{}, fmt.Errorf("%w: welcome without id", ErrNoWelcome)
+	}
+	_ = ws.SetReadDeadline(time.Time{})
+	_ = ws.SetWriteDeadline(time.Time{})
+	return m, nil
+}
+
+// decodeServer parses a server-to-client frame. proto.Decode only accepts
+// client types, so the envelope is parsed directly here.
+func decodeServer(data []byte) (proto.Message, error) {
+	var m proto.Message
+	if err := json.Unmarshal(data, &m); err != nil {
+		return m, fmt.Errorf("bad frame from server: %w", err)
+	}
+	if m.Type == "" {
+		return m, errors.New("bad frame from server: no type")
+	}
+	return m, nil
+}
+
+// start launches the reader and the writer. The writer sends every message
+// from out until close is called.
+func (c *sigConn) start(out <-chan proto.Message) {
+	go c.readLoop()
+	go c.writeLoop(out)
+}
+
+func (c *sigConn) readLoop() {
+	defer close(c.readDone)
+	defer close(c.in)
+	for {
+		_, data, err := c.ws.ReadMessage()
+		if err != nil {
+			c.mu.Lock()
+			c.readErr = err
+			c.mu.Unlock()
+			return
+		}
+		m, err := decodeServer(data)
+		if err != nil {
+			c.log.Warn("ignoring frame", "err", err)
+			continue
+		}
+		select {
+		case c.in <- m:
+		case <-c.stop:
+			return
+		}
+	}
+}
+
+func (c *sigConn) writeLoop(out <-chan proto.Message) {
+	defer close(c.wrDone)
+	for {
+		select {
+		case m := <-out:
+			if err := c.write(m); err != nil {
+				c.log.Warn("signalling write failed", "type", m.Type, "err", err)
+				_ = c.ws.Close() // the reader notices and ends
+				return
+			}
+		case <-c.stop:
+			if c.leave {
+				_ = c.write(proto.Message{Type: proto.TypeLeave})
+			}
+			_ = c.ws.WriteControl(websocket.CloseMessage,
+				websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""),
+				time.Now().Add(time.Second))
+			return
+		}
+	}
+}
+
+func (c *sigConn) write(m proto.Message) error {
+	_ = c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
+	return c.ws.WriteMessage(websocket.TextMessage, proto.Encode(m))
+}
+
+// err reports why the reader ended; valid after in is closed.
+func (c *sigConn) err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.readErr == nil {
+		return ErrSignallingLost
+	}
+	return fmt.Errorf("%w: %v", ErrSignallingLost, c.readErr)
+}
+
+// close stops the writer (sending leave first when leave is true, then a
+// normal close frame), gives the server a moment to end the socket, closes
+// it and waits for both goroutines. Safe to call more than once.
+func (c *sigConn) close(leave bool) {
+	c.once.Do(func() {
+		c.leave = leave
+		close(c.stop)
+		<-c.wrDone
+		select {
+		case <-c.readDone:
+		case <-time.After(closeGrace):
+		}
+		_ = c.ws.Close()
+		<-c.readDone
+	})
+}

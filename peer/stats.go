@@ -1,0 +1,161 @@
+package peer
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// MinFrames is the number of video frames a remote peer must deliver for
+// Check to count it.
+const MinFrames = 30
+
+// Snapshot is the peer's statistics at one moment, in the --stats-json
+// schema (issue 3 item 6): one JSON object per line.
+type Snapshot struct {
+	Time  time.Time   `json:"time"`
+	Peers []PeerStats `json:"peers"`
+}
+
+// PeerStats describes the connection to one remote peer.
+type PeerStats struct {
+	ID            string        `json:"id"`
+	Name          string        `json:"name"`
+	State         string        `json:"state"`
+	Video         VideoStats    `json:"video"`
+	Audio         AudioStats    `json:"audio"`
+	BytesSent     uint64        `json:"bytes_sent"`
+	RTTMillis     float64       `json:"rtt_ms"`
+	CandidatePair CandidatePair `json:"candidate_pair"`
+	// ICERestarts counts completed ICE restarts on this connection,
+	// whichever side initiated them: negotiations that changed the
+	// remote ICE credentials.
+	ICERestarts int64 `json:"ice_restarts"`
+
+	// Not part of the JSON schema: for tests and the status line.
+	SignalingState string    `json:"-"`
+	Negotiations   int64     `json:"-"`
+	Collisions     int64     `json:"-"`
+	FirstFrame     time.Time `json:"-"`
+	// ICERestartsSent counts the ICE-restart offers this side initiated
+	// (retries included; always 0 on the side that did not offer first).
+	ICERestartsSent int64 `json:"-"`
+	// RemoteUfrag is the ICE username fragment of the current remote
+	// description: it changes with every completed ICE restart.
+	RemoteUfrag string `json:"-"`
+}
+
+// VideoStats counts received video.
+type VideoStats struct {
+	FramesReceived uint64  `json:"frames_received"`
+	BytesReceived  uint64  `json:"bytes_received"`
+	FPS            float64 `json:"fps"`
+}
+
+// AudioStats counts received audio.
+type AudioStats struct {
+	PacketsReceived uint64 `json:"packets_received"`
+}
+
+// CandidatePair names the types of the selected ICE candidate pair
+// ("host", "srflx", "prflx", "relay"; empty before selection).
+type CandidatePair struct {
+	LocalType  string `json:"local_type"`
+	RemoteType string `json:"remote_type"`
+}
+
+// Stats returns a snapshot of every current connection, ordered by name.
+func (p *Peer) Stats() Snapshot {
+	rs := p.remotesSorted()
+	s := Snapshot{Time: time.Now().UTC().Truncate(time.Second), Peers: make([]PeerStats, 0, len(rs))}
+	for _, r := range rs {
+		s.Peers = append(s.Peers, r.snapshot())
+	}
+	return s
+}
+
+func (r *remote) snapshot() PeerStats {
+	info := r.p.rosterInfo(r.info)
+	ps := PeerStats{
+		ID:   info.ID,
+		Name: info.Name,
+		// pion runs each state callback on its own goroutine, so the
+		// last callback is not always the current state: ask the PC.
+		State: r.pc.ConnectionState().String(),
+		Video: VideoStats{
+			FramesReceived: r.stats.videoFrames.Load(),
+			BytesReceived:  r.stats.videoBytes.Load(),
+			FPS:            r.stats.rate(),
+		},
+		Audio:          AudioStats{PacketsReceived: r.stats.audioPackets.Load()},
+		SignalingState: r.pc.SignalingState().String(),
+		Negotiations:   r.rounds.Load(),
+		Collisions:     r.glare.Load(),
+		ICERestarts:    r.restartsDone.Load(),
+
+		ICERestartsSent: r.restartsSent.Load(),
+		RemoteUfrag:     r.remoteUfrag.Load().(string),
+	}
+	if ns := r.stats.firstFrame.Load(); ns != 0 {
+		ps.FirstFrame = time.Unix(0, ns)
+	}
+	r.transportStats(&ps)
+	return ps
+}
+
+// transportStats fills bytes sent, RTT and the selected pair's types.
+func (r *remote) transportStats(ps *PeerStats) {
+	report := r.pc.GetStats()
+	var pairBytes uint64
+	for _, st := range report {
+		switch s := st.(type) {
+		case webrtc.OutboundRTPStreamStats:
+			ps.BytesSent += s.BytesSent + s.HeaderBytesSent
+		case webrtc.ICECandidatePairStats:
+			if s.Nominated && s.State == webrtc.StatsICECandidatePairStateSucceeded {
+				ps.RTTMillis = math.Round(s.CurrentRoundTripTime*1000*10) / 10
+				pairBytes = s.BytesSent
+				ps.CandidatePair.LocalType = candidateType(report, s.LocalCandidateID)
+				ps.CandidatePair.RemoteType = candidateType(report, s.RemoteCandidateID)
+			}
+		}
+	}
+	if ps.BytesSent == 0 {
+		ps.BytesSent = pairBytes
+	}
+}
+
+func candidateType(report webrtc.StatsReport, id string) string {
+	switch c := report[id].(type) {
+	case webrtc.ICECandidateStats:
+		return c.CandidateType.String()
+	}
+	return ""
+}
+
+// Check reports whether at least n remote peers each delivered MinFrames
+// video frames and some audio packets. The error is one line saying what is
+// missing, naming each peer that fell short.
+func (s Snapshot) Check(n int) error {
+	ok := 0
+	var short []string
+	for _, p := range s.Peers {
+		if p.Video.FramesReceived >= MinFrames && p.Audio.PacketsReceived > 0 {
+			ok++
+			continue
+		}
+		short = append(short, fmt.Sprintf("%s (%s): %d video frames, %d audio packets",
+			p.Name, p.ID, p.Video.FramesReceived, p.Audio.PacketsReceived))
+	}
+	if ok >= n {
+		return nil
+	}
+	msg := fmt.Sprintf("expected %d remote peer(s) with ≥%d video frames and audio, got %d", n, MinFrames, ok)
+	if len(s.Peers) == 0 {
+		return fmt.Errorf("%s: no remote peers connected", msg)
+	}
+	return fmt.Errorf("%s; short: %s", msg, strings.Join(short, "; "))
+}

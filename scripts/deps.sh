@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# deps.sh installs the system packages videochat needs, where it can.
+#
+#   scripts/deps.sh build   libvpx-dev, pkg-config (VP8 encoder, cgo)
+#   scripts/deps.sh test    the above + chromium, redis-server, ffmpeg (ffprobe)
+#
+# On Debian/Ubuntu as root it runs apt-get; otherwise it prints the exact
+# command to run and fails if something needed is missing.
+set -euo pipefail
+
+want=(libvpx-dev pkg-config)
+if [[ "${1:-build}" == test ]]; then
+	want+=(chromium redis-server ffmpeg)
+fi
+
+missing=()
+for p in "${want[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+cmd="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y ${missing[*]}"
+if command -v apt-get >/dev/null && [[ $(id -u) -eq 0 ]]; then
+	echo "deps: installing ${missing[*]}" >&2
+	bash -c "$cmd" >&2
+elif command -v apt-get >/dev/null && command -v sudo >/dev/null; then
+	echo "deps: installing ${missing[*]} with sudo" >&2
+	sudo bash -c "$cmd" >&2
+else
+	echo "deps: missing ${missing[*]}; install them with:" >&2
+	echo "  $cmd" >&2
+	exit 1
+fi
