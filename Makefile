@@ -24,5 +24,8 @@ deps-build:
 deps-test:
 	@scripts/deps.sh test
 
+fuzz:
+	scripts/fuzz.sh
+
 clean:
 	rm -rf bin
