@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/videochat/videochat/peer"
+	"github.com/videochat/videochat/signal/proto"
 )
 
 // Short ICE timings for the cut test: pion declares a silent path
@@ -247,15 +248,52 @@ func frameCounts(alice, bob *runner, aliceID, bobID string) (uint64, uint64) {
 }
 
 // TestICERestartGlare restarts ICE on the offering side while the other
-// side renegotiates at the same moment. Whichever side is polite, both
-// end stable with new ICE credentials on both sides and media flowing.
+// side renegotiates at the same moment, once with the restarter polite
+// (it must roll its restart offer back and restart again) and once
+// impolite. Both end stable with new ICE credentials on both sides and
+// media flowing.
 func TestICERestartGlare(t *testing.T) {
 	server := startServer(t)
-	alice, bob, aliceID, bobID := pair(t, server, "restart-glare")
+	for _, c := range []struct {
+		name            string
+		restarterPolite bool
+	}{{"restarter polite", true}, {"restarter impolite", false}} {
+		t.Run(c.name, func(t *testing.T) {
+			room := fmt.Sprintf("restart-glare-%v", c.restarterPolite)
+			alice := startPeer(t, server, room, "alice", peerOpts{tracks: newSynthSource(t, "alice").tracks()})
+			aliceID := waitWelcome(t, alice)
+			bob, bobID := joinWithPolarity(t, server, room, aliceID, c.restarterPolite)
+			waitFor(t, "alice receives bob", mediaFrom(alice, bobID))
+			waitFor(t, "bob receives alice", mediaFrom(bob, aliceID))
+			restartGlare(t, alice, bob, aliceID, bobID)
+		})
+	}
+}
+
+// joinWithPolarity joins "bob" peers to room until one gets an id that
+// makes the peer aliceID polite (or impolite) towards it; ids are random,
+// so each try has an even chance.
+func joinWithPolarity(t *testing.T, server, room, aliceID string, alicePolite bool) (*runner, string) {
+	t.Helper()
+	for range 24 {
+		bob := startPeer(t, server, room, "bob", peerOpts{tracks: newSynthSource(t, "bob").tracks()})
+		bobID := waitWelcome(t, bob)
+		if proto.Polite(aliceID, bobID) == alicePolite {
+			return bob, bobID
+		}
+		bob.stop(t)
+	}
+	t.Fatal("no peer id with the wanted politeness in 24 joins")
+	return nil, ""
+}
+
+// restartGlare makes alice (the offerer) restart ICE while bob
+// renegotiates, until their offers collide (at most 5 times).
+func restartGlare(t *testing.T, alice, bob *runner, aliceID, bobID string) {
+	t.Helper()
 	if err := bob.RestartICE(aliceID); !errors.Is(err, peer.ErrNotOfferer) {
 		t.Errorf("bob.RestartICE = %v, want ErrNotOfferer", err)
 	}
-	t.Logf("polite side: %s", map[bool]string{true: "alice (restarter)", false: "bob"}[aliceID < bobID])
 	sawCollision := false
 	for attempt := 0; attempt < 5 && !sawCollision; attempt++ {
 		a0, _ := peerStats(alice, bobID)
