@@ -1,0 +1,6 @@
+package main
+
+import "github.com/spf13/cobra"
+
+// benchCallCmds returns the media benchmark subcommands of `bench`.
+func benchCallCmds() []*cobra.Command { return nil }

@@ -1,0 +1,72 @@
+package signalbench
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/videochat/videochat/signal"
+)
+
+// startSignal serves an in-process signalling server for the test.
+func startSignal(t *testing.T, maxPeers int) Target {
+	t.Helper()
+	srv, err := signal.New(signal.Config{MaxPeers: maxPeers, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /ws/{room}", srv)
+	hs := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		hs.Close()
+	})
+	return Target{URL: hs.URL, Goroutines: func() (int, error) { return runtime.NumGoroutine(), nil }}
+}
+
+func TestRunSmall(t *testing.T) {
+	target := startSignal(t, 8)
+	cfg := Config{Peers: 50, RoomSize: 5, Rate: 20, Duration: 2 * time.Second, Idle: 100 * time.Millisecond,
+		Probes: 10, Drain: 10 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, cfg, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Join.Connected != 50 || rep.Join.Failed != 0 {
+		t.Fatalf("joined %d, failed %d; want 50, 0 (notes %v)", rep.Join.Connected, rep.Join.Failed, rep.Notes)
+	}
+	if rep.Join.PerSecond <= 0 || rep.Join.Latency.P99 <= 0 || rep.Join.Probe.Count != 10 || rep.Join.Probe.P50 <= 0 {
+		t.Errorf("join report not filled: %+v", rep.Join)
+	}
+	if rep.Idle.Goroutines == nil || *rep.Idle.Goroutines < 100 {
+		t.Errorf("goroutines = %v, want at least two per peer", rep.Idle.Goroutines)
+	}
+	if len(rep.Load) != 1 {
+		t.Fatalf("%d load steps, want 1", len(rep.Load))
+	}
+	l := rep.Load[0]
+	want := int64(50 * 20 * 2)
+	if l.Sent < want*9/10 || l.Sent > want {
+		t.Errorf("sent %d, want about %d", l.Sent, want)
+	}
+	if l.Received != l.Sent || l.Lost != 0 {
+		t.Errorf("received %d of %d sent (lost %d, errors %v, evictions %v)", l.Received, l.Sent, l.Lost, l.Errors, l.Evictions)
+	}
+	if l.Latency.Count != uint64(l.Received) || l.Latency.P50 <= 0 || l.Latency.P99 < l.Latency.P50 || l.Latency.Max < l.Latency.P999 {
+		t.Errorf("latency not consistent: %+v", l.Latency)
+	}
+	if l.RelayedRate <= 0 || l.GeneratorCPU <= 0 || len(l.Errors) != 0 || len(l.Evictions) != 0 {
+		t.Errorf("load report: %+v", l)
+	}
+}
