@@ -35,22 +35,32 @@ func TestOversizeFrame(t *testing.T) {
 }
 
 func TestLeaveNotice(t *testing.T) {
+	// An explicit leave or close frame is announced at once: with an hour
+	// of resume grace the test would time out otherwise. A dropped
+	// connection is announced after the grace period, or at once without
+	// resume.
 	tests := []struct {
 		name  string
+		cfg   Config
 		leave func(c *client)
 	}{
-		{"leave message", func(c *client) {
+		{"leave message", Config{ResumeGrace: time.Hour}, func(c *client) {
 			c.send(proto.Message{Type: proto.TypeLeave})
 			c.expectClose(websocket.CloseNormalClosure)
 		}},
-		{"close frame", func(c *client) {
+		{"close frame", Config{ResumeGrace: time.Hour}, func(c *client) {
 			msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye")
 			if err := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(ioTimeout)); err != nil {
 				t.Fatal(err)
 			}
 			c.expectClose(websocket.CloseNormalClosure) // the server's echo
 		}},
-		{"abrupt disconnect", func(c *client) {
+		{"abrupt disconnect", Config{ResumeGrace: 200 * time.Millisecond}, func(c *client) {
+			if err := c.ws.NetConn().Close(); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"abrupt disconnect without resume", Config{ResumeGrace: time.Hour, DisableResume: true}, func(c *client) {
 			if err := c.ws.NetConn().Close(); err != nil {
 				t.Fatal(err)
 			}
@@ -58,7 +68,7 @@ func TestLeaveNotice(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ts := newTestServer(t, Config{})
+			ts := newTestServer(t, tt.cfg)
 			a, _ := ts.join(t, "r", "A")
 			b, _ := ts.join(t, "r", "B")
 			a.expectPeer(proto.TypePeerJoined, b)
@@ -93,7 +103,7 @@ func TestLastLeaveRemovesRoom(t *testing.T) {
 // TestSlowConsumerEvicted: a peer that never reads is evicted once its
 // queue is full, and its room-mates carry on.
 func TestSlowConsumerEvicted(t *testing.T) {
-	ts := newTestServer(t, Config{SendQueue: 8})
+	ts := newTestServer(t, Config{SendQueue: 8, MessageRate: Unlimited})
 	slow, _ := ts.join(t, "r", "Slow")
 	flood, _ := ts.join(t, "r", "Flood")
 	slow.expectPeer(proto.TypePeerJoined, flood)
@@ -190,16 +200,17 @@ func TestHandshakeTimeout(t *testing.T) {
 
 func TestKeepalive(t *testing.T) {
 	// Generous: A must answer pings in time on a loaded machine.
-	const pongWait = time.Second
-	ts := newTestServer(t, Config{PingInterval: 100 * time.Millisecond, PongWait: pongWait})
+	const pongWait, grace = time.Second, 200 * time.Millisecond
+	ts := newTestServer(t, Config{PingInterval: 100 * time.Millisecond, PongWait: pongWait, ResumeGrace: grace})
 	a, _ := ts.join(t, "r", "A")
 	start := time.Now() // the server last hears from mute after this
 	mute, _ := ts.join(t, "r", "Mute")
 	a.expectPeer(proto.TypePeerJoined, mute)
-	// mute stops reading, so it answers no pings; A reads and so answers them.
+	// mute stops reading, so it answers no pings; A reads and so answers
+	// them. mute's session is held for the resume grace, then it leaves.
 	a.expectPeer(proto.TypePeerLeft, mute)
-	if el := time.Since(start); el < pongWait {
-		t.Fatalf("mute peer dropped after %v, before PongWait", el)
+	if el := time.Since(start); el < pongWait+grace {
+		t.Fatalf("mute peer dropped after %v, before PongWait + ResumeGrace", el)
 	}
 	// A has been idle for longer than PongWait and is still there.
 	b, _ := ts.join(t, "r", "B")

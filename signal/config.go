@@ -1,6 +1,7 @@
 package signal
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/videochat/videochat/signal/proto"
+	"github.com/videochat/videochat/signal/token"
 )
 
 // Defaults used by New for zero Config fields.
@@ -20,7 +22,23 @@ const (
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultBackendTimeout   = 5 * time.Second
 	DefaultCloseGrace       = 2 * time.Second
+	DefaultMessageRate      = 50
+	DefaultMessageBurst     = 200
+	DefaultMaxDropped       = 100
+	DefaultMaxConnsPerIP    = 32
+	DefaultMaxRooms         = 10000
+	DefaultResumeGrace      = 10 * time.Second
+	DefaultResumeTTL        = 24 * time.Hour
 )
+
+// Unlimited switches off a limit that accepts it (MessageRate,
+// MaxConnsPerIP, MaxRooms).
+const Unlimited = -1
+
+// RateWindow is the window over which dropped messages are counted: a
+// connection that has more than MaxDropped messages dropped within one
+// window is closed.
+const RateWindow = 10 * time.Second
 
 // Config configures a Server. The zero value of every field selects its
 // default; negative durations and sizes are rejected by New.
@@ -69,6 +87,54 @@ type Config struct {
 	// close frame before it drops the TCP connection (default 2 s).
 	CloseGrace time.Duration
 
+	// MessageRate is the number of messages per second a connection may
+	// send on average (default 50), MessageBurst the number it may send at
+	// once (default 200): a token bucket. A message over the limit is
+	// dropped and the connection gets a rate-limited error (the first drop
+	// in each RateWindow only); more than MaxDropped drops (default 100)
+	// within one RateWindow close it with 1008, reason rate-limited.
+	// MessageRate Unlimited switches the limit off.
+	MessageRate  float64
+	MessageBurst int
+	MaxDropped   int
+
+	// MaxConnsPerIP caps the WebSocket connections open at once from one
+	// remote IP address (default 32; Unlimited switches it off). Past it the
+	// handshake is answered with HTTP 429 and no upgrade. Behind a reverse
+	// proxy every client has the proxy's address: raise it or switch it off.
+	MaxConnsPerIP int
+
+	// MaxRooms caps the rooms with peers on this server (default 10000;
+	// Unlimited switches it off). A join that would open one more room gets
+	// a room-limit error and close 1013.
+	MaxRooms int
+
+	// Tokens, when set, makes every join carry a room token (the join's
+	// "token" field) that it accepts for the room; otherwise the join gets an
+	// unauthorized error and close 1008. The token's name replaces the name
+	// in the join. Nil runs an open server.
+	Tokens *token.Verifier
+
+	// ResumeGrace is how long the server keeps the session of a peer whose
+	// connection dropped without a leave (default 10 s): the peer stays in
+	// its room, frames for it are buffered, and a new connection that
+	// presents the peer's resume token takes the session back. Past it the
+	// peer leaves as usual.
+	ResumeGrace time.Duration
+	// DisableResume switches resume off: welcome carries no resume token
+	// and a dropped connection leaves its room at once.
+	DisableResume bool
+	// ResumeSecret signs resume tokens (HMAC-SHA256). Servers that share
+	// it accept each other's tokens, also across restarts. Nil selects a
+	// random secret per Server.
+	ResumeSecret []byte
+	// ResumeTTL is how long a resume token stays valid (default 24 h).
+	ResumeTTL time.Duration
+	// ResumeBuffer is the number of frames buffered for a held session
+	// (default SendQueue/2); one more ends the session as a leave. It must
+	// be smaller than SendQueue.
+	ResumeBuffer int
+
 	// ICEServers, if set, returns the STUN/TURN servers put in the welcome
 	// message of peer peerID.
 	ICEServers func(peerID string) []proto.ICEServer
@@ -91,6 +157,23 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.HandshakeTimeout, DefaultHandshakeTimeout)
 	setDefault(&c.BackendTimeout, DefaultBackendTimeout)
 	setDefault(&c.CloseGrace, DefaultCloseGrace)
+	if c.MessageRate == 0 {
+		c.MessageRate = DefaultMessageRate
+	}
+	setDefault(&c.MessageBurst, DefaultMessageBurst)
+	setDefault(&c.MaxDropped, DefaultMaxDropped)
+	setDefault(&c.MaxConnsPerIP, DefaultMaxConnsPerIP)
+	setDefault(&c.MaxRooms, DefaultMaxRooms)
+	setDefault(&c.ResumeGrace, DefaultResumeGrace)
+	setDefault(&c.ResumeTTL, DefaultResumeTTL)
+	setDefault(&c.ResumeBuffer, c.SendQueue/2)
+	if c.ResumeBuffer >= c.SendQueue {
+		return Config{}, fmt.Errorf("signal config: ResumeBuffer (%d) must be smaller than SendQueue (%d)", c.ResumeBuffer, c.SendQueue)
+	}
+	if len(c.ResumeSecret) == 0 {
+		c.ResumeSecret = make([]byte, 32)
+		_, _ = rand.Read(c.ResumeSecret) // crypto/rand.Read never returns an error.
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -121,12 +204,30 @@ func (c Config) validate() error {
 		{"HandshakeTimeout", int64(c.HandshakeTimeout)},
 		{"BackendTimeout", int64(c.BackendTimeout)},
 		{"CloseGrace", int64(c.CloseGrace)},
+		{"MessageBurst", int64(c.MessageBurst)},
+		{"MaxDropped", int64(c.MaxDropped)},
+		{"ResumeGrace", int64(c.ResumeGrace)},
+		{"ResumeTTL", int64(c.ResumeTTL)},
+		{"ResumeBuffer", int64(c.ResumeBuffer)},
+		{"MaxConnsPerIP", unlimitedOK(int64(c.MaxConnsPerIP))},
+		{"MaxRooms", unlimitedOK(int64(c.MaxRooms))},
 	} {
 		if f.v < 0 {
 			errs = append(errs, fmt.Errorf("signal config: %s must not be negative", f.name))
 		}
 	}
+	if c.MessageRate < 0 && c.MessageRate != Unlimited {
+		errs = append(errs, errors.New("signal config: MessageRate must not be negative (Unlimited switches it off)"))
+	}
 	return errors.Join(errs...)
+}
+
+// unlimitedOK maps Unlimited to zero so that validate accepts it.
+func unlimitedOK(v int64) int64 {
+	if v == Unlimited {
+		return 0
+	}
+	return v
 }
 
 func setDefault[T int | int64 | time.Duration](v *T, def T) {

@@ -42,9 +42,11 @@ type closeReq struct {
 // deadlines, pings and the handshake timer. Everything else talks to the
 // client through Deliver, which never blocks.
 type conn struct {
-	srv  *Server
-	ws   *websocket.Conn
-	room string
+	srv     *Server
+	ws      *websocket.Conn
+	room    string
+	ip      string      // counted against MaxConnsPerIP
+	limiter *msgLimiter // used by readLoop only
 
 	send       chan []byte   // bounded queue of room frames, drained by writeLoop
 	replies    chan []byte   // answers to the client's own messages
@@ -56,6 +58,7 @@ type conn struct {
 	log     *slog.Logger
 	state   connState
 	id      string
+	sess    *session // set by hold; the session may move on to another conn
 	closing bool
 	req     closeReq // set with closing, before kill is closed
 	// While a join is in progress frames are held back so that welcome is
@@ -64,11 +67,13 @@ type conn struct {
 	held    [][]byte
 }
 
-func newConn(s *Server, ws *websocket.Conn, room string, log *slog.Logger) *conn {
+func newConn(s *Server, ws *websocket.Conn, room, ip string, log *slog.Logger) *conn {
 	return &conn{
 		srv:        s,
 		ws:         ws,
 		room:       room,
+		ip:         ip,
+		limiter:    newMsgLimiter(&s.cfg),
 		log:        log,
 		send:       make(chan []byte, s.cfg.SendQueue),
 		replies:    make(chan []byte, replyQueue),
@@ -136,6 +141,7 @@ func (c *conn) deliverNow(frame []byte) {
 // evictLocked drops a client that does not read fast enough. c.mu is held.
 func (c *conn) evictLocked() {
 	c.log.Warn("evicting slow consumer", "queue", cap(c.send))
+	c.srv.stats.evictions.Add(1)
 	c.closeLocked(closeReq{code: websocket.ClosePolicyViolation, reason: proto.CodeSlowConsumer})
 }
 
@@ -236,13 +242,42 @@ func (c *conn) logger() *slog.Logger {
 	return c.log
 }
 
-// hold starts holding frames back for a join as peer id.
-func (c *conn) hold(id string) {
+// hold starts holding frames back for a join as peer id with session sess.
+func (c *conn) hold(id string, sess *session) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.id = id
-	c.log = c.log.With("peer", id)
+	c.id, c.sess = id, sess
 	c.holding = true
+}
+
+// unhold undoes hold for a resume that could not take its session back;
+// the connection may still join.
+func (c *conn) unhold() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.id, c.sess = "", nil
+	c.holding, c.held = false, nil
+}
+
+// session returns the session made or resumed by the join (nil before).
+func (c *conn) session() *session {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sess
+}
+
+// takeQueued removes and returns the room frames queued but not yet
+// written, for a session that is being held after the connection dropped.
+func (c *conn) takeQueued() [][]byte {
+	var out [][]byte
+	for {
+		select {
+		case f := <-c.send:
+			out = append(out, f)
+		default:
+			return out
+		}
+	}
 }
 
 // release ends a join: on success it queues welcome and then the frames held
@@ -258,6 +293,7 @@ func (c *conn) release(welcome []byte) {
 		return
 	}
 	c.state = stateJoined
+	c.log = c.log.With("peer", c.id)
 	if c.closing {
 		return
 	}
@@ -299,8 +335,7 @@ func (c *conn) writeLoop() {
 			return
 		}
 		if err != nil {
-			c.logger().Debug("write failed", "err", err)
-			c.closeWith(closeReq{})
+			c.writeFailed(err)
 		}
 	}
 }
@@ -368,7 +403,12 @@ func (c *conn) readLoop() {
 			return
 		}
 		c.extendReadDeadline()
-		if !c.isClosing() {
+		if c.isClosing() {
+			// Waiting for the client's close frame: discard, slowly.
+			time.Sleep(c.limiter.pause())
+			continue
+		}
+		if c.admitFrame() {
 			c.handleFrame(mt, data)
 		}
 	}
@@ -391,10 +431,48 @@ func (c *conn) readEnded(err error) {
 		c.drain()
 	case c.isClosing():
 		// The client answered our close frame, or we dropped the socket.
-	default:
-		c.logger().Debug("connection ended by client", "err", err)
+	case isCloseFrame(err):
+		// The client closed on purpose: gorilla has echoed its close frame.
+		c.logger().Debug("connection closed by client", "err", err)
 		c.closeWith(closeReq{})
+	default:
+		c.logger().Info("connection lost", "err", err)
+		c.connLost()
 	}
+}
+
+// writeFailed closes the connection after a failed write. ErrCloseSent
+// means the reader has just answered the client's close frame (gorilla
+// echoes it from the reader): the client left on purpose, and the reader
+// takes the peer out of its room. Any other error means the connection
+// broke.
+func (c *conn) writeFailed(err error) {
+	c.logger().Debug("write failed", "err", err)
+	if errors.Is(err, websocket.ErrCloseSent) {
+		c.closeWith(closeReq{})
+		return
+	}
+	c.connLost()
+}
+
+// isCloseFrame reports whether err reports a close frame from the client
+// (gorilla reports a connection that ended without one as 1006).
+func isCloseFrame(err error) bool {
+	var ce *websocket.CloseError
+	return errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure
+}
+
+// connLost closes a connection that broke (a network error, a write that
+// failed, no pong in time). A joined peer's session is held for a resume
+// instead of leaving, unless the connection was already closing for
+// another reason.
+func (c *conn) connLost() {
+	if !c.srv.cfg.DisableResume && c.getState() == stateJoined && !c.isClosing() {
+		if sess := c.session(); sess != nil && sess.detach(c) {
+			c.logger().Info("holding session for resume", "grace", c.srv.cfg.ResumeGrace)
+		}
+	}
+	c.closeWith(closeReq{})
 }
 
 // drain discards raw bytes from the socket for at most CloseGrace.

@@ -44,40 +44,10 @@ func (c *conn) reject(perr *proto.Error) {
 	c.reply(proto.Encode(perr.Msg()))
 }
 
-// handleJoin admits the connection to its room and sends welcome. A bad or
-// refused join is fatal.
-func (c *conn) handleJoin(m proto.Message) {
-	if c.getState() != stateNew {
-		c.reject(proto.Errorf(proto.CodeAlreadyJoined, "this connection has already joined").WithRef(m.Type))
-		return
-	}
-	if perr := proto.ValidateClient(&m); perr != nil {
-		c.reject(perr)
-		return
-	}
-	self := proto.PeerInfo{ID: newPeerID(), Name: m.Name}
-	c.hold(self.ID)
-	ctx, cancel := c.srv.backendContext()
-	defer cancel()
-	peers, err := c.srv.backend.Join(ctx, c.room, self, c.srv.cfg.MaxPeers, c)
-	if err != nil {
-		c.release(nil)
-		perr := c.backendError(err, m.Type)
-		c.fail(perr, joinCloseCode(perr.Code))
-		return
-	}
-	welcome := proto.Message{Type: proto.TypeWelcome, ID: self.ID, Room: c.room, Peers: peers}
-	if f := c.srv.cfg.ICEServers; f != nil {
-		welcome.ICEServers = f(self.ID)
-	}
-	c.release(proto.Encode(welcome))
-	c.logger().Info("joined", "name", self.Name, "peers", len(peers))
-}
-
 // joinCloseCode is the close code that follows a refused join.
 func joinCloseCode(code string) int {
 	switch code {
-	case proto.CodeUnavailable:
+	case proto.CodeUnavailable, proto.CodeRoomLimit:
 		return websocket.CloseTryAgainLater
 	case proto.CodeInternal:
 		return websocket.CloseInternalServerErr
@@ -91,16 +61,13 @@ func (c *conn) handleLeave() {
 	c.closeWith(closeReq{code: websocket.CloseNormalClosure, reason: "left", graceful: true})
 }
 
-// leave takes a joined peer out of its room; the others get peer-left.
+// leave takes a joined peer out of its room; the others get peer-left. It
+// does nothing if another connection has taken the peer's session.
 func (c *conn) leave() {
 	c.setState(stateLeft)
-	ctx, cancel := c.srv.backendContext()
-	defer cancel()
-	if err := c.srv.backend.Leave(ctx, c.room, c.peerID()); err != nil {
-		c.logger().Error("leave failed", "err", err)
-		return
+	if sess := c.session(); sess != nil {
+		sess.leave(c)
 	}
-	c.logger().Info("left")
 }
 
 // handleDirected relays an offer, answer or candidate to its target with

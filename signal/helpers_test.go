@@ -201,3 +201,50 @@ func (c *client) expectClose(code int) {
 		c.t.Fatalf("connection ended with %v, want close code %d", err, code)
 	}
 }
+
+// joinMsg sends join message m (type and version are filled in) and returns
+// the answer, welcome or not.
+func (c *client) joinMsg(m proto.Message) proto.Message {
+	c.t.Helper()
+	m.Type, m.Version = proto.TypeJoin, proto.Version
+	c.send(m)
+	return c.read()
+}
+
+// joinAs connects to room and joins with m, expecting a welcome.
+func (ts *testServer) joinAs(t *testing.T, room string, m proto.Message) (*client, proto.Message) {
+	t.Helper()
+	c := ts.dial(t, room)
+	w := c.joinMsg(m)
+	if w.Type != proto.TypeWelcome || w.Room != room {
+		t.Fatalf("join %+v answered with %+v, want a welcome to %s", m, w, room)
+	}
+	c.id, c.name = w.ID, strings.TrimSpace(m.Name)
+	return c, w
+}
+
+// drop ends the client's TCP connection without a close frame.
+func (c *client) drop() {
+	c.t.Helper()
+	if err := c.ws.NetConn().Close(); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// waitFor polls cond until it holds; it fails the test after ioTimeout.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(ioTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitHeld waits until the server holds n sessions for resume.
+func (ts *testServer) waitHeld(t *testing.T, n int) {
+	t.Helper()
+	waitFor(t, "held sessions", func() bool { return ts.Stats().Held == n })
+}

@@ -29,11 +29,22 @@ type Server struct {
 	log         *slog.Logger
 	upgrader    websocket.Upgrader
 
-	mu     sync.Mutex
-	conns  map[*conn]struct{}
-	closed bool
-	wg     sync.WaitGroup // two per tracked connection
+	resumes resumeSigner
+	stats   counters
 
+	// mu guards the maps below and closed. It is held for map updates only,
+	// never while delivering a frame or calling the Backend.
+	mu       sync.Mutex
+	conns    map[*conn]struct{}
+	sessions map[string]*session // by sessionKey, attached or held
+	rooms    map[string]int      // sessions per room, for MaxRooms
+	perIP    map[string]int      // connections per remote IP
+	closed   bool
+	quit     chan struct{} // closed by Shutdown: held sessions end
+	// wg counts two per tracked connection and one per held session.
+	wg sync.WaitGroup
+
+	quitOnce     sync.Once
 	closeBackend sync.Once
 	backendErr   error
 }
@@ -45,10 +56,15 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:     cfg,
-		backend: cfg.Backend,
-		log:     cfg.Logger.With("component", "signal"),
-		conns:   make(map[*conn]struct{}),
+		cfg:      cfg,
+		backend:  cfg.Backend,
+		log:      cfg.Logger.With("component", "signal"),
+		conns:    make(map[*conn]struct{}),
+		sessions: make(map[string]*session),
+		rooms:    make(map[string]int),
+		perIP:    make(map[string]int),
+		quit:     make(chan struct{}),
+		resumes:  resumeSigner{secret: cfg.ResumeSecret, ttl: cfg.ResumeTTL, now: time.Now},
 	}
 	if s.backend == nil {
 		s.backend = NewMemoryBackend()
@@ -60,23 +76,33 @@ func New(cfg Config) (*Server, error) {
 
 // ServeHTTP upgrades the request to the signalling WebSocket of the room
 // named by the path value "room" (mount it at "GET /ws/{room}"). A foreign
-// Origin gets 403 and no upgrade; an invalid room name gets a bad-room error
-// and close 1008 after the upgrade. After Shutdown it answers 503.
+// Origin gets 403 and no upgrade, a remote address past MaxConnsPerIP 429;
+// an invalid room name gets a bad-room error and close 1008 after the
+// upgrade. After Shutdown it answers 503.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.isClosed() {
 		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	ip := remoteIP(r)
+	if !s.admitIP(ip) {
+		s.stats.refusedIP.Add(1)
+		s.log.Warn("too many connections from one address", "remote", r.RemoteAddr)
+		http.Error(w, "too many connections from your address", http.StatusTooManyRequests)
 		return
 	}
 	room := r.PathValue("room")
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		// The upgrader has answered with an HTTP error already.
+		s.releaseIP(ip)
 		s.log.Info("websocket handshake refused", "remote", r.RemoteAddr,
 			"origin", r.Header.Get("Origin"), "err", err)
 		return
 	}
-	c := newConn(s, ws, room, s.log.With("room", room, "remote", r.RemoteAddr))
+	c := newConn(s, ws, room, ip, s.log.With("room", room, "remote", r.RemoteAddr))
 	if !s.track(c) {
+		s.releaseIP(ip)
 		s.refuse(ws)
 		return
 	}
@@ -89,8 +115,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Shutdown stops accepting connections, sends every client a bye with code
-// server-shutdown and closes it with 1001, and waits until all of the
-// server's goroutines have returned. If ctx ends first the remaining
+// server-shutdown and closes it with 1001, ends the sessions held for a
+// resume (their peers leave, as the connected ones do), and waits until all
+// of the server's goroutines have returned. If ctx ends first the remaining
 // connections are dropped at once; Shutdown still waits for their
 // goroutines and returns ctx's error. A Backend the Server created itself is
 // closed last. Calling Shutdown again waits in the same way.
@@ -102,6 +129,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, c := range conns {
 		c.signalClose()
 	}
+	s.quitOnce.Do(func() { close(s.quit) })
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()
@@ -179,6 +207,7 @@ func (s *Server) untrack(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
+	s.releaseIP(c.ip)
 	s.wg.Done()
 }
 

@@ -36,7 +36,20 @@ const (
 	CodeHandshakeTimeout = "handshake-timeout"
 	// CodeInternal: something went wrong on the server; details are in its log.
 	CodeInternal = "internal"
+	// CodeRoomLimit: the server already holds its maximum number of rooms
+	// and cannot open another one; try again later.
+	CodeRoomLimit = "room-limit"
+	// CodeReplaced: another connection resumed this connection's session
+	// (close code CloseReplaced follows). The client must not resume again.
+	CodeReplaced = "replaced"
 )
+
+// CloseReplaced is the WebSocket close code sent to a connection whose
+// session was taken over by a newer connection presenting its resume token
+// (for example the same page opened twice). A client that receives it must
+// not reconnect with its resume token, or the two would take the session
+// from each other in turn.
+const CloseReplaced = 4001
 
 // Error is a coded protocol error, sent to clients as an error message.
 type Error struct {

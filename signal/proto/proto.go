@@ -92,6 +92,10 @@ type Message struct {
 	ResumeToken string `json:"resumeToken,omitempty"`
 	Grace       int    `json:"grace,omitempty"`
 	Resumed     bool   `json:"resumed,omitempty"`
+	// Welcome: CanPublish, when present, is the room token's can_publish
+	// claim; false asks the client to send no media (advisory: the server
+	// does not see media).
+	CanPublish *bool `json:"canPublish,omitempty"`
 
 	// PeerJoined carries the newcomer; PeerLeft carries it in Peer too.
 	Peer *PeerInfo `json:"peer,omitempty"`

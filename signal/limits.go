@@ -1,0 +1,187 @@
+package signal
+
+import (
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/videochat/videochat/signal/proto"
+)
+
+// Stats counts what the server has done since New; see Server.Stats.
+type Stats struct {
+	// Conns is the number of open WebSocket connections.
+	Conns int
+	// Rooms is the number of rooms with a peer on this server.
+	Rooms int
+	// Held is the number of sessions held for resume right now.
+	Held int
+	// Dropped counts messages dropped by the rate limit.
+	Dropped uint64
+	// RateLimitCloses counts connections closed for exceeding MaxDropped.
+	RateLimitCloses uint64
+	// Evictions counts slow consumers evicted.
+	Evictions uint64
+	// RefusedIP counts handshakes refused with 429 (MaxConnsPerIP).
+	RefusedIP uint64
+	// Resumed counts joins that took a peer id back with a resume token.
+	Resumed uint64
+}
+
+// counters are the Server's running totals behind Stats.
+type counters struct {
+	dropped, rateCloses, evictions, refusedIP, resumed atomic.Uint64
+	held                                               atomic.Int64
+}
+
+// Stats returns the server's counters; it is for tests, logs and metrics.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	conns, rooms := len(s.conns), len(s.rooms)
+	s.mu.Unlock()
+	return Stats{
+		Conns:           conns,
+		Rooms:           rooms,
+		Held:            int(s.stats.held.Load()),
+		Dropped:         s.stats.dropped.Load(),
+		RateLimitCloses: s.stats.rateCloses.Load(),
+		Evictions:       s.stats.evictions.Load(),
+		RefusedIP:       s.stats.refusedIP.Load(),
+		Resumed:         s.stats.resumed.Load(),
+	}
+}
+
+// msgLimiter is one connection's message rate limit. Only readLoop uses it.
+type msgLimiter struct {
+	bucket      *rate.Limiter
+	maxDropped  int
+	windowStart time.Time
+	dropped     int
+}
+
+func newMsgLimiter(cfg *Config) *msgLimiter {
+	limit := rate.Limit(cfg.MessageRate)
+	if cfg.MessageRate == Unlimited {
+		limit = rate.Inf
+	}
+	return &msgLimiter{bucket: rate.NewLimiter(limit, cfg.MessageBurst), maxDropped: cfg.MaxDropped}
+}
+
+// verdict is what the limiter says about one message.
+type verdict int
+
+const (
+	admit     verdict = iota // handle the message
+	dropFirst                // drop it and tell the client (first drop in the window)
+	drop                     // drop it quietly
+	cutOff                   // drop it and close the connection
+)
+
+// judge decides about a message arriving at now.
+func (l *msgLimiter) judge(now time.Time) verdict {
+	if l.bucket.AllowN(now, 1) {
+		return admit
+	}
+	if now.Sub(l.windowStart) >= RateWindow {
+		l.windowStart, l.dropped = now, 0
+	}
+	l.dropped++
+	switch {
+	case l.dropped > l.maxDropped:
+		return cutOff
+	case l.dropped == 1:
+		return dropFirst
+	}
+	return drop
+}
+
+// maxPause caps the pause after a dropped frame.
+const maxPause = 100 * time.Millisecond
+
+// pause is how long the reader rests after a dropped frame: the time the
+// bucket takes to earn one token (at most maxPause). While it rests it
+// reads nothing, so a flooding client meets TCP back-pressure instead of
+// costing the server CPU for every frame it manages to send.
+func (l *msgLimiter) pause() time.Duration {
+	limit := l.bucket.Limit()
+	if limit == rate.Inf || limit <= 0 {
+		return 0
+	}
+	return min(time.Duration(float64(time.Second)/float64(limit)), maxPause)
+}
+
+// admitFrame applies the rate limit to one frame from the client and
+// reports whether to handle it.
+func (c *conn) admitFrame() bool {
+	v := c.limiter.judge(time.Now())
+	if v == admit {
+		return true
+	}
+	c.srv.stats.dropped.Add(1)
+	defer time.Sleep(c.limiter.pause()) // back-pressure, see pause
+	perr := proto.Errorf(proto.CodeRateLimited, "too many messages; this one was dropped")
+	switch v {
+	case dropFirst:
+		c.reply(proto.Encode(perr.Msg()))
+	case cutOff:
+		c.srv.stats.rateCloses.Add(1)
+		c.logger().Warn("closing a connection that keeps exceeding the rate limit")
+		c.fail(proto.Errorf(proto.CodeRateLimited, "too many messages"), websocket.ClosePolicyViolation)
+	}
+	return false
+}
+
+// remoteIP is the address a connection counts against in MaxConnsPerIP.
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// admitIP counts one more connection from ip unless it has reached
+// MaxConnsPerIP.
+func (s *Server) admitIP(ip string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if max := s.cfg.MaxConnsPerIP; max != Unlimited && s.perIP[ip] >= max {
+		return false
+	}
+	s.perIP[ip]++
+	return true
+}
+
+// releaseIP forgets one connection from ip.
+func (s *Server) releaseIP(ip string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
+	}
+}
+
+// reserveRoom counts one more session in room unless that would open a
+// room past MaxRooms.
+func (s *Server) reserveRoom(room string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if max := s.cfg.MaxRooms; s.rooms[room] == 0 && max != Unlimited && len(s.rooms) >= max {
+		return false
+	}
+	s.rooms[room]++
+	return true
+}
+
+// releaseRoom forgets one session in room.
+func (s *Server) releaseRoom(room string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rooms[room]--; s.rooms[room] <= 0 {
+		delete(s.rooms, room)
+	}
+}
