@@ -162,7 +162,7 @@ func (p *proc) stop(grace time.Duration) {
 	}
 }
 
-var serveURL = regexp.MustCompile(`serving on (http://[0-9.:]+)/`)
+var serveURL = regexp.MustCompile(`serving on (https?://[0-9.:]+)/`)
 
 // startServer runs `videochat serve` on a free loopback port and returns
 // the process and its base URL.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,6 +26,8 @@ type serveFlags struct {
 	allowedOrigins []string
 	redisURL       string
 	ice            iceFlags
+	limits         limitFlags
+	tls            tlsFlags
 	log            logFlags
 }
 
@@ -44,6 +47,8 @@ func newServeCmd() *cobra.Command {
 	fl.StringSliceVar(&f.allowedOrigins, "allowed-origins", nil, "extra allowed browser Origins (scheme://host[:port]); the server's own host is always allowed")
 	fl.StringVar(&f.redisURL, "redis", os.Getenv("VIDEOCHAT_REDIS"), "share rooms with other servers through Redis, redis://HOST:PORT/DB (env VIDEOCHAT_REDIS)")
 	f.ice.register(fl)
+	f.limits.register(fl)
+	f.tls.register(fl)
 	fl.StringVar(&f.log.level, "log-level", "info", "log level: debug, info, warn, error")
 	fl.StringVar(&f.log.format, "log-format", "text", "log format: text or json")
 	return cmd
@@ -81,6 +86,13 @@ func runServe(ctx context.Context, f serveFlags) error {
 		ICEServers:     iceServers,
 		Logger:         log,
 	}
+	if err := f.limits.apply(&cfg); err != nil {
+		return err
+	}
+	tlsCfg, err := f.tls.config(f.addr, log)
+	if err != nil {
+		return err
+	}
 	if backend != nil {
 		cfg.Backend = backend
 	}
@@ -92,6 +104,11 @@ func runServe(ctx context.Context, f serveFlags) error {
 	if err != nil {
 		return withCode(exitError, fmt.Errorf("listen on %s: %w", f.addr, err))
 	}
+	scheme := "http"
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+		scheme = "https"
+	}
 	srv := &http.Server{
 		Handler:           newMux(sig, backend, log),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -100,7 +117,7 @@ func runServe(ctx context.Context, f serveFlags) error {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	base := "http://" + displayAddr(ln.Addr())
+	base := scheme + "://" + displayAddr(ln.Addr())
 	fmt.Printf("videochat: serving on %s/ — open %s/room/demo in two browser tabs\n", base, base)
 	log.Info("serving", "addr", ln.Addr().String(), "max_peers", f.maxPeers)
 

@@ -1,0 +1,95 @@
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/videochat/videochat/signal/proto"
+)
+
+// TestServeTLSSelfSigned: --tls-self-signed serves https and wss.
+func TestServeTLSSelfSigned(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, url := startServer(ctx, t, "--tls-self-signed")
+	if !strings.HasPrefix(url, "https://") {
+		t.Fatalf("server URL %q is not https", url)
+	}
+	insecure := &tls.Config{InsecureSkipVerify: true} // self-signed by design
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: insecure}}
+	resp, err := client.Get(url + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.TLS == nil {
+		t.Fatalf("GET /healthz over TLS: %d %q", resp.StatusCode, body)
+	}
+	d := websocket.Dialer{TLSClientConfig: insecure}
+	ws, _, err := d.DialContext(ctx, "wss"+strings.TrimPrefix(url, "https")+"/ws/tls", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if err := ws.WriteJSON(proto.Message{Type: proto.TypeJoin, Version: proto.Version, Name: "secure"}); err != nil {
+		t.Fatal(err)
+	}
+	var m proto.Message
+	if err := ws.ReadJSON(&m); err != nil || m.Type != proto.TypeWelcome {
+		t.Fatalf("want welcome over wss, got %+v, %v", m, err)
+	}
+}
+
+// TestServeTokenSecret: with --token-secret a join needs a token from
+// `videochat token`; without one, or with one for another room, the
+// answer is unauthorized.
+func TestServeTokenSecret(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const secret = "e2e-secret"
+	_, url := startServer(ctx, t, "--token-secret", secret)
+	mint := func(room string) string {
+		p := start(t, "token", "--token-secret", secret, "--room", room, "--name", "alice", "--ttl", "5m")
+		if code := p.wait(ctx); code != 0 {
+			t.Fatalf("videochat token: exit %d\n%s", code, p.output())
+		}
+		return strings.TrimSpace(p.output())
+	}
+	for _, tc := range []struct {
+		name, tok, want string
+	}{
+		{"valid", mint("vip"), proto.TypeWelcome},
+		{"missing", "", proto.CodeUnauthorized},
+		{"other room", mint("other"), proto.CodeUnauthorized},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ws, _, err := websocket.DefaultDialer.DialContext(ctx, "ws"+strings.TrimPrefix(url, "http")+"/ws/vip", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ws.Close()
+			if err := ws.WriteJSON(proto.Message{Type: proto.TypeJoin, Version: proto.Version, Name: "alice", Token: tc.tok}); err != nil {
+				t.Fatal(err)
+			}
+			var m proto.Message
+			if err := ws.ReadJSON(&m); err != nil {
+				t.Fatal(err)
+			}
+			got := m.Type
+			if m.Type == proto.TypeError {
+				got = m.Code
+			}
+			if got != tc.want {
+				t.Fatalf("got %+v, want %s", m, tc.want)
+			}
+		})
+	}
+}
