@@ -1,6 +1,141 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/videochat/videochat/internal/bench/callbench"
+)
 
 // benchCallCmds returns the media benchmark subcommands of `bench`.
-func benchCallCmds() []*cobra.Command { return nil }
+func benchCallCmds() []*cobra.Command {
+	return []*cobra.Command{newBenchCallCmd(), newBenchMeshCmd()}
+}
+
+// benchOutput are the output flags of the media benchmarks.
+type benchOutput struct {
+	json  bool
+	plots string
+	log   logFlags
+}
+
+func (o *benchOutput) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.BoolVar(&o.json, "json", false, "print the report as JSON instead of Markdown tables")
+	fl.StringVar(&o.plots, "plots", "", "write SVG plots into this directory (e.g. docs/bench)")
+	fl.StringVar(&o.log.level, "log-level", "info", "progress log level (stderr): debug, info, warn, error")
+	fl.StringVar(&o.log.format, "log-format", "text", "log format: text or json")
+}
+
+// reportable is what both benchmark reports offer.
+type reportable interface {
+	WriteMarkdown(w io.Writer)
+	WritePlots(dir string) ([]string, error)
+}
+
+func (o *benchOutput) write(rep reportable) error {
+	if o.plots != "" {
+		paths, err := rep.WritePlots(o.plots)
+		if err != nil {
+			return withCode(exitError, fmt.Errorf("plots: %w", err))
+		}
+		for _, p := range paths {
+			fmt.Fprintln(os.Stderr, "videochat: wrote", p)
+		}
+	}
+	if o.json {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	rep.WriteMarkdown(os.Stdout)
+	return nil
+}
+
+func selfBinary() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", withCode(exitError, fmt.Errorf("find own executable: %w", err))
+	}
+	return exe, nil
+}
+
+func newBenchCallCmd() *cobra.Command {
+	var cfg callbench.CallConfig
+	var out benchOutput
+	var noChromium bool
+	cmd := &cobra.Command{
+		Use:   "call",
+		Short: "Call set-up time, CPU, memory and bitrate: native peers against Chromium, on loopback",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := out.log.logger(os.Stderr)
+			if err != nil {
+				return err
+			}
+			if cfg.Binary, err = selfBinary(); err != nil {
+				return err
+			}
+			if !noChromium && cfg.Chromium == "" {
+				cfg.Chromium = callbench.ChromiumPath()
+			}
+			if noChromium {
+				cfg.Chromium = ""
+			}
+			cfg.Logger = log
+			rep, err := callbench.RunCall(cmd.Context(), cfg)
+			if err != nil {
+				return withCode(exitError, err)
+			}
+			return out.write(rep)
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntVar(&cfg.Runs, "runs", 10, "set-up measurements per kind (the p50 is reported)")
+	fl.DurationVar(&cfg.Measure, "measure", 30*time.Second, "CPU/RSS/bitrate window per call")
+	fl.DurationVar(&cfg.Warmup, "warmup", 5*time.Second, "time a call runs before its window opens")
+	fl.IntVar(&cfg.Bitrate, "bitrate", 1_000_000, "video target of every sender, bits/s (Chromium: maxBitrate)")
+	fl.StringVar(&cfg.Clip, "clip", "", "Y4M clip both kinds of peer send (default: generate 10 s of 640x480@30 testsrc2 with ffmpeg)")
+	fl.StringVar(&cfg.Chromium, "chromium", "", "Chromium binary (default: $CHROMIUM, /usr/bin/chromium, chromium in PATH)")
+	fl.BoolVar(&noChromium, "no-chromium", false, "measure native peers only")
+	out.register(cmd)
+	return cmd
+}
+
+func newBenchMeshCmd() *cobra.Command {
+	var cfg callbench.MeshConfig
+	var out benchOutput
+	cmd := &cobra.Command{
+		Use:   "mesh",
+		Short: "Native sender CPU with 1, 3 and 5 remote peers (encode once, send to many), on loopback",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := out.log.logger(os.Stderr)
+			if err != nil {
+				return err
+			}
+			if cfg.Binary, err = selfBinary(); err != nil {
+				return err
+			}
+			cfg.Logger = log
+			rep, err := callbench.RunMesh(cmd.Context(), cfg)
+			if err != nil {
+				return withCode(exitError, err)
+			}
+			return out.write(rep)
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntSliceVar(&cfg.Peers, "peers", []int{1, 3, 5}, "numbers of remote peers to measure, ascending")
+	fl.DurationVar(&cfg.Measure, "measure", 20*time.Second, "window per number of peers")
+	fl.DurationVar(&cfg.Warmup, "warmup", 5*time.Second, "wait after the receivers decode video")
+	fl.IntVar(&cfg.Bitrate, "bitrate", 1_000_000, "sender's video target, bits/s")
+	fl.StringVar(&cfg.Video, "video", "", "sender's video: test or a .y4m file (default: generate the clip of bench call)")
+	out.register(cmd)
+	return cmd
+}

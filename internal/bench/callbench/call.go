@@ -1,0 +1,295 @@
+package callbench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+)
+
+// CallConfig configures RunCall.
+type CallConfig struct {
+	// Binary is the videochat executable whose serve and join commands run
+	// the server and the native peers.
+	Binary string
+	// Chromium is the browser to drive; "" skips the Chromium measurements.
+	Chromium string
+	// Clip is the Y4M file both kinds of peer send; "" generates a 10 s
+	// 640×480@30 testsrc2 clip with ffmpeg in a temporary directory.
+	Clip string
+	// Runs is the number of set-up measurements per kind (default 10).
+	Runs int
+	// Measure is the length of each CPU/RSS/bitrate window (default 30 s);
+	// Warmup the time a call runs before its window opens (default 5 s).
+	Measure, Warmup time.Duration
+	// Bitrate is the video target of every sender, bits/s (default 1 Mbps);
+	// Chromium senders get it as maxBitrate.
+	Bitrate int
+	// Logger receives progress messages; nil discards them.
+	Logger *slog.Logger
+	// Proc is the /proc mount (default "/proc").
+	Proc string
+}
+
+func (c CallConfig) withDefaults() CallConfig {
+	if c.Runs <= 0 {
+		c.Runs = 10
+	}
+	if c.Measure <= 0 {
+		c.Measure = 30 * time.Second
+	}
+	if c.Warmup < 0 {
+		c.Warmup = 0
+	} else if c.Warmup == 0 {
+		c.Warmup = 5 * time.Second
+	}
+	if c.Bitrate <= 0 {
+		c.Bitrate = 1_000_000
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.Proc == "" {
+		c.Proc = "/proc"
+	}
+	return c
+}
+
+// CallReport is the result of RunCall.
+type CallReport struct {
+	Machine Machine       `json:"machine"`
+	Clip    string        `json:"clip"`
+	Bitrate int           `json:"target_bitrate_bps"`
+	Setup   SetupResult   `json:"setup"`
+	Calls   []CallResult  `json:"calls"`
+	Goals   []GoalResult  `json:"goals"`
+	Skipped []string      `json:"skipped,omitempty"`
+	Elapsed time.Duration `json:"elapsed_ns"`
+}
+
+// SetupResult holds the call set-up times.
+type SetupResult struct {
+	// Native: the second `join` process's start → its first remote video
+	// RTP packet (pion's OnTrack, logged as "remote track"; the first
+	// complete frame follows in the same burst of packets).
+	Native Summary `json:"native"`
+	// ChromiumNav: the second page's navigation start → first remote frame
+	// decoded (getStats framesDecoded > 0, polled every 20 ms).
+	ChromiumNav Summary `json:"chromium_navigation"`
+	// ChromiumLaunch: the second Chromium's launch → first decoded frame,
+	// the counterpart of Native's process start.
+	ChromiumLaunch Summary `json:"chromium_launch"`
+	// ChromiumRendered: navigation start → first rendered frame
+	// (requestVideoFrameCallback).
+	ChromiumRendered Summary `json:"chromium_rendered"`
+	// Ratios of the p50s, Chromium over native.
+	RatioNav    float64 `json:"ratio_navigation"`
+	RatioLaunch float64 `json:"ratio_launch"`
+}
+
+// CallResult is one call measured over a window.
+type CallResult struct {
+	Name    string       `json:"name"`
+	Seconds float64      `json:"seconds"`
+	Sides   []SideResult `json:"sides"`
+	Server  Usage        `json:"server"`
+	Load    [2]float64   `json:"load_avg"`
+}
+
+// SideResult is one side of a measured call.
+type SideResult struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	Usage
+	// SentKbps counts every RTP byte this side sent (audio and video,
+	// headers included).
+	SentKbps float64 `json:"sent_kbps"`
+	// RecvVideoKbps is the video payload this side received: the other
+	// side's encoder output.
+	RecvVideoKbps float64 `json:"recv_video_kbps"`
+	RecvFPS       float64 `json:"recv_fps"`
+	RecvCodec     string  `json:"recv_codec,omitempty"`
+	SendCodec     string  `json:"send_codec,omitempty"`
+	SendFPS       float64 `json:"send_fps,omitempty"`
+	Encoder       string  `json:"encoder,omitempty"`
+}
+
+// callSpec names a call and its two sides; A joins first and offers.
+type callSpec struct {
+	Name string
+	A, B sideSpec
+}
+
+func callSpecs(withChromium bool) []callSpec {
+	nat := func(v string) sideSpec { return sideSpec{Kind: "native", Video: v} }
+	cr := func(codec string) sideSpec { return sideSpec{Kind: "chromium", Video: "clip", Codec: codec} }
+	specs := []callSpec{
+		{Name: "native↔native, Y4M clip, VP8", A: nat("clip"), B: nat("clip")},
+		{Name: "native↔native, --video test, VP8", A: nat("test"), B: nat("test")},
+	}
+	if withChromium {
+		specs = append(specs,
+			callSpec{Name: "Chromium↔Chromium, Y4M clip, VP8", A: cr(""), B: cr("")},
+			callSpec{Name: "native↔Chromium, Y4M clip, VP8", A: nat("clip"), B: cr("VP8")},
+			callSpec{Name: "native↔Chromium, Y4M clip, H.264", A: nat("clip"), B: cr("H264")},
+		)
+	}
+	return specs
+}
+
+// RunCall runs the call benchmark: set-up times, then each call of
+// callSpecs measured for cfg.Measure.
+func RunCall(ctx context.Context, cfg CallConfig) (*CallReport, error) {
+	cfg = cfg.withDefaults()
+	began := time.Now()
+	fs := procFS{root: cfg.Proc}
+	rep := &CallReport{Bitrate: cfg.Bitrate, Machine: describeMachine(fs, cfg.Chromium)}
+	if cfg.Clip == "" {
+		dir, err := os.MkdirTemp("", "callbench-clip-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		if cfg.Clip, err = MakeClip(ctx, dir); err != nil {
+			return nil, err
+		}
+		rep.Clip = "generated: " + ClipCommand
+	} else {
+		rep.Clip = cfg.Clip
+	}
+	srv, server, err := startServer(ctx, cfg.Binary)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.stop(5 * time.Second)
+	e := env{bin: cfg.Binary, chromium: cfg.Chromium, server: server, clip: cfg.Clip, bitrate: cfg.Bitrate}
+	if cfg.Chromium == "" {
+		rep.Skipped = append(rep.Skipped, "Chromium not found: Chromium set-up and calls skipped")
+	}
+	if err := runSetups(ctx, cfg, e, &rep.Setup); err != nil {
+		return nil, err
+	}
+	for i, spec := range callSpecs(cfg.Chromium != "") {
+		cfg.Logger.Info("measuring call", "call", spec.Name, "seconds", cfg.Measure.Seconds())
+		res, err := measureCall(ctx, cfg, e, fs, srv.pid(), spec, fmt.Sprintf("call-%d-%d", os.Getpid(), i))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", spec.Name, err)
+		}
+		rep.Calls = append(rep.Calls, res)
+	}
+	rep.Goals = callGoals(rep)
+	rep.Machine.LoadAfter = loadAvg(fs)
+	rep.Elapsed = time.Since(began)
+	return rep, nil
+}
+
+// measureCall starts a call, waits until both sides decode video, lets it
+// warm up and measures it.
+func measureCall(ctx context.Context, cfg CallConfig, e env, fs procFS, serverPID int, spec callSpec, room string) (CallResult, error) {
+	a, err := e.startSide(ctx, spec.A, room, "a")
+	if err != nil {
+		return CallResult{}, err
+	}
+	defer a.close()
+	b, err := e.startSide(ctx, spec.B, room, "b")
+	if err != nil {
+		return CallResult{}, err
+	}
+	defer b.close()
+	sides := []endpoint{a, b}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for _, s := range sides {
+		if err := s.receiving(wctx, 1); err != nil {
+			return CallResult{}, err
+		}
+		if cs, ok := s.(*chromiumSide); ok {
+			if _, err := eval[int](cs.b, maxBitrateJS(cfg.Bitrate)); err != nil {
+				return CallResult{}, fmt.Errorf("%s: set maxBitrate: %w", cs.name, err)
+			}
+		}
+	}
+	if err := sleepCtx(ctx, cfg.Warmup); err != nil {
+		return CallResult{}, err
+	}
+	return measure(ctx, fs, cfg.Measure, serverPID, spec.Name, sides)
+}
+
+// measure samples the sides' processes each second for window and reads
+// their media counters at both ends.
+func measure(ctx context.Context, fs procFS, window time.Duration, serverPID int, name string, sides []endpoint) (CallResult, error) {
+	roots := []int{serverPID}
+	for _, s := range sides {
+		roots = append(roots, s.pid())
+	}
+	m := newMeter(fs, roots...)
+	before, err := readCounters(ctx, sides)
+	if err != nil {
+		return CallResult{}, err
+	}
+	if err := m.sample(); err != nil {
+		return CallResult{}, err
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	deadline := time.Now().Add(window)
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return CallResult{}, ctx.Err()
+		case <-tick.C:
+		}
+		if err := m.sample(); err != nil {
+			return CallResult{}, err
+		}
+	}
+	after, err := readCounters(ctx, sides)
+	if err != nil {
+		return CallResult{}, err
+	}
+	res := CallResult{Name: name, Seconds: m.end.Sub(m.start).Seconds(), Server: m.usage(0), Load: loadAvg(fs)}
+	for i, s := range sides {
+		res.Sides = append(res.Sides, sideResult(s, m.usage(i+1), before[i], after[i]))
+	}
+	return res, nil
+}
+
+func readCounters(ctx context.Context, sides []endpoint) ([]counters, error) {
+	out := make([]counters, len(sides))
+	for i, s := range sides {
+		c, err := s.counters(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = c
+	}
+	return out, nil
+}
+
+func sideResult(s endpoint, u Usage, c0, c1 counters) SideResult {
+	r := SideResult{Name: s.label(), Kind: s.kind(), Usage: u,
+		RecvCodec: c1.RecvCodec, SendCodec: c1.SendCodec, SendFPS: c1.SendFPS, Encoder: c1.Encoder}
+	if dt := c1.At.Sub(c0.At).Seconds(); dt > 0 {
+		r.SentKbps = float64(c1.BytesSent-c0.BytesSent) * 8 / 1000 / dt
+		r.RecvVideoKbps = float64(c1.VideoBytesReceived-c0.VideoBytesReceived) * 8 / 1000 / dt
+		r.RecvFPS = float64(c1.FramesReceived-c0.FramesReceived) / dt
+	}
+	return r
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// errNoFrame reports a set-up run that produced no first-frame time.
+var errNoFrame = errors.New("no first remote frame")

@@ -1,0 +1,197 @@
+package callbench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"time"
+)
+
+// MeshConfig configures RunMesh.
+type MeshConfig struct {
+	// Binary is the videochat executable.
+	Binary string
+	// Peers are the numbers of remote peers to measure, ascending
+	// (default 1, 3, 5). Receivers are added to one running call.
+	Peers []int
+	// Video is the sender's source: "test" or a Y4M path; "" generates the
+	// clip of MakeClip.
+	Video string
+	// Measure is each window (default 20 s), Warmup the wait after the
+	// receivers decode video (default 5 s).
+	Measure, Warmup time.Duration
+	// Bitrate is the sender's video target, bits/s (default 1 Mbps).
+	Bitrate int
+	Logger  *slog.Logger
+	Proc    string
+}
+
+func (c MeshConfig) withDefaults() (MeshConfig, error) {
+	if len(c.Peers) == 0 {
+		c.Peers = []int{1, 3, 5}
+	}
+	if !slices.IsSorted(c.Peers) || c.Peers[0] < 0 {
+		return c, errors.New("mesh: peers must be ascending and ≥ 0")
+	}
+	if c.Measure <= 0 {
+		c.Measure = 20 * time.Second
+	}
+	if c.Warmup == 0 {
+		c.Warmup = 5 * time.Second
+	}
+	if c.Bitrate <= 0 {
+		c.Bitrate = 1_000_000
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.Proc == "" {
+		c.Proc = "/proc"
+	}
+	return c, nil
+}
+
+// MeshReport is the result of RunMesh.
+type MeshReport struct {
+	Machine Machine     `json:"machine"`
+	Video   string      `json:"video"`
+	Points  []MeshPoint `json:"points"`
+	// Ratio3to1 and Ratio5to1 are the sender's CPU with 3 (5) remote
+	// peers over its CPU with 1; 0 when not measured.
+	Ratio3to1 float64      `json:"ratio_3_to_1"`
+	Ratio5to1 float64      `json:"ratio_5_to_1"`
+	Goals     []GoalResult `json:"goals"`
+}
+
+// MeshPoint is the sender measured with Peers remote peers.
+type MeshPoint struct {
+	Peers  int   `json:"peers"`
+	Sender Usage `json:"sender"`
+	// SentKbps is everything the sender sent (all peers, audio and video).
+	SentKbps float64 `json:"sent_kbps"`
+	// MinRecvFPS and MeanRecvFPS are the video frame rates the receivers saw.
+	MinRecvFPS  float64    `json:"min_recv_fps"`
+	MeanRecvFPS float64    `json:"mean_recv_fps"`
+	Load        [2]float64 `json:"load_avg"`
+}
+
+// RunMesh measures one native sender's CPU while receivers (`join --video
+// none --audio none`) join its room.
+func RunMesh(ctx context.Context, cfg MeshConfig) (*MeshReport, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	fs := procFS{root: cfg.Proc}
+	rep := &MeshReport{Machine: describeMachine(fs, ""), Video: cfg.Video}
+	if cfg.Video == "" {
+		dir, err := os.MkdirTemp("", "callbench-clip-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		if cfg.Video, err = MakeClip(ctx, dir); err != nil {
+			return nil, err
+		}
+		rep.Video = "generated: " + ClipCommand
+	}
+	srv, server, err := startServer(ctx, cfg.Binary)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.stop(5 * time.Second)
+	room := fmt.Sprintf("mesh-%d", os.Getpid())
+	e := env{bin: cfg.Binary, server: server, clip: cfg.Video, bitrate: cfg.Bitrate}
+	sender, err := e.startSide(ctx, sideSpec{Kind: "native", Video: "clip"}, room, "sender")
+	if err != nil {
+		return nil, err
+	}
+	defer sender.close()
+	var receivers []*child
+	defer func() {
+		for _, r := range receivers {
+			_ = r.stop(5 * time.Second)
+		}
+	}()
+	for _, n := range cfg.Peers {
+		for len(receivers) < n {
+			r, err := startChild(cfg.Binary, fmt.Sprintf("r%d", len(receivers)+1),
+				joinArgs(server, room, fmt.Sprintf("r%d", len(receivers)+1), "none", "none")...)
+			if err != nil {
+				return nil, err
+			}
+			receivers = append(receivers, r)
+		}
+		pt, err := measureMesh(ctx, cfg, fs, srv.pid(), sender, receivers)
+		if err != nil {
+			return nil, fmt.Errorf("%d peers: %w", n, err)
+		}
+		cfg.Logger.Info("mesh point", "peers", n, "cpu_cores", pt.Sender.CPUCores)
+		rep.Points = append(rep.Points, pt)
+	}
+	rep.Machine.LoadAfter = loadAvg(fs)
+	rep.computeRatios()
+	return rep, nil
+}
+
+// measureMesh waits until every receiver decodes video, warms up and
+// measures the sender.
+func measureMesh(ctx context.Context, cfg MeshConfig, fs procFS, serverPID int, sender endpoint, receivers []*child) (MeshPoint, error) {
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for _, r := range receivers {
+		if err := r.waitStats(wctx, "video from the sender", func(c counters) bool { return c.PeersReceiving >= 1 }); err != nil {
+			return MeshPoint{}, err
+		}
+	}
+	if err := sleepCtx(ctx, cfg.Warmup); err != nil {
+		return MeshPoint{}, err
+	}
+	sides := []endpoint{sender}
+	for _, r := range receivers {
+		sides = append(sides, &nativeSide{name: r.name, c: r})
+	}
+	res, err := measure(ctx, fs, cfg.Measure, serverPID, "mesh", sides)
+	if err != nil {
+		return MeshPoint{}, err
+	}
+	pt := MeshPoint{Peers: len(receivers), Sender: res.Sides[0].Usage, SentKbps: res.Sides[0].SentKbps, Load: res.Load}
+	if len(receivers) > 0 {
+		pt.MinRecvFPS = res.Sides[1].RecvFPS
+		sum := 0.0
+		for _, s := range res.Sides[1:] {
+			pt.MinRecvFPS = min(pt.MinRecvFPS, s.RecvFPS)
+			sum += s.RecvFPS
+		}
+		pt.MeanRecvFPS = sum / float64(len(receivers))
+	}
+	return pt, nil
+}
+
+func (r *MeshReport) computeRatios() {
+	cpuAt := func(n int) float64 {
+		for _, p := range r.Points {
+			if p.Peers == n {
+				return p.Sender.CPUCores
+			}
+		}
+		return 0
+	}
+	one := cpuAt(1)
+	if one <= 0 {
+		return
+	}
+	if v := cpuAt(3); v > 0 {
+		r.Ratio3to1 = round(v/one, 3)
+		r.Goals = append(r.Goals, GoalResult{Goal: "sender CPU with 3 remote peers / with 1", Value: r.Ratio3to1,
+			Target: fmt.Sprintf("≤ %.1f", maxMeshRatio3to1), Met: r.Ratio3to1 <= maxMeshRatio3to1,
+			Detail: fmt.Sprintf("%.3f vs %.3f cores", v, one)})
+	}
+	if v := cpuAt(5); v > 0 {
+		r.Ratio5to1 = round(v/one, 3)
+	}
+}
