@@ -230,18 +230,6 @@ func TestRoomFull(t *testing.T) {
 	}
 }
 
-// TestServerShutdownNotice tells joined pages that the server went away.
-func TestServerShutdownNotice(t *testing.T) {
-	s := startServer(t, 0)
-	p := join(t, s, "bye", "stayer")
-	shutdownServer(t, s)
-	p.WaitFor("shutdown state", `window.videochat.state === 'shutdown'`, 0)
-	text := browsertest.Eval[string](p.Page, `document.querySelector('#notices').textContent`)
-	if want := "server shut down"; !contains(text, want) {
-		t.Errorf("notices = %q, want it to contain %q", text, want)
-	}
-}
-
 // TestREADMEScreenshot saves a screenshot of a real three-page call to the
 // path in $VIDEOCHAT_SCREENSHOT (e.g. docs/screenshot.png); it skips when
 // the variable is unset.

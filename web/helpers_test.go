@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -20,8 +21,10 @@ import (
 // testServer is the signalling server and the web client on one mux, as
 // cmd/videochat wires them, on a loopback httptest server.
 type testServer struct {
-	URL string
-	sig *signal.Server
+	URL  string
+	Addr string // host:port it listens on
+	sig  *signal.Server
+	srv  *httptest.Server
 }
 
 // startServer starts a server whose rooms hold maxPeers (0: default). It
@@ -35,26 +38,44 @@ func startServer(t *testing.T, maxPeers int) *testServer {
 // cfg (its Logger is replaced by the test's).
 func startServerConfig(t *testing.T, cfg signal.Config) *testServer {
 	t.Helper()
+	return startServerAt(t, "127.0.0.1:0", cfg)
+}
+
+// startServerAt is startServerConfig listening on addr, e.g. the address
+// of a server that was stopped, to bring it back on the same port.
+func startServerAt(t *testing.T, addr string, cfg signal.Config) *testServer {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	cfg.Logger = log
 	sig, err := signal.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen on %s: %v", addr, err)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws/{room}", sig)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {})
 	mux.Handle("/", web.Handler(web.Config{Logger: log.With("component", "web")}))
-	srv := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := sig.Shutdown(ctx); err != nil {
-			t.Errorf("signal shutdown: %v", err)
-		}
-		srv.Close()
-	})
-	return &testServer{URL: srv.URL, sig: sig}
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: mux}}
+	srv.Start()
+	s := &testServer{URL: srv.URL, Addr: ln.Addr().String(), sig: sig, srv: srv}
+	t.Cleanup(func() { s.stop(t) })
+	return s
+}
+
+// stop shuts the signalling server down and closes the listener; the
+// cleanup's second call only waits again.
+func (s *testServer) stop(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.sig.Shutdown(ctx); err != nil {
+		t.Errorf("signal shutdown: %v", err)
+	}
+	s.srv.Close()
 }
 
 // roomURL returns the call page URL of room joining as name.
@@ -72,8 +93,15 @@ type participant struct {
 // join launches a browser and joins room as name, waiting for the welcome.
 func join(t *testing.T, s *testServer, room, name string) *participant {
 	t.Helper()
+	return joinURL(t, name, s.roomURL(room, name))
+}
+
+// joinURL launches a browser named name, opens the call page at url and
+// waits for the welcome.
+func joinURL(t *testing.T, name, url string) *participant {
+	t.Helper()
 	p := browsertest.Launch(t, browsertest.Options{Name: name})
-	p.Navigate(s.roomURL(room, name))
+	p.Navigate(url)
 	p.WaitFor("joined", `window.videochat && window.videochat.state === 'joined'`, 0)
 	id := browsertest.Eval[string](p, `window.videochat.id`)
 	if id == "" {

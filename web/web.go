@@ -43,8 +43,10 @@ func contentType(ext string) (string, bool) {
 // Handler returns the handler of the browser client. It serves
 //
 //   - GET / — the landing page (room name, display name, join button);
-//   - GET /room/{room} — the call page; ?name=N joins at once, ?relay=1
-//     forces relayed (TURN) ICE candidates;
+//   - GET /room/{room} — the call page; ?name=N joins at once, ?token=T
+//     joins with room token T (its name is used), ?relay=1 forces relayed
+//     (TURN) ICE candidates. The page resumes its session when the
+//     signalling connection drops;
 //   - GET /static/… — the page's scripts and styles.
 //
 // Every other path gets 404. The handler may be mounted at "/" on a mux that

@@ -14,7 +14,8 @@ const DISCONNECTED_GRACE_MS = 5000;
  * PeerLink negotiates and carries media and chat to one remote peer.
  *
  * options: selfId, peer {id, name}, iceServers, relay, media (LocalMedia),
- * initiator, send(msg), onStream(stream), onChat(text), onState(state).
+ * initiator, send(msg), onStream(stream), onChat(text), onState(state),
+ * onGone() (optional: the remote side closed its end, see gone).
  *
  * The initiator (the side that offered first) restarts ICE when the
  * connection fails or stays disconnected for DISCONNECTED_GRACE_MS; the
@@ -22,6 +23,8 @@ const DISCONNECTED_GRACE_MS = 5000;
  */
 export class PeerLink {
   #attached = false;
+  #closed = false;
+  #chatClosed = false;
   #disconnectTimer = null;
   /** restarts counts the ICE restarts this side started. */
   restarts = 0;
@@ -61,6 +64,7 @@ export class PeerLink {
     pc.onconnectionstatechange = () => {
       this.opts.onState(pc.connectionState);
       this.#watchConnection(pc.connectionState);
+      if (pc.connectionState === 'failed') this.#reportGone();
     };
   }
 
@@ -104,6 +108,10 @@ export class PeerLink {
     this.#attached = true;
     this.chat = this.pc.createDataChannel(CHAT_LABEL, { negotiated: true, id: CHAT_CHANNEL_ID });
     this.chat.onmessage = (ev) => this.#onChatMessage(ev.data);
+    this.chat.onclose = () => {
+      this.#chatClosed = true;
+      this.#reportGone();
+    };
     const { media } = this.opts;
     for (const kind of KINDS) {
       const track = media.track(kind);
@@ -210,8 +218,24 @@ export class PeerLink {
     this.opts.send({ ...msg, to: this.peer.id });
   }
 
+  /**
+   * gone reports whether the remote side has closed its end (the chat
+   * channel, which both sides open at once, closed) or the connection was
+   * closed. A peer that comes back after that needs a new PeerLink. A
+   * failed connection is not gone: the initiator restarts ICE. onGone
+   * fires on a failure too, for callers that wait for a peer to come back.
+   */
+  get gone() {
+    return this.#chatClosed || this.pc.connectionState === 'closed';
+  }
+
+  #reportGone() {
+    if (!this.#closed) this.opts.onGone?.();
+  }
+
   /** close ends the connection. */
   close() {
+    this.#closed = true;
     this.#clearDisconnectTimer();
     this.chat?.close();
     this.pc.close();

@@ -1,4 +1,4 @@
-// Entry point of the call page /room/{room}?name=N[&relay=1].
+// Entry point of the call page /room/{room}?name=N[&token=T][&relay=1].
 
 import { Call } from './call.js';
 import { appendChatLine, bindChatForm, setChatEnabled } from './chat.js';
@@ -6,18 +6,22 @@ import { bindControls } from './controls.js';
 import { LocalMedia, problemText } from './media.js';
 import * as ui from './ui.js';
 
-const ENDED_STATES = new Set(['left', 'full', 'lost', 'shutdown', 'error']);
+const ENDED_STATES = new Set(['left', 'full', 'lost', 'shutdown', 'error', 'unauthorized', 'replaced']);
 
 const session = { state: 'idle', call: null };
 
-// Hook for tests and debugging: read-only state, plus restartIce(peerId)
-// to force an ICE restart.
+// Hook for tests and debugging: read-only state (id, state, name, relay),
+// the peer connections, counters of ICE restarts and signalling reconnects,
+// the peers waited for after a resume, plus restartIce(peerId) to force an
+// ICE restart.
 window.videochat = Object.freeze({
   get id() { return session.call?.id ?? null; },
   get state() { return session.state; },
   get name() { return session.call?.name ?? null; },
   peers() { return session.call ? session.call.peerConnections() : new Map(); },
   restarts() { return session.call ? session.call.restarts() : 0; },
+  reconnects() { return session.call ? session.call.reconnects() : 0; },
+  absent() { return session.call ? session.call.absent() : []; },
   restartIce(peerId) { return session.call ? session.call.restartIce(peerId) : false; },
   get relay() { return session.call?.relay ?? false; },
 });
@@ -62,12 +66,52 @@ function hooks(call) {
     onPeerState: (peer, state) => ui.setTileState(peer.id, state),
     onChat: (peer, text) => appendChatLine(peer.name, text),
     onEnded: (reason, message) => end(call, reason, message),
+    onRefused: (err) => refused(call, err),
     onError: (code, message) => ui.notice(message || code, { kind: 'error', id: `error-${code}` }),
+    onReconnecting: (why) => {
+      setState('reconnecting', 'Reconnecting…');
+      ui.notice(`${why} Reconnecting…`, { id: 'reconnect', dismissable: false });
+    },
+    onReconnected: ({ resumed }) => {
+      setState('joined', liveStatus(call));
+      ui.clearNotice('reconnect');
+      if (!resumed) ui.notice('Reconnected as a new participant: the call is set up again.', { id: 'reconnected' });
+    },
   };
+}
+
+function liveStatus(call) {
+  const p = call.media.problem;
+  return `${call.name} · ${p === 'insecure' || p === 'denied' || p === 'no-device' ? 'receive-only' : 'live'}`;
+}
+
+// refused ends the call after the server refused a join for good.
+function refused(call, err) {
+  const reasons = {
+    'room-full': ['full', `Room "${call.room}" is full. Try again later or pick another room.`],
+    unauthorized: ['unauthorized', 'This link is not valid for this room (or has expired).'],
+  };
+  const [reason, message] = reasons[err.code] || ['error', `Could not join: ${err.message}`];
+  end(call, reason, message);
+}
+
+// tokenName returns the display name inside a room token (a JWT), or ''.
+// The server checks the token; this only shows the name it will use.
+function tokenName(token) {
+  try {
+    const b64 = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const json = new TextDecoder().decode(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)));
+    const name = JSON.parse(json).name;
+    return typeof name === 'string' ? name.trim() : '';
+  } catch (err) {
+    return '';
+  }
 }
 
 function end(call, reason, message) {
   if (ENDED_STATES.has(session.state)) return;
+  call.leave();
+  ui.clearNotice('reconnect');
   call.media.stop();
   ui.removeRemoteTiles();
   setChatEnabled(false);
@@ -82,7 +126,7 @@ function end(call, reason, message) {
   });
 }
 
-async function start(room, name, relay) {
+async function start(room, name, token, relay) {
   document.getElementById('call').hidden = false;
   setState('joining', 'Starting camera…');
   const media = new LocalMedia();
@@ -91,21 +135,17 @@ async function start(room, name, relay) {
   const problem = problemText(media);
   if (problem) ui.notice(problem, { kind: 'error', id: 'media' });
 
-  const call = new Call({ room, name, relay, media, hooks: null });
+  const call = new Call({ room, name, token, relay, media, hooks: null });
   call.hooks = hooks(call);
   session.call = call;
   setState('joining', 'Joining…');
   try {
     await call.join();
   } catch (err) {
-    const reason = err.code === 'room-full' ? 'full' : 'error';
-    const message = err.code === 'room-full'
-      ? `Room "${room}" is full. Try again later or pick another room.`
-      : `Could not join: ${err.message}`;
-    end(call, reason, message);
+    refused(call, err);
     return;
   }
-  setState('joined', `${name} · ${media.problem === 'insecure' || media.problem === 'denied' || media.problem === 'no-device' ? 'receive-only' : 'live'}`);
+  setState('joined', liveStatus(call));
   bindControls({ media, call });
   bindChatForm((text) => {
     call.sendChat(text);
@@ -124,10 +164,12 @@ async function main() {
   document.title = `${room} · videochat`;
   const params = new URLSearchParams(location.search);
   const relay = params.get('relay') === '1';
-  let name = (params.get('name') || '').trim();
+  const token = params.get('token') || '';
+  // A room token names its holder; the server uses that name.
+  let name = (token && tokenName(token)) || (params.get('name') || '').trim();
   if (!name) name = await askName();
-  localStorage.setItem('videochat.name', name);
-  await start(room, name, relay);
+  if (!token) localStorage.setItem('videochat.name', name);
+  await start(room, name, token, relay);
 }
 
 main().catch((err) => {

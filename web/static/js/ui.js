@@ -108,6 +108,11 @@ export function notice(text, { kind = 'info', id = '', action = '', onAction = n
   return el;
 }
 
+/** clearNotice removes the notice with id, if it is shown. */
+export function clearNotice(id) {
+  document.getElementById('notices').querySelector(`[data-notice-id="${CSS.escape(id)}"]`)?.remove();
+}
+
 function button(text, onClick, label = '') {
   const b = document.createElement('button');
   b.type = 'button';
