@@ -60,6 +60,11 @@ func (r *remote) onChatMessage(msg webrtc.DataChannelMessage) {
 func (p *Peer) rosterInfo(info proto.PeerInfo) proto.PeerInfo {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.rosterInfoLocked(info)
+}
+
+// rosterInfoLocked is rosterInfo with p.mu held.
+func (p *Peer) rosterInfoLocked(info proto.PeerInfo) proto.PeerInfo {
 	if ri, ok := p.roster[info.ID]; ok {
 		return ri
 	}

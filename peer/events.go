@@ -27,6 +27,16 @@ const (
 	// "retry" (the previous restart did not reconnect) or "manual"
 	// (RestartICE). Only the side that made the first offer restarts.
 	EventICERestart EventKind = "ice-restart"
+	// EventReconnecting: the signalling connection ended (Err says why);
+	// the connections carry on while the peer reconnects.
+	EventReconnecting EventKind = "reconnecting"
+	// EventResumed: signalling is back with our id unchanged (Peer is
+	// ourselves); every connection was kept.
+	EventResumed EventKind = "resumed"
+	// EventRejoined: signalling is back but the server gave us a new id
+	// (Peer is our new self): every connection was closed (a peer-left
+	// event for each) and the others will offer to us again.
+	EventRejoined EventKind = "rejoined"
 	// EventError: something went wrong with the connection to Peer; Err says what.
 	EventError EventKind = "error"
 )

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -73,23 +74,54 @@ func startServer(t *testing.T) string {
 // startServerWith is startServer with a custom configuration.
 func startServerWith(t *testing.T, cfg signal.Config) string {
 	t.Helper()
+	return startSignal(t, cfg, "127.0.0.1:0").url
+}
+
+// sigServer is a signalling server on loopback that a test can stop and
+// start again on the same address.
+type sigServer struct {
+	srv  *signal.Server
+	hs   *httptest.Server
+	url  string
+	addr string
+	once sync.Once
+}
+
+// startSignal runs the real signalling server with cfg on addr (port 0
+// picks one). Cleanup stops it if the test did not.
+func startSignal(t *testing.T, cfg signal.Config, addr string) *sigServer {
+	t.Helper()
 	cfg.Logger = testLog(t).With("side", "server")
 	srv, err := signal.New(cfg)
 	if err != nil {
 		t.Fatalf("signal.New: %v", err)
 	}
+	l, err := net.Listen("tcp4", addr)
+	if err != nil {
+		t.Fatalf("listen %s: %v", addr, err)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws/{room}", srv)
-	hs := httptest.NewServer(mux)
-	t.Cleanup(func() {
+	hs := httptest.NewUnstartedServer(mux)
+	_ = hs.Listener.Close()
+	hs.Listener = l
+	hs.Start()
+	s := &sigServer{srv: srv, hs: hs, url: hs.URL, addr: l.Addr().String()}
+	t.Cleanup(func() { s.stop(t) })
+	return s
+}
+
+// stop shuts the server down (every client gets bye) and closes its
+// listener. Safe to call more than once.
+func (s *sigServer) stop(t *testing.T) {
+	s.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
+		if err := s.srv.Shutdown(ctx); err != nil {
 			t.Errorf("Shutdown: %v", err)
 		}
-		hs.Close()
+		s.hs.Close()
 	})
-	return hs.URL
 }
 
 // loopbackAPI builds a webrtc.API restricted to loopback UDP, with the
@@ -118,6 +150,7 @@ func loopbackAPI(t *testing.T, me *webrtc.MediaEngine) *webrtc.API {
 type runner struct {
 	*peer.Peer
 	name    string
+	wantErr bool
 	cancel  context.CancelFunc
 	done    chan struct{}
 	err     error
@@ -133,6 +166,10 @@ type peerOpts struct {
 	api             *webrtc.API
 	recordDir       string
 	iceRestartAfter time.Duration
+	relayOnly       bool
+	reconnectFor    time.Duration
+	// wantErr: Run's error is checked by the test, not by cleanup.
+	wantErr bool
 }
 
 // startPeer runs a native peer in room. Cleanup stops it and fails the
@@ -142,11 +179,13 @@ func startPeer(t *testing.T, server, room, name string, o peerOpts) *runner {
 	if o.api == nil {
 		o.api = loopbackAPI(t, nil)
 	}
-	r := &runner{name: name, done: make(chan struct{})}
+	r := &runner{name: name, done: make(chan struct{}), wantErr: o.wantErr}
 	p, err := peer.New(peer.Config{
 		Server: server, Room: room, Name: name,
 		API: o.api, Tracks: o.tracks, RecordDir: o.recordDir,
 		ICERestartAfter: o.iceRestartAfter,
+		RelayOnly:       o.relayOnly,
+		ReconnectFor:    o.reconnectFor,
 		Logger:          testLog(t).With("side", name),
 		OnChat: func(from proto.PeerInfo, text string) {
 			r.mu.Lock()
@@ -183,8 +222,18 @@ func (r *runner) stop(t *testing.T) {
 	case <-time.After(waitTimeout):
 		t.Fatalf("%s: Run did not return", r.name)
 	}
-	if r.err != nil {
+	if r.err != nil && !r.wantErr {
 		t.Errorf("%s: Run: %v", r.name, r.err)
+	}
+}
+
+// running reports whether Run has not returned yet.
+func (r *runner) running() bool {
+	select {
+	case <-r.done:
+		return false
+	default:
+		return true
 	}
 }
 

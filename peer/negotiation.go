@@ -34,10 +34,15 @@ type negotiation struct {
 	pending []webrtc.ICECandidateInit
 }
 
-func (r *remote) handleSignal(m proto.Message) {
+// handleSignal applies one signalling message and reports whether the
+// connection was handed over to a new one (see handOff); the loop ends then.
+func (r *remote) handleSignal(m proto.Message) (handedOff bool) {
 	var err error
 	switch m.Type {
 	case proto.TypeOffer:
+		if r.needsNewConnection(m.SDP) && r.p.handOff(r, m) {
+			return true
+		}
 		err = r.onOffer(m.SDP)
 	case proto.TypeAnswer:
 		err = r.onAnswer(m.SDP)
@@ -48,6 +53,7 @@ func (r *remote) handleSignal(m proto.Message) {
 		r.log.Warn("negotiation", "type", m.Type, "err", err)
 		r.p.emit(Event{Kind: EventError, Peer: r.info, Err: err})
 	}
+	return false
 }
 
 // makeOffer creates and sends an offer if the connection is stable, with

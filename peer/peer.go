@@ -55,6 +55,20 @@ type Config struct {
 	// OnEvent, when set, is called on room and connection changes. It may
 	// be called from several goroutines and must not block.
 	OnEvent func(Event)
+	// Token is the room token sent in every join (required when the
+	// server runs with --token-secret); empty on an open server.
+	Token string
+	// RelayOnly makes every PeerConnection gather and use relayed (TURN)
+	// candidates only (ICETransportPolicyRelay), for users behind strict
+	// firewalls and to test a TURN path. Without a usable TURN server in
+	// ICEServers or the welcome, no connection can succeed.
+	RelayOnly bool
+	// ReconnectFor is how long the peer keeps trying to reach the
+	// signalling server again after the WebSocket dropped or the server
+	// said bye. Meanwhile the PeerConnections, media, chat and stats carry
+	// on untouched. Zero means DefaultReconnectFor (5 min); negative gives
+	// up at once: Run returns when the connection ends.
+	ReconnectFor time.Duration
 	// ICERestartAfter is how long a connection we offered may stay
 	// disconnected before we restart ICE; a failed connection restarts at
 	// once. A restart that does not reconnect is retried after
@@ -80,6 +94,14 @@ type Peer struct {
 	remotes map[string]*remote
 	closing bool
 	wg      sync.WaitGroup // remote teardowns in flight
+	// Signalling session (see reconnect.go).
+	sc        *sigConn // the live connection; nil while reconnecting
+	resumeTok string   // resume token of the last welcome
+	// unlisted: connections to peers missing from the roster of a resumed
+	// welcome, since when; adopt: roster peers of a resumed welcome we
+	// have no connection with, and when we offer to them (reconcile).
+	unlisted map[string]time.Time
+	adopt    map[string]time.Time
 }
 
 // New validates cfg and returns a Peer ready to Run.
@@ -98,6 +120,9 @@ func New(cfg Config) (*Peer, error) {
 	if cfg.ICERestartAfter == 0 {
 		cfg.ICERestartAfter = DefaultICERestartAfter
 	}
+	if cfg.ReconnectFor == 0 {
+		cfg.ReconnectFor = DefaultReconnectFor
+	}
 	wsURL, err := signalURL(cfg.Server, cfg.Room)
 	if err != nil {
 		return nil, fmt.Errorf("peer: %w", err)
@@ -107,12 +132,14 @@ func New(cfg Config) (*Peer, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Peer{
-		cfg:     cfg,
-		log:     log.With("component", "peer", "room", cfg.Room),
-		wsURL:   wsURL,
-		out:     make(chan proto.Message, outQueue),
-		roster:  make(map[string]proto.PeerInfo),
-		remotes: make(map[string]*remote),
+		cfg:      cfg,
+		log:      log.With("component", "peer", "room", cfg.Room),
+		wsURL:    wsURL,
+		out:      make(chan proto.Message, outQueue),
+		roster:   make(map[string]proto.PeerInfo),
+		remotes:  make(map[string]*remote),
+		unlisted: make(map[string]time.Time),
+		adopt:    make(map[string]time.Time),
 	}, nil
 }
 
@@ -126,14 +153,21 @@ func (p *Peer) Self() proto.PeerInfo {
 // Run joins the room and serves it until ctx is done or a fatal error
 // occurs. When it returns everything is closed: the leave message was sent,
 // every PeerConnection is closed, recordings are finalized and the peer's
-// goroutines have stopped. A coded refusal by the server (room full, bad
-// name, …) is returned as *proto.Error; a lost signalling connection wraps
-// ErrSignallingLost. Cancelling ctx is a clean exit and returns nil.
+// goroutines have stopped.
+//
+// A signalling connection that drops, or a server that says bye (shutdown),
+// does not end Run: the PeerConnections carry on and the peer reconnects
+// with backoff, resuming its session (see Config.ReconnectFor and
+// reconnect.go). A coded refusal by the server (room full, bad name, …) at
+// the first join, a refusal that retrying cannot fix later (unauthorized,
+// replaced) is returned as *proto.Error; signalling that stayed unreachable
+// for ReconnectFor wraps ErrSignallingLost. Cancelling ctx is a clean exit
+// and returns nil.
 func (p *Peer) Run(ctx context.Context) error {
 	if !p.started.CompareAndSwap(false, true) {
 		return ErrAlreadyRunning
 	}
-	sc, welcome, err := dialSignal(ctx, p.wsURL, p.cfg.Name, p.log)
+	sc, welcome, err := p.dial(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -141,17 +175,41 @@ func (p *Peer) Run(ctx context.Context) error {
 		return err
 	}
 	p.onWelcome(welcome)
-	sc.start(p.out)
+	stopRates := p.startRates()
 	err = p.serve(ctx, sc)
-	sc.close(err == nil)
+	stopRates()
 	p.closeAll()
 	return err
 }
 
-// serve is the main loop: signalling messages and the once-a-second rate
-// update. It returns nil when ctx is done.
+// serve runs signalling connections one after the other: it serves one
+// until it ends, then reconnects. It returns nil when ctx is done.
 func (p *Peer) serve(ctx context.Context, sc *sigConn) error {
-	tick := time.NewTicker(time.Second)
+	for {
+		p.setConn(sc)
+		sc.start(p.out)
+		cause := p.serveConn(ctx, sc)
+		p.setConn(nil)
+		if ctx.Err() != nil {
+			sc.close(true)
+			return nil
+		}
+		sc.close(false)
+		if isReplaced(cause) || p.cfg.ReconnectFor < 0 {
+			return cause
+		}
+		var err error
+		if sc, err = p.reconnect(ctx, cause); sc == nil {
+			return err
+		}
+	}
+}
+
+// serveConn handles the messages of one signalling connection and
+// reconciles the connections with the roster once a second. It returns
+// nil when ctx is done, otherwise why the connection ended.
+func (p *Peer) serveConn(ctx context.Context, sc *sigConn) error {
+	tick := time.NewTicker(reconcileEvery)
 	defer tick.Stop()
 	for {
 		select {
@@ -165,8 +223,31 @@ func (p *Peer) serve(ctx context.Context, sc *sigConn) error {
 				return err
 			}
 		case now := <-tick.C:
-			p.updateRates(now)
+			p.reconcile(now)
 		}
+	}
+}
+
+// startRates refreshes every connection's fps once a second, whether or
+// not signalling is up, until the returned function is called.
+func (p *Peer) startRates() (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case now := <-tick.C:
+				p.updateRates(now)
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-done
 	}
 }
 
@@ -190,7 +271,8 @@ func (p *Peer) emit(e Event) {
 	p.cfg.OnEvent(e)
 }
 
-// handle dispatches one server message. Only a bye is fatal here.
+// handle dispatches one server message. A bye and a replaced error end the
+// connection.
 func (p *Peer) handle(m proto.Message) error {
 	switch m.Type {
 	case proto.TypePeerJoined:
@@ -201,6 +283,9 @@ func (p *Peer) handle(m proto.Message) error {
 		p.onDirected(m)
 	case proto.TypeError:
 		p.log.Warn("server error", "code", m.Code, "message", m.Message, "ref", m.Ref)
+		if m.Code == proto.CodeReplaced {
+			return &proto.Error{Code: m.Code, Message: m.Message, Ref: m.Ref}
+		}
 	case proto.TypeBye:
 		return fmt.Errorf("server closed the session: %w",
 			&proto.Error{Code: m.Code, Message: m.Message, Ref: m.Type})
@@ -212,20 +297,29 @@ func (p *Peer) handle(m proto.Message) error {
 	return nil
 }
 
+// onWelcome takes the first welcome: our id, the roster (the peers there
+// offer to us) and the ICE servers.
 func (p *Peer) onWelcome(m proto.Message) {
 	p.mu.Lock()
+	self := p.takeWelcomeLocked(m)
+	p.mu.Unlock()
+	p.log.Info("joined", "self", self.ID, "peers", len(m.Peers))
+	p.emit(Event{Kind: EventWelcome, Peer: self})
+}
+
+// takeWelcomeLocked sets our id, name, roster, ICE servers and resume
+// token from a welcome and returns our new identity. p.mu is held.
+func (p *Peer) takeWelcomeLocked(m proto.Message) proto.PeerInfo {
 	p.self = proto.PeerInfo{ID: m.ID, Name: p.cfg.Name}
+	clear(p.roster)
 	for _, info := range m.Peers {
 		if info.ID != m.ID {
 			p.roster[info.ID] = info
 		}
 	}
 	p.ice = mergeICEServers(p.cfg.ICEServers, m.ICEServers)
-	self := p.self
-	p.mu.Unlock()
-	p.log = p.log.With("self", self.ID)
-	p.log.Info("joined", "peers", len(m.Peers))
-	p.emit(Event{Kind: EventWelcome, Peer: self})
+	p.resumeTok = m.ResumeToken
+	return p.self
 }
 
 // onPeerJoined: existing peers offer to the newcomer.
@@ -236,7 +330,30 @@ func (p *Peer) onPeerJoined(m proto.Message) {
 	info := *m.Peer
 	p.mu.Lock()
 	p.roster[info.ID] = info
+	delete(p.unlisted, info.ID)
+	delete(p.adopt, info.ID)
+	known := p.remotes[info.ID]
+	var dead *remote
+	if known != nil && !known.usable() {
+		dead = p.detachLocked(info.ID)
+	}
 	p.mu.Unlock()
+	if known != nil && dead == nil {
+		// The peer took its id back after a server restart (resume):
+		// the same peer, still connected to us. Keep the connection,
+		// and send again an offer that went out while it was away.
+		p.log.Info("known peer joined again; keeping its connection", "peer", info.ID)
+		known.signallingBack()
+		return
+	}
+	if dead != nil {
+		// Its connection closed or failed meanwhile: start afresh as
+		// the existing peer. Should the other side still hold its old
+		// connection, our new fingerprint makes it replace that too
+		// (needsNewConnection).
+		p.log.Info("known peer joined again; replacing its dead connection", "peer", info.ID)
+		p.closeDetached(dead)
+	}
 	p.emit(Event{Kind: EventPeerJoined, Peer: info})
 	if _, err := p.ensureRemote(info, true); err != nil {
 		p.log.Error("create connection", "peer", info.ID, "err", err)
@@ -254,19 +371,35 @@ func (p *Peer) onPeerLeft(m proto.Message) {
 		info = *m.Peer
 	}
 	delete(p.roster, m.Peer.ID)
-	r := p.remotes[m.Peer.ID]
-	delete(p.remotes, m.Peer.ID)
+	delete(p.adopt, m.Peer.ID)
+	r := p.detachLocked(m.Peer.ID)
+	p.mu.Unlock()
+	p.emit(Event{Kind: EventPeerLeft, Peer: info})
+	p.closeDetached(r)
+}
+
+// detachLocked removes the connection to id from the map (p.mu held) and
+// returns it (nil if none); closeDetached must follow.
+func (p *Peer) detachLocked(id string) *remote {
+	r := p.remotes[id]
+	delete(p.remotes, id)
+	delete(p.unlisted, id)
 	if r != nil {
 		p.wg.Add(1)
 	}
-	p.mu.Unlock()
-	p.emit(Event{Kind: EventPeerLeft, Peer: info})
-	if r != nil {
-		go func() {
-			defer p.wg.Done()
-			r.close()
-		}()
+	return r
+}
+
+// closeDetached closes a connection returned by detachLocked in the
+// background; closeAll waits for it.
+func (p *Peer) closeDetached(r *remote) {
+	if r == nil {
+		return
 	}
+	go func() {
+		defer p.wg.Done()
+		r.close()
+	}()
 }
 
 // onDirected routes offer, answer and candidate to the remote's loop. An
@@ -278,21 +411,26 @@ func (p *Peer) onDirected(m proto.Message) {
 	p.mu.Lock()
 	r := p.remotes[m.From]
 	info, known := p.roster[m.From]
+	if r != nil {
+		// Delivered under p.mu so that handOff's swap of the connection
+		// cannot strand a message in the old one's inbox.
+		r.deliver(m)
+		p.mu.Unlock()
+		return
+	}
 	p.mu.Unlock()
-	if r == nil {
-		if m.Type != proto.TypeOffer {
-			p.log.Debug("message for unknown peer dropped", "type", m.Type, "from", m.From)
-			return
-		}
-		if !known {
-			info = proto.PeerInfo{ID: m.From}
-		}
-		var err error
-		if r, err = p.ensureRemote(info, false); err != nil {
-			p.log.Error("create connection", "peer", m.From, "err", err)
-			p.emit(Event{Kind: EventError, Peer: info, Err: err})
-			return
-		}
+	if m.Type != proto.TypeOffer {
+		p.log.Debug("message for unknown peer dropped", "type", m.Type, "from", m.From)
+		return
+	}
+	if !known {
+		info = proto.PeerInfo{ID: m.From}
+	}
+	r, err := p.ensureRemote(info, false)
+	if err != nil {
+		p.log.Error("create connection", "peer", m.From, "err", err)
+		p.emit(Event{Kind: EventError, Peer: info, Err: err})
+		return
 	}
 	r.deliver(m)
 }
@@ -327,15 +465,29 @@ func (p *Peer) ensureRemote(info proto.PeerInfo, offerer bool) (*remote, error) 
 	return r, nil
 }
 
-// closeAll tears down every connection and waits for the teardowns.
+// closeAll tears down every connection for good and waits for the
+// teardowns.
 func (p *Peer) closeAll() {
 	p.mu.Lock()
 	p.closing = true
+	p.mu.Unlock()
+	p.dropAll()
+}
+
+// dropAll closes every current connection and waits until they (and the
+// teardowns already under way) have finished; it returns the peers whose
+// connections it closed.
+func (p *Peer) dropAll() []proto.PeerInfo {
+	p.mu.Lock()
 	rs := make([]*remote, 0, len(p.remotes))
+	infos := make([]proto.PeerInfo, 0, len(p.remotes))
 	for id, r := range p.remotes {
 		rs = append(rs, r)
+		infos = append(infos, p.rosterInfoLocked(r.info))
 		delete(p.remotes, id)
 	}
+	clear(p.unlisted)
+	clear(p.adopt)
 	p.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, r := range rs {
@@ -347,6 +499,7 @@ func (p *Peer) closeAll() {
 	}
 	wg.Wait()
 	p.wg.Wait()
+	return infos
 }
 
 // remotesSorted returns the current connections ordered by name, then id.

@@ -1,7 +1,9 @@
 package peer
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -263,8 +265,10 @@ func (rec *recorder) open(ext string, video *webm.TrackEntry, withAudio bool) {
 	if withAudio {
 		tracks = append(tracks, audioEntry())
 	}
-	rec.path = rec.base + ext
-	f, err := os.Create(rec.path)
+	f, err := createUnique(rec.base, ext)
+	if err == nil {
+		rec.path = f.Name()
+	}
 	if err != nil {
 		rec.fail(err)
 		return
@@ -349,4 +353,21 @@ func (c *rtpClock) millis(ts uint32, start time.Time) int64 {
 	c.ticks += int64(int32(ts - c.last))
 	c.last = ts
 	return c.wall.Sub(start).Milliseconds() + c.ticks*1000/c.rate
+}
+
+// maxRecordingSuffix bounds the numbered names createUnique tries.
+const maxRecordingSuffix = 99
+
+// createUnique creates base+ext, or base-2+ext, base-3+ext, … when it
+// exists: a peer whose connection was replaced (same id, see handOff) gets
+// a second recording instead of overwriting the first.
+func createUnique(base, ext string) (*os.File, error) {
+	path := base + ext
+	for n := 2; ; n++ {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		if !errors.Is(err, fs.ErrExist) || n > maxRecordingSuffix {
+			return f, err
+		}
+		path = fmt.Sprintf("%s-%d%s", base, n, ext)
+	}
 }

@@ -35,6 +35,7 @@ type remote struct {
 	forced  chan struct{} // cap 1: Renegotiate
 	stateCh chan struct{} // cap 1: the connection state changed
 	restart chan struct{} // cap 1: RestartICE
+	resumed chan struct{} // cap 1: signalling came back (same id)
 	stop    chan struct{}
 	done    chan struct{}
 
@@ -54,6 +55,7 @@ type remote struct {
 	rounds atomic.Int64 // completed offer/answer exchanges
 	glare  atomic.Int64 // offer collisions seen (ignored or rolled back)
 
+	iceUp        atomic.Bool  // the connection was connected once (see snapshot)
 	restartsSent atomic.Int64 // ICE-restart offers we initiated
 	restartsDone atomic.Int64 // completed negotiations that changed the remote ufrag
 	remoteUfrag  atomic.Value // string: ufrag of the current remote description
@@ -64,13 +66,17 @@ type remote struct {
 // negotiationneeded and so the first offer; as the newcomer it waits for the
 // remote offer and adds them after applying it (see addLocal).
 func newRemote(p *Peer, self, info proto.PeerInfo, ice []webrtc.ICEServer, offerer bool) (*remote, error) {
-	pc, err := p.cfg.API.NewPeerConnection(webrtc.Configuration{ICEServers: ice})
+	conf := webrtc.Configuration{ICEServers: ice}
+	if p.cfg.RelayOnly {
+		conf.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	pc, err := p.cfg.API.NewPeerConnection(conf)
 	if err != nil {
 		return nil, fmt.Errorf("new PeerConnection for %s: %w", info.ID, err)
 	}
 	r := &remote{
 		p:       p,
-		log:     p.log.With("remote", info.ID, "remote_name", info.Name),
+		log:     p.log.With("self", self.ID, "remote", info.ID, "remote_name", info.Name),
 		self:    self,
 		info:    info,
 		polite:  proto.Polite(self.ID, info.ID),
@@ -82,6 +88,7 @@ func newRemote(p *Peer, self, info proto.PeerInfo, ice []webrtc.ICEServer, offer
 		stateCh: make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 		restart: make(chan struct{}, 1),
+		resumed: make(chan struct{}, 1),
 		done:    make(chan struct{}),
 	}
 	r.remoteUfrag.Store("")
@@ -189,7 +196,9 @@ func (r *remote) loop() {
 		case <-r.stop:
 			return
 		case m := <-r.inbox:
-			r.handleSignal(m)
+			if r.handleSignal(m) {
+				return // handed over to a new connection (handOff)
+			}
 		case <-r.needNeg:
 			r.makeOffer()
 		case <-r.forced:
@@ -201,6 +210,8 @@ func (r *remote) loop() {
 			r.onRestartTimer()
 		case <-r.restart:
 			r.startRestart(restartManual)
+		case <-r.resumed:
+			r.onSignallingBack()
 		}
 	}
 }

@@ -69,9 +69,19 @@ type sigConn struct {
 	once    sync.Once
 }
 
-// dialSignal opens the WebSocket, sends the join and waits for the welcome.
-// A coded refusal from the server comes back as *proto.Error.
-func dialSignal(ctx context.Context, wsURL, name string, log *slog.Logger) (*sigConn, proto.Message, error) {
+// dial opens a signalling connection for p: the first join, or a resume
+// with the last resume token.
+func (p *Peer) dial(ctx context.Context) (*sigConn, proto.Message, error) {
+	p.mu.Lock()
+	j := proto.Message{Type: proto.TypeJoin, Version: proto.Version, Name: p.cfg.Name,
+		Token: p.cfg.Token, Resume: p.resumeTok}
+	p.mu.Unlock()
+	return dialSignal(ctx, p.wsURL, j, p.log)
+}
+
+// dialSignal opens the WebSocket, sends the join j and waits for the
+// welcome. A coded refusal from the server comes back as *proto.Error.
+func dialSignal(ctx context.Context, wsURL string, j proto.Message, log *slog.Logger) (*sigConn, proto.Message, error) {
 	ctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 	defer cancel()
 	d := websocket.Dialer{HandshakeTimeout: handshakeTimeout}
@@ -80,7 +90,7 @@ func dialSignal(ctx context.Context, wsURL, name string, log *slog.Logger) (*sig
 		return nil, proto.Message{}, fmt.Errorf("dial %s: %w", wsURL, err)
 	}
 	ws.SetReadLimit(readLimit)
-	welcome, err := join(ctx, ws, name)
+	welcome, err := join(ctx, ws, j)
 	if err != nil {
 		_ = ws.Close()
 		return nil, proto.Message{}, err
@@ -96,15 +106,13 @@ func dialSignal(ctx context.Context, wsURL, name string, log *slog.Logger) (*sig
 }
 
 // join performs the join → welcome exchange on a fresh socket.
-func join(ctx context.Context, ws *websocket.Conn, name string) (proto.Message, error) {
+func join(ctx context.Context, ws *websocket.Conn, j proto.Message) (proto.Message, error) {
 	deadline, _ := ctx.Deadline()
 	_ = ws.SetWriteDeadline(deadline)
 	_ = ws.SetReadDeadline(deadline)
 	stopWatch := context.AfterFunc(ctx, func() { _ = ws.SetReadDeadline(time.Unix(1, 0)) })
 	defer stopWatch()
-	if err := ws.WriteMessage(websocket.TextMessage, proto.Encode(proto.Message{
-		Type: proto.TypeJoin, Version: proto.Version, Name: name,
-	})); err != nil {
+	if err := ws.WriteMessage(websocket.TextMessage, proto.Encode(j)); err != nil {
 		return proto.Message{}, fmt.Errorf("send join: %w", err)
 	}
 	_, data, err := ws.ReadMessage()
@@ -180,6 +188,14 @@ func (c *sigConn) readLoop() {
 func (c *sigConn) writeLoop(out <-chan proto.Message) {
 	defer close(c.wrDone)
 	for {
+		// A stopping writer takes nothing more from out: what is left
+		// there goes out on the next connection.
+		select {
+		case <-c.stop:
+			c.goodbye()
+			return
+		default:
+		}
 		select {
 		case m := <-out:
 			if err := c.write(m); err != nil {
@@ -188,15 +204,20 @@ func (c *sigConn) writeLoop(out <-chan proto.Message) {
 				return
 			}
 		case <-c.stop:
-			if c.leave {
-				_ = c.write(proto.Message{Type: proto.TypeLeave})
-			}
-			_ = c.ws.WriteControl(websocket.CloseMessage,
-				websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""),
-				time.Now().Add(time.Second))
+			c.goodbye()
 			return
 		}
 	}
+}
+
+// goodbye sends leave (when asked to) and a normal close frame.
+func (c *sigConn) goodbye() {
+	if c.leave {
+		_ = c.write(proto.Message{Type: proto.TypeLeave})
+	}
+	_ = c.ws.WriteControl(websocket.CloseMessage,
+		websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""),
+		time.Now().Add(time.Second))
 }
 
 func (c *sigConn) write(m proto.Message) error {
@@ -204,23 +225,40 @@ func (c *sigConn) write(m proto.Message) error {
 	return c.ws.WriteMessage(websocket.TextMessage, proto.Encode(m))
 }
 
-// err reports why the reader ended; valid after in is closed.
+// err reports why the reader ended; valid after in is closed. A close by
+// the server with proto.CloseReplaced comes back as *proto.Error
+// (replaced), anything else wraps ErrSignallingLost.
 func (c *sigConn) err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if websocket.IsCloseError(c.readErr, proto.CloseReplaced) {
+		return &proto.Error{Code: proto.CodeReplaced, Message: "another connection resumed this session"}
+	}
 	if c.readErr == nil {
 		return ErrSignallingLost
 	}
 	return fmt.Errorf("%w: %v", ErrSignallingLost, c.readErr)
 }
 
-// close stops the writer (sending leave first when leave is true, then a
-// normal close frame), gives the server a moment to end the socket, closes
-// it and waits for both goroutines. Safe to call more than once.
+// isReplaced reports whether err says that another connection took our
+// session over: resuming again would take it back and forth.
+func isReplaced(err error) bool {
+	var perr *proto.Error
+	return errors.As(err, &perr) && perr.Code == proto.CodeReplaced
+}
+
+// close ends the connection and waits for both goroutines. With leave it
+// says goodbye: leave, a normal close frame, and a moment for the server to
+// end the socket. Without, the socket is closed at once (it already ended
+// or the server is going away), so a write stuck on a dead peer does not
+// hold up the reconnect. Safe to call more than once.
 func (c *sigConn) close(leave bool) {
 	c.once.Do(func() {
 		c.leave = leave
 		close(c.stop)
+		if !leave {
+			_ = c.ws.Close()
+		}
 		<-c.wrDone
 		select {
 		case <-c.readDone:

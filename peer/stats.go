@@ -22,11 +22,13 @@ type Snapshot struct {
 
 // PeerStats describes the connection to one remote peer.
 type PeerStats struct {
-	ID            string        `json:"id"`
-	Name          string        `json:"name"`
-	State         string        `json:"state"`
-	Video         VideoStats    `json:"video"`
-	Audio         AudioStats    `json:"audio"`
+	ID    string     `json:"id"`
+	Name  string     `json:"name"`
+	State string     `json:"state"`
+	Video VideoStats `json:"video"`
+	Audio AudioStats `json:"audio"`
+	// BytesSent counts the bytes sent on the selected ICE candidate pair:
+	// media, RTCP and data channels with their SRTP/DTLS overhead.
 	BytesSent     uint64        `json:"bytes_sent"`
 	RTTMillis     float64       `json:"rtt_ms"`
 	CandidatePair CandidatePair `json:"candidate_pair"`
@@ -102,38 +104,35 @@ func (r *remote) snapshot() PeerStats {
 	if ns := r.stats.firstFrame.Load(); ns != 0 {
 		ps.FirstFrame = time.Unix(0, ns)
 	}
-	r.transportStats(&ps)
+	// Read the ICE transport only once it has connected: pion v4.2.26
+	// sets ICETransport.gatherer when ICE starts without the lock its
+	// stats getters would need. Seeing "connected" (an atomic) orders
+	// that write before our reads.
+	if ps.State == webrtc.PeerConnectionStateConnected.String() {
+		r.iceUp.Store(true)
+	}
+	if r.iceUp.Load() {
+		r.transportStats(&ps)
+	}
 	return ps
 }
 
-// transportStats fills bytes sent, RTT and the selected pair's types.
+// transportStats fills bytes sent, RTT and the selected pair's types from
+// the ICE transport. It does not use PeerConnection.GetStats: pion closes a
+// PeerConnection by itself when the other side closes it (DTLS
+// close_notify, SCTP abort), and GetStats races with that close (pion
+// v4.2.26 writes pc.statsGetter without a lock), so a stats poll at the
+// moment a peer leaves or replaces its connection would be a data race.
 func (r *remote) transportStats(ps *PeerStats) {
-	report := r.pc.GetStats()
-	var pairBytes uint64
-	for _, st := range report {
-		switch s := st.(type) {
-		case webrtc.OutboundRTPStreamStats:
-			ps.BytesSent += s.BytesSent + s.HeaderBytesSent
-		case webrtc.ICECandidatePairStats:
-			if s.Nominated && s.State == webrtc.StatsICECandidatePairStateSucceeded {
-				ps.RTTMillis = math.Round(s.CurrentRoundTripTime*1000*10) / 10
-				pairBytes = s.BytesSent
-				ps.CandidatePair.LocalType = candidateType(report, s.LocalCandidateID)
-				ps.CandidatePair.RemoteType = candidateType(report, s.RemoteCandidateID)
-			}
-		}
+	ice := r.pc.SCTP().Transport().ICETransport()
+	if st, ok := ice.GetSelectedCandidatePairStats(); ok {
+		ps.RTTMillis = math.Round(st.CurrentRoundTripTime*1000*10) / 10
+		ps.BytesSent = st.BytesSent
 	}
-	if ps.BytesSent == 0 {
-		ps.BytesSent = pairBytes
+	if pair, err := ice.GetSelectedCandidatePair(); err == nil && pair != nil && pair.Local != nil && pair.Remote != nil {
+		ps.CandidatePair.LocalType = pair.Local.Typ.String()
+		ps.CandidatePair.RemoteType = pair.Remote.Typ.String()
 	}
-}
-
-func candidateType(report webrtc.StatsReport, id string) string {
-	switch c := report[id].(type) {
-	case webrtc.ICECandidateStats:
-		return c.CandidateType.String()
-	}
-	return ""
 }
 
 // Check reports whether at least n remote peers each delivered MinFrames
