@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
 
@@ -23,6 +24,9 @@ type joinFlags struct {
 	net                netFlags
 	record             string
 	statsJSON          string
+	token              string
+	relayOnly          bool
+	reconnectFor       time.Duration
 	duration           time.Duration
 	expect             int
 	log                logFlags
@@ -50,6 +54,9 @@ func newJoinCmd() *cobra.Command {
 	fl.IntVar(&f.media.Height, "height", 480, "video height")
 	fl.IntVar(&f.media.FPS, "fps", 30, "video frame rate")
 	fl.IntVar(&f.media.VideoBitrate, "video-bitrate", 1_000_000, "video bitrate target, bits/s")
+	fl.StringVar(&f.token, "token", os.Getenv("VIDEOCHAT_TOKEN"), "room token, for servers started with --token-secret (env VIDEOCHAT_TOKEN)")
+	fl.BoolVar(&f.relayOnly, "relay-only", false, "connect only through TURN relays (iceTransportPolicy relay): for strict firewalls and for testing TURN")
+	fl.DurationVar(&f.reconnectFor, "reconnect-for", peer.DefaultReconnectFor, "keep trying to reach the server this long after signalling drops (calls keep running meanwhile; negative: give up at once)")
 	fl.StringVar(&f.record, "record", "", "write one WebM per remote peer into this directory")
 	fl.StringVar(&f.statsJSON, "stats-json", "", "append one JSON stats object per second to this file (- for stdout)")
 	fl.DurationVar(&f.duration, "duration", 0, "leave after this long (0: stay until interrupted; 10s with --expect)")
@@ -92,15 +99,19 @@ func runJoin(ctx context.Context, f joinFlags) error {
 	}
 	out := newChatPrinter(os.Stdout)
 	p, err := peer.New(peer.Config{
-		Server:     f.server,
-		Room:       f.room,
-		Name:       f.name,
-		API:        api,
-		Tracks:     media.Tracks(),
-		ICEServers: f.net.iceServers(),
-		RecordDir:  f.record,
-		Logger:     log.With("component", "peer"),
-		OnChat:     out.chat,
+		Server:       f.server,
+		Room:         f.room,
+		Name:         f.name,
+		API:          api,
+		Tracks:       media.Tracks(),
+		ICEServers:   f.net.iceServers(),
+		RecordDir:    f.record,
+		Token:        f.token,
+		RelayOnly:    f.relayOnly,
+		ReconnectFor: f.reconnectFor,
+		Logger:       log.With("component", "peer"),
+		OnChat:       out.chat,
+		OnEvent:      logEvent(log),
 	})
 	if err != nil {
 		return withCode(exitUsage, err)
@@ -163,6 +174,27 @@ func runPeer(ctx context.Context, p *peer.Peer, f joinFlags, out *chatPrinter) e
 			return nil
 		case <-ctx.Done():
 			return leave(cancel, runErr)
+		}
+	}
+}
+
+// logEvent logs the peer's events: call milestones at info, trouble at warn.
+func logEvent(log *slog.Logger) func(peer.Event) {
+	return func(e peer.Event) {
+		attrs := []any{"event", string(e.Kind), "peer", e.Peer.Name, "id", e.Peer.ID}
+		if e.State != "" {
+			attrs = append(attrs, "state", e.State)
+		}
+		switch e.Kind {
+		case peer.EventReconnecting, peer.EventError:
+			if e.Err != nil {
+				attrs = append(attrs, "err", e.Err)
+			}
+			log.Warn("peer event", attrs...)
+		case peer.EventFirstFrame:
+			log.Info("first remote video frame", attrs...)
+		default:
+			log.Info("peer event", attrs...)
 		}
 	}
 }
