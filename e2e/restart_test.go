@@ -1,0 +1,133 @@
+package e2e
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/videochat/videochat/peer"
+	"github.com/videochat/videochat/signal/proto"
+)
+
+// TestServerRestartNative: the server goes away mid-call; the two native
+// peers keep their media flowing and their stats coming while it is down,
+// and when it comes back on the same address with the same resume secret
+// both are in the room again under their old ids, each with exactly one
+// remote peer.
+func TestServerRestartNative(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	addr := freeAddr(t)
+	serve := []string{"--resume-secret", "e2e-restart"}
+	srv := start(t, append([]string{"serve", "--addr", addr}, serve...)...)
+	srv.waitLine(ctx, serveURL)
+	url := "http://" + addr
+
+	dir := t.TempDir()
+	stats := map[string]string{}
+	for _, name := range []string{"alice", "bob"} {
+		stats[name] = filepath.Join(dir, name+".jsonl")
+		start(t, joinArgs(url, "restart", name, "--video", "test", "--audio", "test", "--stats-json", stats[name])...)
+	}
+	ids := map[string]string{} // name → id, as the other side sees it
+	for _, f := range stats {
+		s := waitStats(ctx, t, f, func(s peer.Snapshot) bool { return s.Check(1) == nil })
+		ids[s.Peers[0].Name] = s.Peers[0].ID
+	}
+
+	srv.stop(10 * time.Second)
+	down := time.Now()
+	before := frames(t, stats)
+	waitStats(ctx, t, stats["alice"], func(peer.Snapshot) bool { return time.Since(down) >= 5*time.Second })
+	after := frames(t, stats)
+	for name := range stats {
+		if after[name] <= before[name]+60 {
+			t.Errorf("%s: %d → %d frames in 5 s without a server, want them to keep coming", name, before[name], after[name])
+		}
+	}
+
+	srv2 := start(t, append([]string{"serve", "--addr", addr}, serve...)...)
+	srv2.waitLine(ctx, serveURL)
+	roster := waitRoster(ctx, t, url, "restart", 2)
+	want := []string{ids["alice"], ids["bob"]}
+	sort.Strings(want)
+	if strings.Join(roster, ",") != strings.Join(want, ",") {
+		t.Fatalf("roster after restart %v, want the old ids %v", roster, want)
+	}
+	for name, f := range stats {
+		s := waitStats(ctx, t, f, func(s peer.Snapshot) bool { return len(s.Peers) == 1 && s.Peers[0].State == "connected" })
+		if len(s.Peers) != 1 {
+			t.Errorf("%s: %d remote peers after the restart, want 1", name, len(s.Peers))
+		}
+	}
+}
+
+// frames reads the video frames each peer has received from the other.
+func frames(t *testing.T, stats map[string]string) map[string]uint64 {
+	t.Helper()
+	out := map[string]uint64{}
+	for name, f := range stats {
+		s, err := lastSnapshot(f)
+		if err != nil || len(s.Peers) != 1 {
+			t.Fatalf("%s: stats %+v, %v", name, s, err)
+		}
+		out[name] = s.Peers[0].Video.FramesReceived
+	}
+	return out
+}
+
+// waitRoster joins room as a listener until the welcome lists n peers and
+// returns their sorted ids.
+func waitRoster(ctx context.Context, t *testing.T, base, room string, n int) []string {
+	t.Helper()
+	for {
+		ids := rosterIDs(ctx, t, base, room)
+		if len(ids) == n {
+			return ids
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("room %s never held %d peers; last roster %v", room, n, ids)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func rosterIDs(ctx context.Context, t *testing.T, base, room string) []string {
+	ws, _, err := websocket.DefaultDialer.DialContext(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws/"+room, nil)
+	if err != nil {
+		return nil
+	}
+	defer ws.Close()
+	if err := ws.WriteJSON(proto.Message{Type: proto.TypeJoin, Version: proto.Version, Name: "observer"}); err != nil {
+		return nil
+	}
+	var m proto.Message
+	if err := ws.ReadJSON(&m); err != nil || m.Type != proto.TypeWelcome {
+		return nil
+	}
+	_ = ws.WriteJSON(proto.Message{Type: proto.TypeLeave})
+	var ids []string
+	for _, p := range m.Peers {
+		ids = append(ids, p.ID)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// freeAddr returns a loopback address with a port that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
