@@ -151,7 +151,30 @@ func newBackend(ctx context.Context, url string, log *slog.Logger) (*redisbacken
 	if err != nil {
 		return nil, withCode(exitUsage, fmt.Errorf("--redis: %w", err))
 	}
+	waitReady(ctx, b, 5*time.Second, log)
 	return b, nil
+}
+
+// waitReady gives the backend up to limit to become ready, so that the
+// server does not announce itself before joins can succeed. It serves
+// anyway after that (joins get "unavailable" and /readyz says 503).
+func waitReady(ctx context.Context, r readiness, limit time.Duration, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := r.Ready(ctx)
+		if err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			log.Warn("backend not ready; serving anyway, joins fail with \"unavailable\" until it is", "err", err)
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // readiness is what /readyz asks; nil means always ready.
