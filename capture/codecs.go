@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -134,4 +135,29 @@ func chooseCodec(params []webrtc.RTPCodecParameters, keys []codecKey) (webrtc.RT
 		}
 	}
 	return webrtc.RTPCodecParameters{}, "", false
+}
+
+// mismatch says, for an error message, what this track can send and what
+// the remote accepted instead: the usual cause of a black tile is an
+// H.264-only receiver that wants another profile or packetization mode.
+func mismatch(params []webrtc.RTPCodecParameters, keys []codecKey) string {
+	can := make([]string, len(keys))
+	for i, k := range keys {
+		can[i] = string(k)
+		if k == keyH264 {
+			can[i] += " (" + H264Fmtp + ")"
+		}
+	}
+	var offered []string
+	for _, p := range params {
+		o := p.MimeType
+		if p.SDPFmtpLine != "" {
+			o += " (" + p.SDPFmtpLine + ")"
+		}
+		offered = append(offered, o)
+	}
+	if len(offered) == 0 {
+		offered = []string{"nothing"}
+	}
+	return fmt.Sprintf("this side sends %s; the remote accepts %s", strings.Join(can, ", "), strings.Join(offered, ", "))
 }

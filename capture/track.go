@@ -88,7 +88,7 @@ func (t *track) Kind() webrtc.RTPCodecType { return t.kind }
 func (t *track) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
 	params, key, ok := chooseCodec(ctx.CodecParameters(), t.codecs)
 	if !ok {
-		return webrtc.RTPCodecParameters{}, fmt.Errorf("track %s: %w", t.id, webrtc.ErrUnsupportedCodec)
+		return webrtc.RTPCodecParameters{}, fmt.Errorf("track %s: %w: %s", t.id, webrtc.ErrUnsupportedCodec, mismatch(ctx.CodecParameters(), t.codecs))
 	}
 	b := binding{id: ctx.ID(), ssrc: ctx.SSRC(), pt: params.PayloadType, write: ctx.WriteStream()}
 
