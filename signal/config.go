@@ -141,6 +141,10 @@ type Config struct {
 
 	// Logger receives the server's log; nil discards it.
 	Logger *slog.Logger
+
+	// Metrics, when set, receives the server's Prometheus metrics (see
+	// NewMetrics); nil records none.
+	Metrics *Metrics
 }
 
 // withDefaults validates c and returns a copy with defaults filled in.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -37,72 +38,87 @@ type closeReq struct {
 	graceful bool
 }
 
-// conn is one client's WebSocket. Exactly two goroutines use it: readLoop
-// reads frames and runs the handlers; writeLoop owns every write, the write
-// deadlines, pings and the handshake timer. Everything else talks to the
-// client through Deliver, which never blocks.
+// conn is one client's WebSocket. Its reader goroutine (readLoop) lives as
+// long as the connection, reads frames and runs the handlers; a writer
+// goroutine owns every write and runs only while something is queued (see
+// writer.go). Everything else talks to the client through Deliver, which
+// never blocks.
 type conn struct {
-	srv     *Server
-	ws      *websocket.Conn
-	room    string
-	ip      string      // counted against MaxConnsPerIP
-	limiter *msgLimiter // used by readLoop only
+	srv    *Server
+	ws     *websocket.Conn
+	bc     *batchConn // ws's net.Conn
+	room   string
+	remote string // the client's address, for logs
+	ip     string // counted against MaxConnsPerIP
 
-	send       chan []byte   // bounded queue of room frames, drained by writeLoop
-	replies    chan []byte   // answers to the client's own messages
-	kill       chan struct{} // closed once the connection is to close
-	killOnce   sync.Once
+	// Used by readLoop only.
+	limiter    *msgLimiter
+	lastExtend time.Time // last read deadline extension
+
+	// lastRead is when the last frame arrived (serverClock time); the
+	// pinger skips clients that spoke recently.
+	lastRead atomic.Int64
+	slot     int // ping wheel slot; guarded by Server.mu
+
 	readerDone chan struct{} // closed when readLoop has returned
 
 	mu      sync.Mutex
-	log     *slog.Logger
 	state   connState
 	id      string
 	sess    *session // set by hold; the session may move on to another conn
 	closing bool
-	req     closeReq // set with closing, before kill is closed
+	req     closeReq // set with closing, before killed
+	killed  bool     // the writer is to run the close
+	writing bool     // a writer goroutine runs (writer.go)
+	queue   []outFrame
+	// inFlight is the number of room frames the writer took and is
+	// writing; they count against SendQueue.
+	inFlight  int
+	replies   [][]byte
+	replyWait chan struct{} // closed when the reply queue has room
+	pingDue   bool
 	// While a join is in progress frames are held back so that welcome is
 	// the first frame the client sees after joining.
 	holding bool
 	held    [][]byte
 }
 
-func newConn(s *Server, ws *websocket.Conn, room, ip string, log *slog.Logger) *conn {
-	return &conn{
+func newConn(s *Server, ws *websocket.Conn, bc *batchConn, room, remote, ip string) *conn {
+	c := &conn{
 		srv:        s,
 		ws:         ws,
+		bc:         bc,
 		room:       room,
+		remote:     remote,
 		ip:         ip,
 		limiter:    newMsgLimiter(&s.cfg),
-		log:        log,
-		send:       make(chan []byte, s.cfg.SendQueue),
-		replies:    make(chan []byte, replyQueue),
-		kill:       make(chan struct{}),
 		readerDone: make(chan struct{}),
 	}
+	c.lastRead.Store(int64(s.clock.now()))
+	return c
 }
 
 // Deliver implements Sink. It queues frame without blocking; when the queue
 // is full it evicts the connection as a slow consumer and returns false.
 // A connection that is already closing refuses every frame (false).
 func (c *conn) Deliver(frame []byte) bool {
+	at := c.srv.stamp()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing {
 		return false
 	}
+	max := c.srv.cfg.SendQueue
 	if c.holding {
 		// Leave one slot for the welcome that goes out first.
-		if len(c.held) < cap(c.send)-1 {
+		if len(c.held) < max-1 {
 			c.held = append(c.held, frame)
 			return true
 		}
-	} else {
-		select {
-		case c.send <- frame:
-			return true
-		default:
-		}
+	} else if len(c.queue)+c.inFlight < max {
+		c.queue = append(c.queue, outFrame{data: frame, at: at})
+		c.kickLocked()
+		return true
 	}
 	c.evictLocked()
 	return false
@@ -114,13 +130,22 @@ func (c *conn) Deliver(frame []byte) bool {
 // own replies (its frames stay unread), and they never crowd out room
 // events. Only readLoop calls it.
 func (c *conn) reply(frame []byte) {
-	if c.isClosing() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for !c.closing && len(c.replies) >= replyQueue {
+		if c.replyWait == nil {
+			c.replyWait = make(chan struct{})
+		}
+		wait := c.replyWait
+		c.mu.Unlock()
+		<-wait // closed by the writer when it takes the replies, or by sealLocked
+		c.mu.Lock()
+	}
+	if c.closing {
 		return
 	}
-	select {
-	case c.replies <- frame:
-	case <-c.kill:
-	}
+	c.replies = append(c.replies, frame)
+	c.kickLocked()
 }
 
 // deliverNow queues frame ahead of any frames held back for a join in
@@ -131,17 +156,19 @@ func (c *conn) deliverNow(frame []byte) {
 	if c.closing {
 		return
 	}
-	select {
-	case c.send <- frame:
-	default:
+	if len(c.queue)+c.inFlight >= c.srv.cfg.SendQueue {
 		c.evictLocked()
+		return
 	}
+	c.queue = append(c.queue, outFrame{data: frame})
+	c.kickLocked()
 }
 
 // evictLocked drops a client that does not read fast enough. c.mu is held.
 func (c *conn) evictLocked() {
-	c.log.Warn("evicting slow consumer", "queue", cap(c.send))
+	c.loggerLocked().Warn("evicting slow consumer", "queue", c.srv.cfg.SendQueue)
 	c.srv.stats.evictions.Add(1)
+	c.srv.metrics.evicted(proto.CodeSlowConsumer)
 	c.closeLocked(closeReq{code: websocket.ClosePolicyViolation, reason: proto.CodeSlowConsumer})
 }
 
@@ -155,7 +182,7 @@ func (c *conn) closeWith(req closeReq) {
 
 func (c *conn) closeLocked(req closeReq) {
 	if c.sealLocked(req) {
-		c.signalClose()
+		c.signalCloseLocked()
 	}
 }
 
@@ -169,21 +196,31 @@ func (c *conn) sealLocked(req closeReq) bool {
 	c.closing = true
 	c.req = req
 	c.held = nil
+	c.wakeReplierLocked()
 	if !req.graceful {
 		// Unblock a write stuck on a client that does not read.
-		_ = c.ws.NetConn().SetWriteDeadline(time.Now())
+		c.bc.abort()
 	}
 	return true
 }
 
 // signalClose wakes the writer to close a sealed connection.
 func (c *conn) signalClose() {
-	c.killOnce.Do(func() { close(c.kill) })
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.signalCloseLocked()
+}
+
+func (c *conn) signalCloseLocked() {
+	if !c.killed {
+		c.killed = true
+		c.kickLocked()
+	}
 }
 
 // fail sends perr to the client and then closes the connection with code.
 func (c *conn) fail(perr *proto.Error, code int) {
-	c.deliverNow(proto.Encode(perr.Msg()))
+	c.deliverNow(c.errorFrame(perr))
 	c.closeWith(closeReq{code: code, reason: perr.Code, graceful: true})
 }
 
@@ -198,10 +235,9 @@ func (c *conn) sealForShutdown() {
 	if c.closing {
 		return
 	}
-	select {
-	case c.send <- bye:
-	default: // a full queue: the client is a slow consumer anyway
-	}
+	// Even past SendQueue: the queue is bounded anyway, and a slow
+	// consumer is cut off by WriteWait.
+	c.queue = append(c.queue, outFrame{data: bye})
 	c.sealLocked(closeReq{code: websocket.CloseGoingAway, reason: proto.CodeServerShutdown, graceful: true})
 }
 
@@ -235,11 +271,20 @@ func (c *conn) peerID() string {
 	return c.id
 }
 
-// logger returns the connection's logger, tagged with its peer id once joined.
+// logger returns a logger tagged with the connection's room, address and,
+// once known, peer id. It is built on demand: logging is rare, and an idle
+// connection should not hold a logger of its own.
 func (c *conn) logger() *slog.Logger {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.log
+	return c.loggerLocked()
+}
+
+func (c *conn) loggerLocked() *slog.Logger {
+	if c.id == "" {
+		return c.srv.log.With("room", c.room, "remote", c.remote)
+	}
+	return c.srv.log.With("room", c.room, "remote", c.remote, "peer", c.id)
 }
 
 // hold starts holding frames back for a join as peer id with session sess.
@@ -267,17 +312,17 @@ func (c *conn) session() *session {
 }
 
 // takeQueued removes and returns the room frames queued but not yet
-// written, for a session that is being held after the connection dropped.
+// taken by the writer, for a session that is being held after the
+// connection dropped. The caller holds the session's lock.
 func (c *conn) takeQueued() [][]byte {
-	var out [][]byte
-	for {
-		select {
-		case f := <-c.send:
-			out = append(out, f)
-		default:
-			return out
-		}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([][]byte, len(c.queue))
+	for i, f := range c.queue {
+		out[i] = f.data
 	}
+	c.queue = nil
+	return out
 }
 
 // release ends a join: on success it queues welcome and then the frames held
@@ -293,98 +338,15 @@ func (c *conn) release(welcome []byte) {
 		return
 	}
 	c.state = stateJoined
-	c.log = c.log.With("peer", c.id)
 	if c.closing {
 		return
 	}
-	for _, f := range append([][]byte{welcome}, held...) {
-		select {
-		case c.send <- f:
-		default:
-			c.evictLocked()
-			return
-		}
+	at := c.srv.stamp()
+	c.queue = append(c.queue, outFrame{data: welcome, at: at})
+	for _, f := range held {
+		c.queue = append(c.queue, outFrame{data: f, at: at})
 	}
-}
-
-// writeLoop owns every write to the client. It ends after the connection
-// is closed and readLoop has returned.
-func (c *conn) writeLoop() {
-	defer c.srv.untrack(c)
-	cfg := &c.srv.cfg
-	ping := time.NewTicker(cfg.PingInterval)
-	defer ping.Stop()
-	handshake := time.NewTimer(cfg.HandshakeTimeout)
-	defer handshake.Stop()
-	for {
-		var err error
-		select {
-		case f := <-c.send:
-			err = c.write(f)
-		case f := <-c.replies:
-			err = c.write(f)
-		case <-ping.C:
-			err = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteWait))
-		case <-handshake.C:
-			if c.getState() == stateNew {
-				c.fail(proto.Errorf(proto.CodeHandshakeTimeout, "no join message within %v", cfg.HandshakeTimeout),
-					websocket.ClosePolicyViolation)
-			}
-		case <-c.kill:
-			c.finish()
-			return
-		}
-		if err != nil {
-			c.writeFailed(err)
-		}
-	}
-}
-
-func (c *conn) write(frame []byte) error {
-	if err := c.ws.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteWait)); err != nil {
-		return err
-	}
-	return c.ws.WriteMessage(websocket.TextMessage, frame)
-}
-
-// finish runs the close that c.req describes, drops the TCP connection and
-// waits for readLoop to return.
-func (c *conn) finish() {
-	req := c.req // written before kill was closed
-	cfg := &c.srv.cfg
-	if req.graceful {
-		c.flush()
-	}
-	if req.code != 0 {
-		wait := cfg.WriteWait
-		if !req.graceful {
-			wait = min(wait, time.Second)
-		}
-		msg := websocket.FormatCloseMessage(req.code, req.reason)
-		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(wait))
-		c.logger().Info("closing connection", "code", req.code, "reason", req.reason)
-	}
-	if req.graceful {
-		grace := time.NewTimer(cfg.CloseGrace)
-		select {
-		case <-c.readerDone:
-		case <-grace.C:
-		}
-		grace.Stop()
-	}
-	_ = c.ws.Close()
-	<-c.readerDone
-}
-
-// flush writes the frames queued so far; it stops at the first error.
-func (c *conn) flush() {
-	for _, q := range []chan []byte{c.replies, c.send} {
-		for range len(q) {
-			if c.write(<-q) != nil {
-				return
-			}
-		}
-	}
+	c.kickLocked()
 }
 
 // readLoop reads frames until the connection ends, then takes the peer out
@@ -394,28 +356,48 @@ func (c *conn) readLoop() {
 	defer close(c.readerDone)
 	defer c.leaveRoom()
 	c.ws.SetReadLimit(c.srv.cfg.ReadLimit)
-	c.extendReadDeadline()
-	c.ws.SetPongHandler(func(string) error { c.extendReadDeadline(); return nil })
+	c.extendReadDeadline(time.Now())
+	c.ws.SetPongHandler(func(string) error { c.extendReadDeadline(time.Now()); return nil })
 	for {
-		mt, data, err := c.ws.ReadMessage()
+		c.bc.waitReadable() // a shallow wait: see readahead.go
+		mt, r, err := c.ws.NextReader()
+		var frame *[]byte
+		if err == nil {
+			frame, err = c.srv.readFrame(r)
+		}
 		if err != nil {
 			c.readEnded(err)
 			return
 		}
-		c.extendReadDeadline()
-		if c.isClosing() {
-			// Waiting for the client's close frame: discard, slowly.
-			time.Sleep(c.limiter.pause())
-			continue
-		}
-		if c.admitFrame() {
-			c.handleFrame(mt, data)
-		}
+		c.handleRead(mt, *frame)
+		c.srv.putFrame(frame)
 	}
 }
 
-func (c *conn) extendReadDeadline() {
-	_ = c.ws.SetReadDeadline(time.Now().Add(c.srv.cfg.PongWait))
+// handleRead handles one frame read from the client.
+func (c *conn) handleRead(mt int, data []byte) {
+	now := time.Now()
+	c.extendReadDeadline(now)
+	c.lastRead.Store(int64(c.srv.clock.now()))
+	if c.isClosing() {
+		// Waiting for the client's close frame: discard, slowly.
+		time.Sleep(c.limiter.pause())
+		return
+	}
+	if c.admitFrame(now) {
+		c.handleFrame(mt, data)
+	}
+}
+
+// extendReadDeadline moves the read deadline to PongWait from now, at most
+// every readExtendEvery: a busy connection need not touch its deadline for
+// every frame.
+func (c *conn) extendReadDeadline(now time.Time) {
+	if now.Sub(c.lastExtend) < c.srv.readExtendEvery {
+		return
+	}
+	c.lastExtend = now
+	_ = c.ws.SetReadDeadline(now.Add(c.srv.cfg.PongWait))
 }
 
 // readEnded handles the error that ended readLoop.

@@ -10,12 +10,42 @@ import (
 )
 
 // handleFrame decodes one frame from the client and dispatches it by type.
+// A joined peer's directed message in the usual shape is relayed without
+// decoding it (fastpath.go); everything else is decoded in full.
 func (c *conn) handleFrame(mt int, data []byte) {
 	if mt != websocket.TextMessage {
+		c.srv.metrics.messageIn(inInvalid)
 		c.reject(proto.Errorf(proto.CodeBadMessage, "binary frames are not part of the protocol; send JSON text frames"))
 		return
 	}
+	if c.getState() == stateJoined {
+		if d, ok := scanDirected(data); ok {
+			c.srv.metrics.messageIn(d.kind)
+			c.relay(d.typ, string(d.to), func(self string) []byte { return d.splice(data, self) })
+			return
+		}
+	}
+	onFreshStack(func() { c.handleDecoded(data) })
+}
+
+// onFreshStack runs f on a goroutine of its own and waits for it to
+// return. The full path (JSON decode and encode, the join) needs a deep
+// stack; run on the reader it would grow the reader's stack for good,
+// since an idle reader rarely sees the garbage collections that shrink
+// it. A finished goroutine's grown stack is freed at once.
+func onFreshStack(f func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	<-done
+}
+
+// handleDecoded decodes a frame in full and dispatches it by type.
+func (c *conn) handleDecoded(data []byte) {
 	m, perr := proto.Decode(data)
+	c.srv.metrics.messageIn(inKind(m.Type, perr))
 	if perr != nil {
 		c.reject(perr)
 		return
@@ -41,7 +71,31 @@ func (c *conn) reject(perr *proto.Error) {
 		c.fail(perr, websocket.ClosePolicyViolation)
 		return
 	}
-	c.reply(proto.Encode(perr.Msg()))
+	c.reply(c.errorFrame(perr))
+}
+
+// errorFrame encodes perr for the client and counts it.
+func (c *conn) errorFrame(perr *proto.Error) []byte {
+	c.srv.metrics.errorSent(perr.Code)
+	return proto.Encode(perr.Msg())
+}
+
+// inKind is the messages_in_total kind of a decoded message.
+func inKind(typ string, perr *proto.Error) int {
+	if perr != nil {
+		return inInvalid
+	}
+	switch typ {
+	case proto.TypeJoin:
+		return inJoin
+	case proto.TypeLeave:
+		return inLeave
+	case proto.TypeOffer:
+		return inOffer
+	case proto.TypeAnswer:
+		return inAnswer
+	}
+	return inCandidate
 }
 
 // joinCloseCode is the close code that follows a refused join.
@@ -70,26 +124,45 @@ func (c *conn) leave() {
 	}
 }
 
-// handleDirected relays an offer, answer or candidate to its target with
-// from set to the sender's id.
+// handleDirected relays a decoded offer, answer or candidate to its target
+// with from set to the sender's id.
 func (c *conn) handleDirected(m proto.Message) {
 	if perr := proto.ValidateClient(&m); perr != nil {
 		c.reject(perr)
 		return
 	}
+	c.relay(m.Type, m.To, func(self string) []byte {
+		return proto.Encode(proto.Message{Type: m.Type, From: self, To: m.To, SDP: m.SDP, Candidate: m.Candidate})
+	})
+}
+
+// relay sends the directed message of type typ to peer to; frame builds
+// it with the sender's id. A failure is answered with an error naming to.
+func (c *conn) relay(typ, to string, frame func(self string) []byte) {
 	self := c.peerID()
-	if m.To == self {
-		c.reject(proto.Errorf(proto.CodeBadMessage, "a peer cannot send to itself").WithRef(m.Type))
+	if to == self {
+		c.reject(proto.Errorf(proto.CodeBadMessage, "a peer cannot send to itself").WithRef(typ))
 		return
 	}
-	out := proto.Message{Type: m.Type, From: self, To: m.To, SDP: m.SDP, Candidate: m.Candidate}
-	ctx, cancel := c.srv.backendContext()
-	defer cancel()
-	if err := c.srv.backend.Send(ctx, c.room, m.To, proto.Encode(out)); err != nil {
-		msg := c.backendError(err, m.Type).Msg()
-		msg.To = m.To
+	if err := c.srv.send(c.room, to, frame(self)); err != nil {
+		perr := c.backendError(err, typ)
+		c.srv.metrics.errorSent(perr.Code)
+		msg := perr.Msg()
+		msg.To = to
 		c.reply(proto.Encode(msg))
 	}
+}
+
+// send hands a directed frame to the Backend. The MemoryBackend never
+// blocks, so it gets no timeout: a context with a timer per message would
+// cost more than the rest of the relay.
+func (s *Server) send(room, to string, frame []byte) error {
+	if s.inlineBackend {
+		return s.backend.Send(context.Background(), room, to, frame)
+	}
+	ctx, cancel := s.backendContext()
+	defer cancel()
+	return s.backend.Send(ctx, room, to, frame)
 }
 
 // backendError maps a Backend error to the coded error sent to the client.

@@ -42,7 +42,7 @@ func newTestServer(t *testing.T, cfg Config) *testServer {
 }
 
 // startTestServer starts a server the test must shut down itself.
-func startTestServer(t *testing.T, cfg Config) *testServer {
+func startTestServer(t testing.TB, cfg Config) *testServer {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))

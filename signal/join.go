@@ -18,6 +18,7 @@ func (c *conn) handleJoin(m proto.Message) {
 		return
 	}
 	if m.Version != proto.Version {
+		c.srv.metrics.refused(proto.CodeUnsupportedVersion)
 		c.reject(proto.Errorf(proto.CodeUnsupportedVersion, "this server speaks protocol version %d", proto.Version).WithRef(m.Type))
 		return
 	}
@@ -26,6 +27,7 @@ func (c *conn) handleJoin(m proto.Message) {
 		perr = proto.ValidateClient(&m)
 	}
 	if perr != nil {
+		c.srv.metrics.refused(perr.Code)
 		c.reject(perr)
 		return
 	}
@@ -73,6 +75,7 @@ func (c *conn) takeOver(sess *session) bool {
 		a.old.replaced()
 	}
 	c.srv.stats.resumed.Add(1)
+	c.srv.metrics.resumed()
 	c.release(c.welcome(sess, a.roster, true))
 	c.logger().Info("resumed", "name", sess.info.Name, "peers", len(a.roster), "replaced", a.old != nil)
 	return true
@@ -85,6 +88,7 @@ func (c *conn) takeOver(sess *session) bool {
 // new peer.
 func (c *conn) join(info proto.PeerInfo, canPublish *bool, resumed bool) bool {
 	if !c.srv.reserveRoom(c.room) {
+		c.srv.metrics.refused(proto.CodeRoomLimit)
 		c.fail(proto.Errorf(proto.CodeRoomLimit, "the server holds too many rooms; try again later").WithRef(proto.TypeJoin),
 			websocket.CloseTryAgainLater)
 		return true
@@ -103,6 +107,7 @@ func (c *conn) join(info proto.PeerInfo, canPublish *bool, resumed bool) bool {
 		}
 		c.release(nil)
 		perr := c.backendError(err, proto.TypeJoin)
+		c.srv.metrics.refused(perr.Code)
 		c.fail(perr, joinCloseCode(perr.Code))
 		return true
 	}
@@ -110,6 +115,7 @@ func (c *conn) join(info proto.PeerInfo, canPublish *bool, resumed bool) bool {
 	c.srv.addSession(sess)
 	if resumed {
 		c.srv.stats.resumed.Add(1)
+		c.srv.metrics.resumed()
 	}
 	c.release(c.welcome(sess, peers, resumed))
 	c.logger().Info("joined", "name", info.Name, "peers", len(peers), "resumed", resumed)

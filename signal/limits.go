@@ -41,7 +41,7 @@ type counters struct {
 // Stats returns the server's counters; it is for tests, logs and metrics.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
-	conns, rooms := len(s.conns), len(s.rooms)
+	conns, rooms := s.nconns, len(s.rooms)
 	s.mu.Unlock()
 	return Stats{
 		Conns:           conns,
@@ -114,21 +114,23 @@ func (l *msgLimiter) pause() time.Duration {
 	return min(time.Duration(float64(time.Second)/float64(limit)), maxPause)
 }
 
-// admitFrame applies the rate limit to one frame from the client and
-// reports whether to handle it.
-func (c *conn) admitFrame() bool {
-	v := c.limiter.judge(time.Now())
+// admitFrame applies the rate limit to one frame from the client, arrived
+// at now, and reports whether to handle it.
+func (c *conn) admitFrame(now time.Time) bool {
+	v := c.limiter.judge(now)
 	if v == admit {
 		return true
 	}
 	c.srv.stats.dropped.Add(1)
+	c.srv.metrics.droppedMessage()
 	defer time.Sleep(c.limiter.pause()) // back-pressure, see pause
 	perr := proto.Errorf(proto.CodeRateLimited, "too many messages; this one was dropped")
 	switch v {
 	case dropFirst:
-		c.reply(proto.Encode(perr.Msg()))
+		c.reply(c.errorFrame(perr))
 	case cutOff:
 		c.srv.stats.rateCloses.Add(1)
+		c.srv.metrics.evicted(proto.CodeRateLimited)
 		c.logger().Warn("closing a connection that keeps exceeding the rate limit")
 		c.fail(proto.Errorf(proto.CodeRateLimited, "too many messages"), websocket.ClosePolicyViolation)
 	}
@@ -174,6 +176,7 @@ func (s *Server) reserveRoom(room string) bool {
 		return false
 	}
 	s.rooms[room]++
+	s.metrics.setRooms(len(s.rooms))
 	return true
 }
 
@@ -184,4 +187,5 @@ func (s *Server) releaseRoom(room string) {
 	if s.rooms[room]--; s.rooms[room] <= 0 {
 		delete(s.rooms, room)
 	}
+	s.metrics.setRooms(len(s.rooms))
 }

@@ -3,14 +3,18 @@
 // rooms through a Backend and relays offers, answers and ICE candidates
 // between the peers of a room.
 //
-// Each connection has exactly one reader and one writer goroutine and a
-// bounded send queue; a client whose queue overflows is evicted, so a slow
-// client never holds up its room. Shutdown closes every connection and
-// waits for all of the server's goroutines.
+// Each connection has one reader goroutine, and one writer goroutine while
+// it has something to write (writer.go), and a bounded send queue; a client
+// whose queue overflows is evicted, so a slow client never holds up its
+// room. One housekeeping goroutine per Server sends the pings and enforces
+// the handshake timeout (clock.go). Directed messages in the usual shape
+// are relayed without a JSON decode (fastpath.go). Shutdown closes every
+// connection and waits for all of the server's goroutines.
 package signal
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -31,17 +35,27 @@ type Server struct {
 
 	resumes resumeSigner
 	stats   counters
+	metrics *Metrics
+	clock   serverClock
+	// inlineBackend: the Backend is the MemoryBackend, whose calls never
+	// block, so directed messages skip the per-call timeout context.
+	inlineBackend   bool
+	readExtendEvery time.Duration
+	frames          sync.Pool // *[]byte read buffers, see readFrame
+	batches         *sync.Pool
 
 	// mu guards the maps below and closed. It is held for map updates only,
 	// never while delivering a frame or calling the Backend.
 	mu       sync.Mutex
-	conns    map[*conn]struct{}
+	nconns   int
+	timers   timers              // the ping wheel holds every connection
 	sessions map[string]*session // by sessionKey, attached or held
 	rooms    map[string]int      // sessions per room, for MaxRooms
 	perIP    map[string]int      // connections per remote IP
 	closed   bool
 	quit     chan struct{} // closed by Shutdown: held sessions end
-	// wg counts two per tracked connection and one per held session.
+	// wg counts two per tracked connection (its reader, and its writer's
+	// final close), one per held session and one for runTimers.
 	wg sync.WaitGroup
 
 	quitOnce     sync.Once
@@ -59,7 +73,9 @@ func New(cfg Config) (*Server, error) {
 		cfg:      cfg,
 		backend:  cfg.Backend,
 		log:      cfg.Logger.With("component", "signal"),
-		conns:    make(map[*conn]struct{}),
+		metrics:  cfg.Metrics,
+		clock:    serverClock{epoch: time.Now()},
+		batches:  newBufferPool(),
 		sessions: make(map[string]*session),
 		rooms:    make(map[string]int),
 		perIP:    make(map[string]int),
@@ -70,7 +86,20 @@ func New(cfg Config) (*Server, error) {
 		s.backend = NewMemoryBackend()
 		s.ownsBackend = true
 	}
-	s.upgrader = websocket.Upgrader{CheckOrigin: s.checkOrigin}
+	_, s.inlineBackend = s.backend.(*MemoryBackend)
+	s.readExtendEvery = min(time.Second, cfg.PongWait/10)
+	s.frames.New = func() any {
+		b := make([]byte, 0, 1024)
+		return &b
+	}
+	s.upgrader = websocket.Upgrader{
+		CheckOrigin:    s.checkOrigin,
+		ReadBufferSize: readBufferSize,
+		// Gorilla takes a buffer for each message it writes and puts it
+		// back after: an idle connection holds none.
+		WriteBufferPool: &sync.Pool{},
+		WriteBufferSize: writeBufferSize,
+	}
 	return s, nil
 }
 
@@ -81,38 +110,52 @@ func New(cfg Config) (*Server, error) {
 // upgrade. After Shutdown it answers 503.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.isClosed() {
+		s.metrics.refused(refusedShutdown)
 		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
 		return
 	}
 	ip := remoteIP(r)
 	if !s.admitIP(ip) {
 		s.stats.refusedIP.Add(1)
+		s.metrics.refused(refusedPerIP)
 		s.log.Warn("too many connections from one address", "remote", r.RemoteAddr)
 		http.Error(w, "too many connections from your address", http.StatusTooManyRequests)
 		return
 	}
 	room := r.PathValue("room")
-	ws, err := s.upgrader.Upgrade(w, r, nil)
+	hj := &batchHijacker{ResponseWriter: w, pool: s.batches}
+	ws, err := s.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
 		// The upgrader has answered with an HTTP error already.
+		s.metrics.refused(refusedHandshake)
 		s.releaseIP(ip)
 		s.log.Info("websocket handshake refused", "remote", r.RemoteAddr,
 			"origin", r.Header.Get("Origin"), "err", err)
 		return
 	}
-	c := newConn(s, ws, room, ip, s.log.With("room", room, "remote", r.RemoteAddr))
+	c := newConn(s, ws, hj.bc, room, r.RemoteAddr, ip)
 	if !s.track(c) {
+		s.metrics.refused(refusedShutdown)
 		s.releaseIP(ip)
 		s.refuse(ws)
 		return
 	}
 	if !proto.ValidRoom(room) {
+		s.metrics.refused(proto.CodeBadRoom)
 		c.fail(proto.Errorf(proto.CodeBadRoom, "room names are 1 to 64 letters, digits, '-', '_' or '.'"),
 			websocket.ClosePolicyViolation)
 	}
 	go c.readLoop()
-	go c.writeLoop()
 }
+
+// Buffer sizes of each connection. Gorilla's read buffer stays with the
+// connection, but batchConn reads ahead into pooled buffers, so it needs
+// little more than a frame header (gorilla's minimum is 125). Gorilla's
+// write buffer is pooled.
+const (
+	readBufferSize  = 128
+	writeBufferSize = 1024
+)
 
 // Shutdown stops accepting connections, sends every client a bye with code
 // server-shutdown and closes it with 1001, ends the sessions held for a
@@ -145,6 +188,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		<-done
 	}
+	s.metrics.setConns(0)
 	if s.ownsBackend {
 		s.closeBackend.Do(func() { s.backendErr = s.backend.Close() })
 		if err == nil {
@@ -176,9 +220,11 @@ func (s *Server) stopAccepting() []*conn {
 func (s *Server) snapshot() []*conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		out = append(out, c)
+	out := make([]*conn, 0, s.nconns)
+	for _, slot := range s.timers.wheel {
+		for c := range slot {
+			out = append(out, c)
+		}
 	}
 	return out
 }
@@ -189,26 +235,73 @@ func (s *Server) isClosed() bool {
 	return s.closed
 }
 
-// track registers c and accounts for its two goroutines, unless the server
-// is shutting down.
+// track registers c and accounts for its reader and for its final close,
+// unless the server is shutting down. The writers that run in between are
+// covered by the second count: it is released by the last of them.
 func (s *Server) track(c *conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return false
 	}
-	s.conns[c] = struct{}{}
+	s.addTimersLocked(c)
+	s.nconns++
+	s.metrics.setConns(s.nconns)
 	s.wg.Add(2)
 	return true
 }
 
-// untrack forgets c; its writer calls it on the way out.
+// untrack forgets c; its last writer calls it on the way out.
 func (s *Server) untrack(c *conn) {
 	s.mu.Lock()
-	delete(s.conns, c)
+	s.removeTimersLocked(c)
+	s.nconns--
+	s.metrics.setConns(s.nconns)
 	s.mu.Unlock()
 	s.releaseIP(c.ip)
 	s.wg.Done()
+}
+
+// stamp is the time a frame is handed to a connection, for the relay
+// latency metric (zero without metrics).
+func (s *Server) stamp() time.Duration {
+	if s.metrics == nil {
+		return 0
+	}
+	return s.clock.now()
+}
+
+// readFrame reads one message from r into a pooled buffer; putFrame
+// returns it. The buffer is only used while the message is handled, so an
+// idle connection holds none.
+func (s *Server) readFrame(r io.Reader) (*[]byte, error) {
+	bp := s.frames.Get().(*[]byte)
+	b := (*bp)[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			*bp = b
+			return bp, nil
+		}
+		if err != nil {
+			*bp = b
+			s.putFrame(bp)
+			return nil, err
+		}
+	}
+}
+
+// putFrame returns a buffer from readFrame to the pool.
+func (s *Server) putFrame(bp *[]byte) {
+	if cap(*bp) > 64<<10 {
+		return // an unusually large message: let it go
+	}
+	*bp = (*bp)[:0]
+	s.frames.Put(bp)
 }
 
 // backendContext bounds one Backend call.

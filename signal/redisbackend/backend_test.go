@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/videochat/videochat/internal/redistest"
 	"github.com/videochat/videochat/signal"
 	"github.com/videochat/videochat/signal/proto"
 )
@@ -20,7 +21,7 @@ import (
 const wait = 5 * time.Second
 
 func TestJoinAcrossNodes(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	a, b := newNode(t, srv, "A", 0), newNode(t, srv, "B", 0)
 
 	a1 := join(t, a, "r", "a1", "")
@@ -51,14 +52,9 @@ func TestJoinAcrossNodes(t *testing.T) {
 }
 
 func TestSendAcrossNodesInOrder(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	a, b := newNode(t, srv, "A", 0), newNode(t, srv, "B", 0)
-	a1 := join(t, a, "r", "a1", "")
-	a2 := join(t, a, "r", "a2", "a1")
-	b1 := join(t, b, "r", "b1", "a1,a2")
-	a1.expectMember(t, proto.TypePeerJoined, "a2", wait)
-	a1.expectMember(t, proto.TypePeerJoined, "b1", wait)
-	a2.expectMember(t, proto.TypePeerJoined, "b1", wait)
+	a1, a2, b1 := joinThree(t, a, b)
 	ctx := context.Background()
 
 	const n = 1000
@@ -100,7 +96,7 @@ func TestSendAcrossNodesInOrder(t *testing.T) {
 }
 
 func TestBroadcastAcrossNodes(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	a, b := newNode(t, srv, "A", 0), newNode(t, srv, "B", 0)
 	sinks := map[string]*testSink{
 		"a1": join(t, a, "r", "a1", ""),
@@ -131,7 +127,7 @@ func TestBroadcastAcrossNodes(t *testing.T) {
 }
 
 func TestCapacityRaceAcrossNodes(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	nodes := []*Backend{newNode(t, srv, "A", 0), newNode(t, srv, "B", 0)}
 	const joins, capacity = 20, 8
 	var wg sync.WaitGroup
@@ -159,7 +155,7 @@ func TestCapacityRaceAcrossNodes(t *testing.T) {
 	if admitted != capacity || full != joins-capacity {
 		t.Fatalf("admitted %d, refused %d; want %d and %d", admitted, full, capacity, joins-capacity)
 	}
-	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", srv.port)})
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	defer c.Close()
 	if n, err := c.HLen(context.Background(), membersKey("r")).Result(); err != nil || n != capacity {
 		t.Fatalf("members hash has %d entries (%v), want %d", n, err, capacity)
@@ -167,7 +163,7 @@ func TestCapacityRaceAcrossNodes(t *testing.T) {
 }
 
 func TestDeadNodeIsReaped(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	const ttl = 2 * time.Second
 	a, b := newNode(t, srv, "A", ttl), newNode(t, srv, "B", ttl)
 	a1 := join(t, a, "r", "a1", "")
@@ -207,7 +203,7 @@ func TestDeadNodeIsReaped(t *testing.T) {
 }
 
 func TestCloseAnnouncesAtOnce(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	a, b := newNode(t, srv, "A", 0), newNode(t, srv, "B", 0)
 	a1 := join(t, a, "r", "a1", "")
 	join(t, b, "r", "b1", "a1")
@@ -228,18 +224,13 @@ func TestCloseAnnouncesAtOnce(t *testing.T) {
 }
 
 func TestRedisOutageAndRecovery(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	const ttl = 2 * time.Second
 	a, b := newNode(t, srv, "A", ttl), newNode(t, srv, "B", ttl)
-	a1 := join(t, a, "r", "a1", "")
-	a2 := join(t, a, "r", "a2", "a1")
-	b1 := join(t, b, "r", "b1", "a1,a2")
-	a1.expectMember(t, proto.TypePeerJoined, "a2", wait)
-	a1.expectMember(t, proto.TypePeerJoined, "b1", wait)
-	a2.expectMember(t, proto.TypePeerJoined, "b1", wait)
+	a1, a2, b1 := joinThree(t, a, b)
 	ctx := context.Background()
 
-	srv.kill()
+	srv.Kill()
 	for _, n := range []*Backend{a, b} {
 		start := time.Now()
 		_, err := n.Join(ctx, "r", peerInfo("late-"+n.NodeID()), 8, newSink())
@@ -262,7 +253,7 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 	}
 	a1.expectMember(t, proto.TypePeerLeft, "a2", wait)
 
-	srv.start() // same port, no data
+	srv.Restart() // same port, no data
 	for _, n := range []*Backend{a, b} {
 		t.Logf("%s ready again %v after restart", n.NodeID(), waitReady(t, n, 15*time.Second))
 	}
@@ -286,11 +277,11 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 }
 
 func TestRedisHangFailsFast(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	a := newNode(t, srv, "A", 0)
 	a1 := join(t, a, "r", "a1", "")
-	srv.pause()
-	defer srv.resume()
+	srv.Pause()
+	defer srv.Resume()
 	start := time.Now()
 	_, err := a.Join(context.Background(), "r", peerInfo("a2"), 8, newSink())
 	if !isUnavailable(err) || time.Since(start) > 5*time.Second {
@@ -300,7 +291,7 @@ func TestRedisHangFailsFast(t *testing.T) {
 	if err := a.Ready(context.Background()); !isUnavailable(err) {
 		t.Fatalf("Ready while redis hangs: %v", err)
 	}
-	srv.resume()
+	srv.Resume()
 	waitReady(t, a, 15*time.Second)
 	joinEventually(t, a, "r", "a3", "a1")
 	// The failed join may have been admitted by Redis once it resumed;
@@ -361,7 +352,7 @@ func waitUnready(t *testing.T, b *Backend) {
 }
 
 func TestReapedNodeComesBack(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	const ttl = 2 * time.Second
 	a, b := newNode(t, srv, "A", ttl), newNode(t, srv, "B", ttl)
 	a1 := join(t, a, "r", "a1", "")
@@ -369,7 +360,7 @@ func TestReapedNodeComesBack(t *testing.T) {
 	a1.expectMember(t, proto.TypePeerJoined, "b1", wait)
 
 	// B's presence lapses (as in a long pause) while B itself is fine.
-	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", srv.port)})
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	defer c.Close()
 	if err := c.Del(context.Background(), aliveKey("B")).Err(); err != nil {
 		t.Fatal(err)

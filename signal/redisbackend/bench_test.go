@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/videochat/videochat/internal/redistest"
 	"github.com/videochat/videochat/signal"
 	"github.com/videochat/videochat/signal/proto"
 )
@@ -23,9 +24,9 @@ func BenchmarkSendLatency(b *testing.B) {
 		defer m.Close()
 		benchSend(b, m, m)
 	})
-	srv := startRedis(b)
+	srv := redistest.Start(b)
 	newB := func(node string) *Backend {
-		nb, err := New(context.Background(), Config{URL: srv.url(), NodeID: node, Logger: slog.New(slog.DiscardHandler)})
+		nb, err := New(context.Background(), Config{URL: srv.URL(), NodeID: node, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/videochat/videochat/internal/redistest"
 	"github.com/videochat/videochat/signal"
 	"github.com/videochat/videochat/signal/proto"
 )
@@ -92,10 +93,10 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // newNode starts a backend on srv named node, ready, closed at the end.
-func newNode(t *testing.T, srv *redisServer, node string, ttl time.Duration) *Backend {
+func newNode(t *testing.T, srv *redistest.Server, node string, ttl time.Duration) *Backend {
 	t.Helper()
 	b, err := New(context.Background(), Config{
-		URL:         srv.url(),
+		URL:         srv.URL(),
 		NodeID:      node,
 		PresenceTTL: ttl,
 		Logger:      slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
@@ -136,6 +137,19 @@ func join(t *testing.T, b *Backend, room, id string, wantRoster string) *testSin
 		t.Fatalf("join %s on %s: roster %q, want %q", id, b.NodeID(), got, wantRoster)
 	}
 	return s
+}
+
+// joinThree joins a1 and a2 on node a and then b1 on node b to room "r",
+// and waits until the earlier peers have heard of the later ones.
+func joinThree(t *testing.T, a, b *Backend) (a1, a2, b1 *testSink) {
+	t.Helper()
+	a1 = join(t, a, "r", "a1", "")
+	a2 = join(t, a, "r", "a2", "a1")
+	b1 = join(t, b, "r", "b1", "a1,a2")
+	a1.expectMember(t, proto.TypePeerJoined, "a2", wait)
+	a1.expectMember(t, proto.TypePeerJoined, "b1", wait)
+	a2.expectMember(t, proto.TypePeerJoined, "b1", wait)
+	return a1, a2, b1
 }
 
 // crash stops b like kill -9 would: no cleanup in Redis.

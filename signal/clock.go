@@ -1,0 +1,159 @@
+package signal
+
+import (
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/videochat/videochat/signal/proto"
+)
+
+// pingSlots is the number of slots of the ping wheel: each connection sits
+// in one slot, and one slot is visited every PingInterval/pingSlots, so
+// every connection is visited once per PingInterval.
+const pingSlots = 20
+
+// serverClock reads the time as a monotonic offset from the Server's start.
+type serverClock struct {
+	epoch time.Time
+}
+
+// now returns the time since the clock's epoch (monotonic).
+func (c serverClock) now() time.Duration {
+	return time.Since(c.epoch)
+}
+
+// timers is the state of the Server's housekeeping goroutine (runTimers),
+// which replaces a ticker and a timer per connection: it pings every
+// connection once per PingInterval and closes connections that have not
+// joined within HandshakeTimeout. It is guarded by Server.mu.
+type timers struct {
+	started bool
+	// wheel holds every tracked connection in one of its slots.
+	wheel    [pingSlots]map[*conn]struct{}
+	nextSlot int // slot for the next connection
+	// pending lists new connections in the order they came, with the time
+	// their handshake expires (serverClock). A connection that joined in
+	// time stays until then and is skipped.
+	pending []pendingJoin
+}
+
+type pendingJoin struct {
+	c        *conn
+	deadline time.Duration
+}
+
+// addTimersLocked puts a new connection on the wheel and in the join
+// deadline queue, and starts the housekeeping goroutine with the first
+// connection. s.mu is held and the server is not closed.
+func (s *Server) addTimersLocked(c *conn) {
+	t := &s.timers
+	if !t.started {
+		t.started = true
+		for i := range t.wheel {
+			t.wheel[i] = make(map[*conn]struct{})
+		}
+		s.wg.Add(1)
+		go s.runTimers()
+	}
+	// newConn set lastRead: the first ping follows after a PingInterval
+	// of silence, whichever slot the connection is in.
+	c.slot = t.nextSlot
+	t.nextSlot = (t.nextSlot + 1) % pingSlots
+	t.wheel[c.slot][c] = struct{}{}
+	t.pending = append(t.pending, pendingJoin{c: c, deadline: s.clock.now() + s.cfg.HandshakeTimeout})
+}
+
+// removeTimersLocked takes c off the wheel. s.mu is held.
+func (s *Server) removeTimersLocked(c *conn) {
+	if w := s.timers.wheel[c.slot]; w != nil {
+		delete(w, c)
+	}
+}
+
+// timerTick is how often runTimers wakes: one wheel slot, or a quarter of
+// the handshake timeout if that is shorter.
+func (s *Server) timerTick() time.Duration {
+	return max(time.Millisecond, min(s.cfg.PingInterval/pingSlots, s.cfg.HandshakeTimeout/4))
+}
+
+// runTimers is the housekeeping goroutine; it returns when Shutdown
+// closes quit.
+func (s *Server) runTimers() {
+	defer s.wg.Done()
+	tick := time.NewTicker(s.timerTick())
+	defer tick.Stop()
+	slotLen := s.cfg.PingInterval / pingSlots
+	visited := s.clock.now() / slotLen // wheel position, in slots since the epoch
+	var scratch []*conn
+	for {
+		select {
+		case <-s.quit:
+			return
+		case <-tick.C:
+		}
+		now := s.clock.now()
+		for ; visited < now/slotLen; visited++ {
+			scratch = s.pingSlot(int((visited+1)%pingSlots), now, scratch[:0])
+		}
+		scratch = s.expireJoins(now, scratch[:0])
+		clear(scratch[:cap(scratch)])
+	}
+}
+
+// pingSlot asks every connection in wheel slot i that has been silent for
+// a PingInterval to send a ping. It returns scratch for reuse.
+func (s *Server) pingSlot(i int, now time.Duration, scratch []*conn) []*conn {
+	s.mu.Lock()
+	for c := range s.timers.wheel[i] {
+		scratch = append(scratch, c)
+	}
+	s.mu.Unlock()
+	for _, c := range scratch {
+		if now-time.Duration(c.lastRead.Load()) >= s.cfg.PingInterval {
+			c.requestPing()
+		}
+	}
+	return scratch
+}
+
+// expireJoins closes the connections whose join deadline has passed
+// without a join. It returns scratch for reuse.
+func (s *Server) expireJoins(now time.Duration, scratch []*conn) []*conn {
+	s.mu.Lock()
+	p := s.timers.pending
+	n := 0
+	for n < len(p) && p[n].deadline <= now {
+		scratch = append(scratch, p[n].c)
+		n++
+	}
+	clear(p[:n])
+	s.timers.pending = p[n:]
+	if len(s.timers.pending) == 0 {
+		s.timers.pending = nil // let the array go
+	}
+	s.mu.Unlock()
+	for _, c := range scratch {
+		c.handshakeExpired()
+	}
+	return scratch
+}
+
+// requestPing queues a ping for the writer.
+func (c *conn) requestPing() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	c.pingDue = true
+	c.kickLocked()
+}
+
+// handshakeExpired closes the connection if it has not joined yet.
+func (c *conn) handshakeExpired() {
+	if c.getState() == stateNew {
+		c.fail(proto.Errorf(proto.CodeHandshakeTimeout, "no join message within %v", c.srv.cfg.HandshakeTimeout),
+			websocket.ClosePolicyViolation)
+	}
+}

@@ -1,0 +1,367 @@
+package signal
+
+import (
+	"unicode/utf8"
+
+	"github.com/videochat/videochat/signal/proto"
+)
+
+// The fast path relays a directed message without decoding it into a
+// proto.Message and encoding it again. scanDirected checks the frame
+// strictly and accepts only the plain shape every client sends:
+//
+//	{"type":"offer"|"answer","to":"…","sdp":"…"}
+//	{"type":"candidate","to":"…","candidate":{"candidate":"…","sdpMid":"…"|null,
+//	 "sdpMLineIndex":0..65535|null,"usernameFragment":"…"|null}}
+//
+// with the members in any order and any JSON whitespace, each member at
+// most once, keys spelled exactly so, every string valid JSON and valid
+// UTF-8 (no escaped surrogates), "to" without escapes and not empty, and
+// "sdp" not empty. Anything else (a "from", an unknown or duplicate key, a
+// key in another case, a number in another form, null where a value is
+// needed, invalid JSON, …) is not accepted, and the frame takes the full
+// path (proto.Decode, proto.ValidateClient, proto.Encode), which accepts,
+// rejects and answers exactly as before. For every frame the fast path
+// accepts, the full path would accept it too and the frame splice builds
+// decodes to the same message the full path would have sent;
+// FuzzFastPathAgrees checks both.
+
+// span is a byte range [start, end) of a frame.
+type span struct{ start, end int }
+
+// directed is what scanDirected found in a frame.
+type directed struct {
+	typ  string // proto.TypeOffer, TypeAnswer or TypeCandidate
+	kind int    // its messages_in_total kind
+	to   []byte // the target id, raw (it has no escapes)
+	// members are the members other than "type", key to value, in order.
+	members [3]span
+	n       int
+}
+
+// member keys the fast path knows.
+const (
+	keyType = 1 << iota
+	keyTo
+	keySDP
+	keyCandidate
+)
+
+// scanDirected checks data as described above and reports whether the
+// fast path may relay it.
+func scanDirected(data []byte) (d directed, ok bool) {
+	s := scanner{data: data}
+	s.ws()
+	if !s.byte('{') {
+		return d, false
+	}
+	seen := 0
+	for {
+		s.ws()
+		start := s.i
+		key, ok := s.plainString()
+		if !ok {
+			return d, false
+		}
+		s.ws()
+		if !s.byte(':') {
+			return d, false
+		}
+		s.ws()
+		var bit int
+		switch string(key) {
+		case "type":
+			bit = keyType
+			ok = d.scanType(&s)
+		case "to":
+			bit = keyTo
+			d.to, ok = s.plainString()
+			ok = ok && len(d.to) > 0
+		case "sdp":
+			bit = keySDP
+			var raw []byte
+			raw, ok = s.jsonString()
+			ok = ok && len(raw) > 0
+		case "candidate":
+			bit = keyCandidate
+			ok = s.candidate()
+		}
+		if !ok || bit == 0 || seen&bit != 0 {
+			return d, false
+		}
+		seen |= bit
+		if bit != keyType {
+			d.members[d.n] = span{start, s.i}
+			d.n++
+		}
+		s.ws()
+		if s.byte('}') {
+			break
+		}
+		if !s.byte(',') {
+			return d, false
+		}
+	}
+	s.ws()
+	if s.i != len(data) {
+		return d, false
+	}
+	want := keyType | keyTo | keySDP
+	if d.typ == proto.TypeCandidate {
+		want = keyType | keyTo | keyCandidate
+	}
+	return d, seen == want
+}
+
+// scanType reads the "type" value: one of the three directed types.
+func (d *directed) scanType(s *scanner) bool {
+	v, ok := s.plainString()
+	if !ok {
+		return false
+	}
+	switch string(v) {
+	case proto.TypeOffer:
+		d.typ, d.kind = proto.TypeOffer, inOffer
+	case proto.TypeAnswer:
+		d.typ, d.kind = proto.TypeAnswer, inAnswer
+	case proto.TypeCandidate:
+		d.typ, d.kind = proto.TypeCandidate, inCandidate
+	default:
+		return false
+	}
+	return true
+}
+
+// splice builds the frame relayed to the target: the type, the sender's
+// id as "from", then the client's other members as they came.
+func (d *directed) splice(data []byte, from string) []byte {
+	n := len(`{"type":"","from":""}`) + len(d.typ) + len(from)
+	for _, m := range d.members[:d.n] {
+		n += 1 + m.end - m.start
+	}
+	out := make([]byte, 0, n)
+	out = append(out, `{"type":"`...)
+	out = append(out, d.typ...)
+	out = append(out, `","from":"`...)
+	out = append(out, from...) // peer ids are hex: nothing to escape
+	out = append(out, '"')
+	for _, m := range d.members[:d.n] {
+		out = append(out, ',')
+		out = append(out, data[m.start:m.end]...)
+	}
+	return append(out, '}')
+}
+
+// scanner walks a JSON text. Its methods advance i past what they accept;
+// after a failure i is meaningless (the caller gives up).
+type scanner struct {
+	data []byte
+	i    int
+}
+
+// ws skips JSON whitespace.
+func (s *scanner) ws() {
+	for s.i < len(s.data) {
+		switch s.data[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// byte consumes b if it comes next.
+func (s *scanner) byte(b byte) bool {
+	if s.i < len(s.data) && s.data[s.i] == b {
+		s.i++
+		return true
+	}
+	return false
+}
+
+// literal consumes lit if it comes next.
+func (s *scanner) literal(lit string) bool {
+	if len(s.data)-s.i >= len(lit) && string(s.data[s.i:s.i+len(lit)]) == lit {
+		s.i += len(lit)
+		return true
+	}
+	return false
+}
+
+// plainString reads a string without escapes and returns its content.
+func (s *scanner) plainString() ([]byte, bool) {
+	raw, ok := s.jsonString()
+	if !ok {
+		return nil, false
+	}
+	for _, b := range raw {
+		if b == '\\' {
+			return nil, false
+		}
+	}
+	return raw, true
+}
+
+// jsonString reads a JSON string and returns its raw content (between the
+// quotes, escapes not decoded). It refuses control characters, invalid
+// escapes, escaped surrogates and invalid UTF-8.
+func (s *scanner) jsonString() ([]byte, bool) {
+	if !s.byte('"') {
+		return nil, false
+	}
+	start := s.i
+	for s.i < len(s.data) {
+		b := s.data[s.i]
+		switch {
+		case b == '"':
+			s.i++
+			return s.data[start : s.i-1], true
+		case b < 0x20:
+			return nil, false
+		case b == '\\':
+			if !s.escape() {
+				return nil, false
+			}
+		case b < utf8.RuneSelf:
+			s.i++
+		default:
+			r, size := utf8.DecodeRune(s.data[s.i:])
+			if r == utf8.RuneError && size == 1 {
+				return nil, false
+			}
+			s.i += size
+		}
+	}
+	return nil, false
+}
+
+// escape reads one escape sequence, the backslash included.
+func (s *scanner) escape() bool {
+	if s.i+1 >= len(s.data) {
+		return false
+	}
+	switch s.data[s.i+1] {
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		s.i += 2
+		return true
+	case 'u':
+		if s.i+6 > len(s.data) {
+			return false
+		}
+		var r rune
+		for _, h := range s.data[s.i+2 : s.i+6] {
+			v, ok := hexValue(h)
+			if !ok {
+				return false
+			}
+			r = r<<4 | rune(v)
+		}
+		if r >= 0xD800 && r <= 0xDFFF {
+			return false // surrogates: the full path decides
+		}
+		s.i += 6
+		return true
+	}
+	return false
+}
+
+func hexValue(h byte) (byte, bool) {
+	switch {
+	case h >= '0' && h <= '9':
+		return h - '0', true
+	case h >= 'a' && h <= 'f':
+		return h - 'a' + 10, true
+	case h >= 'A' && h <= 'F':
+		return h - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// Members of a candidate object.
+const (
+	candCandidate = 1 << iota
+	candMid
+	candMLine
+	candUfrag
+)
+
+// candidate reads an ICE candidate object.
+func (s *scanner) candidate() bool {
+	if !s.byte('{') {
+		return false
+	}
+	s.ws()
+	if s.byte('}') {
+		return true
+	}
+	seen := 0
+	for {
+		s.ws()
+		key, ok := s.plainString()
+		if !ok {
+			return false
+		}
+		s.ws()
+		if !s.byte(':') {
+			return false
+		}
+		s.ws()
+		var bit int
+		switch string(key) {
+		case "candidate":
+			bit = candCandidate
+			_, ok = s.jsonString()
+		case "sdpMid":
+			bit = candMid
+			ok = s.literal("null") || s.stringOK()
+		case "sdpMLineIndex":
+			bit = candMLine
+			ok = s.literal("null") || s.uint16()
+		case "usernameFragment":
+			bit = candUfrag
+			ok = s.literal("null") || s.stringOK()
+		}
+		if !ok || bit == 0 || seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+		s.ws()
+		if s.byte('}') {
+			return true
+		}
+		if !s.byte(',') {
+			return false
+		}
+	}
+}
+
+func (s *scanner) stringOK() bool {
+	_, ok := s.jsonString()
+	return ok
+}
+
+// uint16 reads a JSON integer from 0 to 65535 in plain form (no sign,
+// fraction or exponent).
+func (s *scanner) uint16() bool {
+	start := s.i
+	v := 0
+	for s.i < len(s.data) && s.data[s.i] >= '0' && s.data[s.i] <= '9' {
+		v = v*10 + int(s.data[s.i]-'0')
+		if v > 0xffff {
+			return false
+		}
+		s.i++
+	}
+	n := s.i - start
+	if n == 0 || (n > 1 && s.data[start] == '0') {
+		return false
+	}
+	if s.i < len(s.data) {
+		switch s.data[s.i] {
+		case '.', 'e', 'E':
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,154 @@
+package signal
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"syscall"
+)
+
+// The read side of batchConn keeps an idle connection's reader goroutine
+// small. Gorilla parks the reader deep in its own call chain while it
+// waits for the next frame, which keeps the goroutine's stack at 4 KiB;
+// readLoop instead waits in waitReadable, a few frames deep, so the runtime
+// shrinks the stack of an idle reader to the minimum. For that to be safe
+// readLoop must know that gorilla's buffer holds no complete frame when it
+// waits, so batchConn reads ahead into a pooled buffer of its own and
+// hands gorilla the bytes of one frame at a time: when gorilla starts on a
+// frame, everything buffered is in batchConn, and buffered reports it.
+
+// readState follows the client's frames through the byte stream.
+type readState struct {
+	rbuf *[]byte // bytes read ahead, pooled; nil when none are left
+	roff int     // how much of *rbuf has been handed out
+	rerr error   // error met by waitReadable, for the next Read
+
+	hdr  [14]byte // the current frame's header, while it is handed out
+	hlen int      // header bytes handed out so far
+	left uint64   // payload bytes of the current frame still to hand out
+}
+
+// buffered reports whether bytes are waiting to be read.
+func (b *batchConn) buffered() bool {
+	return b.rs.rbuf != nil || b.rs.rerr != nil
+}
+
+// waitReadable returns when the socket has data (read ahead into the
+// buffer), has failed, or has reached its read deadline; the next Read
+// returns the data or the error. It parks the caller with a shallow stack.
+func (b *batchConn) waitReadable() {
+	if b.buffered() || b.raw == nil {
+		return
+	}
+	err := b.raw.Read(func(fd uintptr) bool {
+		buf := b.pool.Get().(*[]byte)
+		n, err := syscall.Read(int(fd), (*buf)[:cap(*buf)])
+		switch {
+		case n > 0:
+			*buf = (*buf)[:n]
+			b.rs.rbuf, b.rs.roff = buf, 0
+			return true
+		case errors.Is(err, syscall.EAGAIN):
+			b.pool.Put(buf)
+			return false // park until the socket is readable
+		case errors.Is(err, syscall.EINTR):
+			b.pool.Put(buf)
+			return false
+		case err == nil:
+			err = io.EOF
+		}
+		b.pool.Put(buf)
+		b.rs.rerr = err
+		return true
+	})
+	if err != nil {
+		b.rs.rerr = err // deadline or closed
+	}
+}
+
+// Read implements net.Conn. Only the connection's reader calls it. It
+// never hands out bytes past the end of the current frame.
+func (b *batchConn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if b.rs.rbuf == nil {
+		if err := b.rs.rerr; err != nil {
+			b.rs.rerr = nil
+			return 0, err
+		}
+		buf := b.pool.Get().(*[]byte)
+		n, err := b.Conn.Read((*buf)[:cap(*buf)])
+		if n == 0 {
+			b.pool.Put(buf)
+			return 0, err
+		}
+		*buf = (*buf)[:n]
+		b.rs.rbuf, b.rs.roff, b.rs.rerr = buf, 0, err
+	}
+	data := (*b.rs.rbuf)[b.rs.roff:]
+	n := copy(p, data[:b.rs.limit(len(data))])
+	b.rs.advance(p[:n])
+	if b.rs.roff += n; b.rs.roff == len(*b.rs.rbuf) {
+		buf := b.rs.rbuf
+		*buf = (*buf)[:0]
+		b.pool.Put(buf)
+		b.rs.rbuf = nil
+	}
+	return n, nil
+}
+
+// limit is how many of avail bytes may be handed out without crossing the
+// end of the current frame (or, in a header, the end of what is needed to
+// know the header's length).
+func (r *readState) limit(avail int) int {
+	if r.hlen == 0 && r.left > 0 {
+		return int(min(uint64(avail), r.left))
+	}
+	return min(avail, headerLen(r.hdr[:r.hlen])-r.hlen)
+}
+
+// advance accounts for bytes handed out.
+func (r *readState) advance(p []byte) {
+	if r.hlen == 0 && r.left > 0 {
+		r.left -= uint64(len(p))
+		return
+	}
+	r.hlen += copy(r.hdr[r.hlen:], p)
+	if r.hlen < 2 || r.hlen < headerLen(r.hdr[:r.hlen]) {
+		return
+	}
+	r.left = payloadLen(r.hdr[:r.hlen])
+	r.hlen = 0
+}
+
+// headerLen is the length of the frame header that starts with h: 2 until
+// the second byte is known, then 2 + extended length + masking key.
+func headerLen(h []byte) int {
+	if len(h) < 2 {
+		return 2
+	}
+	n := 2
+	switch h[1] & 0x7f {
+	case 126:
+		n += 2
+	case 127:
+		n += 8
+	}
+	if h[1]&0x80 != 0 {
+		n += 4
+	}
+	return n
+}
+
+// payloadLen is the payload length in the complete header h.
+func payloadLen(h []byte) uint64 {
+	switch n := h[1] & 0x7f; n {
+	case 126:
+		return uint64(binary.BigEndian.Uint16(h[2:4]))
+	case 127:
+		return binary.BigEndian.Uint64(h[2:10])
+	default:
+		return uint64(n)
+	}
+}

@@ -1,0 +1,188 @@
+package signal
+
+import (
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// The write side of a connection.
+//
+// Frames for the client wait in two queues guarded by conn.mu: queue (room
+// frames, bounded by SendQueue: a client that lets it overflow is evicted)
+// and replies (answers to the client's own messages, bounded by
+// replyQueue: the reader waits for room, see reply). Both are plain slices
+// that are nil while the connection is idle.
+//
+// Exactly one goroutine writes to the client at any time, and none runs
+// while there is nothing to write. conn.writing says whether the writer
+// runs; it is read and changed only under conn.mu:
+//
+//   - kickLocked, called after anything is queued (a frame, a reply, a
+//     ping, the close), starts writeLoop if writing is false and sets it.
+//   - writeLoop takes everything queued under the lock and writes it as
+//     one batch (one write(2), see batchConn), then looks again. When it
+//     finds nothing it clears writing, under the same lock, and returns.
+//
+// So the writer never exits while work is queued (the check and the exit
+// are one critical section) and a second writer cannot start while one
+// runs. Once the connection is marked killed the running (or next) writer
+// runs finish, which writes the close and never clears writing: no writer
+// starts after it. An idle connection therefore costs one goroutine, the
+// reader.
+
+// outFrame is a queued room frame and when it was handed to the
+// connection (for the relay latency metric; zero without metrics).
+type outFrame struct {
+	data []byte
+	at   time.Duration
+}
+
+// kickLocked starts the writer unless it runs. c.mu is held.
+func (c *conn) kickLocked() {
+	if c.writing {
+		return
+	}
+	c.writing = true
+	go c.writeLoop()
+}
+
+// writeLoop writes batches until nothing is queued, or finishes the
+// connection once it is killed. See the comment at the top of the file.
+func (c *conn) writeLoop() {
+	var b writeBatch
+	for {
+		c.mu.Lock()
+		if c.killed {
+			c.mu.Unlock()
+			c.finish()
+			return
+		}
+		if !c.takeLocked(&b) {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		if err := c.write(&b); err != nil {
+			c.writeFailed(err)
+		}
+	}
+}
+
+// writeBatch is what the writer took from the queues in one go. Its
+// slices are swapped with the connection's, so that a busy writer
+// allocates nothing.
+type writeBatch struct {
+	replies [][]byte
+	frames  []outFrame
+	ping    bool
+}
+
+// takeLocked moves everything queued into b and reports whether there was
+// anything. When there was not, the connection's queues are dropped so
+// that an idle connection holds no slices. c.mu is held.
+func (c *conn) takeLocked(b *writeBatch) bool {
+	clear(b.replies)
+	clear(b.frames)
+	b.replies, c.replies = c.replies, b.replies[:0]
+	b.frames, c.queue = c.queue, b.frames[:0]
+	b.ping, c.pingDue = c.pingDue, false
+	c.inFlight = len(b.frames)
+	if len(b.replies) > 0 {
+		c.wakeReplierLocked()
+	}
+	if len(b.replies) == 0 && len(b.frames) == 0 && !b.ping {
+		c.queue, c.replies = nil, nil
+		return false
+	}
+	return true
+}
+
+// write sends a batch: replies first, then room frames, then a ping, with
+// one flush at the end. It stops at the first error.
+func (c *conn) write(b *writeBatch) error {
+	cfg := &c.srv.cfg
+	deadline := time.Now().Add(cfg.WriteWait)
+	c.bc.begin()
+	err := c.ws.SetWriteDeadline(deadline)
+	for _, f := range b.replies {
+		if err != nil {
+			break
+		}
+		err = c.ws.WriteMessage(websocket.TextMessage, f)
+	}
+	for _, f := range b.frames {
+		if err != nil {
+			break
+		}
+		err = c.ws.WriteMessage(websocket.TextMessage, f.data)
+	}
+	if err == nil && b.ping {
+		err = c.ws.WriteControl(websocket.PingMessage, nil, deadline)
+	}
+	if ferr := c.bc.flush(); err == nil {
+		err = ferr
+	}
+	if err == nil {
+		c.srv.metrics.written(b, c.srv.clock.now())
+	}
+	return err
+}
+
+// wakeReplierLocked wakes a reader waiting for room in the reply queue.
+// c.mu is held.
+func (c *conn) wakeReplierLocked() {
+	if c.replyWait != nil {
+		close(c.replyWait)
+		c.replyWait = nil
+	}
+}
+
+// finish runs the close that c.req describes, drops the TCP connection,
+// waits for readLoop to return and untracks the connection.
+func (c *conn) finish() {
+	defer c.srv.untrack(c)
+	c.mu.Lock()
+	req := c.req
+	c.mu.Unlock()
+	cfg := &c.srv.cfg
+	if req.graceful {
+		c.flush()
+	}
+	if req.code != 0 {
+		wait := cfg.WriteWait
+		if !req.graceful {
+			wait = min(wait, time.Second)
+		}
+		msg := websocket.FormatCloseMessage(req.code, req.reason)
+		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(wait))
+		c.logger().Info("closing connection", "code", req.code, "reason", req.reason)
+	}
+	if req.graceful {
+		grace := time.NewTimer(cfg.CloseGrace)
+		select {
+		case <-c.readerDone:
+		case <-grace.C:
+		}
+		grace.Stop()
+	}
+	_ = c.ws.Close()
+	<-c.readerDone
+	// The housekeeper may still hold c for a while (its join deadline):
+	// let go of the frames now.
+	c.mu.Lock()
+	c.queue, c.replies, c.held = nil, nil, nil
+	c.mu.Unlock()
+}
+
+// flush writes what is still queued, for a graceful close.
+func (c *conn) flush() {
+	var b writeBatch
+	c.mu.Lock()
+	ok := c.takeLocked(&b)
+	c.mu.Unlock()
+	if ok {
+		_ = c.write(&b)
+	}
+}
