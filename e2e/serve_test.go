@@ -93,3 +93,45 @@ func TestServeTokenSecret(t *testing.T) {
 		})
 	}
 }
+
+// TestServeMetrics: /metrics exposes the signalling gauges and counters,
+// and they follow what happens in the rooms; /debug/pprof/ is there only
+// with --pprof.
+func TestServeMetrics(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, url := startServer(ctx, t, "--pprof")
+	observe(ctx, t, url, "metrics")
+	body := get(t, url+"/metrics")
+	for _, want := range []string{"videochat_signal_peers 1", "videochat_signal_rooms 1", "go_goroutines"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if !strings.Contains(get(t, url+"/debug/pprof/"), "goroutine") {
+		t.Error("--pprof: /debug/pprof/ does not list profiles")
+	}
+	_, plain := startServer(ctx, t)
+	resp, err := http.Get(plain + "/debug/pprof/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		t.Error("/debug/pprof/ served without --pprof")
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d", url, resp.StatusCode)
+	}
+	return string(b)
+}

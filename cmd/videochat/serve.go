@@ -28,6 +28,7 @@ type serveFlags struct {
 	ice            iceFlags
 	limits         limitFlags
 	tls            tlsFlags
+	pprof          bool
 	log            logFlags
 }
 
@@ -49,6 +50,7 @@ func newServeCmd() *cobra.Command {
 	f.ice.register(fl)
 	f.limits.register(fl)
 	f.tls.register(fl)
+	fl.BoolVar(&f.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ (do not expose publicly)")
 	fl.StringVar(&f.log.level, "log-level", "info", "log level: debug, info, warn, error")
 	fl.StringVar(&f.log.format, "log-format", "text", "log format: text or json")
 	return cmd
@@ -73,17 +75,23 @@ func runServe(ctx context.Context, f serveFlags) error {
 	if backend != nil {
 		defer backend.Close()
 	}
+	obs := newObservability()
+	if backend != nil {
+		obs.watchBackend(backend)
+	}
 	iceServers, turnServer, err := f.ice.setup(log)
 	if err != nil {
 		return err
 	}
 	if turnServer != nil {
 		defer turnServer.Close()
+		obs.watchTURN(turnServer)
 	}
 	cfg := signal.Config{
 		MaxPeers:       f.maxPeers,
 		AllowedOrigins: f.allowedOrigins,
 		ICEServers:     iceServers,
+		Metrics:        obs.signalMetrics(),
 		Logger:         log,
 	}
 	if err := f.limits.apply(&cfg); err != nil {
@@ -110,7 +118,7 @@ func runServe(ctx context.Context, f serveFlags) error {
 		scheme = "https"
 	}
 	srv := &http.Server{
-		Handler:           newMux(sig, backend, log),
+		Handler:           newMux(sig, backend, obs, f.pprof, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -183,8 +191,9 @@ type readiness interface {
 }
 
 // newMux routes the server's endpoints.
-func newMux(sig *signal.Server, backend *redisbackend.Backend, log *slog.Logger) *http.ServeMux {
+func newMux(sig *signal.Server, backend *redisbackend.Backend, obs *observability, withPprof bool, log *slog.Logger) *http.ServeMux {
 	mux := http.NewServeMux()
+	obs.mount(mux, withPprof)
 	mux.Handle("GET /ws/{room}", sig)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
