@@ -280,10 +280,13 @@ func floodOnce(ws *websocket.Conn, w proto.Message, stop <-chan struct{}, st *fl
 func TestOverload(t *testing.T) {
 	const flooders, rooms, duration = 50, 10, 3 * time.Second
 	// The flooders run in this process and share its two CPUs with the
-	// server; under the race detector everything is several times slower.
+	// server. The 1 s bound is checked by the plain run; under the race
+	// detector everything is 5–10x slower and a loaded CI machine adds its
+	// own delays, so there the bound only catches a stall (the failure this
+	// test exists for: a router and a queue waiting on each other for good).
 	maxLatency := time.Second
 	if raceEnabled {
-		maxLatency = 6 * time.Second
+		maxLatency = 20 * time.Second
 	}
 	baseGoroutines := runtime.NumGoroutine()
 	ts := startTestServer(t, Config{MaxConnsPerIP: Unlimited, MaxPeers: flooders / rooms})
