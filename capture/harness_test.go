@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
-	"github.com/pion/interceptor"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/videochat/videochat/internal/looptest"
 )
 
 // testTimeout bounds every wait: the machine is shared and slow.
@@ -25,16 +25,7 @@ func newAPI(t testing.TB, reg func(*webrtc.MediaEngine) error) *webrtc.API {
 	if err := reg(me); err != nil {
 		t.Fatal(err)
 	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
-		t.Fatal(err)
-	}
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+	return looptest.API(t, me)
 }
 
 // h264Only registers H.264 and Opus but not VP8, like a receiver that
@@ -161,14 +152,7 @@ func dial(t testing.TB, sendAPI, recvAPI *webrtc.API, tracks []webrtc.TrackLocal
 		c.senders = append(c.senders, s)
 		go drainRTCP(s)
 	}
-	offer, err := c.send.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	answer := exchange(t, c.send, c.recv, offer)
-	if err := c.send.SetRemoteDescription(answer); err != nil {
-		t.Fatal(err)
-	}
+	looptest.Connect(t, c.send, c.recv)
 	return c
 }
 
@@ -180,30 +164,6 @@ func drainRTCP(s *webrtc.RTPSender) {
 			return
 		}
 	}
-}
-
-// exchange applies offer on both sides (gathering complete, no trickle)
-// and returns the receiver's answer.
-func exchange(t testing.TB, send, recv *webrtc.PeerConnection, offer webrtc.SessionDescription) webrtc.SessionDescription {
-	t.Helper()
-	gathered := webrtc.GatheringCompletePromise(send)
-	if err := send.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	if err := recv.SetRemoteDescription(*send.LocalDescription()); err != nil {
-		t.Fatal(err)
-	}
-	answer, err := recv.CreateAnswer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered = webrtc.GatheringCompletePromise(recv)
-	if err := recv.SetLocalDescription(answer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	return *recv.LocalDescription()
 }
 
 func (c *call) close(t testing.TB) {

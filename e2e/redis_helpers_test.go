@@ -1,16 +1,12 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,121 +14,23 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/videochat/videochat/internal/redistest"
 	"github.com/videochat/videochat/signal/proto"
 )
 
-// redisProc is a redis-server on a free loopback port in a temporary
-// directory, without persistence, owned by one test or benchmark.
-type redisProc struct {
-	tb     testing.TB
-	path   string
-	dir    string
-	port   int
-	cmd    *exec.Cmd
-	exited chan struct{}
-}
-
-// requireRedis returns the redis-server binary, or ends the test: t.Fatal
-// in CI, otherwise t.Skip with a loud message.
-func requireRedis(tb testing.TB) string {
+// startRedis starts a throw-away redis-server on a free loopback port; it
+// is killed when the test ends. Without redis-server the test fails when
+// CI is set (see ci), and is skipped otherwise.
+func startRedis(tb testing.TB) *redistest.Server {
 	tb.Helper()
-	path, err := exec.LookPath("redis-server")
-	if err == nil {
-		return path
-	}
-	const msg = "\n*** REDIS-SERVER NOT FOUND: the multi-server (Redis) end-to-end tests did NOT run. ***\n" +
-		"*** Install it: apt-get install -y redis-server ***"
 	if ci() {
-		tb.Fatal(msg)
-	}
-	tb.Skip(msg)
-	return ""
-}
-
-// startRedis starts a throw-away redis-server; it is killed when the test
-// ends.
-func startRedis(tb testing.TB) *redisProc {
-	tb.Helper()
-	path := requireRedis(tb)
-	r := &redisProc{tb: tb, path: path, dir: tb.TempDir(), port: freePort(tb)}
-	r.start()
-	tb.Cleanup(r.kill)
-	return r
-}
-
-// addr is the server's host:port.
-func (r *redisProc) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port)) }
-
-// start runs redis-server on r.port and waits until it answers PING.
-func (r *redisProc) start() {
-	r.tb.Helper()
-	log, err := os.OpenFile(filepath.Join(r.dir, "redis.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		r.tb.Fatal(err)
-	}
-	defer log.Close()
-	r.cmd = exec.Command(r.path, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", r.dir)
-	r.cmd.Stdout, r.cmd.Stderr = log, log
-	if err := r.cmd.Start(); err != nil {
-		r.tb.Fatalf("start redis-server: %v", err)
-	}
-	exited := make(chan struct{})
-	r.exited = exited
-	go func(c *exec.Cmd) { _ = c.Wait(); close(exited) }(r.cmd)
-	deadline := time.Now().Add(15 * time.Second)
-	for !redisPings(r.addr()) {
-		select {
-		case <-exited:
-			r.tb.Fatalf("redis-server exited at start; log:\n%s", r.log())
-		default:
+		path, err := exec.LookPath("redis-server")
+		if err != nil {
+			tb.Fatalf("redis-server is required when CI is set: %v", err)
 		}
-		if time.Now().After(deadline) {
-			r.tb.Fatalf("redis-server on port %d did not answer PING within 15 s", r.port)
-		}
-		time.Sleep(20 * time.Millisecond) // polling an external process
+		return redistest.StartPath(tb, path)
 	}
-}
-
-func (r *redisProc) log() string {
-	b, _ := os.ReadFile(filepath.Join(r.dir, "redis.log"))
-	return string(b)
-}
-
-// kill stops the server with SIGKILL: its data is lost.
-func (r *redisProc) kill() {
-	if r.cmd == nil {
-		return
-	}
-	_ = r.cmd.Process.Kill()
-	<-r.exited
-	r.cmd = nil
-}
-
-// redisPings reports whether a Redis server at addr answers PING.
-func redisPings(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return false
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return err == nil && line == "+PONG\r\n"
-}
-
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(tb testing.TB) int {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return redistest.Start(tb)
 }
 
 // redisURL is the --redis flag value for a server at addr.

@@ -28,8 +28,8 @@ func TestRedisBrowserAndNative(t *testing.T) {
 	redis := startRedis(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	_, urlA := startRedisServer(ctx, t, redis.addr())
-	_, urlB := startRedisServer(ctx, t, redis.addr())
+	_, urlA := startRedisServer(ctx, t, redis.Addr())
+	_, urlB := startRedisServer(ctx, t, redis.Addr())
 
 	stats := filepath.Join(t.TempDir(), "robot.jsonl")
 	start(t, joinArgs(urlB, "r", "robot", "--video", "test", "--audio", "test", "--stats-json", stats)...)
@@ -72,8 +72,8 @@ func TestRedisKillServer(t *testing.T) {
 	redis := startRedis(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	_, urlA := startRedisServer(ctx, t, redis.addr())
-	procB, urlB := startRedisServer(ctx, t, redis.addr())
+	_, urlA := startRedisServer(ctx, t, redis.Addr())
+	procB, urlB := startRedisServer(ctx, t, redis.Addr())
 
 	obs, _ := mustJoin(ctx, t, urlA, "k", "observer")
 	dir := t.TempDir()
@@ -158,11 +158,11 @@ func TestRedisOutage(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			redis := startRedis(t)
-			proxy := startProxy(t, redis.addr())
+			proxy := startProxy(t, redis.Addr())
 			cut := func() { proxy.cut(tc.mode) }
 			restore := proxy.restore
 			if tc.restart {
-				cut, restore = redis.kill, redis.start
+				cut, restore = redis.Kill, redis.Restart
 			}
 			testOutage(t, proxy.addr(), cut, restore, tc.hold, tc.settle)
 		})
@@ -375,8 +375,8 @@ func TestRedisCapacityRace(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	maxPeers := strconv.Itoa(capacity)
-	_, urlA := startRedisServer(ctx, t, redis.addr(), "--max-peers", maxPeers)
-	_, urlB := startRedisServer(ctx, t, redis.addr(), "--max-peers", maxPeers)
+	_, urlA := startRedisServer(ctx, t, redis.Addr(), "--max-peers", maxPeers)
+	_, urlB := startRedisServer(ctx, t, redis.Addr(), "--max-peers", maxPeers)
 	for round := range 3 {
 		room := fmt.Sprintf("race%d", round)
 		peers := make([]*wsPeer, joiners)

@@ -36,8 +36,8 @@ func BenchmarkRelay(b *testing.B) {
 	b.Run("memory", func(b *testing.B) { benchRelay(ctx, b, mem, mem) })
 
 	redis := startRedis(b) // skips here without redis-server, unless CI
-	srvA := startBenchServer(ctx, b, "--redis", redisURL(redis.addr()))
-	srvB := startBenchServer(ctx, b, "--redis", redisURL(redis.addr()))
+	srvA := startBenchServer(ctx, b, "--redis", redisURL(redis.Addr()))
+	srvB := startBenchServer(ctx, b, "--redis", redisURL(redis.Addr()))
 	waitStatus(ctx, b, srvA, "/readyz", 200)
 	waitStatus(ctx, b, srvB, "/readyz", 200)
 	b.Run("redis-local", func(b *testing.B) { benchRelay(ctx, b, srvA, srvA) })

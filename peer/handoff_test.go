@@ -3,7 +3,6 @@ package peer_test
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 )
 
@@ -56,23 +55,9 @@ func TestFirstOfferGlare(t *testing.T) {
 	server := startServer(t)
 	alice, bob, aliceID, bobID := pair(t, server, "glare-first")
 	a0, b0 := firstFrame(alice, bobID), firstFrame(bob, aliceID)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for _, c := range []struct {
-		r  *runner
-		id string
-	}{{alice, bobID}, {bob, aliceID}} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			if err := c.r.ReplaceConnection(c.id); err != nil {
-				t.Error(err)
-			}
-		}()
-	}
-	close(start)
-	wg.Wait()
+	atOnce(t,
+		func() error { return alice.ReplaceConnection(bobID) },
+		func() error { return bob.ReplaceConnection(aliceID) })
 	waitFor(t, "alice receives bob on a new connection", freshMedia(alice, bobID, a0))
 	waitFor(t, "bob receives alice on a new connection", freshMedia(bob, aliceID, b0))
 }

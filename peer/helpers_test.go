@@ -13,12 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
-	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 	"go.uber.org/goleak"
 
+	"github.com/videochat/videochat/internal/looptest"
 	"github.com/videochat/videochat/peer"
 	"github.com/videochat/videochat/signal"
 	"github.com/videochat/videochat/signal/proto"
@@ -124,26 +123,22 @@ func (s *sigServer) stop(t *testing.T) {
 	})
 }
 
-// loopbackAPI builds a webrtc.API restricted to loopback UDP, with the
-// given MediaEngine (nil: default codecs) and the default interceptors.
-func loopbackAPI(t *testing.T, me *webrtc.MediaEngine) *webrtc.API {
+// atOnce runs each fn in its own goroutine, releases them all at the same
+// moment (to provoke glare) and waits for them. Their errors fail the test.
+func atOnce(t *testing.T, fns ...func() error) {
 	t.Helper()
-	if me == nil {
-		me = &webrtc.MediaEngine{}
-		if err := me.RegisterDefaultCodecs(); err != nil {
-			t.Fatal(err)
-		}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for _, fn := range fns {
+		wg.Go(func() {
+			<-start
+			if err := fn(); err != nil {
+				t.Error(err)
+			}
+		})
 	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
-		t.Fatal(err)
-	}
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+	close(start)
+	wg.Wait()
 }
 
 // runner is one native peer running in the background.
@@ -177,7 +172,7 @@ type peerOpts struct {
 func startPeer(t *testing.T, server, room, name string, o peerOpts) *runner {
 	t.Helper()
 	if o.api == nil {
-		o.api = loopbackAPI(t, nil)
+		o.api = looptest.API(t, nil)
 	}
 	r := &runner{name: name, done: make(chan struct{}), wantErr: o.wantErr}
 	p, err := peer.New(peer.Config{

@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/videochat/videochat/internal/looptest"
 	"github.com/videochat/videochat/peer"
 	"github.com/videochat/videochat/signal"
 	"github.com/videochat/videochat/signal/proto"
@@ -277,23 +277,9 @@ func TestGlare(t *testing.T) {
 	for attempt := 0; attempt < 5 && !sawCollision; attempt++ {
 		a0, _ := peerStats(alice, bobID)
 		b0, _ := peerStats(bob, aliceID)
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for _, c := range []struct {
-			r  *runner
-			id string
-		}{{alice, bobID}, {bob, aliceID}} {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				if err := c.r.Renegotiate(c.id); err != nil {
-					t.Error(err)
-				}
-			}()
-		}
-		close(start)
-		wg.Wait()
+		atOnce(t,
+			func() error { return alice.Renegotiate(bobID) },
+			func() error { return bob.Renegotiate(aliceID) })
 		// Each explicit offer is answered eventually: +2 rounds per side.
 		waitFor(t, "both stable after renegotiation", func() error {
 			a, _ := peerStats(alice, bobID)
@@ -333,7 +319,7 @@ func TestRoomFullIsCodedError(t *testing.T) {
 	server := startServerWith(t, signal.Config{MaxPeers: 1})
 	first := startPeer(t, server, "full", "first", peerOpts{})
 	waitWelcome(t, first)
-	p, err := peer.New(peer.Config{Server: server, Room: "full", Name: "second", API: loopbackAPI(t, nil)})
+	p, err := peer.New(peer.Config{Server: server, Room: "full", Name: "second", API: looptest.API(t, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
 
+	"github.com/videochat/videochat/internal/looptest"
 	"github.com/videochat/videochat/peer"
 )
 
@@ -291,7 +292,7 @@ func h264OnlyAPI(t *testing.T) *webrtc.API {
 			t.Fatal(err)
 		}
 	}
-	return loopbackAPI(t, me)
+	return looptest.API(t, me)
 }
 
 func TestRecordingH264Matroska(t *testing.T) {

@@ -4,18 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pion/ice/v4"
-	"github.com/pion/interceptor"
 	"github.com/pion/logging"
 	"github.com/pion/transport/v5/vnet"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
 
+	"github.com/videochat/videochat/internal/looptest"
 	"github.com/videochat/videochat/peer"
 	"github.com/videochat/videochat/signal/proto"
 )
@@ -76,14 +75,6 @@ func (l *lan) api(t *testing.T, ip string) *webrtc.API {
 	if err := l.router.AddNet(vn); err != nil {
 		t.Fatal(err)
 	}
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
-		t.Fatal(err)
-	}
 	se := webrtc.SettingEngine{}
 	se.SetNet(vn)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
@@ -91,7 +82,7 @@ func (l *lan) api(t *testing.T, ip string) *webrtc.API {
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetICETimeouts(testICEDisconnected, testICEFailed, testICEKeepalive)
 	se.LoggerFactory = quietLogs()
-	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+	return looptest.NewAPI(t, nil, se)
 }
 
 // stateSince returns the first state event about id at or after since
@@ -298,25 +289,9 @@ func restartGlare(t *testing.T, alice, bob *runner, aliceID, bobID string) {
 	for attempt := 0; attempt < 5 && !sawCollision; attempt++ {
 		a0, _ := peerStats(alice, bobID)
 		b0, _ := peerStats(bob, aliceID)
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			<-start
-			if err := alice.RestartICE(bobID); err != nil {
-				t.Error(err)
-			}
-		}()
-		go func() {
-			defer wg.Done()
-			<-start
-			if err := bob.Renegotiate(aliceID); err != nil {
-				t.Error(err)
-			}
-		}()
-		close(start)
-		wg.Wait()
+		atOnce(t,
+			func() error { return alice.RestartICE(bobID) },
+			func() error { return bob.Renegotiate(aliceID) })
 		waitFor(t, "restart completes on both sides", func() error {
 			a, _ := peerStats(alice, bobID)
 			b, _ := peerStats(bob, aliceID)

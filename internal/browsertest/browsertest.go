@@ -9,17 +9,17 @@
 package browsertest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/videochat/videochat/internal/browsertest/chromium"
 )
 
 // DefaultTimeout bounds one wait or action when Options.Timeout is zero. It
@@ -54,7 +54,7 @@ type browser struct {
 	name    string
 	ctx     context.Context
 	timeout time.Duration
-	output  *syncBuffer
+	output  *chromium.Output
 
 	mu      sync.Mutex
 	console []string
@@ -66,26 +66,9 @@ func (p *Page) For(t testing.TB) *Page {
 	return &Page{t: t, browser: p.browser}
 }
 
-// ChromiumPath returns the Chromium binary to use: $CHROMIUM, then
-// /usr/bin/chromium, then chromium, chromium-browser or google-chrome in
-// PATH. It returns "" when none exists.
-func ChromiumPath() string {
-	if p := os.Getenv("CHROMIUM"); p != "" {
-		if found, err := exec.LookPath(p); err == nil {
-			return found
-		}
-		return ""
-	}
-	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
-		return "/usr/bin/chromium"
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if found, err := exec.LookPath(name); err == nil {
-			return found
-		}
-	}
-	return ""
-}
+// ChromiumPath returns the Chromium binary to use (see chromium.Path), or
+// "" when none exists.
+func ChromiumPath() string { return chromium.Path() }
 
 // Require returns the Chromium path, or ends the test: t.Fatal when the
 // environment variable CI is "true", otherwise t.Skip with a loud message.
@@ -104,34 +87,13 @@ func Require(t testing.TB) string {
 	return ""
 }
 
-// flags returns the Chromium command line flags of BROWSER-TESTING.md.
-func flags(userDataDir string, width, height int) []chromedp.ExecAllocatorOption {
-	return []chromedp.ExecAllocatorOption{
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(userDataDir),
-		chromedp.Flag("use-fake-device-for-media-stream", true),
-		chromedp.Flag("use-fake-ui-for-media-stream", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1"),
-		chromedp.WindowSize(width, height),
-	}
-}
-
 // Launch starts a fresh headless Chromium for one page and returns it,
 // showing about:blank. The browser stops in t's cleanup.
 func Launch(t testing.TB, opts Options) *Page {
 	t.Helper()
 	exe := Require(t)
 	if opts.Width == 0 || opts.Height == 0 {
-		opts.Width, opts.Height = 1280, 800
+		opts.Width, opts.Height = chromium.DefaultWidth, chromium.DefaultHeight
 	}
 	if opts.Timeout == 0 {
 		opts.Timeout = DefaultTimeout
@@ -140,12 +102,9 @@ func Launch(t testing.TB, opts Options) *Page {
 		opts.Name = "page"
 	}
 	dir := t.TempDir() // registered first, so removed after the browser stops
-	out := &syncBuffer{}
-	allocOpts := append(flags(dir, opts.Width, opts.Height),
+	out := &chromium.Output{}
+	allocOpts := append(chromium.Flags(dir, opts.Width, opts.Height, opts.Flags),
 		chromedp.ExecPath(exe), chromedp.CombinedOutput(out))
-	for name, v := range opts.Flags {
-		allocOpts = append(allocOpts, chromedp.Flag(name, v))
-	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), allocOpts...)
 	p := &Page{t: t, browser: &browser{name: opts.Name, timeout: opts.Timeout, output: out}}
 	ctx, cancel := chromedp.NewContext(allocCtx,
@@ -228,32 +187,7 @@ func (p *Page) dump() {
 	} else {
 		p.t.Logf("==== %s: getStats failed: %v", p.name, err)
 	}
-	if out := p.output.String(); out != "" {
-		p.t.Logf("==== %s: Chromium output (last 4 KiB) ====\n%s", p.name, tail(out, 4096))
+	if out := p.output.Tail(4096); out != "" {
+		p.t.Logf("==== %s: Chromium output (last 4 KiB) ====\n%s", p.name, out)
 	}
-}
-
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[len(s)-n:]
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

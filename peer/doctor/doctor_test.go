@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/videochat/videochat/internal/looptest"
 	"github.com/videochat/videochat/peer/doctor"
 	"github.com/videochat/videochat/signal"
 	"github.com/videochat/videochat/signal/proto"
@@ -27,10 +27,7 @@ func testLogger(t *testing.T) *slog.Logger {
 
 // loopbackOnly keeps ICE on 127.0.0.1 over UDP and TCP, without mDNS.
 func loopbackOnly(se *webrtc.SettingEngine) {
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4})
+	looptest.Restrict(se, webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4)
 }
 
 // startTURN starts the embedded TURN server on 127.0.0.1 (relaying to

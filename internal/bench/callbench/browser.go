@@ -1,36 +1,22 @@
 package callbench
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"sync"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/videochat/videochat/internal/browsertest/chromium"
 )
 
-// ChromiumPath returns the Chromium binary: $CHROMIUM, /usr/bin/chromium,
-// or chromium, chromium-browser or google-chrome in PATH; "" if none.
-func ChromiumPath() string {
-	if p := os.Getenv("CHROMIUM"); p != "" {
-		if found, err := exec.LookPath(p); err == nil {
-			return found
-		}
-		return ""
-	}
-	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"} {
-		if found, err := exec.LookPath(name); err == nil {
-			return found
-		}
-	}
-	return ""
-}
+// ChromiumPath returns the Chromium binary (see chromium.Path); "" if
+// none.
+func ChromiumPath() string { return chromium.Path() }
 
 // browserOptions configure one headless Chromium.
 type browserOptions struct {
@@ -47,30 +33,7 @@ type browser struct {
 	dir         string
 	launched    time.Time
 	pid         int
-	out         *syncBuffer
-}
-
-// browserFlags are the flags of shared/BROWSER-TESTING.md: headless, fake
-// camera and microphone with permission granted, loopback ICE, and no
-// lookups of outside hosts.
-func browserFlags(dir string) []chromedp.ExecAllocatorOption {
-	return []chromedp.ExecAllocatorOption{
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(dir),
-		chromedp.Flag("use-fake-device-for-media-stream", true),
-		chromedp.Flag("use-fake-ui-for-media-stream", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1"),
-		chromedp.WindowSize(1280, 800),
-	}
+	out         *chromium.Output
 }
 
 // launchBrowser starts Chromium showing about:blank, with the benchmark's
@@ -80,11 +43,13 @@ func launchBrowser(ctx context.Context, o browserOptions) (*browser, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &browser{dir: dir, out: &syncBuffer{}}
-	opts := append(browserFlags(dir), chromedp.ExecPath(o.exe), chromedp.CombinedOutput(b.out))
+	b := &browser{dir: dir, out: &chromium.Output{}}
+	var extra map[string]any
 	if o.clip != "" {
-		opts = append(opts, chromedp.Flag("use-file-for-fake-video-capture", o.clip))
+		extra = map[string]any{"use-file-for-fake-video-capture": o.clip}
 	}
+	opts := append(chromium.Flags(dir, chromium.DefaultWidth, chromium.DefaultHeight, extra),
+		chromedp.ExecPath(o.exe), chromedp.CombinedOutput(b.out))
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	b.ctx, b.cancel = chromedp.NewContext(allocCtx)
 	b.cancelAlloc = cancelAlloc
@@ -141,7 +106,7 @@ func waitJS(ctx context.Context, b *browser, what, cond string) error {
 		case <-ctx.Done():
 			return fmt.Errorf("Chromium: waiting for %s: %w (last error: %v)", what, ctx.Err(), last)
 		case <-b.ctx.Done():
-			return fmt.Errorf("Chromium ended while waiting for %s\n%s", what, tail(b.out.String(), 2000))
+			return fmt.Errorf("Chromium ended while waiting for %s\n%s", what, b.out.Tail(2000))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -157,29 +122,4 @@ func (b *browser) close() {
 	}
 	b.cancelAlloc()
 	_ = os.RemoveAll(b.dir)
-}
-
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[len(s)-n:]
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }
