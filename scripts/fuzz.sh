@@ -20,6 +20,7 @@ targets=(
 	"./signal/token FuzzVerify"
 	"./signal/token FuzzIssueVerify"
 	"./signal/turn FuzzParseUsername"
+	"./signal FuzzFastPathAgrees"
 )
 
 # selected NAME [WANTED...]: true if no names were wanted or NAME is one.
