@@ -20,6 +20,11 @@ function bindToggle(id, kind, media, [onLabel, offLabel]) {
   });
 }
 
+// bindScreenShare shares the screen in place of the camera (replaceTrack on
+// every connection) and comes back to the camera when the button is
+// pressed again or the browser ends the share (its own "stop sharing").
+// One change runs at a time: a click while the screen picker is open does
+// nothing.
 function bindScreenShare(media, call) {
   const b = document.getElementById('share-screen');
   if (!navigator.mediaDevices?.getDisplayMedia) {
@@ -27,26 +32,30 @@ function bindScreenShare(media, call) {
     b.title = 'This browser cannot share the screen.';
     return;
   }
+  let busy = false;
   const backToCamera = async () => {
     const camera = media.stopScreen();
-    await call.setTrack('video', camera);
-    showLocal(media.stream);
+    showLocal(media.stream, { screen: false });
     setPressed('share-screen', false, 'Share screen');
+    await call.setTrack('video', camera);
+  };
+  const share = async () => {
+    const track = await media.startScreen(() => backToCamera());
+    showLocal(media.stream, { screen: true });
+    setPressed('share-screen', true, 'Back to camera');
+    await call.setTrack('video', track);
   };
   b.addEventListener('click', async () => {
-    if (media.screen) {
-      await backToCamera();
-      return;
-    }
+    if (busy) return;
+    busy = true;
     try {
-      const track = await media.startScreen(() => backToCamera());
-      await call.setTrack('video', track);
-      showLocal(media.stream);
-      setPressed('share-screen', true, 'Back to camera');
+      await (media.screen ? backToCamera() : share());
     } catch (err) {
       if (err.name !== 'NotAllowedError' && err.name !== 'AbortError') {
         notice(`Screen sharing failed: ${err.message}`, { kind: 'error', id: 'screen' });
       }
+    } finally {
+      busy = false;
     }
   });
 }
@@ -73,10 +82,11 @@ async function bindDeviceSelects(media, call) {
       try {
         const track = await media.useDevice(mediaKind, ev.target.value);
         await call.setTrack(mediaKind, track);
-        showLocal(media.stream);
+        showLocal(media.stream, { screen: !!media.screen });
         document.getElementById(mediaKind === 'video' ? 'toggle-video' : 'toggle-audio').disabled = false;
       } catch (err) {
         notice(`Could not switch device: ${err.message}`, { kind: 'error', id: 'device' });
+        await fill(); // show the device still in use again
       }
     });
   }

@@ -79,12 +79,18 @@ function play(video) {
   });
 }
 
-/** showLocal plays stream in the muted local preview. */
-export function showLocal(stream) {
+/**
+ * showLocal plays stream in the muted local preview. The camera is shown
+ * mirrored, as in a mirror; a shared screen (screen: true) is shown as it
+ * is, whole, so that its text reads the right way round.
+ */
+export function showLocal(stream, { screen = false } = {}) {
   const video = document.getElementById('local-video');
   video.muted = true;
   video.srcObject = stream.getTracks().length ? stream : null;
-  video.closest('figure').classList.toggle('empty', !stream.getVideoTracks().length);
+  const fig = video.closest('figure');
+  fig.classList.toggle('empty', !stream.getVideoTracks().length);
+  fig.classList.toggle('screen', screen);
   video.play().catch(() => {});
 }
 
