@@ -277,7 +277,7 @@ func BenchmarkIdleConns(b *testing.B) {
 	const peers, size = 2000, 5
 	for range b.N {
 		b.StopTimer()
-		before := memInUse()
+		before, stackBefore := memInUse()
 		goroutines := runtime.NumGoroutine()
 		b.StartTimer()
 		srv, addr, stop := benchServer(b, Config{})
@@ -287,8 +287,9 @@ func BenchmarkIdleConns(b *testing.B) {
 		if st := srv.Stats(); st.Conns != peers {
 			b.Fatalf("%d connections, want %d", st.Conns, peers)
 		}
-		after := memInUse()
+		after, stackAfter := memInUse()
 		b.ReportMetric(float64(after-before)/peers, "B/peer")
+		b.ReportMetric(float64(stackAfter-stackBefore)/peers, "stack-B/peer")
 		b.ReportMetric(float64(runtime.NumGoroutine()-goroutines)/peers, "goroutines/peer")
 		for _, room := range rooms {
 			for _, p := range room {
@@ -300,11 +301,12 @@ func BenchmarkIdleConns(b *testing.B) {
 	}
 }
 
-// memInUse is heap plus stacks in use after two collections.
-func memInUse() uint64 {
+// memInUse is heap plus stacks in use after two collections, and the
+// stacks alone.
+func memInUse() (total, stacks uint64) {
 	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse + ms.StackInuse
+	return ms.HeapInuse + ms.StackInuse, ms.StackInuse
 }

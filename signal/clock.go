@@ -53,6 +53,7 @@ func (s *Server) addTimersLocked(c *conn) {
 		for i := range t.wheel {
 			t.wheel[i] = make(map[*conn]struct{})
 		}
+		s.startMemoryReturnLocked()
 		s.wg.Add(1)
 		go s.runTimers()
 	}
@@ -86,10 +87,14 @@ func (s *Server) runTimers() {
 	slotLen := s.cfg.PingInterval / pingSlots
 	visited := s.clock.now() / slotLen // wheel position, in slots since the epoch
 	var scratch []*conn
+	quiet := s.quietC()
 	for {
 		select {
 		case <-s.quit:
 			return
+		case <-quiet:
+			s.returnMemory()
+			continue
 		case <-tick.C:
 		}
 		now := s.clock.now()

@@ -33,6 +33,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"negative queue", Config{SendQueue: -1}},
 		{"negative ping", Config{PingInterval: -time.Second}},
 		{"negative handshake", Config{HandshakeTimeout: -time.Second}},
+		{"negative memory return", Config{ReturnMemoryAfter: -time.Second}},
 		{"pong wait not above ping", Config{PingInterval: time.Second, PongWait: time.Second}},
 		{"origin without scheme", Config{AllowedOrigins: []string{"example.com"}}},
 		{"origin with path", Config{AllowedOrigins: []string{"https://example.com/app"}}},

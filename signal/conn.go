@@ -52,15 +52,18 @@ type conn struct {
 	ip     string // counted against MaxConnsPerIP
 
 	// Used by readLoop only.
-	limiter    *msgLimiter
+	limiter    msgLimiter
 	lastExtend time.Time // last read deadline extension
+	// nextHandOff is the earliest time (serverClock) at which the reader
+	// may hand over to a fresh goroutine again; see readLoop.
+	nextHandOff time.Duration
 
 	// lastRead is when the last frame arrived (serverClock time); the
 	// pinger skips clients that spoke recently.
 	lastRead atomic.Int64
 	slot     int // ping wheel slot; guarded by Server.mu
 
-	readerDone chan struct{} // closed when readLoop has returned
+	readerExited chan struct{} // closed when the reader has ended for good
 
 	mu      sync.Mutex
 	state   connState
@@ -85,14 +88,14 @@ type conn struct {
 
 func newConn(s *Server, ws *websocket.Conn, bc *batchConn, room, remote, ip string) *conn {
 	c := &conn{
-		srv:        s,
-		ws:         ws,
-		bc:         bc,
-		room:       room,
-		remote:     remote,
-		ip:         ip,
-		limiter:    newMsgLimiter(&s.cfg),
-		readerDone: make(chan struct{}),
+		srv:          s,
+		ws:           ws,
+		bc:           bc,
+		room:         room,
+		remote:       remote,
+		ip:           ip,
+		limiter:      newMsgLimiter(&s.cfg),
+		readerExited: make(chan struct{}),
 	}
 	c.lastRead.Store(int64(s.clock.now()))
 	return c
@@ -349,17 +352,39 @@ func (c *conn) release(welcome []byte) {
 	c.kickLocked()
 }
 
-// readLoop reads frames until the connection ends, then takes the peer out
-// of its room.
-func (c *conn) readLoop() {
-	defer c.srv.wg.Done()
-	defer close(c.readerDone)
-	defer c.leaveRoom()
+// startReading sets the connection's read limit, deadline and pong
+// handler and starts its reader.
+func (c *conn) startReading() {
 	c.ws.SetReadLimit(c.srv.cfg.ReadLimit)
 	c.extendReadDeadline(time.Now())
 	c.ws.SetPongHandler(func(string) error { c.extendReadDeadline(time.Now()); return nil })
+	go c.readLoop()
+}
+
+// readLoop reads frames until the connection ends, then takes the peer out
+// of its room.
+//
+// When its stack has grown (see stackMark) and the client has nothing more
+// buffered, the reader hands over to a fresh goroutine before it waits:
+// the runtime never shrinks a parked reader's 4 KiB stack back to 2 KiB,
+// since what the waiting frames use plus the runtime's reserve is more
+// than a quarter of it. Relaying a message can take a fresh stack past
+// 2 KiB, so a busy reader hands over at most once per handOffEvery; one
+// that went idle on a grown stack hands over when it next wakes, at the
+// latest for the pong that answers its next ping.
+func (c *conn) readLoop() {
+	var mark stackMark
+	mark.set()
 	for {
+		if !c.bc.buffered() && mark.moved() && c.mayHandOff() {
+			go c.readLoop() // the same loop on a 2 KiB stack; this one ends
+			return
+		}
 		c.bc.waitReadable() // a shallow wait: see readahead.go
+		if c.bc.skipPong() {
+			c.extendReadDeadline(time.Now()) // what the pong handler does
+			continue
+		}
 		mt, r, err := c.ws.NextReader()
 		var frame *[]byte
 		if err == nil {
@@ -367,11 +392,34 @@ func (c *conn) readLoop() {
 		}
 		if err != nil {
 			c.readEnded(err)
+			c.endReading()
 			return
 		}
 		c.handleRead(mt, *frame)
 		c.srv.putFrame(frame)
 	}
+}
+
+// handOffEvery is the least time between two hand-overs of a reader to a
+// fresh goroutine (see readLoop).
+const handOffEvery = time.Second
+
+// mayHandOff reports whether the reader may hand over to a fresh goroutine
+// now, and if so counts the hand-over. The first is always allowed.
+func (c *conn) mayHandOff() bool {
+	now := c.srv.clock.now()
+	if now < c.nextHandOff {
+		return false
+	}
+	c.nextHandOff = now + handOffEvery
+	return true
+}
+
+// endReading runs when the connection's reading has ended for good.
+func (c *conn) endReading() {
+	defer c.srv.wg.Done()
+	defer close(c.readerExited)
+	c.leaveRoom()
 }
 
 // handleRead handles one frame read from the client.

@@ -12,20 +12,53 @@ import (
 // handleFrame decodes one frame from the client and dispatches it by type.
 // A joined peer's directed message in the usual shape is relayed without
 // decoding it (fastpath.go); everything else is decoded in full.
+//
+// It runs on the reader, so the path a directed message takes here keeps
+// its stack frames small: the reader's stack should not outgrow 2 KiB (see
+// readLoop). Errors and everything else run elsewhere.
 func (c *conn) handleFrame(mt int, data []byte) {
+	if mt == websocket.TextMessage && c.getState() == stateJoined && c.relayFast(data) {
+		return
+	}
+	onFreshStack(func() { c.handleSlow(mt, data) })
+}
+
+// relayFast relays data if it is a directed message in the usual shape
+// and reports whether it was.
+func (c *conn) relayFast(data []byte) bool {
+	self := c.peerID()
+	typ, kind, to, frame, ok := spliceDirected(data, self)
+	if !ok {
+		return false
+	}
+	c.srv.metrics.messageIn(kind)
+	c.relay(typ, to, self, frame)
+	return true
+}
+
+// spliceDirected scans data for the fast path and, if it qualifies,
+// returns its type, messages_in_total kind and target and the frame to
+// relay, from self. It is kept out of line so that its stack frame (the
+// scan's state) is gone before relay goes down the delivery path.
+//
+//go:noinline
+func spliceDirected(data []byte, self string) (typ string, kind int, to string, frame []byte, ok bool) {
+	d, ok := scanDirected(data)
+	if !ok {
+		return "", 0, "", nil, false
+	}
+	return d.typ, d.kind, string(d.to), d.splice(data, self), true
+}
+
+// handleSlow handles a frame that is not a directed message in the usual
+// shape.
+func (c *conn) handleSlow(mt int, data []byte) {
 	if mt != websocket.TextMessage {
 		c.srv.metrics.messageIn(inInvalid)
 		c.reject(proto.Errorf(proto.CodeBadMessage, "binary frames are not part of the protocol; send JSON text frames"))
 		return
 	}
-	if c.getState() == stateJoined {
-		if d, ok := scanDirected(data); ok {
-			c.srv.metrics.messageIn(d.kind)
-			c.relay(d.typ, string(d.to), func(self string) []byte { return d.splice(data, self) })
-			return
-		}
-	}
-	onFreshStack(func() { c.handleDecoded(data) })
+	c.handleDecoded(data)
 }
 
 // onFreshStack runs f on a goroutine of its own and waits for it to
@@ -131,26 +164,43 @@ func (c *conn) handleDirected(m proto.Message) {
 		c.reject(perr)
 		return
 	}
-	c.relay(m.Type, m.To, func(self string) []byte {
-		return proto.Encode(proto.Message{Type: m.Type, From: self, To: m.To, SDP: m.SDP, Candidate: m.Candidate})
-	})
+	self := c.peerID()
+	frame := proto.Encode(proto.Message{Type: m.Type, From: self, To: m.To, SDP: m.SDP, Candidate: m.Candidate})
+	c.relay(m.Type, m.To, self, frame)
 }
 
-// relay sends the directed message of type typ to peer to; frame builds
-// it with the sender's id. A failure is answered with an error naming to.
-func (c *conn) relay(typ, to string, frame func(self string) []byte) {
-	self := c.peerID()
+// relay sends frame, a directed message of type typ from peer self, to
+// peer to. A failure is answered with an error naming to.
+func (c *conn) relay(typ, to, self string, frame []byte) {
 	if to == self {
-		c.reject(proto.Errorf(proto.CodeBadMessage, "a peer cannot send to itself").WithRef(typ))
+		c.rejectToSelf(typ)
 		return
 	}
-	if err := c.srv.send(c.room, to, frame(self)); err != nil {
-		perr := c.backendError(err, typ)
-		c.srv.metrics.errorSent(perr.Code)
-		msg := perr.Msg()
-		msg.To = to
-		c.reply(proto.Encode(msg))
+	if err := c.srv.send(c.room, to, frame); err != nil {
+		c.relayFailed(err, typ, to)
 	}
+}
+
+// rejectToSelf answers a directed message of type typ addressed to its
+// sender; kept out of line like relayFailed.
+//
+//go:noinline
+func (c *conn) rejectToSelf(typ string) {
+	c.reject(proto.Errorf(proto.CodeBadMessage, "a peer cannot send to itself").WithRef(typ))
+}
+
+// relayFailed answers a directed message of type typ to peer to that the
+// Backend refused. It is a function of its own, kept out of line, so that
+// relay, which the reader runs for every directed message, keeps a small
+// stack frame (see readLoop).
+//
+//go:noinline
+func (c *conn) relayFailed(err error, typ, to string) {
+	perr := c.backendError(err, typ)
+	c.srv.metrics.errorSent(perr.Code)
+	msg := perr.Msg()
+	msg.To = to
+	c.reply(proto.Encode(msg))
 }
 
 // send hands a directed frame to the Backend. The MemoryBackend never

@@ -63,12 +63,12 @@ type msgLimiter struct {
 	dropped     int
 }
 
-func newMsgLimiter(cfg *Config) *msgLimiter {
+func newMsgLimiter(cfg *Config) msgLimiter {
 	limit := rate.Limit(cfg.MessageRate)
 	if cfg.MessageRate == Unlimited {
 		limit = rate.Inf
 	}
-	return &msgLimiter{bucket: rate.NewLimiter(limit, cfg.MessageBurst), maxDropped: cfg.MaxDropped}
+	return msgLimiter{bucket: rate.NewLimiter(limit, cfg.MessageBurst), maxDropped: cfg.MaxDropped}
 }
 
 // verdict is what the limiter says about one message.

@@ -32,7 +32,8 @@ func TestMsgLimiterJudge(t *testing.T) {
 	if got := l.judge(later); got != dropFirst {
 		t.Fatalf("new window: %v, want dropFirst", got)
 	}
-	if got := newMsgLimiter(&Config{MessageRate: Unlimited, MessageBurst: 1}).judge(now); got != admit {
+	unlimited := newMsgLimiter(&Config{MessageRate: Unlimited, MessageBurst: 1})
+	if got := unlimited.judge(now); got != admit {
 		t.Fatalf("unlimited: %v", got)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"syscall"
+
+	"github.com/gorilla/websocket"
 )
 
 // The read side of batchConn keeps an idle connection's reader goroutine
@@ -89,13 +91,45 @@ func (b *batchConn) Read(p []byte) (int, error) {
 	data := (*b.rs.rbuf)[b.rs.roff:]
 	n := copy(p, data[:b.rs.limit(len(data))])
 	b.rs.advance(p[:n])
+	b.consumed(n)
+	return n, nil
+}
+
+// consumed marks n more bytes read ahead as used and returns the buffer to
+// the pool once all of it is.
+func (b *batchConn) consumed(n int) {
 	if b.rs.roff += n; b.rs.roff == len(*b.rs.rbuf) {
 		buf := b.rs.rbuf
 		*buf = (*buf)[:0]
 		b.pool.Put(buf)
 		b.rs.rbuf = nil
 	}
-	return n, nil
+}
+
+// skipPong consumes a pong frame that lies complete at the start of the
+// bytes read ahead, between two frames, and reports whether it did. The
+// reader calls it before it hands the next frame to gorilla: gorilla
+// answers a control frame inside NextReader and then goes on to wait for
+// the next frame deep in its own call chain, which would keep an idle
+// reader's stack large after every ping. Anything unusual (a fragment of
+// a pong, reserved bits, an unmasked or oversized control frame) is left
+// to gorilla, which handles or rejects it as before.
+func (b *batchConn) skipPong() bool {
+	r := &b.rs
+	if r.rbuf == nil || r.hlen != 0 || r.left != 0 {
+		return false
+	}
+	data := (*r.rbuf)[r.roff:]
+	const finPong, masked = 0x80 | websocket.PongMessage, 0x80
+	if len(data) < 2 || data[0] != finPong || data[1]&masked == 0 {
+		return false
+	}
+	n := int(data[1] &^ masked)
+	if n > 125 || len(data) < 2+4+n {
+		return false
+	}
+	b.consumed(2 + 4 + n)
+	return true
 }
 
 // limit is how many of avail bytes may be handed out without crossing the

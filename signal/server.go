@@ -46,14 +46,15 @@ type Server struct {
 
 	// mu guards the maps below and closed. It is held for map updates only,
 	// never while delivering a frame or calling the Backend.
-	mu       sync.Mutex
-	nconns   int
-	timers   timers              // the ping wheel holds every connection
-	sessions map[string]*session // by sessionKey, attached or held
-	rooms    map[string]int      // sessions per room, for MaxRooms
-	perIP    map[string]int      // connections per remote IP
-	closed   bool
-	quit     chan struct{} // closed by Shutdown: held sessions end
+	mu        sync.Mutex
+	nconns    int
+	timers    timers              // the ping wheel holds every connection
+	memReturn memoryReturn        // see Config.ReturnMemoryAfter
+	sessions  map[string]*session // by sessionKey, attached or held
+	rooms     map[string]int      // sessions per room, for MaxRooms
+	perIP     map[string]int      // connections per remote IP
+	closed    bool
+	quit      chan struct{} // closed by Shutdown: held sessions end
 	// wg counts two per tracked connection (its reader, and its writer's
 	// final close), one per held session and one for runTimers.
 	wg sync.WaitGroup
@@ -145,7 +146,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.fail(proto.Errorf(proto.CodeBadRoom, "room names are 1 to 64 letters, digits, '-', '_' or '.'"),
 			websocket.ClosePolicyViolation)
 	}
-	go c.readLoop()
+	c.startReading()
 }
 
 // Buffer sizes of each connection. Gorilla's read buffer stays with the
@@ -245,6 +246,7 @@ func (s *Server) track(c *conn) bool {
 		return false
 	}
 	s.addTimersLocked(c)
+	s.churnLocked()
 	s.nconns++
 	s.metrics.setConns(s.nconns)
 	s.wg.Add(2)
@@ -255,6 +257,7 @@ func (s *Server) track(c *conn) bool {
 func (s *Server) untrack(c *conn) {
 	s.mu.Lock()
 	s.removeTimersLocked(c)
+	s.churnLocked()
 	s.nconns--
 	s.metrics.setConns(s.nconns)
 	s.mu.Unlock()

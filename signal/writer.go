@@ -162,13 +162,13 @@ func (c *conn) finish() {
 	if req.graceful {
 		grace := time.NewTimer(cfg.CloseGrace)
 		select {
-		case <-c.readerDone:
+		case <-c.readerExited:
 		case <-grace.C:
 		}
 		grace.Stop()
 	}
 	_ = c.ws.Close()
-	<-c.readerDone
+	<-c.readerExited
 	// The housekeeper may still hold c for a while (its join deadline):
 	// let go of the frames now.
 	c.mu.Lock()

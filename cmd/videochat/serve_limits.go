@@ -23,6 +23,7 @@ type limitFlags struct {
 	tokenSecret   string
 	resumeSecret  string
 	resumeGrace   time.Duration
+	returnMemory  time.Duration
 }
 
 func (f *limitFlags) register(fl *pflag.FlagSet) {
@@ -34,6 +35,7 @@ func (f *limitFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.tokenSecret, "token-secret", os.Getenv("VIDEOCHAT_TOKEN_SECRET"), "require signed room tokens (JWT HS256, see `videochat token`) made with this secret (env VIDEOCHAT_TOKEN_SECRET)")
 	fl.StringVar(&f.resumeSecret, "resume-secret", os.Getenv("VIDEOCHAT_RESUME_SECRET"), "key for resume tokens; set it (or --token-secret) so clients keep their ids across a server restart (env VIDEOCHAT_RESUME_SECRET; default: random per start)")
 	fl.DurationVar(&f.resumeGrace, "resume-grace", signal.DefaultResumeGrace, "how long a dropped client keeps its place before the others see it leave")
+	fl.DurationVar(&f.returnMemory, "return-memory-after", time.Second, "after a burst of connections, return freed memory to the OS once none has come or gone for this long (0: never)")
 }
 
 // apply copies the flags into cfg.
@@ -44,6 +46,7 @@ func (f *limitFlags) apply(cfg *signal.Config) error {
 	cfg.MaxRooms = f.maxRooms
 	cfg.HandshakeTimeout = f.handshake
 	cfg.ResumeGrace = f.resumeGrace
+	cfg.ReturnMemoryAfter = f.returnMemory
 	if f.tokenSecret != "" {
 		v, err := token.NewVerifier([]byte(f.tokenSecret))
 		if err != nil {

@@ -1,0 +1,59 @@
+package signal
+
+import (
+	"bytes"
+	"testing"
+)
+
+// maskedFrame is a client frame: first byte b0, payload masked with the
+// all-zero key.
+func maskedFrame(b0 byte, payload string) []byte {
+	return append([]byte{b0, 0x80 | byte(len(payload)), 0, 0, 0, 0}, payload...)
+}
+
+func TestSkipPong(t *testing.T) {
+	pong := maskedFrame(0x8a, "hi")
+	text := maskedFrame(0x81, `{"type":"leave"}`)
+	for _, tc := range []struct {
+		name    string
+		buf     []byte
+		midway  bool // the reader is inside a frame
+		skipped bool
+		left    []byte // bytes still read ahead afterwards
+	}{
+		{name: "pong alone", buf: pong, skipped: true},
+		{name: "empty pong", buf: maskedFrame(0x8a, ""), skipped: true},
+		{name: "pong then text", buf: append(append([]byte{}, pong...), text...), skipped: true, left: text},
+		{name: "text", buf: text, left: text},
+		{name: "ping is gorilla's", buf: maskedFrame(0x89, "hi"), left: maskedFrame(0x89, "hi")},
+		{name: "part of a pong", buf: pong[:5], left: pong[:5]},
+		{name: "unmasked pong", buf: []byte{0x8a, 0}, left: []byte{0x8a, 0}},
+		{name: "pong without fin", buf: maskedFrame(0x0a, ""), left: maskedFrame(0x0a, "")},
+		{name: "reserved bit", buf: maskedFrame(0xca, ""), left: maskedFrame(0xca, "")},
+		{name: "oversized length", buf: []byte{0x8a, 0x80 | 126, 0, 1, 0, 0, 0, 0}, left: []byte{0x8a, 0x80 | 126, 0, 1, 0, 0, 0, 0}},
+		{name: "inside a frame", buf: pong, midway: true, left: pong},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &batchConn{pool: newBufferPool()}
+			buf := b.pool.Get().(*[]byte)
+			*buf = append((*buf)[:0], tc.buf...)
+			b.rs.rbuf = buf
+			if tc.midway {
+				b.rs.left = 3
+			}
+			if got := b.skipPong(); got != tc.skipped {
+				t.Fatalf("skipPong = %v, want %v", got, tc.skipped)
+			}
+			var left []byte
+			if b.rs.rbuf != nil {
+				left = (*b.rs.rbuf)[b.rs.roff:]
+			}
+			if !bytes.Equal(left, tc.left) {
+				t.Fatalf("left %q, want %q", left, tc.left)
+			}
+			if len(tc.left) == 0 && b.buffered() {
+				t.Fatal("buffered after everything was consumed")
+			}
+		})
+	}
+}
