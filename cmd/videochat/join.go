@@ -119,19 +119,19 @@ func runJoin(ctx context.Context, f joinFlags) error {
 	return runPeer(ctx, p, f, out)
 }
 
-// runPeer runs p until ctx ends, the duration passes or the expectation is met.
+// runPeer runs p until ctx ends or the duration passes, and then judges
+// the expectation if one was set.
 func runPeer(ctx context.Context, p *peer.Peer, f joinFlags, out *chatPrinter) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	runErr := make(chan error, 1)
-	go func() { runErr <- p.Run(ctx) }()
-	go readChat(ctx, os.Stdin, p)
-
 	rep, err := newReporter(f.statsJSON, out)
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
 	defer rep.close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	runErr := make(chan error, 1)
+	go func() { runErr <- p.Run(ctx) }()
+	go readChat(ctx, os.Stdin, p)
 
 	var deadline <-chan time.Time
 	if f.duration > 0 {
