@@ -21,7 +21,9 @@ var (
 type Sink interface {
 	// Deliver hands one encoded server-to-client frame to the peer's
 	// connection. It never blocks: it returns false when the peer's send
-	// queue is full, and the connection is then evicted.
+	// queue is full, and the connection is then evicted. Deliver does not
+	// keep frame after it returns: a sink that queues it keeps a copy, so
+	// the caller may reuse the buffer.
 	Deliver(frame []byte) bool
 }
 
@@ -30,7 +32,8 @@ type Sink interface {
 // single process; a Redis backend lets several servers share rooms.
 //
 // Frames are complete, encoded server-to-client messages; a Backend does not
-// re-encode them. All methods are safe for concurrent use.
+// re-encode them, and it does not keep a frame passed to Send or Broadcast
+// after the call returns (it copies what it holds back). All methods are safe for concurrent use.
 type Backend interface {
 	// Join admits peer p to room unless the room already holds max peers
 	// (ErrRoomFull). The check and the admission are atomic: concurrent

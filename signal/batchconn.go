@@ -2,13 +2,17 @@ package signal
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // batchConn is the net.Conn under a connection's gorilla websocket.Conn.
@@ -33,6 +37,17 @@ type batchConn struct {
 
 	// aborted is set by abort: queued data is no longer worth sending.
 	aborted atomic.Bool
+	// writeFn makes the write(2) of writeNow with wp, leaving its results
+	// in wn and werr. It is made once, on the first direct write, so that
+	// a write allocates no closure. Guarded by mu.
+	writeFn func(fd uintptr) bool
+	wp      []byte
+	wn      int
+	werr    error
+
+	// closeSent is set, under mu, when gorilla writes a close frame (its
+	// echo of the client's close, or ours): no data frame may follow it.
+	closeSent bool
 }
 
 // maxBatch is the most a batch buffers before writing out early, so that
@@ -53,6 +68,12 @@ func (b *batchConn) begin() {
 func (b *batchConn) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	// Gorilla starts every Write with a frame header, except the payload
+	// of a long text message, which is UTF-8 and so never starts with the
+	// byte 0x88 (a continuation byte) that starts a close frame.
+	if len(p) > 0 && p[0] == 0x80|websocket.CloseMessage {
+		b.closeSent = true
+	}
 	if !b.batching {
 		return b.Conn.Write(p)
 	}
@@ -95,12 +116,7 @@ func (b *batchConn) writeOutLocked() error {
 		return nil
 	}
 	buf := b.buf
-	defer func() {
-		if cap(*buf) <= maxBatch*2 {
-			*buf = (*buf)[:0]
-			b.pool.Put(buf)
-		}
-	}()
+	defer b.putBuf(buf)
 	b.buf = nil
 	if b.aborted.Load() {
 		return errAborted
@@ -154,4 +170,90 @@ func (h *batchHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		h.bc.raw, _ = sc.SyscallConn()
 	}
 	return h.bc, rw, nil
+}
+
+// tryWrite sends payload as one unmasked text frame with a single
+// non-blocking write(2) and never waits. It reports whether the whole
+// frame went out. When only part of it did (the client's socket buffer is
+// full), the rest stays in the batch buffer with batching on: whatever is
+// written next is appended after it, and the writer's next flush sends it.
+// The caller must hold the connection's writer role, and the conn must
+// have a raw socket (b.raw != nil).
+func (b *batchConn) tryWrite(payload []byte) (bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.aborted.Load() {
+		return false, errAborted
+	}
+	if b.closeSent {
+		return false, websocket.ErrCloseSent
+	}
+	buf := b.pool.Get().(*[]byte)
+	*buf = appendTextFrame((*buf)[:0], payload)
+	n, err := b.writeNow(*buf)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// The deadline of the writer's last batch has passed; a write
+		// that cannot block needs none.
+		if err = b.Conn.SetWriteDeadline(time.Time{}); err == nil {
+			n, err = b.writeNow(*buf)
+		}
+	}
+	switch {
+	case err != nil && !errors.Is(err, syscall.EAGAIN) && !errors.Is(err, syscall.EINTR):
+		b.putBuf(buf)
+		return false, err
+	case n == len(*buf):
+		b.putBuf(buf)
+		return true, nil
+	}
+	rest := copy(*buf, (*buf)[n:])
+	*buf = (*buf)[:rest]
+	b.buf, b.batching = buf, true
+	return false, nil
+}
+
+// writeNow makes one non-blocking write(2) of p. An error from before the
+// write (the connection is closed, or its write deadline has passed) is
+// returned as it is, with n 0.
+func (b *batchConn) writeNow(p []byte) (int, error) {
+	if b.writeFn == nil {
+		b.writeFn = func(fd uintptr) bool {
+			b.wn, b.werr = syscall.Write(int(fd), b.wp)
+			return true // never park: the writer finishes what is left
+		}
+	}
+	b.wp, b.wn, b.werr = p, 0, nil
+	err := b.raw.Write(b.writeFn)
+	if err == nil {
+		err = b.werr
+	}
+	n := max(b.wn, 0)
+	b.wp, b.werr = nil, nil
+	return n, err
+}
+
+// putBuf returns a batch buffer to the pool unless it grew too large.
+func (b *batchConn) putBuf(buf *[]byte) {
+	if cap(*buf) <= maxBatch*2 {
+		*buf = (*buf)[:0]
+		b.pool.Put(buf)
+	}
+}
+
+// appendTextFrame appends a final, unmasked WebSocket text frame (RFC 6455
+// section 5.2, as a server sends it) carrying payload.
+func appendTextFrame(dst, payload []byte) []byte {
+	const finText = 0x81
+	n := len(payload)
+	switch {
+	case n < 126:
+		dst = append(dst, finText, byte(n))
+	case n <= 0xffff:
+		dst = append(dst, finText, 126)
+		dst = binary.BigEndian.AppendUint16(dst, uint16(n))
+	default:
+		dst = append(dst, finText, 127)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
+	}
+	return append(dst, payload...)
 }

@@ -1,6 +1,7 @@
 package signal
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"log/slog"
@@ -72,8 +73,13 @@ type conn struct {
 	closing bool
 	req     closeReq // set with closing, before killed
 	killed  bool     // the writer is to run the close
-	writing bool     // a writer goroutine runs (writer.go)
-	queue   []outFrame
+	writing bool     // a writer goroutine or a direct write runs (writer.go)
+	// flushDue says that a direct write left part of its frame in the
+	// batch buffer, for the writer to send first; directErr is the error a
+	// direct write met, for the writer to act on.
+	flushDue  bool
+	directErr error
+	queue     []outFrame
 	// inFlight is the number of room frames the writer took and is
 	// writing; they count against SendQueue.
 	inFlight  int
@@ -107,6 +113,12 @@ func newConn(s *Server, ws *websocket.Conn, bc *batchConn, room, remote, ip stri
 func (c *conn) Deliver(frame []byte) bool {
 	at := c.srv.stamp()
 	c.mu.Lock()
+	if c.mayWriteDirectLocked() {
+		c.writing, c.inFlight = true, 1
+		c.mu.Unlock()
+		c.writeDirect(frame, at)
+		return true
+	}
 	defer c.mu.Unlock()
 	if c.closing {
 		return false
@@ -115,11 +127,11 @@ func (c *conn) Deliver(frame []byte) bool {
 	if c.holding {
 		// Leave one slot for the welcome that goes out first.
 		if len(c.held) < max-1 {
-			c.held = append(c.held, frame)
+			c.held = append(c.held, bytes.Clone(frame))
 			return true
 		}
 	} else if len(c.queue)+c.inFlight < max {
-		c.queue = append(c.queue, outFrame{data: frame, at: at})
+		c.queue = append(c.queue, outFrame{data: bytes.Clone(frame), at: at})
 		c.kickLocked()
 		return true
 	}

@@ -132,14 +132,9 @@ func (d *directed) scanType(s *scanner) bool {
 	return true
 }
 
-// splice builds the frame relayed to the target: the type, the sender's
-// id as "from", then the client's other members as they came.
-func (d *directed) splice(data []byte, from string) []byte {
-	n := len(`{"type":"","from":""}`) + len(d.typ) + len(from)
-	for _, m := range d.members[:d.n] {
-		n += 1 + m.end - m.start
-	}
-	out := make([]byte, 0, n)
+// appendSplice appends the frame relayed to the target to out: the type,
+// the sender's id as "from", then the client's other members as they came.
+func (d *directed) appendSplice(out, data []byte, from string) []byte {
 	out = append(out, `{"type":"`...)
 	out = append(out, d.typ...)
 	out = append(out, `","from":"`...)

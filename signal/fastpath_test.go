@@ -36,7 +36,7 @@ func checkAgrees(t *testing.T, data []byte) (accepted bool) {
 	if string(d.to) != want.To || d.typ != want.Type {
 		t.Fatalf("fast path read type %q to %q from %q, full path %q %q", d.typ, d.to, data, want.Type, want.To)
 	}
-	out := d.splice(data, fastFrom)
+	out := d.appendSplice(nil, data, fastFrom)
 	var got proto.Message
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("splice of %q is not JSON: %q: %v", data, out, err)

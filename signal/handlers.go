@@ -27,27 +27,30 @@ func (c *conn) handleFrame(mt int, data []byte) {
 // and reports whether it was.
 func (c *conn) relayFast(data []byte) bool {
 	self := c.peerID()
-	typ, kind, to, frame, ok := spliceDirected(data, self)
+	out := c.srv.frames.Get().(*[]byte)
+	defer c.srv.putFrame(out) // sinks and backends keep no frame (see Sink)
+	typ, kind, to, ok := spliceDirected(data, self, out)
 	if !ok {
 		return false
 	}
 	c.srv.metrics.messageIn(kind)
-	c.relay(typ, to, self, frame)
+	c.relay(typ, to, self, *out)
 	return true
 }
 
 // spliceDirected scans data for the fast path and, if it qualifies,
-// returns its type, messages_in_total kind and target and the frame to
-// relay, from self. It is kept out of line so that its stack frame (the
+// returns its type, messages_in_total kind and target, and the frame to
+// relay, from self, in *out. It is kept out of line so that its stack frame (the
 // scan's state) is gone before relay goes down the delivery path.
 //
 //go:noinline
-func spliceDirected(data []byte, self string) (typ string, kind int, to string, frame []byte, ok bool) {
+func spliceDirected(data []byte, self string, out *[]byte) (typ string, kind int, to string, ok bool) {
 	d, ok := scanDirected(data)
 	if !ok {
-		return "", 0, "", nil, false
+		return "", 0, "", false
 	}
-	return d.typ, d.kind, string(d.to), d.splice(data, self), true
+	*out = d.appendSplice((*out)[:0], data, self)
+	return d.typ, d.kind, string(d.to), true
 }
 
 // handleSlow handles a frame that is not a directed message in the usual

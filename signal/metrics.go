@@ -230,11 +230,20 @@ func (m *Metrics) written(b *writeBatch, now time.Duration) {
 		m.out[outError].Add(float64(n))
 	}
 	for _, f := range b.frames {
-		k := outKind(f.data)
-		m.out[k].Inc()
-		if (k == outOffer || k == outAnswer || k == outCandidate) && f.at != 0 {
-			m.latency.Observe((now - f.at).Seconds())
-		}
+		m.wroteFrame(f.data, f.at, now)
+	}
+}
+
+// wroteFrame counts one room frame written at now that was handed to its
+// connection at at, and observes the relay latency of a directed message.
+func (m *Metrics) wroteFrame(frame []byte, at, now time.Duration) {
+	if m == nil {
+		return
+	}
+	k := outKind(frame)
+	m.out[k].Inc()
+	if (k == outOffer || k == outAnswer || k == outCandidate) && at != 0 {
+		m.latency.Observe((now - at).Seconds())
 	}
 }
 

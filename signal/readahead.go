@@ -24,6 +24,9 @@ type readState struct {
 	rbuf *[]byte // bytes read ahead, pooled; nil when none are left
 	roff int     // how much of *rbuf has been handed out
 	rerr error   // error met by waitReadable, for the next Read
+	// readFn is waitReadable's read(2), made once so that a wait
+	// allocates no closure.
+	readFn func(fd uintptr) bool
 
 	hdr  [14]byte // the current frame's header, while it is handed out
 	hlen int      // header bytes handed out so far
@@ -42,30 +45,33 @@ func (b *batchConn) waitReadable() {
 	if b.buffered() || b.raw == nil {
 		return
 	}
-	err := b.raw.Read(func(fd uintptr) bool {
-		buf := b.pool.Get().(*[]byte)
-		n, err := syscall.Read(int(fd), (*buf)[:cap(*buf)])
-		switch {
-		case n > 0:
-			*buf = (*buf)[:n]
-			b.rs.rbuf, b.rs.roff = buf, 0
-			return true
-		case errors.Is(err, syscall.EAGAIN):
-			b.pool.Put(buf)
-			return false // park until the socket is readable
-		case errors.Is(err, syscall.EINTR):
-			b.pool.Put(buf)
-			return false
-		case err == nil:
-			err = io.EOF
-		}
-		b.pool.Put(buf)
-		b.rs.rerr = err
-		return true
-	})
-	if err != nil {
+	if b.rs.readFn == nil {
+		b.rs.readFn = b.readAhead
+	}
+	if err := b.raw.Read(b.rs.readFn); err != nil {
 		b.rs.rerr = err // deadline or closed
 	}
+}
+
+// readAhead reads what the socket holds into a pooled buffer. It reports
+// false when there is nothing yet (the caller parks).
+func (b *batchConn) readAhead(fd uintptr) bool {
+	buf := b.pool.Get().(*[]byte)
+	n, err := syscall.Read(int(fd), (*buf)[:cap(*buf)])
+	switch {
+	case n > 0:
+		*buf = (*buf)[:n]
+		b.rs.rbuf, b.rs.roff = buf, 0
+		return true
+	case errors.Is(err, syscall.EAGAIN), errors.Is(err, syscall.EINTR):
+		b.pool.Put(buf)
+		return false // park until the socket is readable
+	case err == nil:
+		err = io.EOF
+	}
+	b.pool.Put(buf)
+	b.rs.rerr = err
+	return true
 }
 
 // Read implements net.Conn. Only the connection's reader calls it. It

@@ -64,7 +64,7 @@ func (s *session) Deliver(frame []byte) bool {
 			s.wakeLocked() // the buffer overflowed: the peer leaves
 			return false
 		}
-		s.buf = append(s.buf, frame)
+		s.buf = append(s.buf, bytes.Clone(frame))
 	default:
 		return false
 	}

@@ -24,6 +24,12 @@ import (
 //     one batch (one write(2), see batchConn), then looks again. When it
 //     finds nothing it clears writing, under the same lock, and returns.
 //
+//   - Deliver may instead write a frame itself when the connection is idle
+//     (writeDirect): it takes the same role by setting writing, makes one
+//     non-blocking write(2), and starts writeLoop afterwards only if
+//     something is left to do. A frame to an idle client thus costs no
+//     goroutine and no hand-over between goroutines.
+//
 // So the writer never exits while work is queued (the check and the exit
 // are one critical section) and a second writer cannot start while one
 // runs. Once the connection is marked killed the running (or next) writer
@@ -58,6 +64,12 @@ func (c *conn) writeLoop() {
 			c.finish()
 			return
 		}
+		if err := c.directErr; err != nil {
+			c.directErr = nil
+			c.mu.Unlock()
+			c.writeFailed(err)
+			continue
+		}
 		if !c.takeLocked(&b) {
 			c.writing = false
 			c.mu.Unlock()
@@ -77,6 +89,7 @@ type writeBatch struct {
 	replies [][]byte
 	frames  []outFrame
 	ping    bool
+	flush   bool // the batch buffer holds the rest of a direct write
 }
 
 // takeLocked moves everything queued into b and reports whether there was
@@ -88,11 +101,12 @@ func (c *conn) takeLocked(b *writeBatch) bool {
 	b.replies, c.replies = c.replies, b.replies[:0]
 	b.frames, c.queue = c.queue, b.frames[:0]
 	b.ping, c.pingDue = c.pingDue, false
+	b.flush, c.flushDue = c.flushDue, false
 	c.inFlight = len(b.frames)
 	if len(b.replies) > 0 {
 		c.wakeReplierLocked()
 	}
-	if len(b.replies) == 0 && len(b.frames) == 0 && !b.ping {
+	if len(b.replies) == 0 && len(b.frames) == 0 && !b.ping && !b.flush {
 		c.queue, c.replies = nil, nil
 		return false
 	}
@@ -185,4 +199,34 @@ func (c *conn) flush() {
 	if ok {
 		_ = c.write(&b)
 	}
+}
+
+// mayWriteDirectLocked reports whether Deliver may write a frame itself:
+// nothing else is queued or being written, the connection is neither
+// closing nor holding frames back for a join, and it has a raw socket for
+// a non-blocking write. c.mu is held.
+func (c *conn) mayWriteDirectLocked() bool {
+	return !c.writing && !c.closing && !c.holding && !c.pingDue &&
+		len(c.queue) == 0 && len(c.replies) == 0 && c.bc.raw != nil
+}
+
+// writeDirect writes frame to the client from the delivering goroutine,
+// which holds the writer role (see the top of the file). It never waits on
+// the client: what a full socket buffer leaves over, an error, and frames
+// queued meanwhile are left to writeLoop, which it starts only then.
+func (c *conn) writeDirect(frame []byte, at time.Duration) {
+	done, err := c.bc.tryWrite(frame)
+	if done {
+		c.srv.metrics.wroteFrame(frame, at, c.srv.clock.now())
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.inFlight = 0
+	c.directErr = err
+	c.flushDue = !done && err == nil
+	if done && !c.killed && !c.pingDue && len(c.queue) == 0 && len(c.replies) == 0 {
+		c.writing = false
+		return
+	}
+	go c.writeLoop()
 }

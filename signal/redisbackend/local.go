@@ -1,6 +1,7 @@
 package redisbackend
 
 import (
+	"bytes"
 	"maps"
 	"slices"
 	"sync"
@@ -59,7 +60,7 @@ func (p *localPeer) deliver(seq int64, frame []byte) bool {
 		if len(p.held) >= maxPending {
 			return false
 		}
-		p.held = append(p.held, heldFrame{seq: seq, frame: frame})
+		p.held = append(p.held, heldFrame{seq: seq, frame: bytes.Clone(frame)})
 		return true
 	case seq != 0 && seq <= p.joinSeq:
 		return true // already in the peer's roster
