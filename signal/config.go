@@ -98,6 +98,17 @@ type Config struct {
 	MessageBurst int
 	MaxDropped   int
 
+	// RelayRate caps the directed messages (offer, answer, candidate) the
+	// server relays per second across all its connections, RelayBurst is
+	// the cap's bucket depth (default RelayRate/10, at least 1). A message
+	// over the cap is dropped, and its sender gets an overloaded error for
+	// the first drop in each RateWindow. Without a cap (0, the default, or Unlimited) a
+	// server past its capacity queues instead: every message is relayed,
+	// later and later. Set it a little below what "videochat bench signal"
+	// measures on the server's machine, so that an overload is shed.
+	RelayRate  float64
+	RelayBurst int
+
 	// MaxConnsPerIP caps the WebSocket connections open at once from one
 	// remote IP address (default 32; Unlimited switches it off). Past it the
 	// handshake is answered with HTTP 429 and no upgrade. Behind a reverse
@@ -181,6 +192,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	setDefault(&c.MessageBurst, DefaultMessageBurst)
 	setDefault(&c.MaxDropped, DefaultMaxDropped)
+	if c.RelayRate > 0 {
+		setDefault(&c.RelayBurst, max(1, int(c.RelayRate/10)))
+	}
 	setDefault(&c.MaxConnsPerIP, DefaultMaxConnsPerIP)
 	setDefault(&c.MaxRooms, DefaultMaxRooms)
 	setDefault(&c.ResumeGrace, DefaultResumeGrace)
@@ -225,6 +239,7 @@ func (c Config) validate() error {
 		{"CloseGrace", int64(c.CloseGrace)},
 		{"MessageBurst", int64(c.MessageBurst)},
 		{"MaxDropped", int64(c.MaxDropped)},
+		{"RelayBurst", int64(c.RelayBurst)},
 		{"ResumeGrace", int64(c.ResumeGrace)},
 		{"ResumeTTL", int64(c.ResumeTTL)},
 		{"ResumeBuffer", int64(c.ResumeBuffer)},
@@ -235,6 +250,9 @@ func (c Config) validate() error {
 		if f.v < 0 {
 			errs = append(errs, fmt.Errorf("signal config: %s must not be negative", f.name))
 		}
+	}
+	if c.RelayRate < 0 && c.RelayRate != Unlimited {
+		errs = append(errs, errors.New("signal config: RelayRate must not be negative (0 or Unlimited: no cap)"))
 	}
 	if c.MessageRate < 0 && c.MessageRate != Unlimited {
 		errs = append(errs, errors.New("signal config: MessageRate must not be negative (Unlimited switches it off)"))

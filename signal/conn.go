@@ -58,6 +58,9 @@ type conn struct {
 	// nextHandOff is the earliest time (serverClock) at which the reader
 	// may hand over to a fresh goroutine again; see readLoop.
 	nextHandOff time.Duration
+	// nextShedReply is the earliest time (serverClock) at which the reader
+	// may send the next overloaded error; see shed.
+	nextShedReply time.Duration
 
 	// lastRead is when the last frame arrived (serverClock time); the
 	// pinger skips clients that spoke recently.

@@ -179,6 +179,10 @@ func (c *conn) relay(typ, to, self string, frame []byte) {
 		c.rejectToSelf(typ)
 		return
 	}
+	if !c.srv.admitRelay() {
+		c.shed(typ)
+		return
+	}
 	if err := c.srv.send(c.room, to, frame); err != nil {
 		c.relayFailed(err, typ, to)
 	}

@@ -22,6 +22,9 @@ type Stats struct {
 	Held int
 	// Dropped counts messages dropped by the rate limit.
 	Dropped uint64
+	// Shed counts directed messages dropped by the server-wide relay cap
+	// (Config.RelayRate).
+	Shed uint64
 	// RateLimitCloses counts connections closed for exceeding MaxDropped.
 	RateLimitCloses uint64
 	// Evictions counts slow consumers evicted.
@@ -34,8 +37,8 @@ type Stats struct {
 
 // counters are the Server's running totals behind Stats.
 type counters struct {
-	dropped, rateCloses, evictions, refusedIP, resumed atomic.Uint64
-	held                                               atomic.Int64
+	dropped, shed, rateCloses, evictions, refusedIP, resumed atomic.Uint64
+	held                                                     atomic.Int64
 }
 
 // Stats returns the server's counters; it is for tests, logs and metrics.
@@ -48,6 +51,7 @@ func (s *Server) Stats() Stats {
 		Rooms:           rooms,
 		Held:            int(s.stats.held.Load()),
 		Dropped:         s.stats.dropped.Load(),
+		Shed:            s.stats.shed.Load(),
 		RateLimitCloses: s.stats.rateCloses.Load(),
 		Evictions:       s.stats.evictions.Load(),
 		RefusedIP:       s.stats.refusedIP.Load(),
@@ -188,4 +192,32 @@ func (s *Server) releaseRoom(room string) {
 		delete(s.rooms, room)
 	}
 	s.metrics.setRooms(len(s.rooms))
+}
+
+// shedReplyEvery is the least time between two overloaded errors to one
+// connection. Replies cost the server a write each, which it can least
+// afford while it sheds.
+const shedReplyEvery = RateWindow
+
+// admitRelay takes a token from the server-wide relay cap and reports
+// whether a directed message may be relayed.
+func (s *Server) admitRelay() bool {
+	return s.relayCap == nil || s.relayCap.Allow()
+}
+
+// shed drops a directed message of type typ over the relay cap: it counts
+// it and tells the sender, at most once every shedReplyEvery. Only the
+// reader calls it; it is kept out of line like relayFailed.
+//
+//go:noinline
+func (c *conn) shed(typ string) {
+	c.srv.stats.shed.Add(1)
+	c.srv.metrics.shedMessage()
+	now := c.srv.clock.now()
+	if now < c.nextShedReply {
+		return
+	}
+	c.nextShedReply = now + shedReplyEvery
+	c.reply(c.errorFrame(proto.Errorf(proto.CodeOverloaded,
+		"the server is over its relay capacity and dropped this message; more may be dropped within the next 10 s").WithRef(typ)))
 }

@@ -41,6 +41,7 @@ type Metrics struct {
 
 	evictions *prometheus.CounterVec
 	dropped   prometheus.Counter
+	shed      prometheus.Counter
 	resumes   prometheus.Counter
 	errors    *prometheus.CounterVec
 	refusals  *prometheus.CounterVec
@@ -110,6 +111,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		evictions: counterVec("evictions_total", "Connections closed for not keeping up: slow-consumer (send queue full) or rate-limited.", "reason"),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "dropped_messages_total", Help: "Client messages dropped by the rate limit."}),
+		shed: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "shed_messages_total", Help: "Directed messages dropped by the server-wide relay cap."}),
 		resumes: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "resumes_total", Help: "Joins that took a peer id back with a resume token."}),
 		errors:    counterVec("errors_total", "Coded error messages sent to clients.", "code"),
@@ -135,7 +138,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range []string{proto.CodeSlowConsumer, proto.CodeRateLimited} {
 		m.evictions.WithLabelValues(r)
 	}
-	reg.MustRegister(m.conns, m.peers, m.rooms, m.held, m.latency, m.evictions, m.dropped, m.resumes,
+	reg.MustRegister(m.conns, m.peers, m.rooms, m.held, m.latency, m.evictions, m.dropped, m.shed, m.resumes,
 		m.errors, m.refusals, in, out)
 	return m
 }
@@ -144,7 +147,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 var errorCodes = []string{proto.CodeBadMessage, proto.CodeBadRoom, proto.CodeBadName, proto.CodeRoomFull,
 	proto.CodeUnknownPeer, proto.CodeUnsupportedVersion, proto.CodeNotJoined, proto.CodeAlreadyJoined,
 	proto.CodeRateLimited, proto.CodeUnauthorized, proto.CodeUnavailable, proto.CodeSlowConsumer,
-	proto.CodeHandshakeTimeout, proto.CodeInternal, proto.CodeRoomLimit, proto.CodeReplaced}
+	proto.CodeHandshakeTimeout, proto.CodeInternal, proto.CodeRoomLimit, proto.CodeReplaced,
+	proto.CodeOverloaded}
 
 func (m *Metrics) setConns(n int) {
 	if m != nil {
@@ -179,6 +183,12 @@ func (m *Metrics) messageIn(kind int) {
 func (m *Metrics) resumed() {
 	if m != nil {
 		m.resumes.Inc()
+	}
+}
+
+func (m *Metrics) shedMessage() {
+	if m != nil {
+		m.shed.Inc()
 	}
 }
 

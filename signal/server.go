@@ -3,10 +3,11 @@
 // rooms through a Backend and relays offers, answers and ICE candidates
 // between the peers of a room.
 //
-// Each connection has one reader goroutine, and one writer goroutine while
-// it has something to write (writer.go), and a bounded send queue; a client
-// whose queue overflows is evicted, so a slow client never holds up its
-// room. One housekeeping goroutine per Server sends the pings and enforces
+// Each connection has one reader goroutine and a bounded send queue. A
+// frame for an idle client is written by the goroutine that delivers it,
+// with one non-blocking write; a writer goroutine runs only while more is
+// queued than that (writer.go). A client whose queue overflows is
+// evicted, so a slow client never holds up its room. One housekeeping goroutine per Server sends the pings and enforces
 // the handshake timeout (clock.go). Directed messages in the usual shape
 // are relayed without a JSON decode (fastpath.go). Shutdown closes every
 // connection and waits for all of the server's goroutines.
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
 
 	"github.com/videochat/videochat/signal/proto"
 )
@@ -41,7 +43,8 @@ type Server struct {
 	// block, so directed messages skip the per-call timeout context.
 	inlineBackend   bool
 	readExtendEvery time.Duration
-	frames          sync.Pool // *[]byte read buffers, see readFrame
+	relayCap        *rate.Limiter // Config.RelayRate; nil without a cap
+	frames          sync.Pool     // *[]byte read buffers, see readFrame
 	batches         *sync.Pool
 
 	// mu guards the maps below and closed. It is held for map updates only,
@@ -89,6 +92,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	_, s.inlineBackend = s.backend.(*MemoryBackend)
 	s.readExtendEvery = min(time.Second, cfg.PongWait/10)
+	if cfg.RelayRate > 0 {
+		s.relayCap = rate.NewLimiter(rate.Limit(cfg.RelayRate), cfg.RelayBurst)
+	}
 	s.frames.New = func() any {
 		b := make([]byte, 0, 1024)
 		return &b

@@ -17,6 +17,8 @@ import (
 type limitFlags struct {
 	messageRate   float64
 	messageBurst  int
+	relayRate     float64
+	relayBurst    int
 	maxConnsPerIP int
 	maxRooms      int
 	handshake     time.Duration
@@ -29,6 +31,8 @@ type limitFlags struct {
 func (f *limitFlags) register(fl *pflag.FlagSet) {
 	fl.Float64Var(&f.messageRate, "message-rate", signal.DefaultMessageRate, "signalling messages per second per connection (token bucket; -1: unlimited)")
 	fl.IntVar(&f.messageBurst, "message-burst", signal.DefaultMessageBurst, "burst of the per-connection message rate")
+	fl.Float64Var(&f.relayRate, "relay-rate", 0, "server-wide cap on relayed offers, answers and candidates per second: the excess is dropped with an overloaded error (0: no cap, an overload queues instead; see BENCHMARKS.md)")
+	fl.IntVar(&f.relayBurst, "relay-burst", 0, "burst of the relay cap (default: a tenth of --relay-rate)")
 	fl.IntVar(&f.maxConnsPerIP, "max-conns-per-ip", signal.DefaultMaxConnsPerIP, "WebSocket connections per client IP (-1: unlimited; raise it behind a reverse proxy)")
 	fl.IntVar(&f.maxRooms, "max-rooms", signal.DefaultMaxRooms, "rooms per server (-1: unlimited)")
 	fl.DurationVar(&f.handshake, "handshake-timeout", signal.DefaultHandshakeTimeout, "time a new connection has to send its join")
@@ -42,6 +46,8 @@ func (f *limitFlags) register(fl *pflag.FlagSet) {
 func (f *limitFlags) apply(cfg *signal.Config) error {
 	cfg.MessageRate = f.messageRate
 	cfg.MessageBurst = f.messageBurst
+	cfg.RelayRate = f.relayRate
+	cfg.RelayBurst = f.relayBurst
 	cfg.MaxConnsPerIP = f.maxConnsPerIP
 	cfg.MaxRooms = f.maxRooms
 	cfg.HandshakeTimeout = f.handshake

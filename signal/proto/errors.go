@@ -42,6 +42,10 @@ const (
 	// CodeReplaced: another connection resumed this connection's session
 	// (close code CloseReplaced follows). The client must not resume again.
 	CodeReplaced = "replaced"
+	// CodeOverloaded: the server relays more directed messages than it is
+	// configured to (its relay cap) and dropped this one. Sent for the first
+	// drop in each 10 s window per connection; not fatal.
+	CodeOverloaded = "overloaded"
 )
 
 // CloseReplaced is the WebSocket close code sent to a connection whose
