@@ -135,3 +135,56 @@ func get(t *testing.T, url string) string {
 	}
 	return string(b)
 }
+
+// TestServeRelayRate: serve --relay-rate caps the directed messages the
+// server relays; past the cap the sender gets overloaded and
+// /metrics counts what was shed.
+func TestServeRelayRate(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, url := startServer(ctx, t, "--relay-rate", "2", "--relay-burst", "2")
+	b := observe(ctx, t, url, "cap")
+	ws, _, err := websocket.DefaultDialer.DialContext(ctx, "ws"+strings.TrimPrefix(url, "http")+"/ws/cap", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if err := ws.SetReadDeadline(time.Now().Add(20 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := ws.WriteJSON(proto.Message{Type: proto.TypeJoin, Version: proto.Version, Name: "flood"}); err != nil {
+		t.Fatal(err)
+	}
+	var w proto.Message
+	if err := ws.ReadJSON(&w); err != nil || w.Type != proto.TypeWelcome || len(w.Peers) != 1 {
+		t.Fatalf("welcome: %+v, %v; want one peer in the room", w, err)
+	}
+	for range 20 {
+		if err := ws.WriteJSON(proto.Message{Type: proto.TypeOffer, To: w.Peers[0].ID, SDP: "v=0"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var m proto.Message
+	if err := ws.ReadJSON(&m); err != nil || m.Code != proto.CodeOverloaded || m.Ref != proto.TypeOffer {
+		t.Fatalf("sender got %+v, %v; want overloaded for an offer", m, err)
+	}
+	if m := b.next(ctx, proto.TypeOffer); m.SDP != "v=0" {
+		t.Fatalf("receiver got %+v, want an offer within the cap", m)
+	}
+	body := get(t, url+"/metrics")
+	if !strings.Contains(body, "videochat_signal_shed_messages_total") ||
+		strings.Contains(body, "videochat_signal_shed_messages_total 0\n") {
+		t.Errorf("/metrics does not count shed messages:\n%s", grepLines(body, "shed"))
+	}
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
