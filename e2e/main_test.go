@@ -5,9 +5,9 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
+
+	"github.com/videochat/videochat/internal/testbin"
 )
 
 // binPath is the videochat binary built once for the package's tests.
@@ -18,18 +18,12 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "videochat-e2e-")
+	path, cleanup, err := testbin.Build("videochat-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	binPath = filepath.Join(dir, "videochat")
-	build := exec.Command("go", "build", "-o", binPath, "../cmd/videochat")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: build videochat:", err)
-		return 1
-	}
+	defer cleanup()
+	binPath = path
 	return m.Run()
 }

@@ -3,11 +3,11 @@ package callbench
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/videochat/videochat/internal/testbin"
 )
 
 // binPath is the videochat binary the smoke tests run, built once.
@@ -18,19 +18,13 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "callbench-test-")
+	path, cleanup, err := testbin.Build("callbench-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "callbench:", err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	binPath = filepath.Join(dir, "videochat")
-	build := exec.Command("go", "build", "-o", binPath, "../../../cmd/videochat")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "callbench: build videochat:", err)
-		return 1
-	}
+	defer cleanup()
+	binPath = path
 	code := m.Run()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {

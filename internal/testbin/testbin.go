@@ -1,0 +1,32 @@
+// Package testbin builds the videochat binary for tests that run it as a
+// process (e2e, the call benchmarks' smoke tests).
+package testbin
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+)
+
+// mainPkg is the import path of the videochat command.
+const mainPkg = "github.com/videochat/videochat/cmd/videochat"
+
+// Build compiles videochat into a new temporary directory named after
+// prefix, with the compiler's output on stderr. It returns the binary's
+// path and a function that removes the directory.
+func Build(prefix string) (path string, cleanup func(), err error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", nil, err
+	}
+	cleanup = func() { os.RemoveAll(dir) }
+	path = filepath.Join(dir, "videochat")
+	build := exec.Command("go", "build", "-o", path, mainPkg)
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		cleanup()
+		return "", nil, fmt.Errorf("build videochat: %w", err)
+	}
+	return path, cleanup, nil
+}
