@@ -123,7 +123,7 @@ func New(cfg Config) (*Peer, error) {
 	if cfg.ReconnectFor == 0 {
 		cfg.ReconnectFor = DefaultReconnectFor
 	}
-	wsURL, err := signalURL(cfg.Server, cfg.Room)
+	wsURL, err := proto.SignalURL(cfg.Server, cfg.Room)
 	if err != nil {
 		return nil, fmt.Errorf("peer: %w", err)
 	}

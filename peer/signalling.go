@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -26,30 +24,6 @@ const (
 	// closeGrace is how long close waits for the server to end the socket.
 	closeGrace = 500 * time.Millisecond
 )
-
-// signalURL derives the WebSocket URL of room from the server's base URL:
-// http → ws, https → wss, path + "/ws/{room}".
-func signalURL(server, room string) (string, error) {
-	u, err := url.Parse(server)
-	if err != nil {
-		return "", fmt.Errorf("server URL %q: %w", server, err)
-	}
-	switch u.Scheme {
-	case "http", "ws":
-		u.Scheme = "ws"
-	case "https", "wss":
-		u.Scheme = "wss"
-	default:
-		return "", fmt.Errorf("server URL %q: scheme must be http or https", server)
-	}
-	if u.Host == "" {
-		return "", fmt.Errorf("server URL %q: no host", server)
-	}
-	u.Path = strings.TrimRight(u.Path, "/") + "/ws/" + url.PathEscape(room)
-	u.RawPath = ""
-	u.RawQuery, u.Fragment = "", ""
-	return u.String(), nil
-}
 
 // sigConn is one signalling WebSocket after a successful join. One reader
 // goroutine feeds in; one writer goroutine owns every write. A Peer may

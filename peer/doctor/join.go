@@ -5,33 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/videochat/videochat/signal/proto"
 )
-
-// wsURL turns the server's base URL into the WebSocket URL of room.
-func wsURL(server, room string) (string, error) {
-	u, err := url.Parse(strings.TrimSpace(server))
-	if err != nil || u.Host == "" {
-		return "", fmt.Errorf("server %q is not a URL like http://host:port", server)
-	}
-	switch u.Scheme {
-	case "http", "ws":
-		u.Scheme = "ws"
-	case "https", "wss":
-		u.Scheme = "wss"
-	default:
-		return "", fmt.Errorf("server %q: scheme must be http, https, ws or wss", server)
-	}
-	u.Path = strings.TrimSuffix(u.Path, "/") + "/ws/" + url.PathEscape(room)
-	u.RawQuery, u.Fragment = "", ""
-	return u.String(), nil
-}
 
 // checkJoin opens the WebSocket, joins as "doctor", reads the welcome and
 // leaves. It returns the welcome's ICE servers.
@@ -40,7 +19,7 @@ func checkJoin(ctx context.Context, cfg Config) ([]proto.ICEServer, Check) {
 	fail := func(format string, args ...any) ([]proto.ICEServer, Check) {
 		return nil, Check{ElapsedMS: time.Since(start).Milliseconds(), Message: fmt.Sprintf(format, args...)}
 	}
-	target, err := wsURL(cfg.Server, cfg.Room)
+	target, err := proto.SignalURL(cfg.Server, cfg.Room)
 	if err != nil {
 		return fail("%v", err)
 	}
