@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/stun/v4"
 	pionturn "github.com/pion/turn/v5"
 
 	"github.com/videochat/videochat/signal/proto"
@@ -86,17 +87,20 @@ func (s *Server) listen() ([]pionturn.PacketConnConfig, []pionturn.ListenerConfi
 		[]pionturn.ListenerConfig{{Listener: tl, RelayAddressGenerator: gen, PermissionHandler: perm}}, nil
 }
 
-// authenticate is pion's AuthHandler: it accepts well-formed, unexpired
-// TURN REST usernames and returns the long-term key of their password.
-// A forged password then fails pion's MESSAGE-INTEGRITY check; both
-// refusals answer 401 Unauthorized.
+// authenticate is pion's AuthHandler: it accepts well-formed TURN REST
+// usernames and returns the long-term key of their password. A forged
+// password then fails pion's MESSAGE-INTEGRITY check; both refusals answer
+// 401 Unauthorized. The expiry in the username bounds when an allocation
+// may be made, not how long it lives: the client keeps refreshing it and
+// creating permissions with the same credentials for as long as its call
+// lasts, and an allocation only ever serves the 5-tuple that made it.
 func (s *Server) authenticate(ra *pionturn.RequestAttributes) (peerID string, key []byte, ok bool) {
 	expiry, peerID, err := ParseUsername(ra.Username)
 	if err != nil {
 		s.log.Info("TURN auth refused", "src", ra.SrcAddr, "reason", err)
 		return "", nil, false
 	}
-	if !time.Now().Before(expiry) {
+	if ra.Method == stun.MethodAllocate && !time.Now().Before(expiry) {
 		s.log.Info("TURN auth refused", "src", ra.SrcAddr, "reason", "credentials expired", "expiry", expiry)
 		return "", nil, false
 	}

@@ -139,3 +139,39 @@ func TestCloseEndsConnections(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+// TestAllocationOutlivesCredentials: credentials bound when an allocation
+// may be made, not how long it lives. After they expire, the client still
+// creates permissions (as ICE does every few minutes) and relays, while a
+// new allocation with them is refused.
+func TestAllocationOutlivesCredentials(t *testing.T) {
+	s := startTURN(t, true)
+	const ttl = time.Second
+	user, pass := turn.Credentials(testSecret, "long-call", ttl, time.Now())
+	c := dial(t, s, "udp", user, pass)
+	relay, err := c.Allocate()
+	if err != nil {
+		t.Fatalf("allocate: %v", err)
+	}
+	defer relay.Close()
+	peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+
+	time.Sleep(ttl + 100*time.Millisecond) // not a synchronisation: the credentials expire with time
+
+	// The first write to a new peer address creates a permission, an
+	// authenticated request made with the expired credentials.
+	if _, err := relay.WriteTo([]byte("after expiry"), peer.LocalAddr()); err != nil {
+		t.Fatalf("write through the relay after the credentials expired: %v", err)
+	}
+	got, from, err := readWithin(peer, 10*time.Second)
+	if err != nil || string(got) != "after expiry" || from.String() != relay.LocalAddr().String() {
+		t.Fatalf("peer got %q from %v (%v), want the relayed datagram", got, from, err)
+	}
+	if _, err := dial(t, s, "udp", user, pass).Allocate(); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("new allocation with expired credentials: %v, want a 401", err)
+	}
+}
