@@ -92,6 +92,7 @@ func join(ctx context.Context, ws *websocket.Conn, j proto.Message) (proto.Messa
 	_, data, err := ws.ReadMessage()
 	if err != nil {
 		if ctx.Err() != nil {
+			abandonJoin(ws)
 			return proto.Message{}, fmt.Errorf("wait for welcome: %w", ctx.Err())
 		}
 		return proto.Message{}, fmt.Errorf("wait for welcome: %w", err)
@@ -113,6 +114,20 @@ func join(ctx context.Context, ws *websocket.Conn, j proto.Message) (proto.Messa
 	_ = ws.SetReadDeadline(time.Time{})
 	_ = ws.SetWriteDeadline(time.Time{})
 	return m, nil
+}
+
+// abandonJoin tells the server, best effort, that the join sent on ws is
+// given up (the peer was interrupted, or the welcome took too long). The
+// server may have admitted the peer already: without a leave it would hold
+// the peer's place for a resume, and the others would see it go only when
+// the grace period ends.
+func abandonJoin(ws *websocket.Conn) {
+	deadline := time.Now().Add(closeGrace)
+	_ = ws.SetWriteDeadline(deadline)
+	if ws.WriteMessage(websocket.TextMessage, proto.Encode(proto.Message{Type: proto.TypeLeave})) != nil {
+		return
+	}
+	_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), deadline)
 }
 
 // decodeServer parses a server-to-client frame. proto.Decode only accepts
