@@ -188,3 +188,31 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestJoinViewerToken: `videochat join` with a token made by
+// `videochat token --can-publish=false` leaves camera and microphone closed
+// (this machine has none: opening them would fail) and receives a
+// publisher's media; the probe passes.
+func TestJoinViewerToken(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const secret = "e2e-viewer-secret"
+	_, url := startServer(ctx, t, "--token-secret", secret)
+	mint := func(name string, extra ...string) string {
+		p := start(t, append([]string{"token", "--token-secret", secret, "--room", "stage", "--name", name}, extra...)...)
+		if code := p.wait(ctx); code != 0 {
+			t.Fatalf("videochat token: exit %d\n%s", code, p.output())
+		}
+		return strings.TrimSpace(p.output())
+	}
+	pub := start(t, joinArgs(url, "stage", "pub", "--token", mint("pub"), "--video", "test", "--audio", "test", "--duration", "20s")...)
+	defer pub.stop(time.Second)
+	viewer := start(t, joinArgs(url, "stage", "viewer", "--token", mint("viewer", "--can-publish=false"),
+		"--video", "camera", "--audio", "mic", "--expect", "1", "--duration", "6s", "--log-level", "info")...)
+	if code := viewer.wait(ctx); code != 0 {
+		t.Fatalf("viewer probe: exit %d, want 0\n%s", code, viewer.output())
+	}
+	if out := viewer.output(); !strings.Contains(out, "does not allow publishing") {
+		t.Errorf("viewer did not say it joins receive-only:\n%s", out)
+	}
+}

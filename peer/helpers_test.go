@@ -163,6 +163,7 @@ type peerOpts struct {
 	iceRestartAfter time.Duration
 	relayOnly       bool
 	reconnectFor    time.Duration
+	token           string
 	// wantErr: Run's error is checked by the test, not by cleanup.
 	wantErr bool
 }
@@ -181,6 +182,7 @@ func startPeer(t *testing.T, server, room, name string, o peerOpts) *runner {
 		ICERestartAfter: o.iceRestartAfter,
 		RelayOnly:       o.relayOnly,
 		ReconnectFor:    o.reconnectFor,
+		Token:           o.token,
 		Logger:          testLog(t).With("side", name),
 		OnChat: func(from proto.PeerInfo, text string) {
 			r.mu.Lock()

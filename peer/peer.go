@@ -87,13 +87,17 @@ type Peer struct {
 	out     chan proto.Message
 	started atomic.Bool
 
-	mu      sync.Mutex
-	self    proto.PeerInfo
-	ice     []webrtc.ICEServer
-	roster  map[string]proto.PeerInfo
-	remotes map[string]*remote
-	closing bool
-	wg      sync.WaitGroup // remote teardowns in flight
+	mu   sync.Mutex
+	self proto.PeerInfo
+	ice  []webrtc.ICEServer
+	// viewOnly: the welcome said our room token does not allow publishing,
+	// so new connections carry no tracks (the server would refuse offers
+	// and answers that send media).
+	viewOnly bool
+	roster   map[string]proto.PeerInfo
+	remotes  map[string]*remote
+	closing  bool
+	wg       sync.WaitGroup // remote teardowns in flight
 	// Signalling session (see reconnect.go).
 	sc        *sigConn // the live connection; nil while reconnecting
 	resumeTok string   // resume token of the last welcome
@@ -319,7 +323,19 @@ func (p *Peer) takeWelcomeLocked(m proto.Message) proto.PeerInfo {
 	}
 	p.ice = mergeICEServers(p.cfg.ICEServers, m.ICEServers)
 	p.resumeTok = m.ResumeToken
+	view := m.CanPublish != nil && !*m.CanPublish
+	if view && !p.viewOnly && len(p.cfg.Tracks) > 0 {
+		p.log.Warn("the room token does not allow publishing: joining receive-only")
+	}
+	p.viewOnly = view
 	return p.self
+}
+
+// publishes reports whether new connections carry our tracks.
+func (p *Peer) publishes() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.viewOnly
 }
 
 // onPeerJoined: existing peers offer to the newcomer.

@@ -135,7 +135,11 @@ func (r *remote) installHandlers() {
 // addLocal adds our tracks (with an RTCP reader per sender) and the
 // pre-negotiated chat channel. It runs once per connection.
 func (r *remote) addLocal() error {
-	for _, t := range r.p.cfg.Tracks {
+	var tracks []webrtc.TrackLocal
+	if r.p.publishes() {
+		tracks = r.p.cfg.Tracks
+	}
+	for _, t := range tracks {
 		sender, err := r.pc.AddTrack(t)
 		if err != nil {
 			return fmt.Errorf("add track %s: %w", t.ID(), err)

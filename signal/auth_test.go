@@ -139,3 +139,39 @@ func TestAuthResumeNeedsToken(t *testing.T) {
 		t.Fatalf("welcome %+v, want id %s resumed", w, a.id)
 	}
 }
+
+// TestViewerMayNotPublish: a peer whose token has can_publish false may
+// send receive-only offers and answers and candidates, but an offer or
+// answer that sends media is refused with forbidden and not relayed. A
+// publisher in the same room is not held to it.
+func TestViewerMayNotPublish(t *testing.T) {
+	ts := authServer(t, Config{})
+	no := false
+	tok, err := token.Issue(testSecret, token.Claims{Room: "r", Name: "viewer", CanPublish: &no, ExpiresAt: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := ts.joinAs(t, "r", proto.Message{Token: tok})
+	v.name = "viewer"
+	p, _ := ts.joinAs(t, "r", proto.Message{Token: roomToken(t, testSecret, "r", "pub", time.Hour)})
+	p.name = "pub"
+	v.expectPeer(proto.TypePeerJoined, p)
+
+	const sends = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=sendrecv\r\n"
+	const receives = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=recvonly\r\n"
+	for _, typ := range []string{proto.TypeOffer, proto.TypeAnswer} {
+		v.send(proto.Message{Type: typ, To: p.id, SDP: sends})
+		v.expectError(proto.CodeForbidden, typ)
+		v.send(proto.Message{Type: typ, To: p.id, SDP: receives})
+		if m := p.expect(typ); m.SDP != receives || m.From != v.id {
+			t.Fatalf("publisher got %+v, want the viewer's receive-only %s", m, typ)
+		}
+	}
+	v.send(proto.Message{Type: proto.TypeCandidate, To: p.id, Candidate: &proto.ICECandidate{Candidate: "c"}})
+	p.expect(proto.TypeCandidate)
+
+	p.offer(v.id, sends)
+	if m := v.expect(proto.TypeOffer); m.SDP != sends {
+		t.Fatalf("viewer got %+v, want the publisher's offer", m)
+	}
+}

@@ -69,10 +69,13 @@ type conn struct {
 
 	readerExited chan struct{} // closed when the reader has ended for good
 
-	mu      sync.Mutex
-	state   connState
-	id      string
-	sess    *session // set by hold; the session may move on to another conn
+	mu    sync.Mutex
+	state connState
+	id    string
+	sess  *session // set by hold; the session may move on to another conn
+	// viewer: the room token does not allow publishing, so the peer's
+	// offers and answers must be receive-only (see handleDirected).
+	viewer  bool
 	closing bool
 	req     closeReq // set with closing, before killed
 	killed  bool     // the writer is to run the close
@@ -270,6 +273,21 @@ func (c *conn) isClosing() bool {
 	return c.closing
 }
 
+// mayRelayFast reports whether the fast path may relay the client's
+// directed messages: it has joined, and its offers and answers need no
+// check of their SDP.
+func (c *conn) mayRelayFast() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state == stateJoined && !c.viewer
+}
+
+func (c *conn) isViewer() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.viewer
+}
+
 func (c *conn) getState() connState {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -310,6 +328,7 @@ func (c *conn) hold(id string, sess *session) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.id, c.sess = id, sess
+	c.viewer = sess.canPublish != nil && !*sess.canPublish
 	c.holding = true
 }
 
@@ -318,7 +337,7 @@ func (c *conn) hold(id string, sess *session) {
 func (c *conn) unhold() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.id, c.sess = "", nil
+	c.id, c.sess, c.viewer = "", nil, false
 	c.holding, c.held = false, nil
 }
 

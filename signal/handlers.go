@@ -17,7 +17,7 @@ import (
 // its stack frames small: the reader's stack should not outgrow 2 KiB (see
 // readLoop). Errors and everything else run elsewhere.
 func (c *conn) handleFrame(mt int, data []byte) {
-	if mt == websocket.TextMessage && c.getState() == stateJoined && c.relayFast(data) {
+	if mt == websocket.TextMessage && c.mayRelayFast() && c.relayFast(data) {
 		return
 	}
 	onFreshStack(func() { c.handleSlow(mt, data) })
@@ -165,6 +165,11 @@ func (c *conn) leave() {
 func (c *conn) handleDirected(m proto.Message) {
 	if perr := proto.ValidateClient(&m); perr != nil {
 		c.reject(perr)
+		return
+	}
+	if m.Type != proto.TypeCandidate && c.isViewer() && proto.SendsMedia(m.SDP) {
+		c.reject(proto.Errorf(proto.CodeForbidden,
+			"this peer's room token does not allow publishing: its offers and answers must not send audio or video (use recvonly)").WithRef(m.Type))
 		return
 	}
 	self := c.peerID()

@@ -148,7 +148,7 @@ var errorCodes = []string{proto.CodeBadMessage, proto.CodeBadRoom, proto.CodeBad
 	proto.CodeUnknownPeer, proto.CodeUnsupportedVersion, proto.CodeNotJoined, proto.CodeAlreadyJoined,
 	proto.CodeRateLimited, proto.CodeUnauthorized, proto.CodeUnavailable, proto.CodeSlowConsumer,
 	proto.CodeHandshakeTimeout, proto.CodeInternal, proto.CodeRoomLimit, proto.CodeReplaced,
-	proto.CodeOverloaded}
+	proto.CodeOverloaded, proto.CodeForbidden}
 
 func (m *Metrics) setConns(n int) {
 	if m != nil {

@@ -106,3 +106,53 @@ func TestRoomToken(t *testing.T) {
 	}
 	host.WaitFramesDecoded(guest.id, minFrames)
 }
+
+// TestViewerToken: a page whose room token has can_publish false joins
+// without asking for camera or microphone, receives the others' video,
+// sends nothing (the server would refuse its offers and answers if they
+// sent media), and says so.
+func TestViewerToken(t *testing.T) {
+	secret := []byte(rand.Text())
+	v, err := token.NewVerifier(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startServerConfig(t, signal.Config{Tokens: v})
+	const room = "stage"
+	no := false
+	viewerTok, err := token.Issue(secret, token.Claims{Room: room, Name: "Vera", CanPublish: &no, ExpiresAt: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	pub := joinURL(t, "pub", tokenURL(s, room, "", issue(t, secret, room, "Paul", time.Hour)))
+	viewer := joinURL(t, "viewer", tokenURL(s, room, "", viewerTok))
+	viewer.WaitFramesDecoded(pub.id, minFrames)
+
+	if got := browsertest.Eval[string](viewer.Page, `document.getElementById('local-video').srcObject === null ? 'none' : 'stream'`); got != "none" {
+		t.Errorf("viewer's local preview has a %s, want none", got)
+	}
+	senders := fmt.Sprintf(`window.videochat.peers().get(%s).getSenders().filter((s) => s.track).length`, strconv.Quote(pub.id))
+	if n := browsertest.Eval[int](viewer.Page, senders); n != 0 {
+		t.Errorf("viewer sends %d tracks to the publisher, want 0", n)
+	}
+	text := browsertest.Eval[string](viewer.Page, `document.querySelector('[data-notice-id="media"]')?.textContent || ''`)
+	if !contains(text, "This link lets you watch and listen") {
+		t.Errorf("viewer's media notice = %q", text)
+	}
+	if n := browsertest.Eval[int](viewer.Page, `document.querySelectorAll('[data-notice-id="error-forbidden"]').length`); n != 0 {
+		t.Error("the server refused one of the viewer's offers or answers")
+	}
+	for _, id := range []string{"toggle-audio", "toggle-video", "share-screen"} {
+		if !browsertest.Eval[bool](viewer.Page, fmt.Sprintf(`document.getElementById(%q).disabled`, id)) {
+			t.Errorf("viewer's %s button is enabled", id)
+		}
+	}
+	// The publisher's connection to the viewer is up and receives no media.
+	inbound := fmt.Sprintf(`window.videochat.peers().get(%s).getStats().then((s) =>
+		[...s.values()].filter((r) => r.type === 'inbound-rtp' && r.packetsReceived > 0).length)`, strconv.Quote(viewer.id))
+	pub.WaitFor("connection to the viewer", fmt.Sprintf(`window.videochat.peers().get(%s)?.connectionState === 'connected'`, strconv.Quote(viewer.id)), 0)
+	if n := browsertest.Eval[int](pub.Page, inbound); n != 0 {
+		t.Errorf("publisher receives %d media streams from the viewer, want 0", n)
+	}
+}

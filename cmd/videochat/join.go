@@ -15,6 +15,7 @@ import (
 	"github.com/videochat/videochat/capture"
 	"github.com/videochat/videochat/peer"
 	"github.com/videochat/videochat/signal/proto"
+	"github.com/videochat/videochat/signal/token"
 )
 
 // joinFlags are the flags of `videochat join`.
@@ -82,6 +83,10 @@ func runJoin(ctx context.Context, f joinFlags) error {
 	}
 	if f.expect > 0 && f.duration == 0 {
 		f.duration = 10 * time.Second
+	}
+	if viewOnly(f.token) && (f.media.Video != capture.SourceNone || f.media.Audio != capture.SourceNone) {
+		log.Warn("the room token does not allow publishing: joining receive-only, camera and microphone stay closed")
+		f.media.Video, f.media.Audio = capture.SourceNone, capture.SourceNone
 	}
 	f.media.Logger = log.With("component", "capture")
 	media, err := capture.Open(f.media)
@@ -229,4 +234,15 @@ func readChat(ctx context.Context, r io.Reader, p *peer.Peer) {
 			_ = p.SendChat(line)
 		}
 	}
+}
+
+// viewOnly reports whether the room token says its holder may not publish.
+// The server decides (and refuses media from such a peer); this only
+// spares opening a camera and microphone that could not be used.
+func viewOnly(tok string) bool {
+	if tok == "" {
+		return false
+	}
+	c, err := token.Peek(tok)
+	return err == nil && !c.MayPublish()
 }

@@ -46,6 +46,10 @@ const (
 	// configured to (its relay cap) and dropped this one. Sent for the first
 	// drop in each 10 s window per connection; not fatal.
 	CodeOverloaded = "overloaded"
+	// CodeForbidden: the peer's room token does not allow what the message
+	// does (an offer or answer that sends audio or video, from a peer whose
+	// token has can_publish false); the message was dropped. Not fatal.
+	CodeForbidden = "forbidden"
 )
 
 // CloseReplaced is the WebSocket close code sent to a connection whose

@@ -79,6 +79,9 @@ export class Call {
   }
 
   #welcomed(welcome) {
+    // The token does not allow publishing: the server refuses offers and
+    // answers that send media, so send none.
+    if (welcome.canPublish === false && this.media.problem !== 'viewer') this.media.viewOnly();
     this.id = welcome.id;
     this.#iceServers = welcome.iceServers || [];
     this.#resumeToken = welcome.resumeToken || '';

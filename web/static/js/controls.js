@@ -27,6 +27,11 @@ function bindToggle(id, kind, media, [onLabel, offLabel]) {
 // nothing.
 function bindScreenShare(media, call) {
   const b = document.getElementById('share-screen');
+  if (media.problem === 'viewer') {
+    b.disabled = true;
+    b.title = 'This link does not allow sending video.';
+    return;
+  }
   if (!navigator.mediaDevices?.getDisplayMedia) {
     b.disabled = true;
     b.title = 'This browser cannot share the screen.';
@@ -62,6 +67,10 @@ function bindScreenShare(media, call) {
 
 async function bindDeviceSelects(media, call) {
   const selects = { videoinput: 'camera-select', audioinput: 'mic-select' };
+  if (media.problem === 'viewer') { // nothing may be sent: no devices to pick
+    for (const id of Object.values(selects)) document.getElementById(id).hidden = true;
+    return;
+  }
   const fill = async () => {
     const lists = await media.devices();
     for (const [kind, id] of Object.entries(selects)) {

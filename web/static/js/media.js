@@ -119,6 +119,17 @@ export class LocalMedia {
   stop() {
     for (const t of [this.camera, this.mic, this.screen]) t?.stop();
   }
+
+  /**
+   * viewOnly drops every outgoing track for a peer whose room token does
+   * not allow publishing: its connections then only receive.
+   */
+  viewOnly() {
+    this.stop();
+    for (const t of this.stream.getTracks()) this.stream.removeTrack(t);
+    this.camera = this.mic = this.screen = null;
+    this.problem = 'viewer';
+  }
 }
 
 /** problemText describes a LocalMedia problem for the user, or ''. */
@@ -130,6 +141,8 @@ export function problemText(media) {
       return 'Camera and microphone permission was denied. You joined receive-only: you can see and hear the others, they cannot see or hear you.';
     case 'no-device':
       return 'No camera or microphone was found. You joined receive-only: you can see and hear the others, they cannot see or hear you.';
+    case 'viewer':
+      return 'This link lets you watch and listen: the others cannot see or hear you.';
     case 'partial':
       return media.camera
         ? 'No microphone was found: the others can see you but not hear you.'

@@ -82,7 +82,7 @@ function hooks(call) {
 
 function liveStatus(call) {
   const p = call.media.problem;
-  return `${call.name} · ${p === 'insecure' || p === 'denied' || p === 'no-device' ? 'receive-only' : 'live'}`;
+  return `${call.name} · ${['insecure', 'denied', 'no-device', 'viewer'].includes(p) ? 'receive-only' : 'live'}`;
 }
 
 // refused ends the call after the server refused a join for good.
@@ -95,16 +95,17 @@ function refused(call, err) {
   end(call, reason, message);
 }
 
-// tokenName returns the display name inside a room token (a JWT), or ''.
-// The server checks the token; this only shows the name it will use.
-function tokenName(token) {
+// tokenClaims returns the claims inside a room token (a JWT), or {}. The
+// server checks the token; the page only reads the name it will use and
+// whether it may publish (so that a viewer is never asked for its camera).
+function tokenClaims(token) {
   try {
     const b64 = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
     const json = new TextDecoder().decode(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)));
-    const name = JSON.parse(json).name;
-    return typeof name === 'string' ? name.trim() : '';
+    const claims = JSON.parse(json);
+    return claims && typeof claims === 'object' ? claims : {};
   } catch (err) {
-    return '';
+    return {};
   }
 }
 
@@ -126,14 +127,23 @@ function end(call, reason, message) {
   });
 }
 
-async function start(room, name, token, relay) {
-  document.getElementById('call').hidden = false;
-  setState('joining', 'Starting camera…');
-  const media = new LocalMedia();
-  await media.start();
+// showMediaProblem shows the local preview and says what is not sent.
+function showMediaProblem(media) {
   ui.showLocal(media.stream);
   const problem = problemText(media);
-  if (problem) ui.notice(problem, { kind: 'error', id: 'media' });
+  if (problem) ui.notice(problem, { kind: media.problem === 'viewer' ? 'info' : 'error', id: 'media' });
+}
+
+async function start(room, name, token, relay, viewer) {
+  document.getElementById('call').hidden = false;
+  const media = new LocalMedia();
+  if (viewer) {
+    media.viewOnly();
+  } else {
+    setState('joining', 'Starting camera…');
+    await media.start();
+  }
+  showMediaProblem(media);
 
   const call = new Call({ room, name, token, relay, media, hooks: null });
   call.hooks = hooks(call);
@@ -145,6 +155,7 @@ async function start(room, name, token, relay) {
     refused(call, err);
     return;
   }
+  if (media.problem === 'viewer') showMediaProblem(media); // the welcome may have said so
   setState('joined', liveStatus(call));
   bindControls({ media, call });
   bindChatForm((text) => {
@@ -166,10 +177,11 @@ async function main() {
   const relay = params.get('relay') === '1';
   const token = params.get('token') || '';
   // A room token names its holder; the server uses that name.
-  let name = (token && tokenName(token)) || (params.get('name') || '').trim();
+  const claims = token ? tokenClaims(token) : {};
+  let name = (typeof claims.name === 'string' && claims.name.trim()) || (params.get('name') || '').trim();
   if (!name) name = await askName();
   if (!token) localStorage.setItem('videochat.name', name);
-  await start(room, name, token, relay);
+  await start(room, name, token, relay, claims.can_publish === false);
 }
 
 main().catch((err) => {
