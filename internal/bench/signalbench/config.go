@@ -142,9 +142,11 @@ type Target struct {
 	// /ws/{room}.
 	URL string
 	// RSS, CPU and Goroutines read the server's resident memory in bytes,
-	// its total CPU time and its goroutine count. A nil func, or one that
-	// fails, leaves the figure out of the report.
+	// its total CPU time and its goroutine count; Shed the number of
+	// messages it has shed under its relay cap so far. A nil func, or one
+	// that fails, leaves the figure out of the report.
 	RSS        func() (int64, error)
 	CPU        func() (time.Duration, error)
 	Goroutines func() (int, error)
+	Shed       func() (int, error)
 }

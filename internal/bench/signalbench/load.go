@@ -66,7 +66,7 @@ func (b *bench) loadStep(ctx context.Context, total float64) LoadReport {
 		p.setWriteDeadline(deadline)
 	}
 	st := b.rec.begin()
-	cpu0, own0 := b.serverCPU(), ownCPU()
+	cpu0, own0, shed0 := b.serverCPU(), ownCPU(), b.serverShed()
 	start := time.Now()
 	results := b.runShards(ctx, senders, perPeer, start)
 	for _, r := range results {
@@ -76,7 +76,7 @@ func (b *bench) loadStep(ctx context.Context, total float64) LoadReport {
 	}
 	b.drain(ctx, st, rep.Sent)
 	elapsed := time.Since(start)
-	cpu1, own1 := b.serverCPU(), ownCPU()
+	cpu1, own1, shed1 := b.serverCPU(), ownCPU(), b.serverShed()
 	b.rec.begin() // late arrivals no longer count for this step
 
 	secs := b.cfg.Duration.Seconds()
@@ -89,6 +89,10 @@ func (b *bench) loadStep(ctx context.Context, total float64) LoadReport {
 	if cpu0 != nil && cpu1 != nil {
 		v := (*cpu1 - *cpu0).Seconds() / elapsed.Seconds()
 		rep.ServerCPU = &v
+	}
+	if shed0 != nil && shed1 != nil {
+		v := int64(*shed1 - *shed0)
+		rep.Shed = &v
 	}
 	rep.Errors, rep.Evictions = st.counts()
 	return rep

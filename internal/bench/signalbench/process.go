@@ -278,7 +278,14 @@ func ProcessTarget(url string, pid int) Target {
 		RSS:        func() (int64, error) { return ProcRSS(pid) },
 		CPU:        func() (time.Duration, error) { return ProcCPU(pid) },
 		Goroutines: func() (int, error) { return Goroutines(url) },
+		Shed:       func() (int, error) { return Shed(url) },
 	}
+}
+
+// Shed reads the messages the server at base has shed under its relay cap
+// (videochat_signal_shed_messages_total on /metrics).
+func Shed(base string) (int, error) {
+	return scrape(strings.TrimSuffix(base, "/")+"/metrics", "videochat_signal_shed_messages_total ")
 }
 
 // ProcRSS reads VmRSS of pid from /proc, in bytes.

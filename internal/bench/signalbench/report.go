@@ -69,6 +69,7 @@ type LoadReport struct {
 	Sent         int64          `json:"sent"`         // messages written
 	Received     int64          `json:"received"`     // messages relayed back
 	Lost         int64          `json:"lost"`         // sent but never received
+	Shed         *int64         `json:"shed"`         // of those, shed by the server's relay cap (from its /metrics)
 	Behind       int64          `json:"behind"`       // offered but not sent: the generator or the server's reads fell behind
 	WriteErrors  int64          `json:"writeErrors"`  // failed writes (connection gone or write timeout)
 	Latency      Latency        `json:"latency"`      // send → receive of relayed messages
@@ -114,11 +115,11 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "offered/s\tsent/s\trelayed/s\tp50 ms\tp99 ms\tp99.9 ms\tmax ms\tlost\tbehind\tserver CPU\tgen CPU\terrors\tevictions\t")
+	fmt.Fprintln(tw, "offered/s\tsent/s\trelayed/s\tp50 ms\tp99 ms\tp99.9 ms\tmax ms\tlost\tshed\tbehind\tserver CPU\tgen CPU\terrors\tevictions\t")
 	for _, l := range r.Load {
-		fmt.Fprintf(tw, "%.0f\t%.0f\t%.0f\t%.3f\t%.3f\t%.3f\t%.1f\t%d\t%d\t%s\t%.2f\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%.0f\t%.0f\t%.0f\t%.3f\t%.3f\t%.3f\t%.1f\t%d\t%s\t%d\t%s\t%.2f\t%s\t%s\t\n",
 			l.OfferedRate, l.SentRate, l.RelayedRate, l.Latency.P50, l.Latency.P99, l.Latency.P999, l.Latency.Max,
-			l.Lost, l.Behind, floatOrNA(l.ServerCPU), l.GeneratorCPU, countsText(l.Errors), countsText(l.Evictions))
+			l.Lost, int64OrNA(l.Shed), l.Behind, floatOrNA(l.ServerCPU), l.GeneratorCPU, countsText(l.Errors), countsText(l.Evictions))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -151,6 +152,13 @@ func perPeerOrNA(v *float64) string {
 }
 
 func intOrNA(v *int) string {
+	if v == nil {
+		return "n/a"
+	}
+	return fmt.Sprint(*v)
+}
+
+func int64OrNA(v *int64) string {
 	if v == nil {
 		return "n/a"
 	}

@@ -108,6 +108,18 @@ func (b *bench) serverRSS() *int64 {
 	return &v
 }
 
+// serverShed is the server's shed-message count, or nil if unknown.
+func (b *bench) serverShed() *int {
+	if b.target.Shed == nil {
+		return nil
+	}
+	v, err := b.target.Shed()
+	if err != nil {
+		return nil
+	}
+	return &v
+}
+
 func (b *bench) serverCPU() *time.Duration {
 	if b.target.CPU == nil {
 		return nil

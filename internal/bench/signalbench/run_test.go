@@ -15,7 +15,14 @@ import (
 // startSignal serves an in-process signalling server for the test.
 func startSignal(t *testing.T, maxPeers int) Target {
 	t.Helper()
-	srv, err := signal.New(signal.Config{MaxPeers: maxPeers, Logger: slog.New(slog.DiscardHandler)})
+	return startSignalConfig(t, signal.Config{MaxPeers: maxPeers})
+}
+
+// startSignalConfig serves an in-process signalling server with cfg.
+func startSignalConfig(t *testing.T, cfg signal.Config) Target {
+	t.Helper()
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	srv, err := signal.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +37,10 @@ func startSignal(t *testing.T, maxPeers int) Target {
 		}
 		hs.Close()
 	})
-	return Target{URL: hs.URL, Goroutines: func() (int, error) { return runtime.NumGoroutine(), nil }}
+	return Target{URL: hs.URL,
+		Goroutines: func() (int, error) { return runtime.NumGoroutine(), nil },
+		Shed:       func() (int, error) { return int(srv.Stats().Shed), nil },
+	}
 }
 
 func TestRunSmall(t *testing.T) {
@@ -68,5 +78,30 @@ func TestRunSmall(t *testing.T) {
 	}
 	if l.RelayedRate <= 0 || l.GeneratorCPU <= 0 || len(l.Errors) != 0 || len(l.Evictions) != 0 {
 		t.Errorf("load report: %+v", l)
+	}
+}
+
+// TestRunShed loads a server past its relay cap: the step reports what
+// the server shed, which is every message not relayed, and the overloaded
+// errors that said so.
+func TestRunShed(t *testing.T) {
+	target := startSignalConfig(t, signal.Config{MaxPeers: 8, RelayRate: 200, RelayBurst: 20})
+	cfg := Config{Peers: 50, RoomSize: 5, Rate: 20, Duration: 2 * time.Second, Idle: 100 * time.Millisecond,
+		Probes: -1, Drain: 10 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, cfg, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := rep.Load[0]
+	if l.Shed == nil || *l.Shed == 0 || *l.Shed != l.Lost {
+		t.Fatalf("shed %v, lost %d of %d sent; want every lost message shed", l.Shed, l.Lost, l.Sent)
+	}
+	if l.Errors["overloaded"] == 0 {
+		t.Errorf("errors %v, want overloaded ones", l.Errors)
+	}
+	if l.Received == 0 {
+		t.Error("nothing relayed under the cap")
 	}
 }
