@@ -34,9 +34,10 @@ func (r *remote) needsNewConnection(sdp string) bool {
 // handOff replaces old, our connection to a peer, by a fresh one in the
 // newcomer role that answers offer, and reports whether it did. It runs on
 // old's loop, which must end when it returns true; old is closed in the
-// background. Messages still waiting in old's inbox move to the new
-// connection in order: onDirected delivers under p.mu, so none can be
-// stranded.
+// background. The candidates old held back for want of a remote
+// description (they came from the connection that sent offer) follow the
+// offer, then the messages still waiting in old's inbox, in order:
+// onDirected delivers under p.mu, so none can be stranded.
 func (p *Peer) handOff(old *remote, offer proto.Message) bool {
 	p.mu.Lock()
 	ice, live := p.ice, !p.closing && p.remotes[old.info.ID] == old
@@ -57,6 +58,11 @@ func (p *Peer) handOff(old *remote, offer proto.Message) bool {
 	}
 	p.remotes[old.info.ID] = nr
 	nr.deliver(offer)
+	for _, c := range old.neg.pending {
+		nr.deliver(proto.Message{Type: proto.TypeCandidate, From: old.info.ID, Candidate: &proto.ICECandidate{
+			Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment}})
+	}
+	old.neg.pending = nil
 	for moved := true; moved; {
 		select {
 		case m := <-old.inbox:

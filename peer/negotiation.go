@@ -82,6 +82,7 @@ func (r *remote) makeOffer() {
 	r.neg.restartWanted = false
 	r.neg.offerRestarts = restart
 	r.p.send(proto.Message{Type: proto.TypeOffer, To: r.info.ID, SDP: r.pc.LocalDescription().SDP})
+	r.watchFirstOffer()
 }
 
 // onOffer applies a remote offer following the perfect-negotiation
@@ -138,6 +139,7 @@ func (r *remote) onAnswer(sdp string) error {
 	if err := r.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
 		return fmt.Errorf("set remote answer: %w", err)
 	}
+	r.resend.stop()
 	r.neg.wantOffer = false
 	r.neg.offerRestarts = false
 	r.rounds.Add(1)

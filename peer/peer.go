@@ -86,6 +86,10 @@ type Peer struct {
 	wsURL   string
 	out     chan proto.Message
 	started atomic.Bool
+	// createMu serializes ensureRemote: two callers must never both make
+	// a connection to one peer (the loser's first offer would already be
+	// on its way from a connection that is then closed).
+	createMu sync.Mutex
 
 	mu   sync.Mutex
 	self proto.PeerInfo
@@ -454,6 +458,8 @@ func (p *Peer) onDirected(m proto.Message) {
 // ensureRemote returns the connection to info, creating it if needed.
 // offerer is true when we add our media at once and offer (peer-joined).
 func (p *Peer) ensureRemote(info proto.PeerInfo, offerer bool) (*remote, error) {
+	p.createMu.Lock()
+	defer p.createMu.Unlock()
 	p.mu.Lock()
 	if r := p.remotes[info.ID]; r != nil {
 		p.mu.Unlock()

@@ -40,8 +40,9 @@ type remote struct {
 	done    chan struct{}
 
 	// Negotiation and ICE-restart state, loop goroutine only.
-	neg negotiation
-	ice iceRestart
+	neg    negotiation
+	ice    iceRestart
+	resend offerResend // see offerresend.go
 
 	cands candidateGate
 
@@ -195,6 +196,7 @@ func (r *remote) requestOffer() {
 func (r *remote) loop() {
 	defer close(r.done)
 	defer r.ice.stop()
+	defer r.resend.stop()
 	for {
 		select {
 		case <-r.stop:
@@ -212,6 +214,8 @@ func (r *remote) loop() {
 			r.onConnState()
 		case <-r.ice.timerC():
 			r.onRestartTimer()
+		case <-r.resend.C():
+			r.onOfferResendTimer()
 		case <-r.restart:
 			r.startRestart(restartManual)
 		case <-r.resumed:

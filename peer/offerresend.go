@@ -1,0 +1,77 @@
+package peer
+
+import (
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/videochat/videochat/signal/proto"
+)
+
+// A connection's first offer can be lost: the other side may replace the
+// connection that received it (handOff, or a rebuild after a signalling
+// outage) before answering, and then offer to us from its new connection.
+// If we are the impolite side we ignore that colliding offer, as perfect
+// negotiation says, and both sides would wait for an answer forever. So
+// the first offer, until a remote description arrives, is sent again after
+// firstOfferResend, then after twice as long each time (at most
+// maxOfferResend). A copy that arrives after all is harmless: an answer in
+// the stable state is ignored.
+const (
+	firstOfferResend = 3 * time.Second
+	maxOfferResend   = 30 * time.Second
+)
+
+// offerResend is the resend timer of a first offer. Loop goroutine only.
+type offerResend struct {
+	timer *time.Timer
+	wait  time.Duration
+}
+
+// C returns the timer's channel, or nil (never ready) when not armed.
+func (o *offerResend) C() <-chan time.Time {
+	if o.timer == nil {
+		return nil
+	}
+	return o.timer.C
+}
+
+// arm (re)starts the timer with the next wait.
+func (o *offerResend) arm() {
+	o.wait = min(max(2*o.wait, firstOfferResend), maxOfferResend)
+	if o.timer == nil {
+		o.timer = time.NewTimer(o.wait)
+		return
+	}
+	o.timer.Reset(o.wait)
+}
+
+// stop disarms the timer.
+func (o *offerResend) stop() {
+	if o.timer != nil {
+		o.timer.Stop()
+		o.timer = nil
+	}
+	o.wait = 0
+}
+
+// watchFirstOffer arms the resend timer after we sent an offer on a
+// connection that has never had a remote description.
+func (r *remote) watchFirstOffer() {
+	if r.pc.CurrentRemoteDescription() == nil {
+		r.resend.stop()
+		r.resend.arm()
+	}
+}
+
+// onOfferResendTimer sends our first offer again if it is still unanswered.
+func (r *remote) onOfferResendTimer() {
+	pending := r.pc.PendingLocalDescription()
+	if r.pc.CurrentRemoteDescription() != nil || r.pc.SignalingState() != webrtc.SignalingStateHaveLocalOffer || pending == nil {
+		r.resend.stop()
+		return
+	}
+	r.log.Info("first offer unanswered; sending it again", "after", r.resend.wait)
+	r.p.send(proto.Message{Type: proto.TypeOffer, To: r.info.ID, SDP: pending.SDP})
+	r.resend.arm()
+}
