@@ -4,8 +4,6 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
-
-	"github.com/videochat/videochat/signal/proto"
 )
 
 // A connection's first offer can be lost: the other side may replace the
@@ -66,12 +64,10 @@ func (r *remote) watchFirstOffer() {
 
 // onOfferResendTimer sends our first offer again if it is still unanswered.
 func (r *remote) onOfferResendTimer() {
-	pending := r.pc.PendingLocalDescription()
-	if r.pc.CurrentRemoteDescription() != nil || r.pc.SignalingState() != webrtc.SignalingStateHaveLocalOffer || pending == nil {
+	if r.pc.CurrentRemoteDescription() != nil || r.pc.SignalingState() != webrtc.SignalingStateHaveLocalOffer {
 		r.resend.stop()
 		return
 	}
-	r.log.Info("first offer unanswered; sending it again", "after", r.resend.wait)
-	r.p.send(proto.Message{Type: proto.TypeOffer, To: r.info.ID, SDP: pending.SDP})
+	r.resendOffer()
 	r.resend.arm()
 }

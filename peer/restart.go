@@ -127,13 +127,14 @@ func (r *remote) startRestart(reason string) {
 	r.makeOffer()
 }
 
-// resendOffer sends our pending restart offer again: it or its answer was
-// lost (the signalling server drops messages over its rate limit), and a
-// new offer cannot be made before we are stable. The other side answers a
-// repeated offer like any offer.
+// resendOffer sends our pending offer (a restart offer, or the first one,
+// see offerresend.go) again: it or its answer was lost (the signalling
+// server drops messages over its rate limit, or the other side replaced the
+// connection that got it), and a new offer cannot be made before we are
+// stable. The other side answers a repeated offer like any offer.
 func (r *remote) resendOffer() {
 	if desc := r.pc.LocalDescription(); desc != nil {
-		r.log.Info("restart offer still unanswered, sending it again")
+		r.log.Info("offer still unanswered, sending it again")
 		r.p.send(proto.Message{Type: proto.TypeOffer, To: r.info.ID, SDP: desc.SDP})
 	}
 }

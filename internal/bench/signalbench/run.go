@@ -109,22 +109,17 @@ func (b *bench) serverRSS() *int64 {
 }
 
 // serverShed is the server's shed-message count, or nil if unknown.
-func (b *bench) serverShed() *int {
-	if b.target.Shed == nil {
-		return nil
-	}
-	v, err := b.target.Shed()
-	if err != nil {
-		return nil
-	}
-	return &v
-}
+func (b *bench) serverShed() *int { return optional(b.target.Shed) }
 
-func (b *bench) serverCPU() *time.Duration {
-	if b.target.CPU == nil {
+// serverCPU is the server's CPU time so far, or nil if unknown.
+func (b *bench) serverCPU() *time.Duration { return optional(b.target.CPU) }
+
+// optional returns what f reads, or nil when f is nil or fails.
+func optional[T any](f func() (T, error)) *T {
+	if f == nil {
 		return nil
 	}
-	v, err := b.target.CPU()
+	v, err := f()
 	if err != nil {
 		return nil
 	}
