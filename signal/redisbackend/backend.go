@@ -196,10 +196,13 @@ func (b *Backend) runJoin(ctx context.Context, lp *localPeer, max int) (int64, [
 	if err != nil {
 		// The script may have run before the connection failed (or may
 		// yet run, if Redis hangs): the next resynchronisation removes
-		// the entry and announces the peer gone.
+		// the entry and announces the peer gone. Until it has, the node
+		// does not count as live: Ready fails and joins fail fast, so no
+		// newcomer is handed a roster that still lists this peer.
 		b.mu.Lock()
 		b.departed[lp.room] = append(b.departed[lp.room], lp.info)
 		b.mu.Unlock()
+		b.live.Store(false)
 		b.requestResync()
 		return 0, nil, unavailable("join script", err)
 	}
