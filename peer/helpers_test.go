@@ -164,6 +164,7 @@ type peerOpts struct {
 	relayOnly       bool
 	reconnectFor    time.Duration
 	token           string
+	onTrack         func(peer.RemoteTrack) peer.TrackSink
 	// wantErr: Run's error is checked by the test, not by cleanup.
 	wantErr bool
 }
@@ -183,6 +184,7 @@ func startPeer(t *testing.T, server, room, name string, o peerOpts) *runner {
 		RelayOnly:       o.relayOnly,
 		ReconnectFor:    o.reconnectFor,
 		Token:           o.token,
+		OnTrack:         o.onTrack,
 		Logger:          testLog(t).With("side", name),
 		OnChat: func(from proto.PeerInfo, text string) {
 			r.mu.Lock()

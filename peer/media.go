@@ -99,8 +99,12 @@ func (f *frameCounter) push(h *rtp.Header) int {
 	return n
 }
 
-// readTrack reads a remote track until it ends, counting and recording.
-func (r *remote) readTrack(t *webrtc.TrackRemote) {
+// readTrack reads a remote track until it ends, counting, recording and
+// handing each packet to the caller's sink (nil: none).
+func (r *remote) readTrack(t *webrtc.TrackRemote, sink *guardedSink) {
+	if sink != nil {
+		defer sink.Close()
+	}
 	kind := t.Kind()
 	mime := t.Codec().MimeType
 	r.log.Info("remote track", "kind", kind.String(), "codec", mime)
@@ -124,6 +128,9 @@ func (r *remote) readTrack(t *webrtc.TrackRemote) {
 		}
 		if r.rec != nil {
 			r.rec.push(kind, mime, pkt)
+		}
+		if sink != nil {
+			sink.WriteRTP(pkt)
 		}
 	}
 }

@@ -52,6 +52,10 @@ type Config struct {
 	// OnChat, when set, is called for every chat line received. It may be
 	// called from several goroutines and must not block.
 	OnChat func(from proto.PeerInfo, text string)
+	// OnTrack, when set, is offered every remote track as it starts; a
+	// non-nil TrackSink it returns receives the track's packets and sender
+	// reports until the track ends (see sink.go for the rules).
+	OnTrack func(RemoteTrack) TrackSink
 	// OnEvent, when set, is called on room and connection changes. It may
 	// be called from several goroutines and must not block.
 	OnEvent func(Event)

@@ -128,8 +128,8 @@ func (r *remote) installHandlers() {
 		default:
 		}
 	})
-	r.pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		r.goMedia(func() { r.readTrack(t) })
+	r.pc.OnTrack(func(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+		r.goMedia(func() { r.readTrack(t, r.openSink(t, recv)) })
 	})
 }
 

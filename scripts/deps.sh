@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # deps.sh installs the system packages videochat needs, where it can.
 #
-#   scripts/deps.sh build   libvpx-dev, pkg-config (VP8 encoder, cgo)
-#   scripts/deps.sh test    the above + chromium, redis-server, ffmpeg (ffprobe)
+#   scripts/deps.sh build   libvpx-dev, pkg-config (VP8), libopus-dev (Opus
+#                           decoder), libsdl2-dev (the window view)
+#   scripts/deps.sh test    the above + chromium, redis-server, ffmpeg (ffprobe),
+#                           and the real device stack the tests drive:
+#                           pulseaudio (+ utils, sox) for microphone and
+#                           speaker, xvfb + imagemagick for screen capture and
+#                           the window view, tmux for the terminal view
 #
 # On Debian/Ubuntu as root it runs apt-get; otherwise it prints the exact
 # command to run and fails if something needed is missing.
 set -euo pipefail
 
-want=(libvpx-dev pkg-config)
+want=(libvpx-dev pkg-config libopus-dev libsdl2-dev)
 if [[ "${1:-build}" == test ]]; then
-	want+=(chromium redis-server ffmpeg)
+	want+=(chromium redis-server ffmpeg pulseaudio pulseaudio-utils sox xvfb imagemagick tmux)
 fi
 
 missing=()
