@@ -37,6 +37,10 @@ type closeReq struct {
 	// and waits up to CloseGrace for the client to answer it. Otherwise the
 	// close frame is best effort and the TCP connection is dropped at once.
 	graceful bool
+	// leave takes the peer out of its room when the close starts, not when
+	// the reader ends (after the close handshake): a close for abuse is
+	// not a drop, and the room-mates hear of it at once. See expel.
+	leave bool
 }
 
 // conn is one client's WebSocket. Its reader goroutine (readLoop) lives as
@@ -190,7 +194,7 @@ func (c *conn) evictLocked() {
 	c.loggerLocked().Warn("evicting slow consumer", "queue", c.srv.cfg.SendQueue)
 	c.srv.stats.evictions.Add(1)
 	c.srv.metrics.evicted(proto.CodeSlowConsumer)
-	c.closeLocked(closeReq{code: websocket.ClosePolicyViolation, reason: proto.CodeSlowConsumer})
+	c.closeLocked(closeReq{code: websocket.ClosePolicyViolation, reason: proto.CodeSlowConsumer, leave: true})
 }
 
 // closeWith asks the writer to close the connection as req says. Only the
@@ -243,6 +247,21 @@ func (c *conn) signalCloseLocked() {
 func (c *conn) fail(perr *proto.Error, code int) {
 	c.deliverNow(c.errorFrame(perr))
 	c.closeWith(closeReq{code: code, reason: perr.Code, graceful: true})
+}
+
+// expel closes the connection for abuse (flooding, an oversize frame, a
+// protocol violation): perr, if not nil, then a close frame with code and
+// reason (code 0: gorilla has sent one itself). The peer leaves its room
+// now: it is not held for a resume, and its room-mates get peer-left
+// before the close handshake, which may take CloseGrace. Only the reader
+// calls it; an eviction, which happens on a delivering goroutine, leaves
+// the same way from the writer (closeReq.leave, see finish).
+func (c *conn) expel(perr *proto.Error, code int, reason string) {
+	if perr != nil {
+		c.deliverNow(c.errorFrame(perr))
+	}
+	c.closeWith(closeReq{code: code, reason: reason, graceful: true, leave: true})
+	c.leaveRoom()
 }
 
 // sealForShutdown queues a bye for the client and seals the connection
@@ -490,8 +509,7 @@ func (c *conn) readEnded(err error) {
 		// client still sends until it closes, so that dropping the socket
 		// with unread data (a TCP reset) cannot destroy that close frame.
 		c.logger().Info("frame over the read limit", "limit", c.srv.cfg.ReadLimit)
-		c.closeWith(closeReq{graceful: true})
-		c.leaveRoom() // tell the room now, not after the drain
+		c.expel(nil, 0, "")
 		c.drain()
 	case c.isClosing():
 		// The client answered our close frame, or we dropped the socket.

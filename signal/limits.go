@@ -136,7 +136,7 @@ func (c *conn) admitFrame(now time.Time) bool {
 		c.srv.stats.rateCloses.Add(1)
 		c.srv.metrics.evicted(proto.CodeRateLimited)
 		c.logger().Warn("closing a connection that keeps exceeding the rate limit")
-		c.fail(proto.Errorf(proto.CodeRateLimited, "too many messages"), websocket.ClosePolicyViolation)
+		c.expel(proto.Errorf(proto.CodeRateLimited, "too many messages"), websocket.ClosePolicyViolation, proto.CodeRateLimited)
 	}
 	return false
 }

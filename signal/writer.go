@@ -153,13 +153,17 @@ func (c *conn) wakeReplierLocked() {
 	}
 }
 
-// finish runs the close that c.req describes, drops the TCP connection,
-// waits for readLoop to return and untracks the connection.
+// finish runs the close that c.req describes (for a close for abuse, the
+// peer leaves its room first), drops the TCP connection, waits for
+// readLoop to return and untracks the connection.
 func (c *conn) finish() {
 	defer c.srv.untrack(c)
 	c.mu.Lock()
 	req := c.req
 	c.mu.Unlock()
+	if req.leave {
+		c.leaveRoom() // a close for abuse: the room hears of it now
+	}
 	cfg := &c.srv.cfg
 	if req.graceful {
 		c.flush()
