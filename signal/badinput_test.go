@@ -82,6 +82,14 @@ func badCases(t *testing.T) []badCase {
 		{name: "token for another room", server: authOnly, act: join(tok("elsewhere", "Mallory", time.Hour)), code: proto.CodeUnauthorized, close: websocket.ClosePolicyViolation},
 		{name: "bad room", room: "bad!room", code: proto.CodeBadRoom, close: websocket.ClosePolicyViolation},
 		{name: "bad name", server: openOnly, act: raw(`{"type":"join","version":1,"name":"\u0007"}`), code: proto.CodeBadName, close: websocket.ClosePolicyViolation},
+		{name: "invalid UTF-8 name", act: raw("{\"type\":\"join\",\"version\":1,\"name\":\"a\xff\xfeb\"}"),
+			code: proto.CodeBadMessage, close: websocket.CloseInvalidFramePayloadData},
+		{name: "invalid UTF-8 text frame", joined: true, act: raw("{\"type\":\"offer\",\"to\":\"0123456789abcdef\",\"sdp\":\"\xc3\"}"),
+			code: proto.CodeBadMessage, close: websocket.CloseInvalidFramePayloadData},
+		{name: "lone surrogate in name", server: openOnly, act: raw(`{"type":"join","version":1,"name":"a\ud800b"}`),
+			code: proto.CodeBadName, close: websocket.ClosePolicyViolation},
+		{name: "line separator in name", server: openOnly, act: raw(`{"type":"join","version":1,"name":"a\u2028b"}`),
+			code: proto.CodeBadName, close: websocket.ClosePolicyViolation},
 		{name: "bad version", act: raw(`{"type":"join","version":9,"name":"M"}`), code: proto.CodeUnsupportedVersion, close: websocket.ClosePolicyViolation},
 	}
 }

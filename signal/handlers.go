@@ -3,6 +3,7 @@ package signal
 import (
 	"context"
 	"errors"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 
@@ -54,14 +55,22 @@ func spliceDirected(data []byte, self string, out *[]byte) (typ string, kind int
 }
 
 // handleSlow handles a frame that is not a directed message in the usual
-// shape.
+// shape. A text frame that is not valid UTF-8 fails the connection with
+// 1007 (RFC 6455 section 8.1), before or after the join; the fast path
+// accepts only valid UTF-8, so the check costs it nothing.
 func (c *conn) handleSlow(mt int, data []byte) {
-	if mt != websocket.TextMessage {
+	switch {
+	case mt != websocket.TextMessage:
 		c.srv.metrics.messageIn(inInvalid)
 		c.reject(proto.Errorf(proto.CodeBadMessage, "binary frames are not part of the protocol; send JSON text frames"))
-		return
+	case !utf8.Valid(data):
+		c.srv.metrics.messageIn(inInvalid)
+		c.logger().Info("text frame is not valid UTF-8")
+		c.expel(proto.Errorf(proto.CodeBadMessage, "text frames must be valid UTF-8"),
+			websocket.CloseInvalidFramePayloadData, proto.CodeBadMessage)
+	default:
+		c.handleDecoded(data)
 	}
-	c.handleDecoded(data)
 }
 
 // onFreshStack runs f on a goroutine of its own and waits for it to

@@ -120,11 +120,19 @@ func IsDirected(t string) bool {
 	return t == TypeOffer || t == TypeAnswer || t == TypeCandidate
 }
 
-// Decode parses one text frame into a Message. It checks the JSON shape and
-// that the type is known; it does not check fields that depend on the
-// connection's state (see Validate).
+// Decode parses one text frame into a Message. It checks that the frame is
+// valid UTF-8, its JSON shape and that the type is known; it does not
+// check fields that depend on the connection's state (see Validate).
+//
+// The UTF-8 check comes first because encoding/json replaces invalid
+// bytes inside strings with U+FFFD, after which nothing can tell them
+// from a real U+FFFD. (A lone surrogate escape such as "\ud800" is valid
+// JSON and decodes to U+FFFD too; CleanName refuses U+FFFD in names.)
 func Decode(data []byte) (Message, *Error) {
 	var m Message
+	if !utf8.Valid(data) {
+		return Message{}, Errorf(CodeBadMessage, "message is not valid UTF-8")
+	}
 	if err := json.Unmarshal(data, &m); err != nil {
 		return Message{}, Errorf(CodeBadMessage, "message is not a valid JSON object of the expected shape")
 	}
@@ -194,9 +202,12 @@ func ValidRoom(room string) bool {
 }
 
 // CleanName trims surrounding space from a display name and checks it: 1–64
-// characters of valid UTF-8 with no control or invisible format characters
-// (such as U+202E RIGHT-TO-LEFT OVERRIDE or U+200B ZERO WIDTH SPACE, which
-// make look-alike names).
+// characters of valid UTF-8 on one line, with no control or invisible
+// format characters (such as U+202E RIGHT-TO-LEFT OVERRIDE or U+200B ZERO
+// WIDTH SPACE, which make look-alike names), no line or paragraph
+// separator (U+2028, U+2029) and no U+FFFD REPLACEMENT CHARACTER, which
+// is what broken input becomes once decoded: invalid UTF-8 in a room
+// token's JSON, or a lone surrogate escape such as "\ud800".
 func CleanName(name string) (string, *Error) {
 	name = strings.TrimSpace(name)
 	if !utf8.ValidString(name) {
@@ -207,8 +218,13 @@ func CleanName(name string) (string, *Error) {
 		return "", Errorf(CodeBadName, "display name must be 1 to 64 characters")
 	}
 	for _, r := range name {
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+		switch {
+		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
 			return "", Errorf(CodeBadName, "display name must not contain control or invisible characters")
+		case unicode.In(r, unicode.Zl, unicode.Zp):
+			return "", Errorf(CodeBadName, "display name must be one line")
+		case r == utf8.RuneError:
+			return "", Errorf(CodeBadName, "display name must not contain U+FFFD (a lone surrogate or broken UTF-8)")
 		}
 	}
 	return name, nil

@@ -80,7 +80,7 @@ func TestDecodeAccepts(t *testing.T) {
 		{"whitespace around", " \n\t{\"type\":\"leave\"}\r\n ", proto.Message{Type: "leave"}},
 		{"escaped type", `{"type":"\u006aoin","version":1,"name":"A"}`, proto.Message{Type: "join", Version: 1, Name: "A"}},
 		{"unicode name", `{"type":"join","version":1,"name":"Zoë 🎥 李"}`, proto.Message{Type: "join", Version: 1, Name: "Zoë 🎥 李"}},
-		{"invalid UTF-8 replaced", "{\"type\":\"join\",\"version\":1,\"name\":\"a\xffb\"}",
+		{"lone surrogate escape replaced", `{"type":"join","version":1,"name":"a\ud800b"}`,
 			proto.Message{Type: "join", Version: 1, Name: "a\uFFFDb"}},
 		{"duplicate key, last wins", `{"type":"offer","to":"a","to":"b","sdp":"s"}`, proto.Message{Type: "offer", To: "b", SDP: "s"}},
 		{"version negative", `{"type":"join","version":-1}`, proto.Message{Type: "join", Version: -1}},
@@ -146,6 +146,9 @@ func TestDecodeRefuses(t *testing.T) {
 		{"server-only bye", `{"type":"bye"}`, "bye"},
 		{"server-only peer-joined", `{"type":"peer-joined","peer":{"id":"a","name":"b"}}`, "peer-joined"},
 		{"chat is not a signalling type", `{"type":"chat","text":"hi"}`, "chat"},
+		{"invalid UTF-8 in a string", "{\"type\":\"join\",\"version\":1,\"name\":\"a\xff\xfeb\"}", ""},
+		{"invalid UTF-8 outside strings", "{\"type\":\"leave\"}\xff", ""},
+		{"UTF-8 encoded surrogate", "{\"type\":\"join\",\"version\":1,\"name\":\"a\xed\xa0\x80b\"}", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -239,6 +242,39 @@ func TestValidateClient(t *testing.T) {
 	}
 }
 
+// A join whose name is broken input never passes: raw invalid UTF-8 is
+// refused by Decode, before encoding/json could turn it into U+FFFD; a lone
+// surrogate escape, which JSON allows and which decodes to U+FFFD, and
+// line separators are refused by ValidateClient as bad-name.
+func TestJoinBrokenName(t *testing.T) {
+	for _, tc := range []struct {
+		in, code string
+	}{
+		{"{\"type\":\"join\",\"version\":1,\"name\":\"a\xff\xfeb\"}", proto.CodeBadMessage},
+		{`{"type":"join","version":1,"name":"a\ud800b"}`, proto.CodeBadName},
+		{`{"type":"join","version":1,"name":"a\udc00b"}`, proto.CodeBadName},
+		{`{"type":"join","version":1,"name":"a\ud800\u0041"}`, proto.CodeBadName},
+		{`{"type":"join","version":1,"name":"a\u2028b"}`, proto.CodeBadName},
+		{"{\"type\":\"join\",\"version\":1,\"name\":\"a\u2029b\"}", proto.CodeBadName},
+	} {
+		m, err := proto.Decode([]byte(tc.in))
+		if err == nil {
+			err = proto.ValidateClient(&m)
+		}
+		if err == nil || err.Code != tc.code {
+			t.Errorf("%q: error %v, want %s", tc.in, err, tc.code)
+		}
+	}
+	// A surrogate pair escape is a real character.
+	m, err := proto.Decode([]byte(`{"type":"join","version":1,"name":"\ud83c\udfa5"}`))
+	if err == nil {
+		err = proto.ValidateClient(&m)
+	}
+	if err != nil || m.Name != "🎥" {
+		t.Errorf("surrogate pair: %q, %v; want 🎥", m.Name, err)
+	}
+}
+
 // Decode followed by ValidateClient refuses a spoofed "from" whatever its
 // spelling: encoding/json matches keys case-insensitively.
 func TestSpoofedFromAnyCase(t *testing.T) {
@@ -323,7 +359,11 @@ func TestCleanName(t *testing.T) {
 		{"a\u009bb", ""},
 		{"\xff", ""},
 		{"a\xc3", ""},
-		{"\xed\xa0\x80", ""}, // UTF-16 surrogate encoded in UTF-8
+		{"\xed\xa0\x80", ""},           // UTF-16 surrogate encoded in UTF-8
+		{"a\ufffdb", ""},               // what invalid UTF-8 and lone surrogate escapes decode to
+		{"a\u2028b", ""},               // line separator
+		{"a\u2029b", ""},               // paragraph separator
+		{"\u2028Alice\u2029", "Alice"}, // both are space: trimmed at the edges
 	}
 	for _, tc := range cases {
 		got, err := proto.CleanName(tc.in)
