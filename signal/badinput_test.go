@@ -71,6 +71,20 @@ func badCases(t *testing.T) []badCase {
 		{name: "burst of 20000 messages", joined: true, act: burst(20000),
 			code: proto.CodeRateLimited, close: websocket.ClosePolicyViolation,
 			skip: []string{proto.CodeUnknownPeer, proto.CodeRateLimited}},
+		{name: "unmasked frame", joined: true, act: rawBytes([]byte{0x81, 2, '{', '}'}), close: websocket.CloseProtocolError},
+		{name: "reserved bits set", joined: true, act: rawBytes(maskedFrame(0xc1, "{}")), close: websocket.CloseProtocolError},
+		{name: "unknown opcode", joined: true, act: rawBytes(maskedFrame(0x83, "")), close: websocket.CloseProtocolError},
+		{name: "fragmented control frame", joined: true, act: rawBytes(maskedFrame(0x09, "")), close: websocket.CloseProtocolError},
+		{name: "control frame over 125 bytes", joined: true,
+			act: rawBytes(append([]byte{0x89, 0x80 | 126, 0, 126, 0, 0, 0, 0}, strings.Repeat("p", 126)...)), close: websocket.CloseProtocolError},
+		{name: "continuation outside a message", joined: true, act: rawBytes(maskedFrame(0x80, "x")), close: websocket.CloseProtocolError},
+		{name: "new message inside a fragmented one", joined: true,
+			act: rawBytes(append(maskedFrame(0x01, "{"), maskedFrame(0x81, "{}")...)), close: websocket.CloseProtocolError},
+		{name: "close frame with a 1-byte payload", joined: true, act: rawBytes(maskedFrame(0x88, "\x03")), close: websocket.CloseProtocolError},
+		{name: "2^63-byte length", joined: true,
+			act: rawBytes([]byte{0x81, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}), close: websocket.CloseProtocolError},
+		{name: "bad close code", joined: true, act: rawBytes(maskedFrame(0x88, "\x03\xe7")), close: websocket.CloseProtocolError},
+		{name: "close reason not UTF-8", joined: true, act: rawBytes(maskedFrame(0x88, "\x03\xe8\xff")), close: websocket.CloseProtocolError},
 		{name: "malformed JSON before join", act: raw(`{"type":`), code: proto.CodeBadMessage, close: websocket.ClosePolicyViolation},
 		{name: "offer before join", act: raw(`{"type":"offer","to":"0123456789abcdef","sdp":"v=0"}`),
 			code: proto.CodeNotJoined, close: websocket.ClosePolicyViolation},
@@ -91,6 +105,16 @@ func badCases(t *testing.T) []badCase {
 		{name: "line separator in name", server: openOnly, act: raw(`{"type":"join","version":1,"name":"a\u2028b"}`),
 			code: proto.CodeBadName, close: websocket.ClosePolicyViolation},
 		{name: "bad version", act: raw(`{"type":"join","version":9,"name":"M"}`), code: proto.CodeUnsupportedVersion, close: websocket.ClosePolicyViolation},
+	}
+}
+
+// rawBytes writes b to the attacker's socket as it is, past its
+// WebSocket library: frames no client library would send.
+func rawBytes(b []byte) func(*client, string) {
+	return func(a *client, _ string) {
+		if _, err := a.ws.NetConn().Write(b); err != nil {
+			a.t.Fatalf("write: %v", err)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -501,13 +502,17 @@ func (c *conn) extendReadDeadline(now time.Time) {
 	_ = c.ws.SetReadDeadline(now.Add(c.srv.cfg.PongWait))
 }
 
-// readEnded handles the error that ended readLoop.
+// readEnded handles the error that ended readLoop. A drop (the network,
+// the peer's TCP, a read deadline) holds the peer for a resume; a frame
+// over the read limit or a WebSocket protocol violation is abuse: the
+// peer leaves at once (expel). After those the reader discards what the
+// client still sends until it closes, so that dropping the socket with
+// unread data (a TCP reset) cannot destroy the close frame.
 func (c *conn) readEnded(err error) {
+	var pe protocolError
 	switch {
 	case errors.Is(err, websocket.ErrReadLimit):
-		// gorilla has sent close 1009 itself. Read and discard what the
-		// client still sends until it closes, so that dropping the socket
-		// with unread data (a TCP reset) cannot destroy that close frame.
+		// gorilla has sent close 1009 itself.
 		c.logger().Info("frame over the read limit", "limit", c.srv.cfg.ReadLimit)
 		c.expel(nil, 0, "")
 		c.drain()
@@ -517,10 +522,31 @@ func (c *conn) readEnded(err error) {
 		// The client closed on purpose: gorilla has echoed its close frame.
 		c.logger().Debug("connection closed by client", "err", err)
 		c.closeWith(closeReq{})
-	default:
+	case errors.As(err, &pe):
+		// A frame header that breaks RFC 6455 (readahead.go).
+		c.logger().Info("websocket protocol violation", "err", err)
+		c.expel(nil, websocket.CloseProtocolError, string(pe))
+		c.drain()
+	case isDrop(err):
 		c.logger().Info("connection lost", "err", err)
 		c.connLost()
+	default:
+		// A violation gorilla found in a close frame's payload (a bad
+		// close code, a reason that is not UTF-8); it has sent close 1002.
+		c.logger().Info("websocket protocol violation", "err", err)
+		c.expel(nil, 0, "")
+		c.drain()
 	}
+}
+
+// isDrop reports whether a read error means that the connection broke:
+// a network error or deadline (net.Error), or the end of the stream
+// without a close frame (gorilla reports it as close 1006).
+func isDrop(err error) bool {
+	var ne net.Error
+	var ce *websocket.CloseError
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		(errors.As(err, &ce) && ce.Code == websocket.CloseAbnormalClosure)
 }
 
 // writeFailed closes the connection after a failed write. ErrCloseSent
@@ -557,9 +583,10 @@ func (c *conn) connLost() {
 	c.closeWith(closeReq{})
 }
 
-// drain discards raw bytes from the socket for at most CloseGrace.
+// drain discards raw bytes from the socket for at most CloseGrace, until
+// the client closes it.
 func (c *conn) drain() {
-	nc := c.ws.NetConn()
+	nc := c.bc.unframed()
 	if nc.SetReadDeadline(time.Now().Add(c.srv.cfg.CloseGrace)) == nil {
 		_, _ = io.Copy(io.Discard, nc)
 	}

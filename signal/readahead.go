@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"net"
 	"syscall"
 
 	"github.com/gorilla/websocket"
@@ -18,6 +19,14 @@ import (
 // waits, so batchConn reads ahead into a pooled buffer of its own and
 // hands gorilla the bytes of one frame at a time: when gorilla starts on a
 // frame, everything buffered is in batchConn, and buffered reports it.
+//
+// Since it follows the frame headers anyway, the read side also checks
+// them against RFC 6455 before gorilla sees them (checkHeader): a header
+// that breaks the protocol is not handed out, and Read returns a
+// protocolError instead, on which the connection fails with close 1002.
+// So every violation a header can show is answered alike, including two
+// that gorilla lets through or answers without a close frame: a close
+// frame with a 1-byte payload, and a 64-bit length with its top bit set.
 
 // readState follows the client's frames through the byte stream.
 type readState struct {
@@ -31,7 +40,16 @@ type readState struct {
 	hdr  [14]byte // the current frame's header, while it is handed out
 	hlen int      // header bytes handed out so far
 	left uint64   // payload bytes of the current frame still to hand out
+	// inMessage: a data frame without FIN has begun a fragmented message,
+	// so the next data frame must be its continuation.
+	inMessage bool
 }
+
+// protocolError is a frame header that breaks RFC 6455; its text is the
+// reason sent with close 1002.
+type protocolError string
+
+func (e protocolError) Error() string { return "websocket protocol violation: " + string(e) }
 
 // buffered reports whether bytes are waiting to be read.
 func (b *batchConn) buffered() bool {
@@ -96,9 +114,24 @@ func (b *batchConn) Read(p []byte) (int, error) {
 	}
 	data := (*b.rs.rbuf)[b.rs.roff:]
 	n := copy(p, data[:b.rs.limit(len(data))])
-	b.rs.advance(p[:n])
+	if err := b.rs.advance(p[:n]); err != nil {
+		return 0, err // gorilla gets the error, not the header
+	}
 	b.consumed(n)
 	return n, nil
+}
+
+// unframed drops the bytes read ahead and returns the socket itself, for
+// a reader that only discards what is left of a stream it no longer
+// parses (after a protocol violation the frame checks would refuse it).
+func (b *batchConn) unframed() net.Conn {
+	if buf := b.rs.rbuf; buf != nil {
+		*buf = (*buf)[:0]
+		b.pool.Put(buf)
+		b.rs.rbuf = nil
+	}
+	b.rs.rerr = nil
+	return b.Conn
 }
 
 // consumed marks n more bytes read ahead as used and returns the buffer to
@@ -148,18 +181,71 @@ func (r *readState) limit(avail int) int {
 	return min(avail, headerLen(r.hdr[:r.hlen])-r.hlen)
 }
 
-// advance accounts for bytes handed out.
-func (r *readState) advance(p []byte) {
+// advance accounts for bytes about to be handed out. It checks a frame
+// header as its bytes arrive and returns a protocolError, without handing
+// the bytes out, when it breaks the protocol.
+func (r *readState) advance(p []byte) error {
 	if r.hlen == 0 && r.left > 0 {
 		r.left -= uint64(len(p))
-		return
+		return nil
 	}
+	prev := r.hlen
 	r.hlen += copy(r.hdr[r.hlen:], p)
-	if r.hlen < 2 || r.hlen < headerLen(r.hdr[:r.hlen]) {
-		return
+	if r.hlen < 2 {
+		return nil
+	}
+	if prev < 2 {
+		if err := r.checkHeader(r.hdr[0], r.hdr[1]); err != nil {
+			return err
+		}
+	}
+	if prev < 3 && r.hlen >= 3 && r.hdr[1]&0x7f == 127 && r.hdr[2]&0x80 != 0 {
+		// Checked on its first byte: given all eight, gorilla would
+		// refuse the length without a close frame.
+		return protocolError("64-bit payload length with its most significant bit set")
+	}
+	if r.hlen < headerLen(r.hdr[:r.hlen]) {
+		return nil
 	}
 	r.left = payloadLen(r.hdr[:r.hlen])
 	r.hlen = 0
+	return nil
+}
+
+// checkHeader checks the first two bytes of a client frame's header (RFC
+// 6455 sections 5.2 to 5.5; no extension is negotiated) and follows
+// fragmented messages.
+func (r *readState) checkHeader(b0, b1 byte) error {
+	const fin, rsv, mask = 0x80, 0x70, 0x80
+	op, n := b0&0x0f, b1&0x7f
+	switch {
+	case b0&rsv != 0:
+		return protocolError("reserved bits set")
+	case b1&mask == 0:
+		return protocolError("unmasked client frame")
+	case op >= websocket.CloseMessage && op <= websocket.PongMessage: // control
+		switch {
+		case b0&fin == 0:
+			return protocolError("fragmented control frame")
+		case n > 125:
+			return protocolError("control frame over 125 bytes")
+		case op == websocket.CloseMessage && n == 1:
+			return protocolError("close frame with a 1-byte payload")
+		}
+	case op == websocket.TextMessage || op == websocket.BinaryMessage:
+		if r.inMessage {
+			return protocolError("new message inside a fragmented one")
+		}
+		r.inMessage = b0&fin == 0
+	case op == 0: // continuation
+		if !r.inMessage {
+			return protocolError("continuation frame outside a fragmented message")
+		}
+		r.inMessage = b0&fin == 0
+	default:
+		return protocolError("unknown opcode")
+	}
+	return nil
 }
 
 // headerLen is the length of the frame header that starts with h: 2 until

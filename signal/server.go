@@ -111,14 +111,20 @@ func New(cfg Config) (*Server, error) {
 }
 
 // ServeHTTP upgrades the request to the signalling WebSocket of the room
-// named by the path value "room" (mount it at "GET /ws/{room}"). A foreign
-// Origin gets 403 and no upgrade, a remote address past MaxConnsPerIP 429;
+// named by the path value "room" (mount it at "GET /ws/{room}"). A request
+// older than HTTP/1.1 gets 400 (RFC 6455 section 4.1), a foreign Origin
+// 403, a remote address past MaxConnsPerIP 429, each without an upgrade;
 // an invalid room name gets a bad-room error and close 1008 after the
 // upgrade. After Shutdown it answers 503.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.isClosed() {
 		s.metrics.refused(refusedShutdown)
 		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	if !r.ProtoAtLeast(1, 1) {
+		s.metrics.refused(refusedHandshake)
+		http.Error(w, "the WebSocket handshake needs HTTP/1.1", http.StatusBadRequest)
 		return
 	}
 	ip := remoteIP(r)
