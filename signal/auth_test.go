@@ -159,9 +159,18 @@ func TestViewerMayNotPublish(t *testing.T) {
 
 	const sends = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=sendrecv\r\n"
 	const receives = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=recvonly\r\n"
+	// RFC 9143: a port-0 section marked bundle-only, or listed in the
+	// BUNDLE group, is live (peer/viewer_attack_test.go shows pion
+	// receiving on both).
+	const bundleOnly = "v=0\r\na=group:BUNDLE 0 1\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\na=recvonly\r\n" +
+		"m=video 0 UDP/TLS/RTP/SAVPF 96\r\na=bundle-only\r\na=mid:1\r\na=sendrecv\r\n"
+	const bundledPort0 = "v=0\r\na=group:BUNDLE 0 1\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\na=recvonly\r\n" +
+		"m=video 0 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=sendrecv\r\n"
 	for _, typ := range []string{proto.TypeOffer, proto.TypeAnswer} {
-		v.send(proto.Message{Type: typ, To: p.id, SDP: sends})
-		v.expectError(proto.CodeForbidden, typ)
+		for _, sdp := range []string{sends, bundleOnly, bundledPort0} {
+			v.send(proto.Message{Type: typ, To: p.id, SDP: sdp})
+			v.expectError(proto.CodeForbidden, typ)
+		}
 		v.send(proto.Message{Type: typ, To: p.id, SDP: receives})
 		if m := p.expect(typ); m.SDP != receives || m.From != v.id {
 			t.Fatalf("publisher got %+v, want the viewer's receive-only %s", m, typ)
