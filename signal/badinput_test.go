@@ -62,6 +62,13 @@ func badCases(t *testing.T) []badCase {
 		{name: "spoofed from", joined: true, act: func(a *client, mate string) {
 			a.send(proto.Message{Type: proto.TypeOffer, To: mate, From: mate, SDP: "v=0"})
 		}, code: proto.CodeBadMessage},
+		{name: "empty from", joined: true, act: func(a *client, mate string) {
+			a.sendRaw(websocket.TextMessage, []byte(`{"type":"offer","to":"`+mate+`","sdp":"v=0","from":""}`))
+		}, code: proto.CodeBadMessage},
+		{name: "two from keys", joined: true, act: func(a *client, mate string) {
+			a.sendRaw(websocket.TextMessage, []byte(`{"type":"offer","from":"`+mate+`","to":"`+mate+`","sdp":"v=0","from":""}`))
+		}, code: proto.CodeBadMessage},
+		{name: "unknown type over 32 bytes", joined: true, act: raw(`{"type":"` + strings.Repeat("x", 33) + `"}`), code: proto.CodeBadMessage},
 		{name: "binary frame", joined: true, act: func(a *client, _ string) {
 			a.sendRaw(websocket.BinaryMessage, []byte{0, 1, 2, 3})
 		}, code: proto.CodeBadMessage},

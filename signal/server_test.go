@@ -167,6 +167,19 @@ func TestBadMessagesAfterJoin(t *testing.T) {
 			proto.CodeBadMessage, ""},
 		{"unknown type", websocket.TextMessage, fixed(`{"type":"dance"}`), proto.CodeBadMessage, "dance"},
 		{"server-only type", websocket.TextMessage, fixed(`{"type":"welcome"}`), proto.CodeBadMessage, "welcome"},
+		{"unknown type of 32 bytes", websocket.TextMessage, fixed(`{"type":"` + strings.Repeat("x", 32) + `"}`),
+			proto.CodeBadMessage, strings.Repeat("x", 32)},
+		// The server echoes at most 32 bytes of a client's input.
+		{"unknown type of 33 bytes gets no ref", websocket.TextMessage, fixed(`{"type":"` + strings.Repeat("x", 33) + `"}`),
+			proto.CodeBadMessage, ""},
+		{"empty from", websocket.TextMessage,
+			func(_, to string) string { return `{"type":"offer","to":"` + to + `","sdp":"x","from":""}` },
+			proto.CodeBadMessage, "offer"},
+		{"two froms the last empty", websocket.TextMessage,
+			func(self, to string) string {
+				return `{"type":"candidate","from":"` + self + `","to":"` + to + `","candidate":{"candidate":""},"from":""}`
+			},
+			proto.CodeBadMessage, "candidate"},
 		{"missing target", websocket.TextMessage, fixed(`{"type":"offer","sdp":"x"}`), proto.CodeBadMessage, "offer"},
 		{"missing sdp", websocket.TextMessage,
 			func(_, to string) string { return `{"type":"answer","to":"` + to + `"}` },

@@ -191,7 +191,7 @@ type readiness interface {
 }
 
 // newMux routes the server's endpoints.
-func newMux(sig *signal.Server, backend *redisbackend.Backend, obs *observability, withPprof bool, log *slog.Logger) *http.ServeMux {
+func newMux(sig *signal.Server, backend *redisbackend.Backend, obs *observability, withPprof bool, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	obs.mount(mux, withPprof)
 	mux.Handle("GET /ws/{room}", sig)
@@ -216,7 +216,7 @@ func newMux(sig *signal.Server, backend *redisbackend.Backend, obs *observabilit
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("/", web.Handler(web.Config{Logger: log.With("component", "web")}))
-	return mux
+	return refuseUncleanWS(mux)
 }
 
 // displayAddr turns a listen address into something a browser can open.

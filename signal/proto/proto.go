@@ -128,26 +128,63 @@ func IsDirected(t string) bool {
 // bytes inside strings with U+FFFD, after which nothing can tell them
 // from a real U+FFFD. (A lone surrogate escape such as "\ud800" is valid
 // JSON and decodes to U+FFFD too; CleanName refuses U+FFFD in names.)
+//
+// A client never sends "from": a frame with a "from" key, whatever its
+// value ("" and null included), spelling case or count, is refused, with
+// the Message (From as last given) for the caller's logs.
 func Decode(data []byte) (Message, *Error) {
-	var m Message
 	if !utf8.Valid(data) {
 		return Message{}, Errorf(CodeBadMessage, "message is not valid UTF-8")
 	}
-	if err := json.Unmarshal(data, &m); err != nil {
+	var f clientFrame
+	if err := json.Unmarshal(data, &f); err != nil {
 		return Message{}, Errorf(CodeBadMessage, "message is not a valid JSON object of the expected shape")
 	}
+	m := f.Message
+	m.From = f.From.value
 	switch m.Type {
 	case TypeJoin, TypeOffer, TypeAnswer, TypeCandidate, TypeLeave:
 	case "":
 		return m, Errorf(CodeBadMessage, "message has no type")
 	default:
 		ref := m.Type
-		if len(ref) > 32 || !utf8.ValidString(ref) {
+		if len(ref) > maxRefLen || !utf8.ValidString(ref) {
 			ref = "" // do not echo long or broken input back
 		}
 		return m, Errorf(CodeBadMessage, "unknown message type").WithRef(ref)
 	}
+	if f.From.seen {
+		return m, Errorf(CodeBadMessage, "\"from\" is set by the server, not by clients").WithRef(m.Type)
+	}
 	return m, nil
+}
+
+// maxRefLen is the longest unknown type an error echoes back in its ref.
+const maxRefLen = 32
+
+// clientFrame is what Decode unmarshals. Its From shadows Message.From,
+// so that every "from" key (encoding/json matches keys in any case, and
+// the last of duplicates wins) passes through fromKey, which notes it.
+type clientFrame struct {
+	Message
+	From fromKey `json:"from"`
+}
+
+// fromKey notes that a "from" key appeared, whatever its value.
+type fromKey struct {
+	seen  bool
+	value string
+}
+
+// UnmarshalJSON implements json.Unmarshaler; encoding/json calls it for
+// null too.
+func (k *fromKey) UnmarshalJSON(b []byte) error {
+	k.seen = true
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		k.value = s
+	}
+	return nil
 }
 
 // ValidateClient checks a client message's fields for its type: a join

@@ -275,8 +275,9 @@ func TestJoinBrokenName(t *testing.T) {
 	}
 }
 
-// Decode followed by ValidateClient refuses a spoofed "from" whatever its
-// spelling: encoding/json matches keys case-insensitively.
+// Decode refuses a client's "from" whatever its spelling (encoding/json
+// matches keys case-insensitively), value or count: a client never sends
+// "from".
 func TestSpoofedFromAnyCase(t *testing.T) {
 	for _, key := range []string{"from", "From", "FROM", "fRoM"} {
 		in := `{"type":"offer","to":"p2","sdp":"v=0","` + key + `":"p3"}`
@@ -286,6 +287,20 @@ func TestSpoofedFromAnyCase(t *testing.T) {
 		}
 		if err == nil || err.Code != proto.CodeBadMessage {
 			t.Errorf("%s: error = %v, want %s", in, err, proto.CodeBadMessage)
+		}
+	}
+	for _, in := range []string{
+		`{"type":"offer","to":"p2","sdp":"v=0","from":""}`,
+		`{"type":"offer","to":"p2","sdp":"v=0","from":null}`,
+		`{"type":"offer","to":"p2","sdp":"v=0","from":"p3","from":""}`,
+		`{"type":"candidate","to":"p2","candidate":{"candidate":""},"FROM":"","from":""}`,
+		`{"type":"answer","from":5,"to":"p2","sdp":"v=0"}`,
+		`{"type":"join","version":1,"name":"A","from":""}`,
+		`{"type":"leave","from":{}}`,
+	} {
+		m, err := proto.Decode([]byte(in))
+		if err == nil || err.Code != proto.CodeBadMessage || err.Ref != m.Type || m.Type == "" {
+			t.Errorf("%s: %+v, %v; want %s with ref the type", in, m, err, proto.CodeBadMessage)
 		}
 	}
 }
