@@ -166,6 +166,10 @@ func (s *Server) admitIP(ip string) bool {
 func (s *Server) releaseIP(ip string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.releaseIPLocked(ip)
+}
+
+func (s *Server) releaseIPLocked(ip string) {
 	if s.perIP[ip]--; s.perIP[ip] <= 0 {
 		delete(s.perIP, ip)
 	}

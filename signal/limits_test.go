@@ -109,6 +109,9 @@ func TestConnsPerIP(t *testing.T) {
 	if !errors.Is(err, websocket.ErrBadHandshake) || resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("4th dial: %v (%v), want 429", err, resp)
 	}
+	// A dial returns when the client has the 101; the server may track
+	// the connection a little later.
+	waitFor(t, "three connections", func() bool { return ts.Stats().Conns == 3 })
 	open[0].ws.Close()
 	waitFor(t, "a free slot", func() bool { return ts.Stats().Conns == 2 })
 	ts.join(t, "r", "A")

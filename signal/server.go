@@ -272,8 +272,8 @@ func (s *Server) untrack(c *conn) {
 	s.churnLocked()
 	s.nconns--
 	s.metrics.setConns(s.nconns)
+	s.releaseIPLocked(c.ip) // with nconns: a dropped count means a free slot
 	s.mu.Unlock()
-	s.releaseIP(c.ip)
 	s.wg.Done()
 }
 
