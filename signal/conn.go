@@ -224,7 +224,10 @@ func (c *conn) sealLocked(req closeReq) bool {
 	c.held = nil
 	c.wakeReplierLocked()
 	if !req.graceful {
-		// Unblock a write stuck on a client that does not read.
+		// Nothing queued will be written: let it go now, not when the
+		// close is over. And unblock a write stuck on a client that does
+		// not read.
+		c.queue, c.replies = nil, nil
 		c.bc.abort()
 	}
 	return true
