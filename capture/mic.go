@@ -31,8 +31,13 @@ const (
 	// micStallAfter is how long Read waits for the device before it
 	// declares it lost and sends silence.
 	micStallAfter = 300 * time.Millisecond
+	// micStartGrace is the wait for a device's first samples: sound
+	// servers take a while to start a stream.
+	micStartGrace = 3 * time.Second
 	// micReopenEvery is the pace of the reopen loop of a lost device.
 	micReopenEvery = time.Second
+	// micReleaseWait bounds the wait for a lost device to be released.
+	micReleaseWait = 2 * time.Second
 	// micMaxBuffered bounds the audio waiting for Read, in seconds.
 	micMaxBuffered = 1
 )
@@ -118,6 +123,7 @@ type micSource struct {
 	lost    bool          // the device stopped by itself
 	ready   chan struct{} // signalled (cap 1) when samples arrive or the device is lost
 	stalled atomic.Bool   // Read is sending silence; the reopen loop runs
+	started bool          // Read has had samples from the device
 
 	// Read's own state: one goroutine.
 	rs    *resampler
@@ -176,10 +182,28 @@ func (s *micSource) connect() error {
 	s.dev, s.lost, s.in, s.inRate = dev, false, s.in[:0], mode.rate
 	s.mu.Unlock()
 	if old != nil {
-		old.Uninit()
+		s.release(old)
 	}
 	s.log.Info("microphone open", "id", m.id, "label", m.label, "rate", mode.rate, "channels", mode.channels, "format", mode.formatName())
 	return nil
+}
+
+// release uninitialises a device replaced after it was lost. miniaudio's
+// PulseAudio backend can block for ever uninitialising a stream the server
+// killed (its source was removed): the wait is bounded, and a device that
+// does not let go is abandoned (its thread and buffers stay allocated; its
+// callbacks are ignored).
+func (s *micSource) release(dev *malgo.Device) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		dev.Uninit()
+	}()
+	select {
+	case <-done:
+	case <-time.After(micReleaseWait):
+		s.log.Warn("the sound server did not release the lost microphone: abandoning it")
+	}
 }
 
 // push runs on the device's thread: it decodes and queues one period.
@@ -261,11 +285,15 @@ func (s *micSource) Read() (wave.Audio, func(), error) {
 			s.waitUntil(s.next)
 			s.next = s.next.Add(audioFrame)
 		} else {
-			s.timer.Reset(micStallAfter)
+			wait := micStallAfter
+			if !s.started {
+				wait = micStartGrace
+			}
+			s.timer.Reset(wait)
 			select {
 			case <-s.ready:
 			case <-s.timer.C:
-				s.stall("no audio for " + micStallAfter.String())
+				s.stall("no audio for " + wait.String())
 			}
 			s.timer.Stop()
 		}
@@ -277,6 +305,7 @@ func (s *micSource) Read() (wave.Audio, func(), error) {
 			s.stall("device stopped")
 		}
 		if len(in) > 0 {
+			s.started = true
 			if s.stalled.Load() && !lost {
 				s.stalled.Store(false)
 				s.log.Warn("microphone is back: sending its audio again")
