@@ -2,9 +2,9 @@ package capture
 
 import (
 	"crypto/rand"
-	"log/slog"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/pion/webrtc/v4"

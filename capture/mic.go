@@ -398,4 +398,3 @@ func (s *micSource) Close() error {
 	s.timer.Stop()
 	return nil
 }
-

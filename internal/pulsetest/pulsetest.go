@@ -33,8 +33,8 @@ const missing = "\n*** PULSEAUDIO NOT FOUND: the tests that need a sound server 
 // virtual microphone.
 type Sink struct {
 	Name     string
-	Rate     int // Hz; 0 means 48000
-	Channels int // 0 means 2
+	Rate     int    // Hz; 0 means 48000
+	Channels int    // 0 means 2
 	Format   string // sample format, e.g. "float32le"; "" means s16le
 }
 
