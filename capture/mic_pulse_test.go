@@ -177,3 +177,18 @@ func waitTone(t *testing.T, s audioSource) time.Duration {
 		}
 	}
 }
+
+// TestMicrophoneUnsupportedFormat: a microphone whose only mode this
+// program cannot record (8-bit unsigned) is a clear error naming the
+// modes it has.
+func TestMicrophoneUnsupportedFormat(t *testing.T) {
+	pa := pulsetest.Start(t, pulsetest.Sink{Name: "vsink", Rate: 44100, Channels: 1, Format: "u8"})
+	pa.AddMicrophone("vmic", "vsink")
+	pa.SetDefaultSource("vmic")
+	pa.Setenv(t)
+	_, err := Open(Config{Audio: "mic", Logger: testLogger(t)})
+	if !errors.Is(err, ErrNoMicrophone) || !strings.Contains(err.Error(), "u8") {
+		t.Fatalf("got %v, want ErrNoMicrophone naming the u8 mode", err)
+	}
+	t.Log(err)
+}
