@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"image"
 	"image/color"
@@ -245,6 +246,37 @@ func TestBadDevices(t *testing.T) {
 	pa.Setenv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+
+	out, err := exec.CommandContext(ctx, binPath, "devices", "--json").Output()
+	if err != nil {
+		t.Fatalf("devices --json: %v", err)
+	}
+	var devs []struct {
+		ID      string `json:"id"`
+		Kind    string `json:"kind"`
+		Default bool   `json:"default"`
+		Modes   []struct {
+			Rate     int    `json:"rate"`
+			Channels int    `json:"channels"`
+			Format   string `json:"format"`
+		} `json:"modes"`
+	}
+	if err := json.Unmarshal(out, &devs); err != nil {
+		t.Fatalf("devices --json: %v\n%s", err, out)
+	}
+	found := false
+	for _, d := range devs {
+		if d.ID == "vmic" {
+			found = d.Kind == "microphone" && len(d.Modes) > 0 && d.Modes[0].Rate == 48000 && d.Modes[0].Format == "s16"
+		}
+		if d.ID == "vsink.monitor" && d.Default {
+			t.Errorf("a monitor is the default microphone: %s", out)
+		}
+	}
+	if !found {
+		t.Errorf("devices --json lacks vmic with its 48 kHz s16 mode: %s", out)
+	}
+
 	for _, c := range []struct {
 		args []string
 		want string
