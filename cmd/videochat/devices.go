@@ -97,27 +97,13 @@ func summariseModes(d capture.Device) string {
 	return strings.Join(s, ", ")
 }
 
-// deviceHint is the device list appended to an error about a device that
-// is not there.
-func deviceHint(log *slog.Logger) string {
-	devs, err := listDevices(log)
-	if err != nil || len(devs) == 0 {
-		return "no devices found"
-	}
-	var b strings.Builder
-	b.WriteString("devices:")
-	for _, d := range devs {
-		fmt.Fprintf(&b, "\n  %-10s %s  %s", d.Kind, d.ID, d.Label)
-	}
-	return b.String()
-}
-
 // openMediaError maps capture.Open's error to an exit code: a device that
-// is not there is a usage error (2) and comes with the list of devices;
-// anything else (busy, failing) is a runtime error (1).
-func openMediaError(err error, log *slog.Logger) error {
+// is not there is a usage error (2), its one line naming the devices of
+// that kind there are; anything else (busy, failing) is a runtime error
+// (1).
+func openMediaError(err error) error {
 	if errors.Is(err, capture.ErrNoCamera) || errors.Is(err, capture.ErrNoMicrophone) || errors.Is(err, capture.ErrNoScreen) {
-		return withCode(exitUsage, fmt.Errorf("%w\n%s", err, deviceHint(log)))
+		return withCode(exitUsage, err)
 	}
 	return withCode(exitError, err)
 }

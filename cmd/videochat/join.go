@@ -92,7 +92,7 @@ func runJoin(ctx context.Context, f joinFlags) error {
 	f.media.Name = f.name
 	media, err := capture.Open(f.media)
 	if err != nil {
-		return openMediaError(err, log)
+		return openMediaError(err)
 	}
 	defer media.Close()
 
