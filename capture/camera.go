@@ -1,9 +1,24 @@
 package capture
 
+// The camera and screen path, top to bottom:
+//
+//	driver (mediadevices: v4l2, X11, or a test's fake) opened first, then
+//	its mode chosen from what it reports → frames decoded by the driver
+//	(MJPEG, YUYV, NV12, RGBA …) → I420 → scaled to fit --width/--height
+//	→ the live video pipeline.
+//
+// A device whose reads start failing (unplugged) does not end the call:
+// lostVideo sends black frames with the peer's name at the nominal rate,
+// logs the event and reopens the device every second until it delivers
+// again.
+
 import (
 	"errors"
 	"fmt"
 	"image"
+	"log/slog"
+	"math"
+	"sync"
 	"time"
 
 	"github.com/pion/mediadevices/pkg/driver"
@@ -25,93 +40,211 @@ func findCamera(cfg Config) (driver.Driver, error) {
 func noCamera(cfg Config, cause error) error {
 	which := ""
 	if cfg.Camera != "" {
-		which = fmt.Sprintf(" (--camera %q: %v)", cfg.Camera, cause)
+		which = fmt.Sprintf(" (--camera %q)", cfg.Camera)
 	}
-	return fmt.Errorf("%w%s: use --video test, or list devices with `videochat devices`", ErrNoCamera, which)
+	return fmt.Errorf("%w%s: %v: use --video test, or list devices with `videochat devices`", ErrNoCamera, which, cause)
 }
 
-// cameraSource reads frames from a v4l2 camera through mediadevices.
-type cameraSource struct {
-	d   driver.Driver
-	r   video.Reader
-	img *image.YCbCr // own copy: the driver's buffers are pooled
+// findScreen returns the X11 screen n, or an error wrapping ErrNoScreen.
+func findScreen(n int) (driver.Driver, error) {
+	ds := screenDrivers()
+	if n < 0 || n >= len(ds) {
+		have := "none (is DISPLAY set?)"
+		if len(ds) > 0 {
+			have = fmt.Sprintf("screen:0 … screen:%d", len(ds)-1)
+		}
+		return nil, fmt.Errorf("%w: screen:%d: screens: %s: list devices with `videochat devices`", ErrNoScreen, n, have)
+	}
+	return ds[n], nil
 }
 
-// openCamera opens d and starts streaming in the mode closest to w×h@fps.
-func openCamera(d driver.Driver, w, h, fps int) (*cameraSource, error) {
+// videoChooser picks the mode to record from what an open driver offers.
+type videoChooser func(props []prop.Media) (prop.Media, bool)
+
+// deviceVideo reads frames from an opened mediadevices video driver.
+type deviceVideo struct {
+	d     driver.Driver
+	r     video.Reader
+	w, h  int          // the box frames are scaled to fit
+	img   *image.YCbCr // own copy: the driver's buffers are pooled
+	label string
+}
+
+// openDeviceVideo opens d, then chooses its mode from the modes it reports
+// (drivers list them only once open) and starts streaming.
+func openDeviceVideo(d driver.Driver, choose videoChooser, w, h int) (*deviceVideo, error) {
 	rec, ok := d.(driver.VideoRecorder)
+	label := driverLabel(d)
 	if !ok {
-		return nil, errors.New("camera: driver cannot record video")
+		return nil, fmt.Errorf("%s: driver cannot record video", label)
 	}
-	if err := d.Open(); err != nil {
-		return nil, fmt.Errorf("camera %s: %w", d.Info().Label, err)
+	if err := safely(d.Open); err != nil {
+		return nil, fmt.Errorf("%s: open: %w", label, err)
 	}
-	p, ok := bestCameraProp(d.Properties(), w, h, fps)
+	p, ok := choose(d.Properties())
 	if !ok {
 		d.Close()
-		return nil, fmt.Errorf("camera %s: no supported mode", d.Info().Label)
+		return nil, fmt.Errorf("%s: no supported mode", label)
 	}
-	r, err := rec.VideoRecord(p)
+	var r video.Reader
+	err := safely(func() (err error) { r, err = rec.VideoRecord(p); return err })
 	if err != nil {
 		d.Close()
-		return nil, fmt.Errorf("camera %s: start %dx%d %s: %w", d.Info().Label, p.Width, p.Height, p.FrameFormat, err)
+		return nil, fmt.Errorf("%s: start %dx%d %s: %w", label, p.Width, p.Height, p.FrameFormat, err)
 	}
-	return &cameraSource{d: d, r: video.ToI420(r)}, nil
+	return &deviceVideo{d: d, r: video.ToI420(r), w: w, h: h, label: label}, nil
 }
 
-// bestCameraProp prefers the requested size, then raw formats over MJPEG
-// (cheaper to convert), then the frame rate closest to fps.
-func bestCameraProp(props []prop.Media, w, h, fps int) (prop.Media, bool) {
-	best, bestScore := prop.Media{}, -1.0
-	for _, p := range props {
-		score := float64(abs(p.Width-w) + abs(p.Height-h))
-		if p.FrameFormat == frame.FormatMJPEG {
-			score += 50
+// bestCameraProp picks the mode closest to w×h@fps: the size first
+// (relative distance, so that 1280×720 for 1280×720 beats 640×480), then
+// raw formats over MJPEG (cheaper to convert), then the frame rate. Modes
+// in formats no decoder exists for are skipped.
+func bestCameraProp(w, h, fps int) videoChooser {
+	return func(props []prop.Media) (prop.Media, bool) {
+		best, bestScore := prop.Media{}, math.Inf(1)
+		for _, p := range props {
+			if _, err := frame.NewDecoder(p.FrameFormat); err != nil || p.Width <= 0 || p.Height <= 0 {
+				continue
+			}
+			score := math.Abs(math.Log(float64(p.Width)/float64(w))) + math.Abs(math.Log(float64(p.Height)/float64(h)))
+			score *= 100
+			if p.FrameFormat == frame.FormatMJPEG {
+				score += 5
+			}
+			if p.FrameRate > 0 {
+				score += math.Abs(float64(p.FrameRate)-float64(fps)) / 2
+			}
+			if score < bestScore {
+				best, bestScore = p, score
+			}
 		}
-		if p.FrameRate > 0 {
-			score += float64(abs(int(p.FrameRate) - fps))
+		if math.IsInf(bestScore, 1) {
+			return prop.Media{}, false
 		}
-		if bestScore < 0 || score < bestScore {
-			best, bestScore = p, score
+		if best.FrameRate == 0 {
+			best.FrameRate = float32(fps)
 		}
+		return best, true
 	}
-	return best, bestScore >= 0
 }
 
-func abs(n int) int {
-	if n < 0 {
-		return -n
+// screenProp takes the screen's one mode at fps frames per second.
+func screenProp(fps int) videoChooser {
+	return func(props []prop.Media) (prop.Media, bool) {
+		if len(props) == 0 {
+			return prop.Media{}, false
+		}
+		p := props[0]
+		p.FrameRate = float32(fps)
+		return p, true
 	}
-	return n
 }
 
-func (c *cameraSource) Interval() time.Duration { return 0 }
+func (c *deviceVideo) Interval() time.Duration { return 0 }
 
-// Read blocks until the camera delivers the next frame.
-func (c *cameraSource) Read() (*image.YCbCr, error) {
-	img, release, err := c.r.Read()
+// Read blocks until the device delivers the next frame.
+func (c *deviceVideo) Read() (img *image.YCbCr, err error) {
+	var src image.Image
+	var release func()
+	err = safely(func() (err error) { src, release, err = c.r.Read(); return err })
 	if err != nil {
-		return nil, fmt.Errorf("camera: %w", err)
+		return nil, fmt.Errorf("%s: %w", c.label, err)
 	}
 	defer release()
-	yuv, ok := img.(*image.YCbCr)
+	yuv, ok := src.(*image.YCbCr)
 	if !ok || yuv.SubsampleRatio != image.YCbCrSubsampleRatio420 {
-		return nil, fmt.Errorf("camera: unexpected frame type %T", img)
+		return nil, fmt.Errorf("%s: unexpected frame type %T", c.label, src)
 	}
-	w, h := yuv.Rect.Dx()&^1, yuv.Rect.Dy()&^1
+	w, h := fitSize(yuv.Rect.Dx(), yuv.Rect.Dy(), c.w, c.h)
 	if c.img == nil || c.img.Rect.Dx() != w || c.img.Rect.Dy() != h {
 		c.img = newI420(w, h)
 	}
-	copyPlane(c.img.Y, c.img.YStride, yuv.Y, yuv.YStride, w, h)
-	copyPlane(c.img.Cb, c.img.CStride, yuv.Cb, yuv.CStride, w/2, h/2)
-	copyPlane(c.img.Cr, c.img.CStride, yuv.Cr, yuv.CStride, w/2, h/2)
+	scaleI420(c.img, yuv)
 	return c.img, nil
 }
 
-func (c *cameraSource) Close() error { return c.d.Close() }
+func (c *deviceVideo) Close() error { return safely(c.d.Close) }
 
-func copyPlane(dst []byte, dstStride int, src []byte, srcStride, w, h int) {
-	for y := 0; y < h; y++ {
-		copy(dst[y*dstStride:y*dstStride+w], src[y*srcStride:])
+// safely runs a driver call, turning a panic into an error.
+func safely(f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("driver failure: %v", r)
+		}
+	}()
+	return f()
+}
+
+// lostVideo keeps a device's track alive across failures: while the
+// device fails it sends black frames showing name, and reopens it.
+type lostVideo struct {
+	open   videoOpener
+	name   string
+	w, h   int
+	fps    int
+	log    *slog.Logger
+	reopen time.Duration
+
+	src  videoSource // nil while lost
+	next time.Time   // when the next placeholder frame is due
+	last time.Time   // last reopen attempt
+	card *image.YCbCr
+	mu   sync.Mutex // guards src against Close from another goroutine
+}
+
+func newLostVideo(open videoOpener, name string, w, h, fps int, log *slog.Logger) (*lostVideo, error) {
+	src, err := open()
+	if err != nil {
+		return nil, err
 	}
+	return &lostVideo{open: open, name: name, w: w, h: h, fps: fps, log: log, reopen: time.Second, src: src}, nil
+}
+
+func (l *lostVideo) Interval() time.Duration { return 0 }
+
+func (l *lostVideo) Read() (*image.YCbCr, error) {
+	if l.src != nil {
+		img, err := l.src.Read()
+		if err == nil {
+			return img, nil
+		}
+		if errors.Is(err, errStopped) {
+			return nil, err
+		}
+		l.log.Warn("video device lost: sending black frames, retrying every second", "err", err)
+		l.mu.Lock()
+		_ = l.src.Close()
+		l.src = nil
+		l.mu.Unlock()
+		l.next, l.last = time.Now(), time.Now()
+	}
+	if time.Since(l.last) >= l.reopen {
+		l.last = time.Now()
+		if src, err := l.open(); err == nil {
+			l.log.Warn("video device is back")
+			l.mu.Lock()
+			l.src = src
+			l.mu.Unlock()
+			return l.Read()
+		} else {
+			l.log.Debug("video device reopen failed", "err", err)
+		}
+	}
+	if d := time.Until(l.next); d > 0 {
+		time.Sleep(d) // pacing placeholder frames at the nominal rate
+	}
+	l.next = l.next.Add(time.Second / time.Duration(l.fps))
+	if l.card == nil {
+		l.card = nameCard(l.w, l.h, l.name)
+	}
+	return l.card, nil
+}
+
+func (l *lostVideo) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.src != nil {
+		return l.src.Close()
+	}
+	return nil
 }

@@ -12,7 +12,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	// A lost PulseAudio stream can block miniaudio's uninit for ever; the
+	// microphone abandons it (see micSource.release), and so does this check.
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/gen2brain/malgo._Cfunc_ma_device_uninit"))
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -170,7 +172,7 @@ func TestRequestKeyFrame(t *testing.T) {
 }
 
 func TestNoCamera(t *testing.T) {
-	if ds, _ := Devices(); hasKind(ds, KindCamera) {
+	if ds, _ := Devices(testLogger(t)); hasKind(ds, KindCamera) {
 		t.Skip("this machine has a camera")
 	}
 	start := time.Now()
@@ -188,7 +190,7 @@ func TestNoCamera(t *testing.T) {
 }
 
 func TestNoMicrophone(t *testing.T) {
-	if ds, _ := Devices(); hasKind(ds, KindMicrophone) {
+	if ds, _ := Devices(testLogger(t)); hasKind(ds, KindMicrophone) {
 		t.Skip("this machine has a microphone")
 	}
 	_, err := Open(Config{Video: "none", Audio: "mic"})
@@ -207,7 +209,7 @@ func TestNoMicrophone(t *testing.T) {
 }
 
 func TestDevicesExcludeNull(t *testing.T) {
-	ds, err := Devices()
+	ds, err := Devices(testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

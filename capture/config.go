@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -14,7 +15,28 @@ const (
 	SourceTest   = "test"
 	SourceCamera = "camera"
 	SourceMic    = "mic"
+	// SourceScreen is the first X11 screen; "screen:N" is screen N.
+	SourceScreen = "screen"
 )
+
+// DefaultScreenFPS is the frame rate of screen capture when Config.FPS is 0.
+const DefaultScreenFPS = 15
+
+// screenNumber parses "screen" and "screen:N".
+func screenNumber(src string) (int, bool) {
+	if src == SourceScreen {
+		return 0, true
+	}
+	rest, ok := strings.CutPrefix(src, SourceScreen+":")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(rest)
+	if err != nil || n < 0 {
+		return -1, true
+	}
+	return n, true
+}
 
 // Defaults applied by [Open] to zero fields of [Config].
 const (
@@ -39,8 +61,12 @@ type Config struct {
 	Camera string
 	// Mic is the microphone's device id ("" = first real microphone).
 	Mic string
-	// Width, Height and FPS of camera and test video; default 640x480@30.
-	// Y4M files keep their own size and rate.
+	// Name is shown on the black frames sent while a camera or screen is
+	// lost.
+	Name string
+	// Width, Height and FPS of camera and test video; default 640x480@30
+	// (15 fps for screens). Camera and screen frames are scaled to fit
+	// Width×Height. Y4M files keep their own size and rate.
 	Width, Height, FPS int
 	// VideoBitrate is the target of live video encoders in bits/s; default
 	// 1,000,000.
@@ -56,6 +82,9 @@ func (c Config) withDefaults() Config {
 	if c.Height <= 0 {
 		c.Height = DefaultHeight
 	}
+	if _, screen := screenNumber(c.Video); c.FPS <= 0 && screen {
+		c.FPS = DefaultScreenFPS
+	}
 	if c.FPS <= 0 {
 		c.FPS = DefaultFPS
 	}
@@ -63,7 +92,7 @@ func (c Config) withDefaults() Config {
 		c.VideoBitrate = DefaultVideoBitrate
 	}
 	if c.Logger == nil {
-		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		c.Logger = discardLogger()
 	}
 	if c.Video == "" {
 		c.Video = SourceNone
@@ -88,3 +117,5 @@ func (c Config) validate() error {
 func fileKind(path string) string {
 	return strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), ".")
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -2,74 +2,140 @@ package capture
 
 import (
 	"cmp"
-	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/pion/mediadevices/pkg/driver"
-	// Registered drivers: v4l2 cameras and miniaudio microphones. The
-	// mediadevices test drivers are deliberately not linked: the "test"
-	// sources are this package's own, so a driver is never picked by luck.
+	// Video drivers registered in mediadevices' driver manager at program
+	// start. Both are quiet and cheap there: the v4l2 camera driver globs
+	// /dev/video*, the X11 screen driver opens $DISPLAY (if set) to count
+	// its screens. Microphones are not registered there: this package's
+	// own miniaudio driver (audiodev.go) starts only when a command needs
+	// one. The mediadevices test drivers are deliberately not linked: the
+	// "test" sources are this package's own.
 	_ "github.com/pion/mediadevices/pkg/driver/camera"
-	_ "github.com/pion/mediadevices/pkg/driver/microphone"
+	_ "github.com/pion/mediadevices/pkg/driver/screen"
 )
 
-// Device kinds reported by [Devices].
+// Device kinds reported by [Devices]. Other packages listing devices (the
+// speakers of playback) add their own kinds with the same [Device] shape.
 const (
 	KindCamera     = "camera"
+	KindScreen     = "screen"
 	KindMicrophone = "microphone"
 )
 
-// Device describes a camera or a microphone. ID is stable across runs and
-// is what Config.Camera and Config.Mic accept.
+// Device describes a camera, screen or microphone. ID is stable across
+// runs and is what Config.Camera, Config.Mic and --video screen:N accept.
 type Device struct {
-	ID    string `json:"id"`
-	Label string `json:"label"`
-	Kind  string `json:"kind"`
+	ID      string `json:"id"`
+	Label   string `json:"label"`
+	Kind    string `json:"kind"`
+	Default bool   `json:"default,omitempty"` // what Open picks when no id is given
+	Modes   []Mode `json:"modes,omitempty"`
+	// Error says why the modes are missing (device busy, …).
+	Error string `json:"error,omitempty"`
 }
 
-// Devices lists the cameras and the real microphones (ALSA's "null" device
-// is left out), cameras first, each kind in the order [Open] prefers them.
-func Devices() ([]Device, error) {
-	var out []Device
-	for _, d := range cameraDrivers() {
-		out = append(out, describe(d, KindCamera))
+// Mode is one way a device can deliver: video size, rate and pixel format,
+// or audio rate, channels and sample format.
+type Mode struct {
+	Width    int     `json:"width,omitempty"`
+	Height   int     `json:"height,omitempty"`
+	FPS      float32 `json:"fps,omitempty"`
+	Rate     int     `json:"rate,omitempty"`
+	Channels int     `json:"channels,omitempty"`
+	Format   string  `json:"format"`
+}
+
+func (m Mode) String() string {
+	if m.Rate > 0 {
+		return fmt.Sprintf("%d Hz %d ch %s", m.Rate, m.Channels, m.Format)
 	}
-	for _, d := range microphoneDrivers() {
-		out = append(out, describe(d, KindMicrophone))
+	if m.FPS > 0 {
+		return fmt.Sprintf("%dx%d@%g %s", m.Width, m.Height, m.FPS, m.Format)
+	}
+	return fmt.Sprintf("%dx%d %s", m.Width, m.Height, m.Format)
+}
+
+// Devices lists the cameras, screens and microphones, each kind in the
+// order Open prefers them, with the modes of each (every device is opened
+// briefly to learn them). Microphones that only record what an output
+// plays (PulseAudio's ".monitor" sources) are listed but never picked by
+// default. log receives the audio libraries' chatter at debug level.
+func Devices(log *slog.Logger) ([]Device, error) {
+	if log == nil {
+		log = discardLogger()
+	}
+	var out []Device
+	for i, d := range cameraDrivers() {
+		dev := Device{ID: driverID(d), Label: driverLabel(d), Kind: KindCamera, Default: i == 0}
+		dev.Modes, dev.Error = videoModes(d)
+		out = append(out, dev)
+	}
+	for i, d := range screenDrivers() {
+		dev := Device{ID: screenID(i), Label: "X11 " + d.Info().Label, Kind: KindScreen, Default: i == 0}
+		dev.Modes, dev.Error = videoModes(d)
+		out = append(out, dev)
+	}
+	mics, err := microphoneDevices(log)
+	if err != nil {
+		log.Debug("no microphones", "err", err)
+	}
+	return append(out, mics...), nil
+}
+
+func microphoneDevices(log *slog.Logger) ([]Device, error) {
+	be, err := newAudioBackend(log)
+	if err != nil {
+		return nil, err
+	}
+	defer be.close()
+	mics, err := be.microphones()
+	if err != nil {
+		return nil, err
+	}
+	dflt, _ := chooseMicrophone(mics, "")
+	var out []Device
+	for _, m := range mics {
+		dev := Device{ID: m.id, Label: m.label, Kind: KindMicrophone, Default: m.id == dflt.id}
+		for _, a := range m.modes {
+			dev.Modes = append(dev.Modes, Mode{Rate: a.rate, Channels: a.channels, Format: a.formatName()})
+		}
+		out = append(out, dev)
 	}
 	return out, nil
 }
 
-func describe(d driver.Driver, kind string) Device {
-	info := d.Info()
-	label := strings.TrimSpace(strings.Trim(info.Name, ";"))
-	if label == "" {
-		label = info.Label
+// videoModes opens d to read its modes.
+func videoModes(d driver.Driver) ([]Mode, string) {
+	if err := d.Open(); err != nil {
+		return nil, err.Error()
 	}
-	return Device{ID: deviceID(info), Label: label, Kind: kind}
+	defer d.Close()
+	var out []Mode
+	for _, p := range d.Properties() {
+		out = append(out, Mode{Width: p.Width, Height: p.Height, FPS: p.FrameRate, Format: string(p.FrameFormat)})
+	}
+	return out, ""
 }
 
-// deviceID is the stable, readable id of a driver: its label, except that
-// the microphone driver hex-encodes the backend's device id ("null" is
-// "6e756c6c"), which is decoded when it is printable.
-func deviceID(info driver.Info) string {
-	if info.DeviceType != driver.Microphone {
-		return info.Label
+func driverLabel(d driver.Driver) string {
+	info := d.Info()
+	if label := strings.TrimSpace(strings.Trim(info.Name, ";")); label != "" {
+		return label
 	}
-	b, err := hex.DecodeString(info.Label)
-	if err != nil || len(b) == 0 {
-		return info.Label
-	}
-	s := strings.TrimRight(string(b), "\x00")
-	for _, r := range s {
-		if r < 0x20 || r > 0x7e {
-			return info.Label
-		}
-	}
-	return s
+	return info.Label
+}
+
+// driverID is the stable id of a video driver: the first part of its
+// label (the v4l2 driver's is "by-id name;videoN").
+func driverID(d driver.Driver) string {
+	first, _, _ := strings.Cut(d.Info().Label, ";")
+	return first
 }
 
 func cameraDrivers() []driver.Driver {
@@ -79,26 +145,17 @@ func cameraDrivers() []driver.Driver {
 	return ds
 }
 
-func microphoneDrivers() []driver.Driver {
+// screenDrivers are the X11 screens, by screen number.
+func screenDrivers() []driver.Driver {
 	ds := driver.GetManager().Query(driver.FilterAnd(
-		driver.FilterAudioRecorder(), driver.FilterDeviceType(driver.Microphone)))
-	ds = slices.DeleteFunc(ds, isNullMicrophone)
-	sortDrivers(ds)
+		driver.FilterVideoRecorder(), driver.FilterDeviceType(driver.Screen)))
+	slices.SortFunc(ds, func(a, b driver.Driver) int {
+		return cmp.Or(cmp.Compare(len(a.Info().Label), len(b.Info().Label)), cmp.Compare(a.Info().Label, b.Info().Label))
+	})
 	return ds
 }
 
-// isNullMicrophone reports whether d is ALSA's "null" device, which records
-// silence and whose reads crash the driver.
-func isNullMicrophone(d driver.Driver) bool {
-	info := d.Info()
-	for _, s := range []string{deviceID(info), info.Label, info.Name} {
-		s = strings.ToLower(strings.TrimSpace(s))
-		if s == "null" || strings.HasPrefix(s, "null;") || strings.HasPrefix(s, "discard all samples") {
-			return true
-		}
-	}
-	return false
-}
+func screenID(i int) string { return fmt.Sprintf("screen:%d", i) }
 
 // sortDrivers orders drivers by priority (system default first), then label.
 func sortDrivers(ds []driver.Driver) {
@@ -111,7 +168,7 @@ func sortDrivers(ds []driver.Driver) {
 }
 
 // pickDriver returns the first driver if id is empty, else the driver whose
-// ID, label, name or device path matches id.
+// id, label, name or device path matches id.
 func pickDriver(ds []driver.Driver, id string) (driver.Driver, error) {
 	if len(ds) == 0 {
 		return nil, fmt.Errorf("none available")
@@ -124,12 +181,16 @@ func pickDriver(ds []driver.Driver, id string) (driver.Driver, error) {
 			return d, nil
 		}
 	}
-	return nil, fmt.Errorf("no device with id %q", id)
+	var have []string
+	for _, d := range ds {
+		have = append(have, driverID(d))
+	}
+	return nil, fmt.Errorf("no device with id %q (devices: %s)", id, strings.Join(have, ", "))
 }
 
 func driverMatches(d driver.Driver, id string) bool {
 	info := d.Info()
 	first, _, _ := strings.Cut(info.Label, ";")
-	return id == d.ID() || id == info.Label || id == deviceID(info) || id == info.Name || id == first ||
+	return id == d.ID() || id == info.Label || id == info.Name || id == first ||
 		filepath.Base(id) == first
 }

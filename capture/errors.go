@@ -10,6 +10,9 @@ var (
 	// ErrNoMicrophone means that no usable microphone matched the
 	// configuration. ALSA's "null" device does not count as a microphone.
 	ErrNoMicrophone = errors.New("no microphone found")
+	// ErrNoScreen means that the X11 screen asked for does not exist (or
+	// DISPLAY is not set).
+	ErrNoScreen = errors.New("no screen found")
 	// ErrClosed is returned when a track of a closed [Media] is bound.
 	ErrClosed = errors.New("capture: media closed")
 )

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/pion/webrtc/v4"
@@ -79,9 +80,18 @@ func openVideo(cfg Config, streamID string) (*track, error) {
 		if err != nil {
 			return nil, err
 		}
-		return live(func() (videoSource, error) {
-			return openCamera(d, cfg.Width, cfg.Height, cfg.FPS)
-		}, keyVP8, keyH264), nil
+		return live(resilient(cfg, log, func() (videoSource, error) {
+			return openDeviceVideo(d, bestCameraProp(cfg.Width, cfg.Height, cfg.FPS), cfg.Width, cfg.Height)
+		}), keyVP8, keyH264), nil
+	}
+	if n, ok := screenNumber(cfg.Video); ok {
+		d, err := findScreen(n)
+		if err != nil {
+			return nil, err
+		}
+		return live(resilient(cfg, log, func() (videoSource, error) {
+			return openDeviceVideo(d, screenProp(cfg.FPS), cfg.Width, cfg.Height)
+		}), keyVP8, keyH264), nil
 	}
 	switch fileKind(cfg.Video) {
 	case "y4m":
@@ -96,7 +106,7 @@ func openVideo(cfg Config, streamID string) (*track, error) {
 		p := &passthrough{open: func() (encodedSource, error) { return openIVF(cfg.Video) }, key: keyVP8, clock: 90000}
 		return newTrack(webrtc.RTPCodecTypeVideo, "video", streamID, []codecKey{keyVP8}, p, log), nil
 	}
-	return nil, fmt.Errorf("--video %q: want camera, test, none or a .y4m or .ivf file", cfg.Video)
+	return nil, fmt.Errorf("--video %q: want camera, screen, screen:N, test, none or a .y4m or .ivf file", cfg.Video)
 }
 
 func openAudio(cfg Config, streamID string) (*track, error) {
@@ -111,11 +121,13 @@ func openAudio(cfg Config, streamID string) (*track, error) {
 	case SourceTest:
 		return live(func() (audioSource, error) { return newToneSource(), nil }), nil
 	case SourceMic:
-		d, p, err := findMicrophone(cfg)
+		mic, err := findMicrophone(cfg)
 		if err != nil {
 			return nil, err
 		}
-		return live(func() (audioSource, error) { return openMicrophone(d, p) }), nil
+		log.Info("microphone", "id", mic.id, "label", mic.label, "rate", mic.mode.rate, "channels", mic.mode.channels, "format", mic.mode.formatName())
+		want := cfg.Mic
+		return live(func() (audioSource, error) { return openMicrophone(want, log) }), nil
 	}
 	if fileKind(cfg.Audio) == "ogg" {
 		if err := probe(openOgg(cfg.Audio)); err != nil {
@@ -139,4 +151,12 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// resilient wraps a device opener so that a device lost mid-call sends
+// black frames with cfg.Name and is reopened (see lostVideo).
+func resilient(cfg Config, log *slog.Logger, open videoOpener) videoOpener {
+	return func() (videoSource, error) {
+		return newLostVideo(open, cfg.Name, cfg.Width, cfg.Height, cfg.FPS, log)
+	}
 }

@@ -103,6 +103,7 @@ func newBenchCallCmd() *cobra.Command {
 	fl.StringVar(&cfg.Clip, "clip", "", "Y4M clip both kinds of peer send (default: generate 10 s of 640x480@30 testsrc2 with ffmpeg)")
 	fl.StringVar(&cfg.Chromium, "chromium", "", "Chromium binary (default: $CHROMIUM, /usr/bin/chromium, chromium in PATH)")
 	fl.BoolVar(&noChromium, "no-chromium", false, "measure native peers only")
+	fl.StringVar(&cfg.Audio, "audio", "test", "native peers' audio source: test or mic (the default microphone)")
 	out.register(cmd)
 	return cmd
 }

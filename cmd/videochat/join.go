@@ -47,13 +47,13 @@ func newJoinCmd() *cobra.Command {
 	fl.StringVar(&f.server, "server", envOr("VIDEOCHAT_SERVER", "http://127.0.0.1:8080"), "server base URL (env VIDEOCHAT_SERVER)")
 	fl.StringVar(&f.room, "room", "", "room to join (required)")
 	fl.StringVar(&f.name, "name", "", "display name (required)")
-	fl.StringVar(&f.media.Video, "video", "camera", "video source: camera, test, none, or a .y4m/.ivf file")
+	fl.StringVar(&f.media.Video, "video", "camera", "video source: camera, screen, screen:N, test, none, or a .y4m/.ivf file")
 	fl.StringVar(&f.media.Audio, "audio", "mic", "audio source: mic, test, none, or an .ogg (Opus) file")
 	fl.StringVar(&f.media.Camera, "camera", "", "camera device id (see `videochat devices`)")
 	fl.StringVar(&f.media.Mic, "mic", "", "microphone device id (see `videochat devices`)")
 	fl.IntVar(&f.media.Width, "width", 640, "video width")
 	fl.IntVar(&f.media.Height, "height", 480, "video height")
-	fl.IntVar(&f.media.FPS, "fps", 30, "video frame rate")
+	fl.IntVar(&f.media.FPS, "fps", 0, "video frame rate (default 30, 15 for screens)")
 	fl.IntVar(&f.media.VideoBitrate, "video-bitrate", 1_000_000, "video bitrate target, bits/s")
 	fl.StringVar(&f.token, "token", os.Getenv("VIDEOCHAT_TOKEN"), "room token, for servers started with --token-secret (env VIDEOCHAT_TOKEN)")
 	fl.BoolVar(&f.relayOnly, "relay-only", false, "connect only through TURN relays (iceTransportPolicy relay): for strict firewalls and for testing TURN")
@@ -89,12 +89,10 @@ func runJoin(ctx context.Context, f joinFlags) error {
 		f.media.Video, f.media.Audio = capture.SourceNone, capture.SourceNone
 	}
 	f.media.Logger = log.With("component", "capture")
+	f.media.Name = f.name
 	media, err := capture.Open(f.media)
 	if err != nil {
-		if errors.Is(err, capture.ErrNoCamera) || errors.Is(err, capture.ErrNoMicrophone) {
-			return withCode(exitUsage, err)
-		}
-		return withCode(exitError, err)
+		return openMediaError(err)
 	}
 	defer media.Close()
 

@@ -33,8 +33,9 @@ const missing = "\n*** PULSEAUDIO NOT FOUND: the tests that need a sound server 
 // virtual microphone.
 type Sink struct {
 	Name     string
-	Rate     int // Hz; 0 means 48000
-	Channels int // 0 means 2
+	Rate     int    // Hz; 0 means 48000
+	Channels int    // 0 means 2
+	Format   string // sample format, e.g. "float32le"; "" means s16le
 }
 
 // Server is one PulseAudio daemon owned by a test.
@@ -52,7 +53,7 @@ type Server struct {
 // t.Skip with a loud message.
 func Require(tb testing.TB) {
 	tb.Helper()
-	for _, tool := range []string{"pulseaudio", "pactl", "paplay", "parecord"} {
+	for _, tool := range []string{"pulseaudio", "pactl", "paplay", "parecord", "sox"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			if os.Getenv("CI") == "true" {
 				tb.Fatal(missing)
@@ -87,7 +88,11 @@ func Start(tb testing.TB, sinks ...Sink) *Server {
 		if k.Channels == 0 {
 			k.Channels = 2
 		}
-		args = append(args, fmt.Sprintf("--load=module-null-sink sink_name=%s rate=%d channels=%d", k.Name, k.Rate, k.Channels))
+		mod := fmt.Sprintf("--load=module-null-sink sink_name=%s rate=%d channels=%d", k.Name, k.Rate, k.Channels)
+		if k.Format != "" {
+			mod += " format=" + k.Format
+		}
+		args = append(args, mod)
 	}
 	s.cmd = exec.Command("pulseaudio", args...)
 	s.cmd.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+dir, "HOME="+dir, "PULSE_STATE_PATH="+dir, "PULSE_RUNTIME_PATH="+dir)
@@ -152,6 +157,50 @@ func (s *Server) Pactl(args ...string) string {
 
 // SetDefaultSource makes name (e.g. "mic.monitor") the default source.
 func (s *Server) SetDefaultSource(name string) { s.Pactl("set-default-source", name) }
+
+// AddMicrophone adds a source named name that records what is played into
+// sink (module-remap-source of its monitor): unlike a monitor, it looks
+// like a real microphone to clients. It returns the module index, for
+// pactl unload-module (unplugging it).
+func (s *Server) AddMicrophone(name, sink string) string {
+	return strings.TrimSpace(s.Pactl("load-module", "module-remap-source", "master="+sink+".monitor", "source_name="+name))
+}
+
+// Play plays a 440 Hz-style sox synth (args after "synth", e.g. "600 sine
+// 440") into sink at rate Hz with ch channels, until the test ends.
+func (s *Server) Play(sink string, rate, ch int, synth ...string) {
+	s.tb.Helper()
+	args := append([]string{"-n", "-r", fmt.Sprint(rate), "-c", fmt.Sprint(ch), "-b", "16", "-t", "wav", "-", "synth"}, synth...)
+	sox := exec.Command("sox", args...)
+	play := s.Cmd("paplay", "-d", sink)
+	pipe, err := sox.StdoutPipe()
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	play.Stdin = pipe
+	if err := sox.Start(); err != nil {
+		s.tb.Fatalf("pulsetest: sox: %v (install sox)", err)
+	}
+	if err := play.Start(); err != nil {
+		_ = sox.Process.Kill()
+		_ = sox.Wait()
+		s.tb.Fatalf("pulsetest: paplay: %v", err)
+	}
+	s.tb.Cleanup(func() {
+		_ = play.Process.Kill()
+		_ = sox.Process.Kill()
+		_ = play.Wait()
+		_ = sox.Wait()
+	})
+	// Return once the stream plays: paplay's sink input exists.
+	deadline := time.Now().Add(startTimeout)
+	for !strings.Contains(s.Pactl("list", "short", "sink-inputs"), "paplay") && !strings.Contains(s.Pactl("list", "short", "sink-inputs"), "protocol-native") {
+		if time.Now().After(deadline) {
+			s.tb.Fatalf("pulsetest: paplay did not start playing within %v", startTimeout)
+		}
+		time.Sleep(20 * time.Millisecond) // polling: the server sends no event we could wait on here
+	}
+}
 
 // SetDefaultSink makes name the default sink.
 func (s *Server) SetDefaultSink(name string) { s.Pactl("set-default-sink", name) }

@@ -6,6 +6,7 @@
 package xvfbtest
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"image"
@@ -73,10 +74,14 @@ func Start(tb testing.TB, w, h int) *Display {
 
 	num := make(chan string, 1)
 	go func() {
-		defer r.Close()
-		buf := make([]byte, 32)
-		n, _ := r.Read(buf)
-		num <- strings.TrimSpace(string(buf[:n]))
+		// Xvfb writes the number and the newline separately; closing the
+		// pipe after a first short read makes its second write fail, and
+		// Xvfb exits ("Cannot write display number"). Read the whole line,
+		// and keep the pipe open until Xvfb is gone.
+		line, _ := bufio.NewReader(r).ReadString('\n')
+		num <- strings.TrimSpace(line)
+		<-d.exited
+		r.Close()
 	}()
 	select {
 	case s := <-num:
@@ -119,7 +124,7 @@ func (d *Display) Paint(img image.Image) {
 	// display exits 1 after painting the root window successfully; only
 	// a message means it failed.
 	if out, err := d.Cmd("display", "-window", "root", path).CombinedOutput(); err != nil && len(bytes.TrimSpace(out)) > 0 {
-		d.tb.Fatalf("xvfbtest: display -window root: %v\n%s", err, out)
+		d.tb.Fatalf("xvfbtest: display -window root: %v\n%s\nXvfb:\n%s", err, out, d.log.String())
 	}
 }
 

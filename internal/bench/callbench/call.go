@@ -28,6 +28,9 @@ type CallConfig struct {
 	// Bitrate is the video target of every sender, bits/s (default 1 Mbps);
 	// Chromium senders get it as maxBitrate.
 	Bitrate int
+	// Audio is the native peers' --audio source: "test" (default) or
+	// "mic" (the default microphone, e.g. a virtual PulseAudio source).
+	Audio string
 	// Logger receives progress messages; nil discards them.
 	Logger *slog.Logger
 	// Proc is the /proc mount (default "/proc").
@@ -165,7 +168,7 @@ func RunCall(ctx context.Context, cfg CallConfig) (*CallReport, error) {
 		return nil, err
 	}
 	defer srv.stop(5 * time.Second)
-	e := env{bin: cfg.Binary, chromium: cfg.Chromium, server: server, clip: cfg.Clip, bitrate: cfg.Bitrate}
+	e := env{bin: cfg.Binary, chromium: cfg.Chromium, server: server, clip: cfg.Clip, bitrate: cfg.Bitrate, audio: cfg.Audio}
 	if cfg.Chromium == "" {
 		rep.Skipped = append(rep.Skipped, "Chromium not found: Chromium set-up and calls skipped")
 	}

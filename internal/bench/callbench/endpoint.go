@@ -91,6 +91,14 @@ func roomURL(server, room, name string) string {
 type env struct {
 	bin, chromium, server, clip string
 	bitrate                     int
+	audio                       string // native peers' --audio ("" = test)
+}
+
+func (e env) audioSource() string {
+	if e.audio == "" {
+		return "test"
+	}
+	return e.audio
 }
 
 func (e env) video(v string) string {
@@ -103,7 +111,7 @@ func (e env) video(v string) string {
 // startSide starts one side in room and waits until it has joined.
 func (e env) startSide(ctx context.Context, s sideSpec, room, name string) (endpoint, error) {
 	if s.Kind == "native" {
-		c, err := startChild(e.bin, name, joinArgs(e.server, room, name, e.video(s.Video), "test",
+		c, err := startChild(e.bin, name, joinArgs(e.server, room, name, e.video(s.Video), e.audioSource(),
 			"--video-bitrate", fmt.Sprint(e.bitrate))...)
 		if err != nil {
 			return nil, err

@@ -1,0 +1,288 @@
+package capture
+
+// #include <stdlib.h>
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"unsafe"
+
+	"github.com/gen2brain/malgo"
+)
+
+// audioBackend is one miniaudio context: the microphone driver of this
+// package. It is created when a command needs a microphone (never at
+// program start) and freed by its owner. PulseAudio (which PipeWire also
+// serves) is tried first, then ALSA; JACK is not used. What the libraries
+// print while they start and enumerate goes to the debug log.
+type audioBackend struct {
+	ctx *malgo.AllocatedContext
+	log *slog.Logger
+}
+
+func newAudioBackend(log *slog.Logger) (*audioBackend, error) {
+	var ctx *malgo.AllocatedContext
+	var err error
+	quietly(log, func() {
+		for _, be := range []malgo.Backend{malgo.BackendPulseaudio, malgo.BackendAlsa} {
+			ctx, err = malgo.InitContext([]malgo.Backend{be}, malgo.ContextConfig{}, func(msg string) {
+				log.Debug("miniaudio", "says", strings.TrimSpace(msg))
+			})
+			if err == nil {
+				log.Debug("audio backend", "backend", backendName(be))
+				return
+			}
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("audio: no sound system (PulseAudio, PipeWire or ALSA): %w", err)
+	}
+	return &audioBackend{ctx: ctx, log: log}, nil
+}
+
+func backendName(b malgo.Backend) string {
+	switch b {
+	case malgo.BackendPulseaudio:
+		return "pulseaudio"
+	case malgo.BackendAlsa:
+		return "alsa"
+	}
+	return fmt.Sprint(int(b))
+}
+
+func (b *audioBackend) close() {
+	_ = b.ctx.Uninit()
+	b.ctx.Free()
+}
+
+// micInfo is one capture device as the backend reports it.
+type micInfo struct {
+	id      string // readable id: PulseAudio's source name, ALSA's hw:…
+	label   string
+	dflt    bool
+	monitor bool // records what an output plays, not a microphone
+	raw     malgo.DeviceID
+	modes   []audioMode // empty until probed
+}
+
+// audioMode is one native format of a capture device.
+type audioMode struct {
+	rate, channels int
+	format         malgo.FormatType
+}
+
+func (m audioMode) formatName() string {
+	switch m.format {
+	case malgo.FormatS16:
+		return "s16"
+	case malgo.FormatF32:
+		return "f32"
+	case malgo.FormatU8:
+		return "u8"
+	case malgo.FormatS24:
+		return "s24"
+	case malgo.FormatS32:
+		return "s32"
+	}
+	return "unknown"
+}
+
+// microphones enumerates the capture devices and their modes. Devices that
+// cannot be opened to read their modes (ALSA lists every PCM plugin, most
+// of which are not devices) and ALSA's "null" device are left out.
+func (b *audioBackend) microphones() ([]micInfo, error) {
+	var infos []malgo.DeviceInfo
+	var err error
+	quietly(b.log, func() { infos, err = b.ctx.Devices(malgo.Capture) })
+	if err != nil {
+		return nil, fmt.Errorf("audio: list capture devices: %w", err)
+	}
+	var out []micInfo
+	for _, in := range infos {
+		m := micInfo{id: readableID(in.ID), label: strings.TrimSpace(in.Name()), dflt: in.IsDefault != 0, raw: in.ID}
+		if isNullDevice(m.id, m.label) {
+			continue
+		}
+		m.monitor = strings.HasSuffix(m.id, ".monitor") || strings.HasPrefix(m.label, "Monitor of ")
+		if err := b.probe(&m); err != nil {
+			b.log.Debug("capture device skipped", "id", m.id, "err", err)
+			continue
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// probe (re)reads m.modes from the device's native formats: what it can
+// deliver without conversion by the sound system. Formats with a zero rate
+// or channel count mean "any"; they are expanded to the usual values.
+func (b *audioBackend) probe(m *micInfo) error {
+	var info malgo.DeviceInfo
+	var err error
+	quietly(b.log, func() { info, err = b.ctx.DeviceInfo(malgo.Capture, m.raw, malgo.Shared) })
+	if err != nil {
+		return fmt.Errorf("microphone %s: %w", m.id, err)
+	}
+	m.modes = m.modes[:0]
+	for _, f := range info.Formats {
+		rates := []int{int(f.SampleRate)}
+		if f.SampleRate == 0 {
+			rates = []int{48000, 44100, 32000, 16000}
+		}
+		chans := []int{int(f.Channels)}
+		if f.Channels == 0 {
+			chans = []int{1, 2}
+		}
+		formats := []malgo.FormatType{f.Format}
+		if f.Format == malgo.FormatUnknown {
+			formats = []malgo.FormatType{malgo.FormatS16, malgo.FormatF32}
+		}
+		for _, r := range rates {
+			for _, c := range chans {
+				for _, ft := range formats {
+					m.modes = append(m.modes, audioMode{rate: r, channels: c, format: ft})
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// supportedRates are the capture rates converted to 48 kHz.
+var supportedRates = []int{8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000}
+
+func (m audioMode) supported() bool {
+	if m.channels < 1 || m.channels > 8 {
+		return false
+	}
+	if m.format != malgo.FormatS16 && m.format != malgo.FormatF32 {
+		return false
+	}
+	for _, r := range supportedRates {
+		if m.rate == r {
+			return true
+		}
+	}
+	return false
+}
+
+// bestAudioMode picks the mode to record in: 48 kHz if offered (no
+// resampling), else the highest supported rate; then the fewest channels
+// (everything is mixed down to mono); then 16-bit over float.
+func bestAudioMode(modes []audioMode) (audioMode, bool) {
+	var best audioMode
+	found := false
+	better := func(a, b audioMode) bool {
+		if (a.rate == audioRate) != (b.rate == audioRate) {
+			return a.rate == audioRate
+		}
+		if a.rate != b.rate {
+			return a.rate > b.rate
+		}
+		if a.channels != b.channels {
+			return a.channels < b.channels
+		}
+		return a.format == malgo.FormatS16 && b.format != malgo.FormatS16
+	}
+	for _, m := range modes {
+		if !m.supported() {
+			continue
+		}
+		if !found || better(m, best) {
+			best, found = m, true
+		}
+	}
+	return best, found
+}
+
+// startCapture starts recording m from the device in mode. data receives
+// the device's interleaved samples on miniaudio's thread; stopped is called
+// when the device stops by itself (unplugged, sound server gone).
+func (b *audioBackend) startCapture(m micInfo, mode audioMode, data func([]byte), stopped func()) (*malgo.Device, error) {
+	cfg := malgo.DefaultDeviceConfig(malgo.Capture)
+	cfg.Capture.Format = mode.format
+	cfg.Capture.Channels = uint32(mode.channels)
+	cfg.SampleRate = uint32(mode.rate)
+	cfg.PeriodSizeInMilliseconds = 10
+	cfg.PerformanceProfile = malgo.LowLatency
+	id := C.CBytes(m.raw[:])
+	defer C.free(id)
+	cfg.Capture.DeviceID = unsafe.Pointer(id)
+	var dev *malgo.Device
+	var err error
+	quietly(b.log, func() {
+		dev, err = malgo.InitDevice(b.ctx.Context, cfg, malgo.DeviceCallbacks{
+			Data: func(_, in []byte, _ uint32) { data(in) },
+			Stop: stopped,
+		})
+		if err == nil {
+			if err = dev.Start(); err != nil {
+				dev.Uninit()
+			}
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("microphone %s: open %d Hz %d ch %s: %w", m.id, mode.rate, mode.channels, mode.formatName(), err)
+	}
+	return dev, nil
+}
+
+// readableID is the device id as text: miniaudio's ids are C unions
+// holding a PulseAudio source name or an ALSA device string.
+func readableID(id malgo.DeviceID) string {
+	b := id[:]
+	if i := strings.IndexByte(string(b), 0); i >= 0 {
+		b = b[:i]
+	}
+	for _, c := range b {
+		if c < 0x20 || c > 0x7e {
+			return id.String()
+		}
+	}
+	if len(b) == 0 {
+		return id.String()
+	}
+	return string(b)
+}
+
+// isNullDevice reports ALSA's "null" device, which records silence.
+func isNullDevice(id, label string) bool {
+	for _, s := range []string{id, label} {
+		s = strings.ToLower(strings.TrimSpace(s))
+		if s == "null" || strings.HasPrefix(s, "null;") || strings.HasPrefix(s, "discard all samples") {
+			return true
+		}
+	}
+	return false
+}
+
+// chooseMicrophone returns the device id asks for ("" = the system's
+// default source if it is not a monitor, else the first microphone that is
+// not a monitor). A monitor is used only when asked for by id.
+func chooseMicrophone(mics []micInfo, id string) (micInfo, error) {
+	if id != "" {
+		for _, m := range mics {
+			if m.id == id || m.label == id || m.raw.String() == id {
+				return m, nil
+			}
+		}
+		return micInfo{}, fmt.Errorf("no microphone with id %q", id)
+	}
+	for _, m := range mics {
+		if m.dflt && !m.monitor {
+			return m, nil
+		}
+	}
+	for _, m := range mics {
+		if !m.monitor {
+			return m, nil
+		}
+	}
+	if len(mics) > 0 {
+		return micInfo{}, errors.New("only monitors of outputs (name one with --mic to record what it plays)")
+	}
+	return micInfo{}, errors.New("none available")
+}
