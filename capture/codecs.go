@@ -176,7 +176,7 @@ func mismatch(params []webrtc.RTPCodecParameters, keys []codecKey, h264 byte) st
 		if k == keyH264 && h264 == 0 {
 			can[i] += " (" + H264Fmtp + ")"
 		} else if k == keyH264 {
-			can[i] += fmt.Sprintf(" (profile_idc %d, packetization-mode=1)", h264)
+			can[i] += fmt.Sprintf(" (profile_idc %d, packetization-mode=1: encode the stream in a profile the remote accepts, e.g. x264 -profile:v baseline, rpicam-vid --profile baseline)", h264)
 		}
 	}
 	var offered []string

@@ -173,6 +173,7 @@ type streamInput struct {
 // openStream connects the source, detects its format and reads its header
 // (for H.264: up to its first SPS), all within cfg.InputTimeout and ctx.
 func openStream(ctx context.Context, cfg Config, name string, audio bool) (*streamInput, error) {
+	begin := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, cfg.InputTimeout)
 	defer cancel()
 	rc, err := openInput(ctx, cfg, name)
@@ -187,7 +188,7 @@ func openStream(ctx context.Context, cfg Config, name string, audio bool) (*stre
 	case <-ctx.Done():
 		rc.Close() // ends the read
 		<-done
-		err = fmt.Errorf("no %s stream header within %v (%w)", map[bool]string{false: "video", true: "audio"}[audio], cfg.InputTimeout, ctx.Err())
+		err = fmt.Errorf("no %s stream header within %v (%w)", map[bool]string{false: "video", true: "audio"}[audio], time.Since(begin).Round(100*time.Millisecond), ctx.Err())
 		if errors.Is(ctx.Err(), context.Canceled) {
 			err = ctx.Err()
 		}
@@ -364,7 +365,7 @@ func (p *streamPipe) run(stop <-chan struct{}, t *track) error {
 		}
 		if !warnedRate && pace.throttled > 5*p.fps {
 			warnedRate = true
-			p.log.Warn("the input comes faster than real time: sending at --fps", "fps", p.fps)
+			p.log.Warn("the input comes in bursts or faster than real time: frames are held back to --fps (ffmpeg: add -flush_packets 1; rpicam-vid: --flush; a source faster than --fps: raise --fps)", "fps", p.fps)
 		}
 		if !timer.Stop() {
 			select {
@@ -386,10 +387,10 @@ func (p *streamPipe) run(stop <-chan struct{}, t *track) error {
 			}
 			ready = live
 		}
-		if t.takeKeyFrame(time.Now()) {
+		if p.key != keyOpus && t.takeKeyFrame(time.Now()) {
 			keyRequests++
 			if keyRequests == 1 {
-				p.log.Warn("a receiver asked for a keyframe, which a stream from another program cannot make on demand: it waits for the input's next one (make them frequent: rpicam-vid --intra 30, ffmpeg -g 30)")
+				p.log.Warn("a receiver needs a keyframe (it joined, or lost packets), which a stream from another program cannot make on demand: it waits for the input's next one (make them frequent: rpicam-vid --intra 30, ffmpeg -g 30)")
 			} else {
 				p.log.Info("keyframe requested by a receiver; waiting for the input's next one", "requests", keyRequests)
 			}
