@@ -102,7 +102,7 @@ func TestStreamsToBrowser(t *testing.T) {
 	port := freePort(t)
 	ffmpegTo(t, nil, append(append([]string{}, ffmpegVideo...), append(x264("baseline"), fmt.Sprintf("tcp://127.0.0.1:%d?listen", port))...)...)
 	tcp := startWithStdin(t, joinArgs(url, room, "tcpcam", "--video", fmt.Sprintf("tcp://127.0.0.1:%d", port), "--audio", "-", "--log-level", "info")...)
-	ffmpegTo(t, tcp.stdin, "-re", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "60", "-c:a", "libopus", "-b:a", "64k", "-flush_packets", "1", "-f", "ogg", "-")
+	ffmpegTo(t, tcp.stdin, "-re", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "60", "-c:a", "libopus", "-b:a", "64k", "-page_duration", "20000", "-flush_packets", "1", "-f", "ogg", "-")
 
 	pg := browsertest.Launch(t, browsertest.Options{Name: "viewer"})
 	pg.Navigate(fmt.Sprintf("%s/room/%s?name=viewer", url, room))
