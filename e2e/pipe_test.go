@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -139,8 +140,21 @@ func TestStreamsToBrowser(t *testing.T) {
 	})`, strconv.Quote(ids["tcpcam"])), time.Minute)
 }
 
+// waitOutput polls a process's output until it contains s.
+func waitOutput(ctx context.Context, t *testing.T, p *proc, s string) {
+	t.Helper()
+	for !strings.Contains(p.output(), s) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no %q in the output:\n%s", s, p.output())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // TestStreamEndsAndBadInput: join leaves with exit 0 when its input ends;
-// garbage, an empty pipe and two stdin sources give clear errors.
+// garbage, an empty pipe and two stdin sources give clear errors; a
+// stalled producer does not keep it from leaving.
 func TestStreamEndsAndBadInput(t *testing.T) {
 	requireFFmpeg(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -173,6 +187,24 @@ func TestStreamEndsAndBadInput(t *testing.T) {
 			t.Errorf("%s: exit %d, want %d saying %q:\n%s", tc.name, code, tc.code, tc.msg, out)
 		}
 	}
+
+	// A producer that stalls mid-stream (it keeps the pipe open): the stall
+	// is logged and join still leaves on SIGINT.
+	st := startWithStdin(t, joinArgs(url, "stall", "stall", "--video", "-", "--audio", "none", "--log-level", "info")...)
+	ivf, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30",
+		"-t", "1", "-c:v", "libvpx", "-f", "ivf", "-").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.stdin.Write(ivf); err != nil {
+		t.Fatal(err)
+	}
+	waitOutput(ctx, t, st, "input stalled")
+	st.signal(syscall.SIGINT)
+	if code := st.wait(ctx); code != 0 {
+		t.Errorf("SIGINT during a stall: exit %d, want 0:\n%s", code, st.output())
+	}
+	st.stdin.Close()
 
 	// A producer that never writes: join still obeys --duration.
 	start := time.Now()

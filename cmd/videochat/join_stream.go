@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"syscall"
 
 	"github.com/videochat/videochat/capture"
@@ -35,15 +36,22 @@ func stdinSource(cfg *capture.Config) error {
 	if cfg.Video == capture.SourceStdin && cfg.Audio == capture.SourceStdin {
 		return errors.New("--video - and --audio -: only one source can read standard input; give the other a socket (tcp://HOST:PORT or unix:PATH)")
 	}
-	st, err := os.Stdin.Stat()
-	if err != nil {
-		return fmt.Errorf("standard input: %w", err)
-	}
-	if st.Mode()&os.ModeCharDevice != 0 {
+	if stdinIsTerminal() {
 		return errors.New("a '-' source reads a stream piped into standard input, which is a terminal here: e.g. rpicam-vid -t 0 --inline -o - | videochat join --video - …")
 	}
 	cfg.Stdin = pollableStdin()
 	return nil
+}
+
+// stdinIsTerminal reports whether standard input is a terminal (a
+// character device under /dev/pts or /dev/tty*; /dev/null is not one).
+func stdinIsTerminal() bool {
+	st, err := os.Stdin.Stat()
+	if err != nil || st.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	target, err := os.Readlink("/proc/self/fd/0")
+	return err == nil && (strings.HasPrefix(target, "/dev/pts/") || strings.HasPrefix(target, "/dev/tty") || target == "/dev/console")
 }
 
 // pollableStdin returns standard input as a file whose Close interrupts a
