@@ -520,3 +520,27 @@ func TestSocketStreams(t *testing.T) {
 		t.Errorf("refused: %v", err)
 	}
 }
+
+// TestStreamProfileMismatchKeepsCall: a receiver that cannot decode the
+// stream's H.264 profile gets no video, but the negotiation succeeds and
+// the other track (audio) flows.
+func TestStreamProfileMismatchKeepsCall(t *testing.T) {
+	stream, _ := h264Fixture(t, 90, 10)
+	// Relabel the SPS as High profile: only the profile is read here.
+	sps := []byte{0, 0, 0, 1, 0x67, 0x42}
+	if !bytes.Contains(stream, sps) {
+		t.Fatalf("no Baseline SPS in the fixture: % x", stream[:16])
+	}
+	stream = bytes.ReplaceAll(stream, sps, []byte{0, 0, 0, 1, 0x67, 100})
+	r, w := pipeInput(t)
+	feed(w, stream, 4096, true)
+	m := openMedia(t, Config{Video: "-", Audio: "test", Stdin: r})
+	if m.video.h264 != 100 {
+		t.Fatalf("stream profile %d, want 100", m.video.h264)
+	}
+	c := dial(t, newAPI(t, RegisterCodecs), newAPI(t, h264Only), m.Tracks())
+	eventually(t, "audio", func() bool { return c.rx.audio.Load() >= 25 })
+	if n := c.rx.frames.Load(); n != 0 {
+		t.Errorf("%d video frames sent to a receiver that cannot decode them", n)
+	}
+}

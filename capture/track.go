@@ -94,6 +94,15 @@ func (t *track) Kind() webrtc.RTPCodecType { return t.kind }
 // starts the pipeline if it is not running.
 func (t *track) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
 	params, key, ok := chooseCodec(ctx.CodecParameters(), t.codecs, t.h264)
+	if !ok && t.persistent && len(ctx.CodecParameters()) > 0 {
+		// A stream sent as is cannot be converted for this receiver.
+		// Failing Bind would fail the whole negotiation (audio and the
+		// receiver's own media too): bind to no pipeline instead, so this
+		// receiver alone gets no video from us.
+		t.log.Warn("a receiver cannot decode this stream: it gets no "+t.kind.String()+" from us", "binding", ctx.ID(),
+			"why", mismatch(ctx.CodecParameters(), t.codecs, t.h264))
+		params, key, ok = ctx.CodecParameters()[0], keyUnsendable, true
+	}
 	if !ok {
 		return webrtc.RTPCodecParameters{}, fmt.Errorf("track %s: %w: %s", t.id, webrtc.ErrUnsupportedCodec, mismatch(ctx.CodecParameters(), t.codecs, t.h264))
 	}
@@ -255,6 +264,10 @@ var (
 	_ webrtc.TrackLocal = (*track)(nil)
 	_ KeyFrameRequester = (*track)(nil)
 )
+
+// keyUnsendable collects the bindings of a persistent track that negotiated
+// no codec the track can send; no pipeline sends to it.
+const keyUnsendable codecKey = "unsendable"
 
 // errStopped is returned by sources interrupted by a stop request.
 var errStopped = errors.New("stopped")
