@@ -351,6 +351,9 @@ func TestStdinStreams(t *testing.T) {
 				if c.rx.keyframes.Load() < 1 {
 					t.Error("no keyframe")
 				}
+				if tc.name != "y4m" && c.rx.firstKey.Load() != 1 {
+					t.Error("the first video packet received does not start a keyframe")
+				}
 				if n := c.rx.tsBack.Load(); n != 0 {
 					t.Errorf("%d frames with non-increasing timestamps", n)
 				}
@@ -368,21 +371,31 @@ func TestStdinStreams(t *testing.T) {
 	}
 }
 
-// TestStreamPacing: an IVF stream written all at once is still sent at its
-// own rate (30 fps), not as fast as it arrives.
+// TestStreamPacing: a stream written all at once is still sent in real
+// time (30 fps): IVF by its timestamps, H.264 (no timestamps) by --fps.
 func TestStreamPacing(t *testing.T) {
-	data := fileBytes(t, writeIVFFixtureKeys(t, t.TempDir(), 64, 64, 150, 10))
-	r, w := pipeInput(t)
-	go func() { _, _ = w.Write(data) }()
-	m := openMedia(t, Config{Video: "-", Stdin: r})
-	api := newAPI(t, RegisterCodecs)
-	c := dial(t, api, api, m.Tracks())
-	eventually(t, "first frames", func() bool { return c.rx.frames.Load() >= 5 })
-	start, n0 := time.Now(), c.rx.frames.Load()
-	time.Sleep(time.Second) // measuring a rate, not synchronising
-	rate := float64(c.rx.frames.Load()-n0) / time.Since(start).Seconds()
-	if rate < 20 || rate > 40 {
-		t.Errorf("%.1f frames/s, want about 30", rate)
+	h264, _ := h264Fixture(t, 150, 10)
+	for _, tc := range []struct {
+		name string
+		data []byte
+	}{
+		{"ivf", fileBytes(t, writeIVFFixtureKeys(t, t.TempDir(), 64, 64, 150, 10))},
+		{"h264", h264},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, w := pipeInput(t)
+			go func() { _, _ = w.Write(tc.data) }()
+			m := openMedia(t, Config{Video: "-", Stdin: r})
+			api := newAPI(t, RegisterCodecs)
+			c := dial(t, api, api, m.Tracks())
+			eventually(t, "first frames", func() bool { return c.rx.frames.Load() >= 5 })
+			start, n0 := time.Now(), c.rx.frames.Load()
+			time.Sleep(time.Second) // measuring a rate, not synchronising
+			rate := float64(c.rx.frames.Load()-n0) / time.Since(start).Seconds()
+			if rate < 20 || rate > 40 {
+				t.Errorf("%.1f frames/s, want about 30", rate)
+			}
+		})
 	}
 }
 
@@ -542,5 +555,47 @@ func TestStreamProfileMismatchKeepsCall(t *testing.T) {
 	eventually(t, "audio", func() bool { return c.rx.audio.Load() >= 25 })
 	if n := c.rx.frames.Load(); n != 0 {
 		t.Errorf("%d video frames sent to a receiver that cannot decode them", n)
+	}
+}
+
+// TestPacer: frames without timestamps go out as they arrive but never
+// faster than the interval (less 2 %); timestamped frames by their
+// timestamps, starting over after a jump.
+func TestPacer(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	iv := ms(100)
+	min := iv - iv/pacerSlack
+
+	p := pacer{interval: iv}
+	// A burst of three frames at t0: spaced by the interval.
+	for i, want := range []time.Time{t0, t0.Add(min), t0.Add(2 * min)} {
+		if got := p.at(t0, -1); !got.Equal(want) {
+			t.Errorf("burst frame %d at %v, want %v", i, got.Sub(t0), want.Sub(t0))
+		}
+	}
+	// A live frame arriving late goes out at once.
+	if got := p.at(t0.Add(ms(500)), -1); !got.Equal(t0.Add(ms(500))) {
+		t.Errorf("live frame at %v, want 500ms", got.Sub(t0))
+	}
+
+	p = pacer{interval: iv}
+	for i, tc := range []struct {
+		now, pts, want int // ms
+	}{
+		{0, 5000, 0},       // first frame: the origin
+		{0, 5040, 40},      // read early: waits for its time
+		{10, 5080, 80},     //
+		{900, 5120, 120},   // producer late by less than 1 s: due already (sent at once), its own time kept
+		{910, 5160, 160},   //
+		{3000, 5200, 3000}, // more than 1 s late: start over from now
+		{3000, 5240, 3040},
+		{3050, 60000, 3050}, // a jump ahead: start over
+		{3060, 60040, 3090},
+	} {
+		got := p.at(t0.Add(ms(tc.now)), ms(tc.pts))
+		if want := t0.Add(ms(tc.want)); !got.Equal(want) {
+			t.Errorf("frame %d (now %d, pts %d): at %v, want %v", i, tc.now, tc.pts, got.Sub(t0), want.Sub(t0))
+		}
 	}
 }
