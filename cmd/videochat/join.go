@@ -31,6 +31,7 @@ type joinFlags struct {
 	duration           time.Duration
 	expect             int
 	log                logFlags
+	stdinMedia         bool // a media source reads stdin: no chat from it
 }
 
 func newJoinCmd() *cobra.Command {
@@ -84,6 +85,7 @@ func runJoin(ctx context.Context, f joinFlags) error {
 	if f.expect > 0 && f.duration == 0 {
 		f.duration = 10 * time.Second
 	}
+	f.stdinMedia = usesStdin(f.media)
 	if viewOnly(f.token) && (f.media.Video != capture.SourceNone || f.media.Audio != capture.SourceNone) {
 		log.Warn("the room token does not allow publishing: joining receive-only, camera and microphone stay closed")
 		f.media.Video, f.media.Audio = capture.SourceNone, capture.SourceNone
@@ -142,7 +144,7 @@ func runPeer(ctx context.Context, p *peer.Peer, f joinFlags, out *chatPrinter, m
 	defer cancel()
 	runErr := make(chan error, 1)
 	go func() { runErr <- p.Run(ctx) }()
-	if !usesStdin(f.media) {
+	if !f.stdinMedia {
 		go readChat(ctx, os.Stdin, p)
 	}
 
@@ -156,6 +158,7 @@ func runPeer(ctx context.Context, p *peer.Peer, f joinFlags, out *chatPrinter, m
 	defer report.Stop()
 	var poll <-chan time.Time // probe mode looks more often than it reports, so peers that leave early still count
 	pr := newProbe()
+	inputDone := media.Done()
 	if f.expect > 0 {
 		t := time.NewTicker(200 * time.Millisecond)
 		defer t.Stop()
@@ -187,7 +190,11 @@ func runPeer(ctx context.Context, p *peer.Peer, f joinFlags, out *chatPrinter, m
 			return nil
 		case <-ctx.Done():
 			return leave(cancel, runErr)
-		case <-media.Done():
+		case <-inputDone:
+			if f.expect > 0 && media.Err() == nil {
+				inputDone = nil // a probe is judged at the end of --duration
+				continue
+			}
 			return inputEnded(media, func() error { return leave(cancel, runErr) })
 		}
 	}
