@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -16,6 +17,14 @@ const (
 	ptH264    = 106
 	ptH264RTX = 107
 	ptOpus    = 111
+	// More H.264 profiles, for streams sent as they are (--video - with
+	// H.264 from another program).
+	ptH264Baseline    = 102
+	ptH264BaselineRTX = 103
+	ptH264Main        = 118
+	ptH264MainRTX     = 119
+	ptH264High        = 112
+	ptH264HighRTX     = 113
 )
 
 // H264Fmtp is the fmtp line of the H.264 codec this package produces:
@@ -41,13 +50,22 @@ func capH264() webrtc.RTPCodecCapability {
 	return webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: H264Fmtp}
 }
 
+// capH264Profile is H.264 with another profile-level-id (level 3.1; the
+// level is not negotiated, level-asymmetry-allowed).
+func capH264Profile(profileLevelID string) webrtc.RTPCodecCapability {
+	return webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=" + profileLevelID}
+}
+
 func capOpus() webrtc.RTPCodecCapability {
 	return webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}
 }
 
 // RegisterCodecs registers the codecs the native peer sends and receives:
 // VP8 (first, so it is the default), H.264 constrained baseline
-// (profile-level-id 42e01f, packetization-mode=1) and Opus, with RTX for the
+// (profile-level-id 42e01f, packetization-mode=1, what the live encoder
+// makes), H.264 Baseline, Main and High (42001f, 4d001f, 64001f: H.264
+// streams from other programs are sent in their own profile) and Opus, with RTX for the
 // video codecs and RTCP feedback (nack, nack pli, ccm fir, goog-remb,
 // transport-cc). Register interceptors (webrtc.RegisterDefaultInterceptors)
 // after it so that NACK and PLI are negotiated.
@@ -57,6 +75,12 @@ func RegisterCodecs(me *webrtc.MediaEngine) error {
 		{RTPCodecCapability: rtx(ptVP8), PayloadType: ptVP8RTX},
 		{RTPCodecCapability: withFeedback(capH264()), PayloadType: ptH264},
 		{RTPCodecCapability: rtx(ptH264), PayloadType: ptH264RTX},
+		{RTPCodecCapability: withFeedback(capH264Profile("42001f")), PayloadType: ptH264Baseline},
+		{RTPCodecCapability: rtx(ptH264Baseline), PayloadType: ptH264BaselineRTX},
+		{RTPCodecCapability: withFeedback(capH264Profile("4d001f")), PayloadType: ptH264Main},
+		{RTPCodecCapability: rtx(ptH264Main), PayloadType: ptH264MainRTX},
+		{RTPCodecCapability: withFeedback(capH264Profile("64001f")), PayloadType: ptH264High},
+		{RTPCodecCapability: rtx(ptH264High), PayloadType: ptH264HighRTX},
 	}
 	for _, c := range video {
 		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
@@ -87,14 +111,15 @@ const (
 )
 
 // producible reports which of keys (in the track's own order) can produce
-// the negotiated codec p, or "" if none can.
-func producible(p webrtc.RTPCodecParameters, keys []codecKey) codecKey {
+// the negotiated codec p, or "" if none can. h264 is the profile_idc of the
+// H.264 the track sends (0: constrained baseline, the live encoder's).
+func producible(p webrtc.RTPCodecParameters, keys []codecKey, h264 byte) codecKey {
 	mime := codecKey(strings.ToLower(p.MimeType))
 	for _, k := range keys {
 		if k != mime {
 			continue
 		}
-		if k == keyH264 && !h264Compatible(p.SDPFmtpLine) {
+		if k == keyH264 && !h264Compatible(p.SDPFmtpLine, h264) {
 			return ""
 		}
 		return k
@@ -102,35 +127,39 @@ func producible(p webrtc.RTPCodecParameters, keys []codecKey) codecKey {
 	return ""
 }
 
-// h264Compatible reports whether a negotiated H.264 fmtp line accepts what
-// OpenH264 produces: packetization-mode=1 (FU-A) and a profile that can
-// decode constrained baseline.
-func h264Compatible(fmtp string) bool {
+// h264Compatible reports whether a negotiated H.264 fmtp line accepts a
+// stream of profile_idc stream (0 = constrained baseline):
+// packetization-mode=1 (FU-A) and a profile whose decoders decode it —
+// Baseline < Main < High.
+func h264Compatible(fmtp string, stream byte) bool {
 	mode1 := false
-	profileOK := true
+	decoder := byte(66) // RFC 6184: no profile-level-id means 42000a
 	for _, kv := range strings.Split(fmtp, ";") {
 		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
 		switch strings.ToLower(k) {
 		case "packetization-mode":
 			mode1 = v == "1"
 		case "profile-level-id":
-			if len(v) >= 2 {
-				switch strings.ToLower(v[:2]) {
-				case "42", "4d", "64":
-				default:
-					profileOK = false
-				}
+			b, err := hex.DecodeString(v)
+			if err != nil || len(b) != 3 {
+				return false
 			}
+			decoder = b[0]
 		}
 	}
-	return mode1 && profileOK
+	rank := map[byte]int{66: 1, 77: 2, 100: 3}
+	if stream == 0 {
+		stream = 66
+	}
+	return mode1 && rank[decoder] > 0 && rank[decoder] >= rank[stream]
 }
 
 // chooseCodec returns the first negotiated codec (in the remote's order of
-// preference) that a track producing keys can send.
-func chooseCodec(params []webrtc.RTPCodecParameters, keys []codecKey) (webrtc.RTPCodecParameters, codecKey, bool) {
+// preference) that a track producing keys (and H.264 of profile h264) can
+// send.
+func chooseCodec(params []webrtc.RTPCodecParameters, keys []codecKey, h264 byte) (webrtc.RTPCodecParameters, codecKey, bool) {
 	for _, p := range params {
-		if k := producible(p, keys); k != "" {
+		if k := producible(p, keys, h264); k != "" {
 			return p, k, true
 		}
 	}
@@ -140,12 +169,14 @@ func chooseCodec(params []webrtc.RTPCodecParameters, keys []codecKey) (webrtc.RT
 // mismatch says, for an error message, what this track can send and what
 // the remote accepted instead: the usual cause of a black tile is an
 // H.264-only receiver that wants another profile or packetization mode.
-func mismatch(params []webrtc.RTPCodecParameters, keys []codecKey) string {
+func mismatch(params []webrtc.RTPCodecParameters, keys []codecKey, h264 byte) string {
 	can := make([]string, len(keys))
 	for i, k := range keys {
 		can[i] = string(k)
-		if k == keyH264 {
+		if k == keyH264 && h264 == 0 {
 			can[i] += " (" + H264Fmtp + ")"
+		} else if k == keyH264 {
+			can[i] += fmt.Sprintf(" (profile_idc %d, packetization-mode=1: encode the stream in a profile the remote accepts, e.g. x264 -profile:v baseline, rpicam-vid --profile baseline)", h264)
 		}
 	}
 	var offered []string

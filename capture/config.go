@@ -1,12 +1,14 @@
 package capture
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Values of Config.Video and Config.Audio besides file paths.
@@ -50,13 +52,23 @@ const (
 
 // Config selects the media sources and encoding parameters of [Open].
 type Config struct {
-	// Video is "camera", "test", "none" (or ""), or a path to a .y4m file
+	// Video is "camera", "test", "none" (or ""), a path to a .y4m file
 	// (raw 4:2:0, encoded live and looped) or a .ivf file (VP8, sent as is
-	// and looped).
+	// and looped), or a stream from another program: "-" (Stdin),
+	// tcp://HOST:PORT or unix:PATH carrying H.264 Annex-B or IVF (sent as
+	// is) or Y4M (encoded live), detected from the first bytes.
 	Video string
-	// Audio is "mic", "test", "none" (or ""), or a path to an .ogg file
-	// (Opus, sent as is and looped).
+	// Audio is "mic", "test", "none" (or ""), a path to an .ogg file
+	// (Opus, sent as is and looped), or a stream ("-", tcp://, unix:) of
+	// Ogg/Opus.
 	Audio string
+	// Stdin is read by a "-" source (at most one of Video and Audio). Its
+	// Close must make a pending Read return (an *os.File of a pipe in
+	// non-blocking mode, a net.Conn, an io.Pipe); Media.Close closes it.
+	Stdin io.ReadCloser
+	// InputTimeout bounds how long Open waits for a stream source to
+	// connect and show its format; default 15 s.
+	InputTimeout time.Duration
 	// Camera is the camera's device id ("" = first camera).
 	Camera string
 	// Mic is the microphone's device id ("" = first real microphone).
@@ -66,7 +78,8 @@ type Config struct {
 	Name string
 	// Width, Height and FPS of camera and test video; default 640x480@30
 	// (15 fps for screens). Camera and screen frames are scaled to fit
-	// Width×Height. Y4M files keep their own size and rate.
+	// Width×Height. Y4M files keep their own size and rate. FPS also caps
+	// the rate of an H.264 stream, which has no timestamps.
 	Width, Height, FPS int
 	// VideoBitrate is the target of live video encoders in bits/s; default
 	// 1,000,000.
@@ -91,6 +104,9 @@ func (c Config) withDefaults() Config {
 	if c.VideoBitrate <= 0 {
 		c.VideoBitrate = DefaultVideoBitrate
 	}
+	if c.InputTimeout <= 0 {
+		c.InputTimeout = DefaultInputTimeout
+	}
 	if c.Logger == nil {
 		c.Logger = discardLogger()
 	}
@@ -106,6 +122,9 @@ func (c Config) withDefaults() Config {
 func (c Config) validate() error {
 	if c.Width%2 != 0 || c.Height%2 != 0 {
 		return fmt.Errorf("video size %dx%d: width and height must be even", c.Width, c.Height)
+	}
+	if c.Video == SourceStdin && c.Audio == SourceStdin {
+		return errors.New("--video - and --audio -: only one source can read standard input; give the other a socket (tcp://HOST:PORT, unix:PATH)")
 	}
 	if c.Width > 4096 || c.Height > 4096 || c.FPS > 120 {
 		return fmt.Errorf("video %dx%d@%d: too large (max 4096x4096@120)", c.Width, c.Height, c.FPS)

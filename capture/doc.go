@@ -1,5 +1,7 @@
 // Package capture provides the native peer's media: sources (camera,
-// microphone, synthetic test patterns and tones, Y4M/IVF/Ogg files), encoders
+// microphone, synthetic test patterns and tones, Y4M/IVF/Ogg files, and
+// streams from other programs on stdin or a socket: H.264 Annex-B, IVF,
+// Y4M, Ogg/Opus — see stream.go), encoders
 // (VP8 through libvpx, H.264 through OpenH264, Opus) and WebRTC local tracks.
 //
 // It is the only package of the module that uses cgo.
@@ -10,5 +12,7 @@
 // it can produce and subscribes the binding to one shared pipeline for that
 // codec: a single encoder per (track, codec) whose RTP packets are written to
 // every binding with that binding's SSRC and payload type. A pipeline starts
-// with its first binding and stops when its last binding goes away.
+// with its first binding and stops when its last binding goes away —
+// except for streams from other programs, which cannot be reopened: their
+// pipeline runs from Open until the stream ends or the Media is closed.
 package capture

@@ -54,7 +54,17 @@ func writeY4MFixture(t testing.TB, dir string, w, h, n int) string {
 // writeIVFFixture encodes n frames of the test pattern with this package's
 // VP8 encoder and packetizer, and writes them with pion's ivfwriter.
 func writeIVFFixture(t testing.TB, dir string, w, h, n int) string {
-	enc, err := newVP8Encoder(defaultVP8Params(w, h, 30, 300_000))
+	return writeIVFFixtureKeys(t, dir, w, h, n, 0)
+}
+
+// writeIVFFixtureKeys is writeIVFFixture with a keyframe every keyEvery
+// frames (0: the encoder's default, 10 s).
+func writeIVFFixtureKeys(t testing.TB, dir string, w, h, n, keyEvery int) string {
+	p := defaultVP8Params(w, h, 30, 300_000)
+	if keyEvery > 0 {
+		p.KeyFrameEvery = keyEvery
+	}
+	enc, err := newVP8Encoder(p)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,6 +46,7 @@ type receiver struct {
 	lastKey   atomic.Int64 // unix nanos of the last keyframe
 	audio     atomic.Int64 // audio packets
 	tsBack    atomic.Int64 // video frames whose timestamp went backwards
+	firstKey  atomic.Int32 // 0: no video yet, 1: the first video packet started a keyframe, 2: it did not
 	wg        sync.WaitGroup
 }
 
@@ -67,7 +68,13 @@ func (r *receiver) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 				r.audio.Add(1)
 				continue
 			}
-			if isKeyFrameStart(tr.Codec().MimeType, p.Payload) {
+			key := isKeyFrameStart(tr.Codec().MimeType, p.Payload)
+			if key || startsWithSPS(tr.Codec().MimeType, p.Payload) {
+				r.firstKey.CompareAndSwap(0, 1)
+			} else {
+				r.firstKey.CompareAndSwap(0, 2)
+			}
+			if key {
 				r.keyframes.Add(1)
 				r.lastKey.Store(time.Now().UnixNano())
 			}
@@ -101,6 +108,15 @@ func isKeyFrameStart(mime string, payload []byte) bool {
 		return h264PayloadHasIDR(payload)
 	}
 	return false
+}
+
+// startsWithSPS reports an H.264 payload that is an SPS or a STAP-A starting
+// with one (what precedes an IDR).
+func startsWithSPS(mime string, b []byte) bool {
+	if !strings.EqualFold(mime, "video/h264") || len(b) < 4 {
+		return false
+	}
+	return b[0]&0x1f == 7 || (b[0]&0x1f == 24 && b[3]&0x1f == 7)
 }
 
 func h264PayloadHasIDR(b []byte) bool {

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -15,26 +16,72 @@ import (
 type Media struct {
 	video, audio *track
 	closeOnce    sync.Once
+
+	// done is closed when the first stream source ends (nil without
+	// stream sources); endErr is why (nil for the end of the stream).
+	done    chan struct{}
+	endOnce sync.Once
+	endErr  error
 }
 
 // Open checks the configured sources (a missing camera or microphone fails
 // here, with an error wrapping ErrNoCamera or ErrNoMicrophone) and prepares
-// the tracks. Devices and encoders start only when a track is bound.
+// the tracks. Devices and encoders start only when a track is bound;
+// streams from other programs are read from Open on.
 func Open(cfg Config) (*Media, error) {
+	return OpenContext(context.Background(), cfg)
+}
+
+// OpenContext is Open; ctx bounds the wait for stream sources to connect
+// and show their format.
+func OpenContext(ctx context.Context, cfg Config) (*Media, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	streamID := "videochat-" + randomHex(4)
 	m := &Media{}
+	if IsStream(cfg.Video) || IsStream(cfg.Audio) {
+		m.done = make(chan struct{})
+	}
 	var err error
-	if m.video, err = openVideo(cfg, streamID); err != nil {
+	if m.video, err = openVideo(ctx, cfg, streamID, m.ended); err != nil {
 		return nil, err
 	}
-	if m.audio, err = openAudio(cfg, streamID); err != nil {
+	if m.video != nil && m.video.persistent {
+		m.video.start() // Close now closes the stream
+	}
+	if m.audio, err = openAudio(ctx, cfg, streamID, m.ended); err != nil {
+		m.Close()
 		return nil, err
+	}
+	if m.audio != nil && m.audio.persistent {
+		m.audio.start()
 	}
 	return m, nil
+}
+
+// Done is closed when a stream source (stdin, socket) has ended, by its end
+// or an error (see Err); nil when no source is a stream. The other tracks
+// keep running until Close.
+func (m *Media) Done() <-chan struct{} { return m.done }
+
+// Err says why Done was closed: nil when the stream ended, else what was
+// wrong with it.
+func (m *Media) Err() error {
+	select {
+	case <-m.done:
+		return m.endErr
+	default:
+		return nil
+	}
+}
+
+func (m *Media) ended(err error) {
+	m.endOnce.Do(func() {
+		m.endErr = err
+		close(m.done)
+	})
 }
 
 // Tracks returns the video track (if any) then the audio track (if any).
@@ -62,7 +109,7 @@ func (m *Media) Close() error {
 	return nil
 }
 
-func openVideo(cfg Config, streamID string) (*track, error) {
+func openVideo(ctx context.Context, cfg Config, streamID string, ended func(error)) (*track, error) {
 	log := cfg.Logger.With("media", "video")
 	live := func(open videoOpener, codecs ...codecKey) *track {
 		p := &liveVideo{open: open, encoders: defaultEncoders(), fps: cfg.FPS, bitrate: cfg.VideoBitrate, log: log}
@@ -93,6 +140,9 @@ func openVideo(cfg Config, streamID string) (*track, error) {
 			return openDeviceVideo(d, screenProp(cfg.FPS), cfg.Width, cfg.Height)
 		}), keyVP8, keyH264), nil
 	}
+	if IsStream(cfg.Video) {
+		return openStreamTrack(ctx, cfg, cfg.Video, false, streamID, ended, log)
+	}
 	switch fileKind(cfg.Video) {
 	case "y4m":
 		if err := probe(openY4M(cfg.Video)); err != nil {
@@ -106,10 +156,10 @@ func openVideo(cfg Config, streamID string) (*track, error) {
 		p := &passthrough{open: func() (encodedSource, error) { return openIVF(cfg.Video) }, key: keyVP8, clock: 90000}
 		return newTrack(webrtc.RTPCodecTypeVideo, "video", streamID, []codecKey{keyVP8}, p, log), nil
 	}
-	return nil, fmt.Errorf("--video %q: want camera, screen, screen:N, test, none or a .y4m or .ivf file", cfg.Video)
+	return nil, fmt.Errorf("--video %q: want camera, screen, screen:N, test, none, a .y4m or .ivf file, - (stdin), tcp://HOST:PORT or unix:PATH", cfg.Video)
 }
 
-func openAudio(cfg Config, streamID string) (*track, error) {
+func openAudio(ctx context.Context, cfg Config, streamID string, ended func(error)) (*track, error) {
 	log := cfg.Logger.With("media", "audio")
 	live := func(open audioOpener) *track {
 		p := &liveAudio{open: open, bitrate: DefaultAudioBitrate, log: log}
@@ -129,6 +179,9 @@ func openAudio(cfg Config, streamID string) (*track, error) {
 		want := cfg.Mic
 		return live(func() (audioSource, error) { return openMicrophone(want, log) }), nil
 	}
+	if IsStream(cfg.Audio) {
+		return openStreamTrack(ctx, cfg, cfg.Audio, true, streamID, ended, log)
+	}
 	if fileKind(cfg.Audio) == "ogg" {
 		if err := probe(openOgg(cfg.Audio)); err != nil {
 			return nil, err
@@ -136,7 +189,47 @@ func openAudio(cfg Config, streamID string) (*track, error) {
 		p := &passthrough{open: func() (encodedSource, error) { return openOgg(cfg.Audio) }, key: keyOpus, clock: audioRate}
 		return newTrack(webrtc.RTPCodecTypeAudio, "audio", streamID, []codecKey{keyOpus}, p, log), nil
 	}
-	return nil, fmt.Errorf("--audio %q: want mic, test, none or an .ogg file", cfg.Audio)
+	return nil, fmt.Errorf("--audio %q: want mic, test, none, an .ogg file, - (stdin), tcp://HOST:PORT or unix:PATH", cfg.Audio)
+}
+
+// openStreamTrack opens a stream source and makes its persistent track.
+func openStreamTrack(ctx context.Context, cfg Config, name string, audio bool, streamID string, ended func(error), log *slog.Logger) (*track, error) {
+	kind, what := webrtc.RTPCodecTypeVideo, "video input ("+name+")"
+	if audio {
+		kind, what = webrtc.RTPCodecTypeAudio, "audio input ("+name+")"
+	}
+	in, err := openStream(ctx, cfg, name, audio)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	log = log.With("input", name, "format", string(in.format))
+	var (
+		p      pipeline
+		codecs []codecKey
+		h264   byte
+	)
+	switch in.format {
+	case formatH264:
+		p = &streamPipe{in: &h264Stream{rd: in.h264, log: log}, key: keyH264, clock: 90000, fps: cfg.FPS, log: log}
+		codecs, h264 = []codecKey{keyH264}, in.h264.profile.idc
+		log = log.With("profile", in.h264.profile.String())
+	case formatIVF:
+		p = &streamPipe{in: ivfStream{in.ivf}, key: keyVP8, clock: 90000, fps: cfg.FPS, log: log}
+		codecs = []codecKey{keyVP8}
+	case formatOgg:
+		p = &streamPipe{in: oggStream{in.ogg}, key: keyOpus, clock: audioRate, fps: cfg.FPS, log: log}
+		codecs = []codecKey{keyOpus}
+	case formatY4M:
+		src := y4mStream{in.y4m}
+		p = &liveVideo{open: func() (videoSource, error) { return src, nil }, encoders: defaultEncoders(), fps: cfg.FPS, bitrate: cfg.VideoBitrate, log: log}
+		codecs = []codecKey{keyVP8, keyH264}
+		log = log.With("size", fmt.Sprintf("%dx%d", in.y4m.hdr.Width, in.y4m.hdr.Height))
+	}
+	log.Info(what + " detected")
+	r := &streamRunner{pipe: p, in: in, what: what, ended: ended, log: log}
+	t := newTrack(kind, kind.String(), streamID, codecs, r, log)
+	t.h264, t.persistent = h264, true
+	return t, nil
 }
 
 // probe closes a source opened only to check it.

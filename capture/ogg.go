@@ -11,82 +11,54 @@ import (
 	"time"
 )
 
-// oggSource plays the Opus stream of an Ogg file as is, looping, paced by
-// the duration of each packet (what the granule positions count). It splits
-// pages into packets itself: pion's oggreader returns whole pages, and
-// encoders such as ffmpeg put several packets in a page.
-type oggSource struct {
-	f       *os.File
+// oggReader parses the first logical stream of an Ogg stream as Opus
+// packets. It splits pages into packets itself: pion's oggreader returns
+// whole pages, and encoders such as ffmpeg put several packets in a page.
+// It is shared by the file source (which loops) and the stream source.
+type oggReader struct {
 	r       *bufio.Reader
 	serial  uint32
 	packets [][]byte // packets of the current page not yet returned
 	partial []byte   // packet continued on the next page
-	samples int64    // 48 kHz samples played in this loop
-	loop    looper
+	samples int64    // 48 kHz samples returned so far
 }
 
-// openOgg opens path and checks that its first stream is Opus.
-func openOgg(path string) (*oggSource, error) {
-	f, err := os.Open(path)
+// newOggReader reads the OpusHead and OpusTags packets.
+func newOggReader(r *bufio.Reader) (*oggReader, error) {
+	s := &oggReader{r: r}
+	head, err := s.packet(true)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading header: %w", err)
 	}
-	s := &oggSource{f: f, r: bufio.NewReader(f)}
-	if err := s.readHeaders(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("ogg %s: %w", path, err)
+	if !bytes.HasPrefix(head, []byte("OpusHead")) {
+		return nil, errors.New("not an Ogg Opus file (only Opus can be sent as is)")
+	}
+	tags, err := s.packet(false)
+	if err != nil || !bytes.HasPrefix(tags, []byte("OpusTags")) {
+		return nil, errors.New("missing OpusTags")
 	}
 	return s, nil
 }
 
-// readHeaders reads the OpusHead and OpusTags packets.
-func (s *oggSource) readHeaders() error {
-	s.packets, s.partial, s.samples, s.serial = nil, nil, 0, 0
-	head, err := s.packet(true)
-	if err != nil {
-		return fmt.Errorf("reading header: %w", err)
-	}
-	if !bytes.HasPrefix(head, []byte("OpusHead")) {
-		return errors.New("not an Ogg Opus file")
-	}
-	tags, err := s.packet(false)
-	if err != nil || !bytes.HasPrefix(tags, []byte("OpusTags")) {
-		return errors.New("missing OpusTags")
-	}
-	return nil
-}
-
-// Next returns the next Opus packet, rewinding at the end of the file.
-func (s *oggSource) Next() ([]byte, time.Duration, error) {
+// next returns the next Opus packet and its pts from the stream's start.
+// A clean end of the stream is io.EOF.
+func (s *oggReader) next() ([]byte, time.Duration, error) {
 	p, err := s.packet(false)
-	if isEOF(err) {
-		if err := s.loop.wrap(); err != nil {
-			return nil, 0, fmt.Errorf("ogg: %w", err)
-		}
-		if _, err := s.f.Seek(0, io.SeekStart); err != nil {
-			return nil, 0, err
-		}
-		s.r.Reset(s.f)
-		if err := s.readHeaders(); err != nil {
-			return nil, 0, err
-		}
-		p, err = s.packet(false)
-	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("ogg: %w", err)
+		return nil, 0, err
 	}
 	n, err := opusSamples(p)
 	if err != nil {
-		return nil, 0, fmt.Errorf("ogg: %w", err)
+		return nil, 0, err
 	}
 	pts := time.Duration(s.samples * int64(time.Second) / audioRate)
 	s.samples += int64(n)
-	return p, s.loop.shift(pts), nil
+	return p, pts, nil
 }
 
 // packet returns the next complete packet of the stream; first selects the
 // stream by the serial of the first page.
-func (s *oggSource) packet(first bool) ([]byte, error) {
+func (s *oggReader) packet(first bool) ([]byte, error) {
 	for len(s.packets) == 0 {
 		if err := s.readPage(first); err != nil {
 			return nil, err
@@ -100,13 +72,13 @@ func (s *oggSource) packet(first bool) ([]byte, error) {
 
 // readPage reads one page of the selected stream (skipping others) and
 // splits it into packets.
-func (s *oggSource) readPage(first bool) error {
+func (s *oggReader) readPage(first bool) error {
 	var h [27]byte
 	if _, err := io.ReadFull(s.r, h[:]); err != nil {
 		return err
 	}
 	if string(h[0:4]) != "OggS" {
-		return errors.New("lost page sync")
+		return errors.New("lost page sync (corrupt stream?)")
 	}
 	serial := binary.LittleEndian.Uint32(h[14:18])
 	if first {
@@ -114,7 +86,7 @@ func (s *oggSource) readPage(first bool) error {
 	}
 	lacing := make([]byte, h[26])
 	if _, err := io.ReadFull(s.r, lacing); err != nil {
-		return err
+		return unexpected(err)
 	}
 	size := 0
 	for _, l := range lacing {
@@ -122,7 +94,7 @@ func (s *oggSource) readPage(first bool) error {
 	}
 	body := make([]byte, size)
 	if _, err := io.ReadFull(s.r, body); err != nil {
-		return err
+		return unexpected(err)
 	}
 	if serial != s.serial {
 		return nil
@@ -139,8 +111,66 @@ func (s *oggSource) readPage(first bool) error {
 			}
 			s.partial = nil
 		}
+		if len(s.partial) > oggMaxPacket {
+			return errors.New("packet larger than 1 MB (corrupt stream?)")
+		}
 	}
 	return nil
+}
+
+// oggMaxPacket bounds a packet continued over pages.
+const oggMaxPacket = 1 << 20
+
+// unexpected turns a clean EOF within a unit into io.ErrUnexpectedEOF.
+func unexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// oggSource plays the Opus stream of an Ogg file as is, looping, paced by
+// the duration of each packet (what the granule positions count).
+type oggSource struct {
+	f    *os.File
+	rd   *oggReader
+	loop looper
+}
+
+// openOgg opens path and checks that its first stream is Opus.
+func openOgg(path string) (*oggSource, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	rd, err := newOggReader(bufio.NewReader(f))
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("ogg %s: %w", path, err)
+	}
+	return &oggSource{f: f, rd: rd}, nil
+}
+
+// Next returns the next Opus packet, rewinding at the end of the file.
+func (s *oggSource) Next() ([]byte, time.Duration, error) {
+	p, pts, err := s.rd.next()
+	if isEOF(err) {
+		if err := s.loop.wrap(); err != nil {
+			return nil, 0, fmt.Errorf("ogg: %w", err)
+		}
+		if _, err := s.f.Seek(0, io.SeekStart); err != nil {
+			return nil, 0, err
+		}
+		s.rd.r.Reset(s.f)
+		if s.rd, err = newOggReader(s.rd.r); err != nil {
+			return nil, 0, err
+		}
+		p, pts, err = s.rd.next()
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("ogg: %w", err)
+	}
+	return p, s.loop.shift(pts), nil
 }
 
 func (s *oggSource) Close() error { return s.f.Close() }

@@ -34,6 +34,13 @@ type track struct {
 	codecs       []codecKey // what the pipeline can produce, preferred first
 	pipe         pipeline
 	log          *slog.Logger
+	// h264 is the profile_idc of the H.264 the track sends as is (0: the
+	// live encoder's constrained baseline).
+	h264 byte
+	// persistent tracks (streams from other programs) run their pipeline
+	// once, from Open to the end of the stream or Close, bound or not: a
+	// stream cannot be reopened.
+	persistent bool
 
 	// lifeMu serialises starting and stopping the pipeline goroutine. It is
 	// never taken by the pipeline itself.
@@ -86,9 +93,18 @@ func (t *track) Kind() webrtc.RTPCodecType { return t.kind }
 // track can produce, subscribes the binding to that codec's pipeline and
 // starts the pipeline if it is not running.
 func (t *track) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
-	params, key, ok := chooseCodec(ctx.CodecParameters(), t.codecs)
+	params, key, ok := chooseCodec(ctx.CodecParameters(), t.codecs, t.h264)
+	if !ok && t.persistent && len(ctx.CodecParameters()) > 0 {
+		// A stream sent as is cannot be converted for this receiver.
+		// Failing Bind would fail the whole negotiation (audio and the
+		// receiver's own media too): bind to no pipeline instead, so this
+		// receiver alone gets no video from us.
+		t.log.Warn("a receiver cannot decode this stream: it gets no "+t.kind.String()+" from us", "binding", ctx.ID(),
+			"why", mismatch(ctx.CodecParameters(), t.codecs, t.h264))
+		params, key, ok = ctx.CodecParameters()[0], keyUnsendable, true
+	}
 	if !ok {
-		return webrtc.RTPCodecParameters{}, fmt.Errorf("track %s: %w: %s", t.id, webrtc.ErrUnsupportedCodec, mismatch(ctx.CodecParameters(), t.codecs))
+		return webrtc.RTPCodecParameters{}, fmt.Errorf("track %s: %w: %s", t.id, webrtc.ErrUnsupportedCodec, mismatch(ctx.CodecParameters(), t.codecs, t.h264))
 	}
 	b := binding{id: ctx.ID(), ssrc: ctx.SSRC(), pt: params.PayloadType, write: ctx.WriteStream()}
 
@@ -127,7 +143,7 @@ func (t *track) Unbind(ctx webrtc.TrackLocalContext) error {
 		return webrtc.ErrUnbindFailed
 	}
 	t.log.Debug("unbound", "binding", ctx.ID())
-	if empty && t.stop != nil {
+	if empty && t.stop != nil && !t.persistent {
 		close(t.stop)
 		t.stop = nil
 	}
@@ -157,7 +173,7 @@ func (t *track) removeLocked(id string) (found, empty bool) {
 // is still stopping is waited for first, so that a device is never opened
 // twice. Callers hold lifeMu.
 func (t *track) startLocked() {
-	if t.stop != nil {
+	if t.stop != nil || (t.persistent && t.done != nil) {
 		return
 	}
 	if t.done != nil {
@@ -171,6 +187,13 @@ func (t *track) startLocked() {
 			t.log.Error("media pipeline stopped", "err", err)
 		}
 	}()
+}
+
+// start starts the pipeline of a persistent track.
+func (t *track) start() {
+	t.lifeMu.Lock()
+	defer t.lifeMu.Unlock()
+	t.startLocked()
 }
 
 // close stops the pipeline, waits for it and refuses further bindings.
@@ -241,6 +264,10 @@ var (
 	_ webrtc.TrackLocal = (*track)(nil)
 	_ KeyFrameRequester = (*track)(nil)
 )
+
+// keyUnsendable collects the bindings of a persistent track that negotiated
+// no codec the track can send; no pipeline sends to it.
+const keyUnsendable codecKey = "unsendable"
 
 // errStopped is returned by sources interrupted by a stop request.
 var errStopped = errors.New("stopped")

@@ -72,13 +72,60 @@ func (h *y4mHeader) parseField(tag byte, v string) error {
 	return nil
 }
 
+// y4mReader parses a YUV4MPEG2 stream of 8-bit 4:2:0 frames. It is shared
+// by the file source (which loops) and the stream source.
+type y4mReader struct {
+	r   *bufio.Reader
+	hdr y4mHeader
+	img *image.YCbCr
+	n   int64 // bytes of the header line
+}
+
+// newY4MReader reads and checks the stream header. r's buffer bounds the
+// header line.
+func newY4MReader(r *bufio.Reader) (*y4mReader, error) {
+	line, err := r.ReadSlice('\n')
+	if err != nil {
+		if errors.Is(err, bufio.ErrBufferFull) {
+			return nil, errors.New("header line too long (not a YUV4MPEG2 stream?)")
+		}
+		return nil, fmt.Errorf("reading header: %w", err)
+	}
+	hdr, err := parseY4MHeader(strings.TrimSuffix(string(line), "\n"))
+	if err != nil {
+		return nil, err
+	}
+	if hdr.Width > 4096 || hdr.Height > 4096 {
+		return nil, fmt.Errorf("frame size %dx%d too large (max 4096x4096)", hdr.Width, hdr.Height)
+	}
+	return &y4mReader{r: r, hdr: hdr, img: newI420(hdr.Width, hdr.Height), n: int64(len(line))}, nil
+}
+
+// readFrame reads the next frame into s.img. A clean end of the stream is
+// io.EOF.
+func (s *y4mReader) readFrame() error {
+	line, err := s.r.ReadSlice('\n')
+	if err != nil {
+		if errors.Is(err, io.EOF) && len(line) == 0 {
+			return io.EOF
+		}
+		return fmt.Errorf("y4m: frame header: %w", unexpected(err))
+	}
+	if !bytes.HasPrefix(line, []byte("FRAME")) {
+		return errors.New("y4m: missing FRAME marker (corrupt stream?)")
+	}
+	for _, plane := range [][]byte{s.img.Y, s.img.Cb, s.img.Cr} {
+		if _, err := io.ReadFull(s.r, plane); err != nil {
+			return fmt.Errorf("y4m: truncated frame: %w", unexpected(err))
+		}
+	}
+	return nil
+}
+
 // y4mSource plays a Y4M file at its own frame rate, looping at the end.
 type y4mSource struct {
-	f       *os.File
-	r       *bufio.Reader
-	hdr     y4mHeader
-	dataOff int64 // offset of the first FRAME
-	img     *image.YCbCr
+	f  *os.File
+	rd *y4mReader
 }
 
 // openY4M opens path and parses its header.
@@ -87,33 +134,27 @@ func openY4M(path string) (*y4mSource, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := bufio.NewReaderSize(f, 1<<20)
-	line, err := r.ReadString('\n')
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("y4m %s: reading header: %w", path, err)
-	}
-	hdr, err := parseY4MHeader(strings.TrimSuffix(line, "\n"))
+	rd, err := newY4MReader(bufio.NewReaderSize(f, 1<<20))
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("y4m %s: %w", path, err)
 	}
-	return &y4mSource{f: f, r: r, hdr: hdr, dataOff: int64(len(line)), img: newI420(hdr.Width, hdr.Height)}, nil
+	return &y4mSource{f: f, rd: rd}, nil
 }
 
-func (s *y4mSource) Interval() time.Duration { return s.hdr.interval() }
+func (s *y4mSource) Interval() time.Duration { return s.rd.hdr.interval() }
 
 func (s *y4mSource) Close() error { return s.f.Close() }
 
 // Read returns the next frame, starting over after the last one.
 func (s *y4mSource) Read() (*image.YCbCr, error) {
-	err := s.readFrame()
+	err := s.rd.readFrame()
 	if errors.Is(err, io.EOF) {
-		if _, err := s.f.Seek(s.dataOff, io.SeekStart); err != nil {
+		if _, err := s.f.Seek(s.rd.n, io.SeekStart); err != nil {
 			return nil, err
 		}
-		s.r.Reset(s.f)
-		err = s.readFrame()
+		s.rd.r.Reset(s.f)
+		err = s.rd.readFrame()
 		if errors.Is(err, io.EOF) {
 			return nil, errors.New("y4m: no frames")
 		}
@@ -121,26 +162,7 @@ func (s *y4mSource) Read() (*image.YCbCr, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.img, nil
-}
-
-func (s *y4mSource) readFrame() error {
-	line, err := s.r.ReadSlice('\n')
-	if err != nil {
-		if errors.Is(err, io.EOF) && len(line) == 0 {
-			return io.EOF
-		}
-		return fmt.Errorf("y4m: frame header: %w", err)
-	}
-	if !bytes.HasPrefix(line, []byte("FRAME")) {
-		return errors.New("y4m: missing FRAME marker")
-	}
-	for _, plane := range [][]byte{s.img.Y, s.img.Cb, s.img.Cr} {
-		if _, err := io.ReadFull(s.r, plane); err != nil {
-			return fmt.Errorf("y4m: truncated frame: %w", err)
-		}
-	}
-	return nil
+	return s.rd.img, nil
 }
 
 // writeY4M writes frames as a 4:2:0 Y4M stream (test fixtures, tools).

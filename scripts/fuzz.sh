@@ -21,6 +21,7 @@ targets=(
 	"./signal/token FuzzIssueVerify"
 	"./signal/turn FuzzParseUsername"
 	"./signal FuzzFastPathAgrees"
+	"./capture FuzzStreamParse"
 )
 
 # selected NAME [WANTED...]: true if no names were wanted or NAME is one.

@@ -31,6 +31,7 @@ type joinFlags struct {
 	duration           time.Duration
 	expect             int
 	log                logFlags
+	stdinMedia         bool // a media source reads stdin: no chat from it
 }
 
 func newJoinCmd() *cobra.Command {
@@ -47,8 +48,8 @@ func newJoinCmd() *cobra.Command {
 	fl.StringVar(&f.server, "server", envOr("VIDEOCHAT_SERVER", "http://127.0.0.1:8080"), "server base URL (env VIDEOCHAT_SERVER)")
 	fl.StringVar(&f.room, "room", "", "room to join (required)")
 	fl.StringVar(&f.name, "name", "", "display name (required)")
-	fl.StringVar(&f.media.Video, "video", "camera", "video source: camera, screen, screen:N, test, none, or a .y4m/.ivf file")
-	fl.StringVar(&f.media.Audio, "audio", "mic", "audio source: mic, test, none, or an .ogg (Opus) file")
+	fl.StringVar(&f.media.Video, "video", "camera", "video source: camera, screen, screen:N, test, none, a .y4m/.ivf file, or a stream (H.264, IVF, Y4M) from another program: - (stdin), tcp://HOST:PORT, unix:PATH")
+	fl.StringVar(&f.media.Audio, "audio", "mic", "audio source: mic, test, none, an .ogg (Opus) file, or an Ogg/Opus stream: - (stdin), tcp://HOST:PORT, unix:PATH")
 	fl.StringVar(&f.media.Camera, "camera", "", "camera device id (see `videochat devices`)")
 	fl.StringVar(&f.media.Mic, "mic", "", "microphone device id (see `videochat devices`)")
 	fl.IntVar(&f.media.Width, "width", 640, "video width")
@@ -84,14 +85,21 @@ func runJoin(ctx context.Context, f joinFlags) error {
 	if f.expect > 0 && f.duration == 0 {
 		f.duration = 10 * time.Second
 	}
+	f.stdinMedia = usesStdin(f.media)
 	if viewOnly(f.token) && (f.media.Video != capture.SourceNone || f.media.Audio != capture.SourceNone) {
 		log.Warn("the room token does not allow publishing: joining receive-only, camera and microphone stay closed")
 		f.media.Video, f.media.Audio = capture.SourceNone, capture.SourceNone
 	}
 	f.media.Logger = log.With("component", "capture")
 	f.media.Name = f.name
-	media, err := capture.Open(f.media)
+	if err := stdinSource(&f.media); err != nil {
+		return withCode(exitUsage, err)
+	}
+	media, err := openMedia(ctx, f)
 	if err != nil {
+		if ctx.Err() != nil { // interrupted while waiting for a stream
+			return nil
+		}
 		return openMediaError(err)
 	}
 	defer media.Close()
@@ -119,12 +127,12 @@ func runJoin(ctx context.Context, f joinFlags) error {
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
-	return runPeer(ctx, p, f, out)
+	return runPeer(ctx, p, f, out, media)
 }
 
-// runPeer runs p until ctx ends or the duration passes, and then judges
-// the expectation if one was set.
-func runPeer(ctx context.Context, p *peer.Peer, f joinFlags, out *chatPrinter) error {
+// runPeer runs p until ctx ends, the duration passes or a stream source
+// ends, and then judges the expectation if one was set.
+func runPeer(ctx context.Context, p *peer.Peer, f joinFlags, out *chatPrinter, media *capture.Media) error {
 	rep, err := newReporter(f.statsJSON, out)
 	if err != nil {
 		return withCode(exitUsage, err)
@@ -134,7 +142,9 @@ func runPeer(ctx context.Context, p *peer.Peer, f joinFlags, out *chatPrinter) e
 	defer cancel()
 	runErr := make(chan error, 1)
 	go func() { runErr <- p.Run(ctx) }()
-	go readChat(ctx, os.Stdin, p)
+	if !f.stdinMedia {
+		go readChat(ctx, os.Stdin, p)
+	}
 
 	var deadline <-chan time.Time
 	if f.duration > 0 {
@@ -146,6 +156,7 @@ func runPeer(ctx context.Context, p *peer.Peer, f joinFlags, out *chatPrinter) e
 	defer report.Stop()
 	var poll <-chan time.Time // probe mode looks more often than it reports, so peers that leave early still count
 	pr := newProbe()
+	inputDone := media.Done()
 	if f.expect > 0 {
 		t := time.NewTicker(200 * time.Millisecond)
 		defer t.Stop()
@@ -177,6 +188,12 @@ func runPeer(ctx context.Context, p *peer.Peer, f joinFlags, out *chatPrinter) e
 			return nil
 		case <-ctx.Done():
 			return leave(cancel, runErr)
+		case <-inputDone:
+			if f.expect > 0 && media.Err() == nil {
+				inputDone = nil // a probe is judged at the end of --duration
+				continue
+			}
+			return inputEnded(media, func() error { return leave(cancel, runErr) })
 		}
 	}
 }
