@@ -32,6 +32,7 @@ type Mixer struct {
 	log     *slog.Logger
 	now     func() time.Time
 	latency atomic.Int64 // output latency (device buffer), ns
+	pulled  atomic.Uint64 // samples handed to the output
 
 	mu      sync.Mutex
 	streams []*Stream
@@ -80,6 +81,7 @@ func (m *Mixer) Inputs() int {
 // they are handed to the device now.
 func (m *Mixer) Read(out []int16) {
 	now := m.now()
+	m.pulled.Add(uint64(len(out)))
 	m.mu.Lock()
 	m.scratch = append(m.scratch[:0], m.streams...)
 	streams := m.scratch
@@ -98,6 +100,9 @@ func (m *Mixer) Read(out []int16) {
 	}
 	clear(streams) // drop references to closed streams
 }
+
+// Pulled is the number of samples the output has taken so far.
+func (m *Mixer) Pulled() uint64 { return m.pulled.Load() }
 
 // SetLatency tells the mixer how long a sample handed over by Read takes
 // to be heard (the device's buffer).
