@@ -15,13 +15,14 @@ func newDevicesCmd() *cobra.Command {
 	asJSON := false
 	cmd := &cobra.Command{
 		Use:   "devices",
-		Short: "List cameras and microphones",
+		Short: "List cameras, microphones and speakers",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			devs, err := capture.Devices()
 			if err != nil {
 				return withCode(exitError, err)
 			}
+			devs = appendSpeakers(devs)
 			if asJSON {
 				if devs == nil {
 					devs = []capture.Device{}
