@@ -35,7 +35,7 @@ const SpeakerNone = "none"
 var ErrNoSpeaker = errors.New("no such speaker")
 
 const (
-	periodMillis = 10
+	periodMillis = 20
 	periods      = 3
 )
 

@@ -307,3 +307,34 @@ func TestChurn(t *testing.T) {
 		st.WriteRTP(&rtp.Packet{Header: rtp.Header{PayloadType: 111}, Payload: []byte{0xfc, 0}}) // after Close: ignored
 	}
 }
+
+// TestFlushAfterStall: when the device stops pulling for a while (PulseAudio
+// starting up) and the network keeps delivering, the buffer does not keep
+// the backlog as delay: it drops it at once and plays near its target.
+func TestFlushAfterStall(t *testing.T) {
+	s := newSim()
+	st := addStream(t, s.m, "a")
+	defer st.Close()
+	src := newToneSender(t, 440)
+	s.run(t, time.Second, map[*Stream][]scheduled{st: steady(t, src, 50, nil)})
+	// 800 ms of packets arrive while nobody reads.
+	for range 40 {
+		s.clock.t = s.clock.t.Add(20 * time.Millisecond)
+		st.WriteRTP(src.next(t))
+	}
+	before := s.m.Stats()[0]
+	feed := steady(t, src, 100, nil)
+	s.run(t, 2*time.Second, map[*Stream][]scheduled{st: feed})
+	after := s.m.Stats()[0]
+	t.Logf("after the stall: %+v", after)
+	if removed := after.RemovedSamples - before.RemovedSamples; removed < 20*960 {
+		t.Errorf("removed %d samples after an 800 ms backlog, want most of it", removed)
+	}
+	// The delay of the last second's playout is near the target again.
+	st.mu.Lock()
+	level := st.jb.span(st.next)
+	st.mu.Unlock()
+	if lvl := time.Duration(level) * time.Second / Rate; lvl > 100*time.Millisecond {
+		t.Errorf("still %v buffered after the flush", lvl)
+	}
+}

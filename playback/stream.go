@@ -34,6 +34,7 @@ const (
 	maxConceal     = 300 * time.Millisecond // underrun concealment before re-buffering
 	accelWindow    = Rate                   // samples of play over which the buffer must stay high to drop a frame
 	farAheadResync = 8                      // consecutive packets past maxSpan that mean the sender restarted
+	flushExcess    = 150 * time.Millisecond // buffered beyond the target that is dropped at once (e.g. after the device stalled)
 )
 
 // Track describes a remote audio track for the mixer.
@@ -275,6 +276,7 @@ func (s *Stream) produce(want int) {
 		s.minLevel, s.played = math.MaxInt, 0
 	}
 	s.st.DroppedLate += uint64(s.jb.popBefore(s.next))
+	s.flush()
 	p, ok := s.jb.first()
 	switch {
 	case !ok: // underrun: conceal in place, the delay grows by what is concealed
@@ -301,6 +303,24 @@ func (s *Stream) produce(want int) {
 		s.jb.pop()
 		s.decode(p)
 	}
+}
+
+// flush drops the oldest packets (decoding them, to keep the decoder's
+// state continuous) when the buffer holds far more than the target, as
+// after the device or the network stalled and then delivered in a burst.
+func (s *Stream) flush() {
+	target := int(s.jb.target * Rate / time.Second)
+	if s.jb.span(s.next) <= target+int(flushExcess*Rate/time.Second) {
+		return
+	}
+	scratch := s.buffer(Rate * 120 / 1000)
+	for s.jb.span(s.next) > target+s.lastFrame {
+		p := s.jb.pop()
+		_, _ = s.dec.decode(p.payload, scratch[:p.samples], false)
+		s.st.RemovedSamples += uint64(p.samples)
+		s.next = max(s.next, p.end())
+	}
+	s.recycle(pcmChunk{buf: scratch})
 }
 
 // decode plays one packet and keeps the buffer near its target by

@@ -102,13 +102,16 @@ func audioStatus(p *playback.Player) string {
 type statsWithAudio struct {
 	peer.Snapshot
 	Playback []playback.StreamStats `json:"playback,omitempty"`
+	// PlayedSamples counts what the output took (at 48 kHz): against Time
+	// it shows whether the device keeps real time.
+	PlayedSamples uint64 `json:"played_samples"`
 }
 
 func withAudio(s peer.Snapshot, p *playback.Player) any {
 	if p == nil {
 		return s
 	}
-	return statsWithAudio{Snapshot: s, Playback: p.Stats()}
+	return statsWithAudio{Snapshot: s, Playback: p.Stats(), PlayedSamples: p.Pulled()}
 }
 
 // appendSpeakers adds the audio outputs to `videochat devices` (kind
