@@ -1,7 +1,8 @@
-# Multi-stage build: compile with cgo (libvpx for VP8; Opus and OpenH264 are
-# bundled static libraries), run on a slim Debian with only libvpx at run time.
+# Multi-stage build: compile with cgo (libvpx for VP8, libopus for decoding
+# remote audio; the Opus encoder and OpenH264 are bundled static libraries),
+# run on a slim Debian with libvpx and libopus at run time.
 FROM golang:1.26-bookworm AS build
-RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libvpx-dev pkg-config \
+RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libvpx-dev libopus-dev pkg-config \
 	&& rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY go.mod go.sum ./
@@ -10,7 +11,7 @@ COPY . .
 RUN CGO_ENABLED=1 go build -trimpath -ldflags="-s -w" -o /out/videochat ./cmd/videochat
 
 FROM debian:bookworm-slim
-RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libvpx7 ca-certificates \
+RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libvpx7 libopus0 ca-certificates \
 	&& rm -rf /var/lib/apt/lists/* && useradd --system --no-create-home videochat
 COPY --from=build /out/videochat /usr/local/bin/videochat
 USER videochat
