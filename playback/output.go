@@ -180,12 +180,23 @@ func Speakers() ([]Device, error) {
 	var out []Device
 	for _, info := range infos {
 		id := speakerID(info)
-		if id == "null" { // ALSA's "discard all samples" device
+		if alsaNonOutput(id) {
 			continue
 		}
 		out = append(out, Device{ID: id, Label: info.Name(), Kind: KindSpeaker})
 	}
 	return out, nil
+}
+
+// alsaNonOutput reports the ALSA plugin PCMs that miniaudio lists as
+// playback devices on a machine without a sound server but that are no
+// speaker: the "null" sink and rate, channel and DSP converters.
+func alsaNonOutput(id string) bool {
+	switch id {
+	case "null", "lavrate", "samplerate", "speexrate", "speex", "upmix", "vdownmix", "a52":
+		return true
+	}
+	return false
 }
 
 func findSpeaker(ctx *malgo.AllocatedContext, id string) (malgo.DeviceInfo, error) {

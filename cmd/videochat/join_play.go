@@ -25,7 +25,7 @@ type playFlags struct {
 }
 
 func (f *playFlags) register(fl *pflag.FlagSet) {
-	fl.StringVar(&f.speaker, "speaker", "", "audio output device id (see `videochat devices`), or none (default: the system's default output)")
+	fl.StringVar(&f.speaker, "speaker", "", "where remote audio plays: a speaker id listed by 'videochat devices', or none (default: the system's default output)")
 }
 
 // remoteMedia hands remote tracks to the player and the view.
