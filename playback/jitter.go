@@ -12,10 +12,12 @@ package playback
 //   - Packets are kept by their extended RTP timestamp (Opus frames may vary
 //     in length, sequence numbers say nothing about time), sorted, at most
 //     maxPackets and maxSpan of audio; past that the oldest are dropped.
-//   - Each packet's transit (arrival − media time) is remembered over the
-//     last delayWindow packets. Its relative delay is its transit minus the
-//     smallest transit in the window; the target delay is the 95th
-//     percentile of relative delays plus one frame, in [minTarget, maxTarget].
+//   - Each packet's relative delay is its transit (arrival − media time)
+//     minus the smallest transit of the last minWindow packets (≈ 2 s, as
+//     NetEq, so that a slow drift between the sender's and our clocks is not
+//     taken for jitter). The target delay is the 95th percentile of the
+//     relative delays of the last delayWindow packets (≈ 5 s, so a spike is
+//     remembered a while) plus one frame, in [minTarget, maxTarget].
 //   - The playout side (stream.go) starts when the buffered audio reaches
 //     the target, conceals when the next frame is missing, and drops one
 //     frame (accelerate) when over a whole second the buffer never went
@@ -31,7 +33,8 @@ import (
 const (
 	maxPackets  = 64                    // stored packets (≈ 1.3 s of 20 ms frames)
 	maxSpan     = Rate                  // samples of audio a buffer may hold ahead of playout (1 s)
-	delayWindow = 250                   // packets whose transit the delay estimate looks at (≈ 5 s)
+	minWindow   = 100                   // packets whose smallest transit is the reference (≈ 2 s)
+	delayWindow = 250                   // packets whose relative delays the target looks at (≈ 5 s)
 	minTarget   = 10 * time.Millisecond // never aim below one device period
 	maxTarget   = 500 * time.Millisecond
 	maxPayload  = 1500 // bytes; an RTP payload larger than an MTU is not Opus from a browser
@@ -57,8 +60,10 @@ type jitterBuffer struct {
 	lastEx int64
 
 	// delay estimate
-	transit []float64 // seconds, ring of delayWindow
+	transit []float64 // seconds, ring of minWindow
 	tpos    int
+	rel     []float64 // relative delays, seconds, ring of delayWindow
+	rpos    int
 	sorted  []float64 // scratch for the percentile
 	target  time.Duration
 	frame   int // samples of the last stored packet
@@ -67,7 +72,8 @@ type jitterBuffer struct {
 func newJitterBuffer() *jitterBuffer {
 	return &jitterBuffer{
 		pkts:    make([]jbPacket, 0, maxPackets+1),
-		transit: make([]float64, 0, delayWindow),
+		transit: make([]float64, 0, minWindow),
+		rel:     make([]float64, 0, delayWindow),
 		sorted:  make([]float64, 0, delayWindow),
 		target:  minTarget,
 		frame:   Rate / 50,
@@ -91,18 +97,22 @@ func (j *jitterBuffer) extend(ts uint32) int64 {
 // observe feeds one packet's arrival into the delay estimate.
 func (j *jitterBuffer) observe(ts int64, arrival time.Time) {
 	tr := float64(arrival.UnixNano())/1e9 - float64(ts)/Rate
-	if len(j.transit) < delayWindow {
-		j.transit = append(j.transit, tr)
-	} else {
-		j.transit[j.tpos] = tr
-		j.tpos = (j.tpos + 1) % delayWindow
-	}
-	j.sorted = append(j.sorted[:0], j.transit...)
+	j.transit, j.tpos = pushRing(j.transit, j.tpos, minWindow, tr)
+	j.rel, j.rpos = pushRing(j.rel, j.rpos, delayWindow, tr-slices.Min(j.transit))
+	j.sorted = append(j.sorted[:0], j.rel...)
 	slices.Sort(j.sorted)
-	low := j.sorted[0]
 	p95 := j.sorted[(len(j.sorted)-1)*95/100]
-	t := time.Duration((p95-low)*float64(time.Second)) + time.Duration(j.frame)*time.Second/Rate
+	t := time.Duration(p95*float64(time.Second)) + time.Duration(j.frame)*time.Second/Rate
 	j.target = min(max(t, minTarget), maxTarget)
+}
+
+// pushRing appends v to a ring of size n that is filled up to len(r).
+func pushRing(r []float64, pos, n int, v float64) ([]float64, int) {
+	if len(r) < n {
+		return append(r, v), pos
+	}
+	r[pos] = v
+	return r, (pos + 1) % n
 }
 
 // insert stores p in order. It reports false for a duplicate. When the
