@@ -67,6 +67,28 @@ func waitPlaying(ctx context.Context, t *testing.T, path, name string) playback.
 	}
 }
 
+// waitHeardLag waits until name's stream reports its heard lag (the
+// sender reports arrived and audio plays) and returns it.
+func waitHeardLag(ctx context.Context, t *testing.T, path, name string) float64 {
+	t.Helper()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if s, err := lastPlayStats(path); err == nil {
+			for _, st := range s.Playback {
+				if st.PeerName == name && st.HeardLagMillis != 0 {
+					return st.HeardLagMillis
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s's stream never knew its sender time", name)
+		case <-tick.C:
+		}
+	}
+}
+
 // waitGone waits until no stream of name is mixed any more.
 func waitGone(ctx context.Context, t *testing.T, path, name string) {
 	t.Helper()
@@ -199,6 +221,13 @@ func TestHearNativeAndBrowser(t *testing.T) {
 	}
 	tone := joinTone()
 	waitPlaying(ctx, t, stats, "tone")
+	// Lip-sync clock: from the tone peer's RTCP sender reports (same wall
+	// clock here), what is heard now was sent a little while ago.
+	lag := waitHeardLag(ctx, t, stats, "tone")
+	t.Logf("heard lag of tone: %.0f ms", lag)
+	if lag <= 0 || lag > 1000 {
+		t.Errorf("SenderTimeNow is %.0f ms behind the sender's clock, want (0, 1000]", lag)
+	}
 
 	ps0, _ := lastPlayStats(stats)
 	rec := recordSink(t, srv, "spk", 3*time.Second)

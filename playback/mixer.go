@@ -146,9 +146,10 @@ func (m *Mixer) Stats() []StreamStats {
 	m.mu.Lock()
 	streams := slices.Clone(m.streams)
 	m.mu.Unlock()
+	now, latency := m.now(), m.Latency()
 	out := make([]StreamStats, 0, len(streams))
 	for _, s := range streams {
-		out = append(out, s.stats())
+		out = append(out, s.stats(now, latency))
 	}
 	return out
 }

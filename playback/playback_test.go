@@ -1,6 +1,7 @@
 package playback
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -245,6 +246,9 @@ func TestSenderTimeNow(t *testing.T) {
 	heard := got.Sub(senderEpoch)
 	if heard < 850*time.Millisecond || heard > time.Second {
 		t.Errorf("heard sender time +%v after 1 s of a 5 ms network, want ≈ +0.9 s", heard)
+	}
+	if lag := s.m.Stats()[0].HeardLagMillis; math.Abs(lag-float64(s.clock.t.Sub(got))/1e6) > 1 {
+		t.Errorf("stats' heard lag %.1f ms, want now − SenderTimeNow = %v", lag, s.clock.t.Sub(got))
 	}
 	if _, ok := s.m.SenderTimeNow("other"); ok {
 		t.Error("ok for an unknown peer")

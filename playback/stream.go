@@ -76,6 +76,10 @@ type StreamStats struct {
 	JitterBufferEmittedCount uint64  `json:"jitter_buffer_emitted_count"`
 	TargetDelayMillis        float64 `json:"target_delay_ms"`
 	Level                    float64 `json:"audio_level"` // 0..1, RMS of the last played audio
+	// HeardLagMillis is now − SenderTimeNow: how long ago, on the sender's
+	// clock, what is heard now was captured (mouth to ear, less the
+	// sender's capture and encode). 0 while SenderTimeNow is not known.
+	HeardLagMillis float64 `json:"heard_lag_ms,omitempty"`
 }
 
 // pcmChunk is decoded audio waiting for the device.
@@ -399,13 +403,17 @@ func (s *Stream) recycle(c pcmChunk) {
 	}
 }
 
-// stats returns a copy of the counters.
-func (s *Stream) stats() StreamStats {
+// stats returns a copy of the counters at time now.
+func (s *Stream) stats(now time.Time, latency time.Duration) StreamStats {
+	heard, ok := s.senderTimeAt(now, latency)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.st
 	st.TargetDelayMillis = float64(s.jb.target) / float64(time.Millisecond)
 	st.Level = s.level
+	if ok {
+		st.HeardLagMillis = float64(now.Sub(heard)) / float64(time.Millisecond)
+	}
 	return st
 }
 
