@@ -29,7 +29,9 @@ import (
 //	chromium-ms:   Chromium's jitterBufferDelay / jitterBufferEmittedCount;
 //	native-conc-%, chromium-conc-%: concealed samples / samples played
 //	               (loopback: 0 % loss);
-//	native-target-ms: the native jitter buffer's target at the end.
+//	native-target-ms: the native jitter buffer's target at the end;
+//	device-rate:   audio the listener's output took per wall-clock second
+//	               (1: real time).
 //
 // Sub-benchmarks: speaker=pulse plays on the null sink through malgo;
 // speaker=none pulls the mixer on a clock (no device), which shows what
@@ -60,13 +62,15 @@ func benchPlayout(b *testing.B, speaker string) {
 		strconv.Quote(toneID)), time.Minute)
 	time.Sleep(2 * time.Second) // let both settle after the start; what follows is measured
 
-	n0, c0 := nativeAudio(b, stats, toneID), chromiumAudio(b, pg, toneID)
+	n0, p0 := nativeAudio(b, stats, toneID)
+	c0 := chromiumAudio(b, pg, toneID)
 	b.ResetTimer()
 	for range b.N {
 		time.Sleep(time.Second) // the benchmark's unit: one second of playout
 	}
 	b.StopTimer()
-	n1, c1 := nativeAudio(b, stats, toneID), chromiumAudio(b, pg, toneID)
+	n1, p1 := nativeAudio(b, stats, toneID)
+	c1 := chromiumAudio(b, pg, toneID)
 
 	nd := (n1.JitterBufferDelay - n0.JitterBufferDelay) / float64(n1.JitterBufferEmittedCount-n0.JitterBufferEmittedCount)
 	cd := (c1.Delay - c0.Delay) / (c1.Emitted - c0.Emitted)
@@ -75,6 +79,9 @@ func benchPlayout(b *testing.B, speaker string) {
 	b.ReportMetric(100*float64(n1.ConcealedSamples-n0.ConcealedSamples)/float64(max(1, n1.TotalSamples-n0.TotalSamples)), "native-conc-%")
 	b.ReportMetric(100*(c1.Concealed-c0.Concealed)/max(1, c1.Total-c0.Total), "chromium-conc-%")
 	b.ReportMetric(n1.TargetDelayMillis, "native-target-ms")
+	// How fast the listener's output took audio against the wall clock
+	// (1.0: real time; below: the sound server lost time).
+	b.ReportMetric(float64(p1.PlayedSamples-p0.PlayedSamples)/hearRate/p1.Time.Sub(p0.Time).Seconds(), "device-rate")
 	b.Logf("native: %+v", n1)
 	b.Logf("chromium: %+v", c1)
 }
@@ -101,7 +108,7 @@ func chromiumAudio(tb testing.TB, pg *browsertest.Page, peerID string) chromiumS
 	return v
 }
 
-func nativeAudio(tb testing.TB, path, peerID string) playback.StreamStats {
+func nativeAudio(tb testing.TB, path, peerID string) (playback.StreamStats, playStats) {
 	tb.Helper()
 	time.Sleep(1100 * time.Millisecond) // the listener writes its stats once a second: take a fresh line
 	s, err := lastPlayStats(path)
@@ -110,11 +117,11 @@ func nativeAudio(tb testing.TB, path, peerID string) playback.StreamStats {
 	}
 	for _, st := range s.Playback {
 		if st.PeerID == peerID {
-			return st
+			return st, s
 		}
 	}
 	tb.Fatalf("no playback stats for %s: %+v", peerID, s)
-	return playback.StreamStats{}
+	return playback.StreamStats{}, s
 }
 
 // waitPlayingTB is waitPlaying for benchmarks.

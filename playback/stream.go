@@ -32,7 +32,7 @@ import (
 
 const (
 	maxConceal     = 300 * time.Millisecond // underrun concealment before re-buffering
-	accelWindow    = Rate                   // samples of play over which the buffer must stay high to drop a frame
+	accelWindow    = Rate / 5               // samples of play over which the buffer must stay high to drop a frame
 	farAheadResync = 8                      // consecutive packets past maxSpan that mean the sender restarted
 	flushExcess    = 150 * time.Millisecond // buffered beyond the target that is dropped at once (e.g. after the device stalled)
 )
