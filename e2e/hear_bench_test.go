@@ -56,7 +56,9 @@ func benchPlayout(b *testing.B, speaker string) {
 	pg := browsertest.Launch(b, browsertest.Options{Name: "chromium"})
 	pg.Navigate(fmt.Sprintf("%s/room/%s?name=chromium", url, room))
 
-	toneID := waitPlayingTB(ctx, b, stats, "tone").PeerID
+	wctx, wcancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer wcancel()
+	toneID := waitPlayingTB(wctx, b, stats, "tone").PeerID
 	pg.WaitFor("audio from tone", fmt.Sprintf(`window.videochat && window.videochat.peers().get(%s) &&
 		window.videochat.peers().get(%[1]s).getStats().then((s) => [...s.values()].some((r) => r.type === 'inbound-rtp' && r.kind === 'audio' && r.jitterBufferEmittedCount > 48000))`,
 		strconv.Quote(toneID)), time.Minute)
