@@ -9,7 +9,10 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -266,5 +269,45 @@ func TestHearNativeAndBrowser(t *testing.T) {
 		for _, x := range ps.Playback {
 			t.Logf("ear plays %s: %+v", x.PeerName, x)
 		}
+	}
+}
+
+// TestSpeakerChoice: `videochat devices` lists PulseAudio sinks by name as
+// speakers; an unknown --speaker is a usage error (exit 2); without any
+// sound server the listener warns once and still plays the room (its
+// mixer decodes on a clock).
+func TestSpeakerChoice(t *testing.T) {
+	srv := pulsetest.Start(t, pulsetest.Sink{Name: "spk"})
+	srv.Setenv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	out, err := exec.CommandContext(ctx, binPath, "devices", "--json").Output()
+	if err != nil {
+		t.Fatalf("devices: %v", err)
+	}
+	var devs []struct{ ID, Kind string }
+	if err := json.Unmarshal(out, &devs); err != nil {
+		t.Fatalf("devices --json: %v\n%s", err, out)
+	}
+	if !slices.ContainsFunc(devs, func(d struct{ ID, Kind string }) bool { return d.ID == "spk" && d.Kind == "speaker" }) {
+		t.Errorf("devices %s: want speaker spk", out)
+	}
+
+	_, url := startServer(ctx, t)
+	bad := start(t, joinArgs(url, "spk", "ear", "--video", "none", "--audio", "none", "--speaker", "no-such-sink")...)
+	if code := bad.wait(ctx); code != 2 {
+		t.Errorf("--speaker no-such-sink: exit %d, want 2 (usage)", code)
+	}
+
+	dir := t.TempDir()
+	t.Setenv("PULSE_SERVER", "unix:"+filepath.Join(dir, "nothing"))
+	start(t, joinArgs(url, "spk", "tone", "--video", "none", "--audio", "test", "--speaker", "none")...)
+	stats := filepath.Join(dir, "ear.jsonl")
+	ear := start(t, joinArgs(url, "spk", "ear", "--video", "none", "--audio", "none", "--stats-json", stats, "--log-level", "info")...)
+	waitPlaying(ctx, t, stats, "tone")
+	ear.stop(5 * time.Second)
+	if n := strings.Count(ear.output(), "no audio output device"); n != 1 {
+		t.Errorf("want one warning about the missing output, got %d in:\n%s", n, ear.output())
 	}
 }
