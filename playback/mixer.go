@@ -31,7 +31,7 @@ type MixerConfig struct {
 type Mixer struct {
 	log     *slog.Logger
 	now     func() time.Time
-	latency atomic.Int64 // output latency (device buffer), ns
+	latency atomic.Int64  // output latency (device buffer), ns
 	pulled  atomic.Uint64 // samples handed to the output
 
 	mu      sync.Mutex

@@ -84,8 +84,8 @@ type StreamStats struct {
 
 // pcmChunk is decoded audio waiting for the device.
 type pcmChunk struct {
-	buf     []int16 // the whole buffer, for the pool
-	s       []int16 // what is left to hand out
+	buf     []int16   // the whole buffer, for the pool
+	s       []int16   // what is left to hand out
 	arrival time.Time // of the packet it came from; zero for silence and concealment
 	ts      int64     // media time of s[0]
 	real    bool      // decoded from a packet (FEC included)
