@@ -1,8 +1,9 @@
-# Multi-stage build: compile with cgo (libvpx for VP8; Opus and OpenH264 are
-# bundled static libraries; X11 for screen capture), run on a slim Debian with
-# only libvpx and the X11 client libraries at run time.
+# Multi-stage build: compile with cgo (libvpx for VP8, libopus for decoding
+# remote audio; the Opus encoder and OpenH264 are bundled static libraries;
+# X11 for screen capture), run on a slim Debian with libvpx, libopus and the
+# X11 client libraries at run time.
 FROM golang:1.26-bookworm AS build
-RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libvpx-dev pkg-config libx11-dev libxext-dev \
+RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libvpx-dev libopus-dev pkg-config libx11-dev libxext-dev \
 	&& rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY go.mod go.sum ./
@@ -11,7 +12,7 @@ COPY . .
 RUN CGO_ENABLED=1 go build -trimpath -ldflags="-s -w" -o /out/videochat ./cmd/videochat
 
 FROM debian:bookworm-slim
-RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libvpx7 libx11-6 libxext6 ca-certificates \
+RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libvpx7 libopus0 libx11-6 libxext6 ca-certificates \
 	&& rm -rf /var/lib/apt/lists/* && useradd --system --no-create-home videochat
 COPY --from=build /out/videochat /usr/local/bin/videochat
 USER videochat

@@ -16,10 +16,11 @@ import (
 
 // deviceLists are the sources of `videochat devices`, concatenated in
 // this order. Each opens its drivers only when called. Output devices
-// (speakers) are added here by one more entry of the same shape.
+// (speakers) come from playback.
 func deviceLists() []func(*slog.Logger) ([]capture.Device, error) {
 	return []func(*slog.Logger) ([]capture.Device, error){
 		capture.Devices,
+		speakerDevices,
 	}
 }
 
@@ -28,7 +29,7 @@ func newDevicesCmd() *cobra.Command {
 	var lf logFlags
 	cmd := &cobra.Command{
 		Use:   "devices",
-		Short: "List cameras, screens and microphones, with their modes",
+		Short: "List cameras, screens, microphones and speakers, with their modes",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			log, err := lf.logger(os.Stderr)

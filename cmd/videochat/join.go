@@ -14,6 +14,7 @@ import (
 
 	"github.com/videochat/videochat/capture"
 	"github.com/videochat/videochat/peer"
+	"github.com/videochat/videochat/playback"
 	"github.com/videochat/videochat/signal/proto"
 	"github.com/videochat/videochat/signal/token"
 )
@@ -32,6 +33,7 @@ type joinFlags struct {
 	expect             int
 	log                logFlags
 	stdinMedia         bool // a media source reads stdin: no chat from it
+	play               playFlags
 }
 
 func newJoinCmd() *cobra.Command {
@@ -64,6 +66,7 @@ func newJoinCmd() *cobra.Command {
 	fl.DurationVar(&f.duration, "duration", 0, "leave after this long (0: stay until interrupted; 10s with --expect)")
 	fl.IntVar(&f.expect, "expect", 0, "probe mode: at the end of --duration (10s if unset) exit 0 if N remote peers each delivered ≥30 video frames and audio, else exit 3")
 	f.net.register(fl)
+	f.play.register(fl)
 	fl.StringVar(&f.log.level, "log-level", "warn", "log level: debug, info, warn, error")
 	fl.StringVar(&f.log.format, "log-format", "text", "log format: text or json")
 	_ = cmd.MarkFlagRequired("room")
@@ -103,6 +106,11 @@ func runJoin(ctx context.Context, f joinFlags) error {
 		return openMediaError(err)
 	}
 	defer media.Close()
+	remote, err := openRemoteMedia(f.play, log)
+	if err != nil {
+		return err
+	}
+	defer remote.close()
 
 	api, err := f.net.api(f.server, capture.RegisterCodecs)
 	if err != nil {
@@ -123,20 +131,22 @@ func runJoin(ctx context.Context, f joinFlags) error {
 		Logger:       log.With("component", "peer"),
 		OnChat:       out.chat,
 		OnEvent:      logEvent(log),
+		OnTrack:      remote.onTrack,
 	})
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
-	return runPeer(ctx, p, f, out, media)
+	return runPeer(ctx, p, f, out, media, remote.audio)
 }
 
 // runPeer runs p until ctx ends, the duration passes or a stream source
 // ends, and then judges the expectation if one was set.
-func runPeer(ctx context.Context, p *peer.Peer, f joinFlags, out *chatPrinter, media *capture.Media) error {
+func runPeer(ctx context.Context, p *peer.Peer, f joinFlags, out *chatPrinter, media *capture.Media, audio *playback.Player) error {
 	rep, err := newReporter(f.statsJSON, out)
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
+	rep.audio = audio
 	defer rep.close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

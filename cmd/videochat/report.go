@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/videochat/videochat/peer"
+	"github.com/videochat/videochat/playback"
 	"github.com/videochat/videochat/signal/proto"
 )
 
@@ -60,6 +61,9 @@ type reporter struct {
 	json *json.Encoder
 	file *os.File
 	last *peer.Snapshot
+	// audio, when set, adds the remote peers' levels to the status line
+	// and the playback counters to the JSON (join_play.go).
+	audio *playback.Player
 }
 
 func newReporter(path string, out *chatPrinter) (*reporter, error) {
@@ -82,9 +86,9 @@ func newReporter(path string, out *chatPrinter) (*reporter, error) {
 
 func (r *reporter) report(s peer.Snapshot) {
 	if r.json != nil {
-		_ = r.json.Encode(s)
+		_ = r.json.Encode(withAudio(s, r.audio))
 	}
-	r.out.setStatus(statusLine(s, r.last))
+	r.out.setStatus(statusLine(s, r.last) + audioStatus(r.audio))
 	r.last = &s
 }
 

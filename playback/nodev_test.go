@@ -1,0 +1,34 @@
+package playback
+
+import (
+	"bytes"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestNoSpeaker: with no sound server and no card, the default output
+// gives one warning line and a player that still decodes (on its clock).
+func TestNoSpeaker(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("PULSE_SERVER", "unix:"+filepath.Join(dir, "nothing-here"))
+	t.Setenv("XDG_RUNTIME_DIR", dir)
+	var logs bytes.Buffer
+	p, err := New(Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	t.Logf("output %q, log:\n%s", p.Output(), logs.String())
+	if p.Output() != "" {
+		t.Errorf("plays to %q without a sound server", p.Output())
+	}
+	if n := strings.Count(logs.String(), "level=WARN"); n != 1 || strings.Count(logs.String(), "\n") != 1 {
+		t.Errorf("want exactly one warning line, got:\n%s", logs.String())
+	}
+	waitPulling(t, p.Mixer) // the clock output keeps decoding, levels and sync alive
+	if _, err := New(Config{Speaker: "spk"}); err == nil {
+		t.Errorf("an explicit speaker without a sound server: %v", err)
+	}
+}
