@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deps.sh installs the system packages videochat needs, where it can.
 #
-#   scripts/deps.sh build   libvpx-dev, pkg-config (VP8), libopus-dev (Opus
+#   scripts/deps.sh build   libvpx-dev, pkg-config (VP8), libavcodec-dev (H.264
+#                           decoder of the views), libopus-dev (Opus
 #                           decoder), libsdl2-dev (the window view)
 #   scripts/deps.sh test    the above + chromium, redis-server, ffmpeg (ffprobe),
 #                           and the real device stack the tests drive:
@@ -13,7 +14,7 @@
 # command to run and fails if something needed is missing.
 set -euo pipefail
 
-want=(libvpx-dev pkg-config libopus-dev libsdl2-dev)
+want=(libvpx-dev pkg-config libopus-dev libsdl2-dev libavcodec-dev)
 if [[ "${1:-build}" == test ]]; then
 	want+=(chromium redis-server ffmpeg pulseaudio pulseaudio-utils sox xvfb imagemagick tmux)
 fi
