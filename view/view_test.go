@@ -31,7 +31,7 @@ const (
 )
 
 var (
-	codecVP8 = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: ptVP8}
+	codecVP8  = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: ptVP8}
 	codecH264 = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
 		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, PayloadType: ptH264}
 )
@@ -321,7 +321,7 @@ func TestLipSync(t *testing.T) {
 	pk := vtest.NewPacketizer("video/VP8", ptVP8)
 	sender0 := time.Unix(1_700_000_000, 0)
 	tr.sink.SenderReport(sender0, pk.TS) // RTP ts of frame 0 = sender0
-	ac.set(sender0.Add(-time.Second))   // audio is a second behind
+	ac.set(sender0.Add(-time.Second))    // audio is a second behind
 
 	colours := [][3]byte{{81, 90, 240}, {145, 54, 34}, {41, 240, 110}}
 	for i, c := range colours {
