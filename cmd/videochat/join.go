@@ -16,6 +16,7 @@ import (
 	"github.com/videochat/videochat/peer"
 	"github.com/videochat/videochat/signal/proto"
 	"github.com/videochat/videochat/signal/token"
+	"github.com/videochat/videochat/view"
 )
 
 // joinFlags are the flags of `videochat join`.
@@ -31,6 +32,7 @@ type joinFlags struct {
 	duration           time.Duration
 	expect             int
 	log                logFlags
+	view               viewFlags
 }
 
 func newJoinCmd() *cobra.Command {
@@ -63,6 +65,7 @@ func newJoinCmd() *cobra.Command {
 	fl.DurationVar(&f.duration, "duration", 0, "leave after this long (0: stay until interrupted; 10s with --expect)")
 	fl.IntVar(&f.expect, "expect", 0, "probe mode: at the end of --duration (10s if unset) exit 0 if N remote peers each delivered ≥30 video frames and audio, else exit 3")
 	f.net.register(fl)
+	f.view.register(fl)
 	fl.StringVar(&f.log.level, "log-level", "warn", "log level: debug, info, warn, error")
 	fl.StringVar(&f.log.format, "log-format", "text", "log format: text or json")
 	_ = cmd.MarkFlagRequired("room")
@@ -87,6 +90,10 @@ func runJoin(ctx context.Context, f joinFlags) error {
 	if viewOnly(f.token) && (f.media.Video != capture.SourceNone || f.media.Audio != capture.SourceNone) {
 		log.Warn("the room token does not allow publishing: joining receive-only, camera and microphone stay closed")
 		f.media.Video, f.media.Audio = capture.SourceNone, capture.SourceNone
+	}
+	vw, err := newViewer(f.view, "videochat: "+f.room, log, nil)
+	if err != nil {
+		return withCode(exitUsage, err)
 	}
 	f.media.Logger = log.With("component", "capture")
 	media, err := capture.Open(f.media)
@@ -117,17 +124,20 @@ func runJoin(ctx context.Context, f joinFlags) error {
 		Logger:       log.With("component", "peer"),
 		OnChat:       out.chat,
 		OnEvent:      logEvent(log),
+		OnTrack:      vw.videoSink,
 	})
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
-	return runPeer(ctx, p, f, out)
+	ctx, stopView := vw.start(ctx, out)
+	defer stopView()
+	return runPeer(ctx, p, f, out, vw.stats)
 }
 
 // runPeer runs p until ctx ends or the duration passes, and then judges
 // the expectation if one was set.
-func runPeer(ctx context.Context, p *peer.Peer, f joinFlags, out *chatPrinter) error {
-	rep, err := newReporter(f.statsJSON, out)
+func runPeer(ctx context.Context, p *peer.Peer, f joinFlags, out *chatPrinter, viewStats func() *view.Stats) error {
+	rep, err := newReporter(f.statsJSON, out, viewStats)
 	if err != nil {
 		return withCode(exitUsage, err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/videochat/videochat/peer"
 	"github.com/videochat/videochat/signal/proto"
+	"github.com/videochat/videochat/view"
 )
 
 // chatPrinter writes chat lines and the live status line to one terminal
@@ -60,10 +61,18 @@ type reporter struct {
 	json *json.Encoder
 	file *os.File
 	last *peer.Snapshot
+	view func() *view.Stats // nil: no video view
 }
 
-func newReporter(path string, out *chatPrinter) (*reporter, error) {
-	r := &reporter{out: out}
+// reportLine is one line of --stats-json: the peer's snapshot and, when
+// remote video is shown, the view's counters.
+type reportLine struct {
+	peer.Snapshot
+	View *view.Stats `json:"view,omitempty"`
+}
+
+func newReporter(path string, out *chatPrinter, viewStats func() *view.Stats) (*reporter, error) {
+	r := &reporter{out: out, view: viewStats}
 	switch path {
 	case "":
 	case "-":
@@ -82,7 +91,11 @@ func newReporter(path string, out *chatPrinter) (*reporter, error) {
 
 func (r *reporter) report(s peer.Snapshot) {
 	if r.json != nil {
-		_ = r.json.Encode(s)
+		line := reportLine{Snapshot: s}
+		if r.view != nil {
+			line.View = r.view()
+		}
+		_ = r.json.Encode(line)
 	}
 	r.out.setStatus(statusLine(s, r.last))
 	r.last = &s
