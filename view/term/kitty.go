@@ -5,7 +5,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"image"
-	"image/color"
+
+	"github.com/videochat/videochat/view"
 )
 
 // The kitty graphics protocol: each tile's picture is transmitted as 24-bit
@@ -56,7 +57,7 @@ func (k *kittyState) place(b *bytes.Buffer, pics []kittyPic) {
 		for y := 0; y < h; y++ {
 			for x := 0; x < w; x++ {
 				c := p.img.YCbCrAt(p.img.Rect.Min.X+x*p.img.Rect.Dx()/w, p.img.Rect.Min.Y+y*p.img.Rect.Dy()/h)
-				r, g, bl := color.YCbCrToRGB(c.Y, c.Cb, c.Cr)
+				r, g, bl := view.RGB(c.Y, c.Cb, c.Cr)
 				rgb = append(rgb, r, g, bl)
 			}
 		}

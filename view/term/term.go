@@ -309,7 +309,7 @@ func sample(img *image.YCbCr, fit image.Rectangle, x, y int) color.RGBA {
 	for sy := sy0; sy < sy1; sy += stepY {
 		for sx := sx0; sx < sx1; sx += stepX {
 			c := img.YCbCrAt(img.Rect.Min.X+sx, img.Rect.Min.Y+sy)
-			r8, g8, b8 := color.YCbCrToRGB(c.Y, c.Cb, c.Cr)
+			r8, g8, b8 := view.RGB(c.Y, c.Cb, c.Cr)
 			sr, sg, sb, n = sr+int(r8), sg+int(g8), sb+int(b8), n+1
 		}
 	}
