@@ -4,6 +4,7 @@ package e2e
 // terminal (in tmux), each showing real remote peers.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -206,6 +207,7 @@ func TestViewWindow(t *testing.T) {
 
 	blue := func(c color.RGBA) bool { return c.B > 170 && c.R < 90 && c.G < 90 }
 	var shot image.Image
+	var err error
 	at := func(x, y int) color.RGBA {
 		r, g, b, _ := shot.At(x, y).RGBA()
 		return color.RGBA{byte(r >> 8), byte(g >> 8), byte(b >> 8), 255}
@@ -224,7 +226,9 @@ func TestViewWindow(t *testing.T) {
 		return captionMatches(shot, r.Caption, name)
 	}
 	waitCheck(ctx, t, "two tiles", func() error {
-		shot = d.Screenshot()
+		if shot, err = screenshot(d); err != nil {
+			return err
+		}
 		rects := window.Rects(2, 1280, 720) // tiles in name order
 		if err := checkTile(rects[0], "amberlynn", blue, 0.95); err != nil {
 			return err
@@ -241,13 +245,28 @@ func TestViewWindow(t *testing.T) {
 
 	basil.stop(10 * time.Second)
 	waitCheck(ctx, t, "one tile after basil left", func() error {
-		shot = d.Screenshot()
+		if shot, err = screenshot(d); err != nil {
+			return err
+		}
 		return checkTile(window.Rects(1, 1280, 720)[0], "amberlynn", blue, 0.95)
 	})
 	s := mustLastSnapshotView(t, stats)
 	if s.View == nil || s.View.Total.FramesDecoded < 30 {
 		t.Fatalf("view stats in --stats-json: %+v", s.View)
 	}
+}
+
+// screenshot is the whole screen now. Unlike xvfbtest's Screenshot it
+// returns an error, for polling: import can fail while a window maps.
+func screenshot(d *xvfbtest.Display) (image.Image, error) {
+	var stderr strings.Builder
+	cmd := d.Cmd("import", "-silent", "-window", "root", "png:-")
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("import -window root: %v: %s", err, stderr.String())
+	}
+	return png.Decode(bytes.NewReader(out))
 }
 
 // savePNG keeps a screenshot in the test's output directory when asked
