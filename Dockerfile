@@ -1,16 +1,19 @@
-# Multi-stage build: compile with cgo (libvpx for VP8; Opus and OpenH264 are
-# bundled static libraries), run on a slim Debian with only libvpx at run time.
+# Multi-stage build: compile with cgo (libvpx for VP8, libavcodec for the
+# views' H.264 decoder; Opus and OpenH264 are bundled static libraries), run
+# on a slim Debian with only those shared libraries. The nogui build tag
+# leaves out the window view and SDL2: a container shows remote video with
+# `join --view terminal` only.
 FROM golang:1.26-bookworm AS build
-RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libvpx-dev pkg-config \
+RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libvpx-dev libavcodec-dev pkg-config \
 	&& rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=1 go build -trimpath -ldflags="-s -w" -o /out/videochat ./cmd/videochat
+RUN CGO_ENABLED=1 go build -tags nogui -trimpath -ldflags="-s -w" -o /out/videochat ./cmd/videochat
 
 FROM debian:bookworm-slim
-RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libvpx7 ca-certificates \
+RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libvpx7 libavcodec59 ca-certificates \
 	&& rm -rf /var/lib/apt/lists/* && useradd --system --no-create-home videochat
 COPY --from=build /out/videochat /usr/local/bin/videochat
 USER videochat
