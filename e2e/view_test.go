@@ -401,12 +401,13 @@ func (st *sgrState) parseLine(line string) []termCell {
 // pattern in the cells where the layout puts it (half-blocks whose two
 // colours are the pattern's), dark cells beside it, the name in the
 // caption row, and the status line on the last row. Resizing the pane
-// re-flows the grid to the new size.
+// re-flows the grid to the new size; a chat line shows under the grid
+// without breaking it.
 func TestViewTerminal(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	_, url := startServer(ctx, t)
-	start(t, joinArgs(url, "vterm", "basil", "--video", "test", "--audio", "none", "--view", "none")...)
+	basil := startWithStdin(t, joinArgs(url, "vterm", "basil", "--video", "test", "--audio", "none", "--view", "none")...)
 	errLog := filepath.Join(t.TempDir(), "viewer.log")
 	args := joinArgs(url, "vterm", "viewer", "--video", "none", "--audio", "none", "--view", "terminal")
 	quoted := make([]string, 0, len(args)+1)
@@ -481,6 +482,27 @@ func TestViewTerminal(t *testing.T) {
 		t.Fatalf("resize-window: %v %s", err, out)
 	}
 	waitCheck(ctx, t, "the pattern re-flowed to 60x30", func() error { return check(60, 30) })
+
+	// Chat lines scroll in the rows under the grid; the grid stays whole.
+	if _, err := fmt.Fprintln(basil.stdin, "hello from basil"); err != nil {
+		t.Fatal(err)
+	}
+	waitCheck(ctx, t, "the chat line under the grid", func() error {
+		cells, err := tm.capture()
+		if err != nil {
+			return err
+		}
+		for y := 30 - 6; y < 30-1 && y < len(cells); y++ {
+			var row strings.Builder
+			for _, c := range cells[y] {
+				row.WriteRune(c.ch)
+			}
+			if strings.Contains(row.String(), "[basil] hello from basil") {
+				return check(60, 30)
+			}
+		}
+		return fmt.Errorf("no chat line in the chat rows")
+	})
 }
 
 // viewLine is a --stats-json line with the view's counters.
