@@ -286,7 +286,7 @@ func savePNG(t *testing.T, name string, img image.Image) {
 }
 
 // requireTool ends the test when tool is missing: a failure in CI.
-func requireTool(t *testing.T, tool string) {
+func requireTool(t testing.TB, tool string) {
 	t.Helper()
 	if _, err := exec.LookPath(tool); err != nil {
 		msg := fmt.Sprintf("\n*** %s NOT FOUND: this test did NOT run. Install it: scripts/deps.sh test ***", tool)
@@ -299,12 +299,12 @@ func requireTool(t *testing.T, tool string) {
 
 // tmuxSession is one detached tmux server and session owned by a test.
 type tmuxSession struct {
-	t      *testing.T
+	t      testing.TB
 	socket string
 	conf   string
 }
 
-func startTmux(t *testing.T, cols, rows int, command string) *tmuxSession {
+func startTmux(t testing.TB, cols, rows int, command string) *tmuxSession {
 	t.Helper()
 	requireTool(t, "tmux")
 	dir := t.TempDir()
@@ -512,16 +512,21 @@ type viewLine struct {
 
 func mustLastSnapshotView(t *testing.T, path string) viewLine {
 	t.Helper()
-	b, err := os.ReadFile(path)
+	l, err := lastViewLine(path)
 	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	var l viewLine
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &l); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return l
+}
+
+func lastViewLine(path string) (viewLine, error) {
+	var l viewLine
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return l, err
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return l, json.Unmarshal([]byte(lines[len(lines)-1]), &l)
 }
 
 func pngEncode(w io.Writer, img image.Image) error { return png.Encode(w, img) }

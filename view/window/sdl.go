@@ -9,6 +9,8 @@ package window
 //   - Each tile has one streaming IYUV texture (re-made when the picture
 //     size changes, uploaded only when its frame changes) and one caption
 //     texture; both are destroyed when the tile goes and when Run returns.
+//   - It redraws only when a tile, the layout or the window changed, at
+//     most Config.FPS times a second.
 //   - Run returns ErrClosed when the user closes the window, nil when ctx
 //     ends; SDL is shut down before it returns.
 
@@ -17,6 +19,7 @@ import (
 	"fmt"
 	"image"
 	"runtime"
+	"slices"
 	"time"
 	"unsafe"
 
@@ -99,7 +102,9 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 	}()
 	tick := time.NewTicker(time.Second / time.Duration(cfg.FPS))
 	defer tick.Stop()
+	var last, now []uint64 // what was drawn: redraw only when it changes
 	for {
+		dirty := false
 		for ev := sdl.PollEvent(); ev != nil; ev = sdl.PollEvent() {
 			switch e := ev.(type) {
 			case *sdl.QuitEvent:
@@ -108,6 +113,7 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 				if e.Event == sdl.WINDOWEVENT_CLOSE {
 					return ErrClosed
 				}
+				dirty = true // exposed, resized, shown…
 			case *sdl.KeyboardEvent:
 				if e.Type == sdl.KEYDOWN && e.Keysym.Sym == sdl.K_F11 {
 					if win.GetFlags()&sdl.WINDOW_FULLSCREEN_DESKTOP != 0 {
@@ -118,8 +124,24 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 				}
 			}
 		}
-		if err := draw1(ren, src, texs); err != nil {
-			cfg.Logger.Warn("window draw", "err", err)
+		tiles, ver := src.Tiles()
+		w, h, err := ren.GetOutputSize()
+		if err != nil {
+			return fmt.Errorf("window: %w", err)
+		}
+		now = append(now[:0], ver, uint64(w), uint64(h))
+		for _, t := range tiles {
+			shown := uint64(0)
+			if t.Frame != nil {
+				shown = 1
+			}
+			now = append(now, t.Seq, shown)
+		}
+		if dirty || !slices.Equal(now, last) {
+			if err := draw1(ren, tiles, int(w), int(h), texs); err != nil {
+				cfg.Logger.Warn("window draw", "err", err)
+			}
+			last, now = now, last
 		}
 		select {
 		case <-ctx.Done():
@@ -129,19 +151,14 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 	}
 }
 
-// draw1 draws one frame.
-func draw1(ren *sdl.Renderer, src Source, texs map[string]*tileTex) error {
-	tiles, _ := src.Tiles()
-	w, h, err := ren.GetOutputSize()
-	if err != nil {
-		return err
-	}
+// draw1 draws one frame of the tiles in a w×h window.
+func draw1(ren *sdl.Renderer, tiles []view.Tile, w, h int, texs map[string]*tileTex) error {
 	_ = ren.SetDrawColor(0, 0, 0, 255)
 	_ = ren.Clear()
 	for _, t := range texs {
 		t.seen = false
 	}
-	rects := Rects(len(tiles), int(w), int(h))
+	rects := Rects(len(tiles), w, h)
 	for i, t := range tiles {
 		tt := texs[t.ID]
 		if tt == nil {
