@@ -189,7 +189,7 @@ func captionMatches(img image.Image, r image.Rectangle, name string) error {
 // --video test peer: each tile has its colours in its picture area, dark
 // around the fitted picture, and its name in the caption strip, drawn with
 // the embedded font. When the native peer leaves, the grid re-flows to one
-// tile.
+// tile. Closing the window leaves the call (exit 0).
 func TestViewWindow(t *testing.T) {
 	browsertest.Require(t)
 	d := xvfbtest.Start(t, 1280, 720)
@@ -202,8 +202,8 @@ func TestViewWindow(t *testing.T) {
 		Flags: map[string]any{"use-file-for-fake-video-capture": writeY4M(t, 640, 480, 41, 240, 110)}})
 	pg.Navigate(url + "/room/vwin?name=amberlynn")
 	stats := filepath.Join(t.TempDir(), "stats.jsonl")
-	start(t, joinArgs(url, "vwin", "viewer", "--video", "none", "--audio", "none",
-		"--view", "window", "--fullscreen", "--stats-json", stats)...)
+	viewer := start(t, joinArgs(url, "vwin", "viewer", "--video", "none", "--audio", "none",
+		"--view", "window", "--fullscreen", "--stats-json", stats, "--log-level", "info")...)
 
 	blue := func(c color.RGBA) bool { return c.B > 170 && c.R < 90 && c.G < 90 }
 	var shot image.Image
@@ -253,6 +253,17 @@ func TestViewWindow(t *testing.T) {
 	s := mustLastSnapshotView(t, stats)
 	if s.View == nil || s.View.Total.FramesDecoded < 30 {
 		t.Fatalf("view stats in --stats-json: %+v", s.View)
+	}
+
+	// Closing the window (as a window manager does) leaves the call.
+	if n, err := d.CloseWindows(); err != nil || n == 0 {
+		t.Fatalf("close the window: %d windows, %v", n, err)
+	}
+	if code := viewer.wait(ctx); code != 0 {
+		t.Fatalf("viewer after its window closed: exit %d\n%s", code, viewer.output())
+	}
+	if out := viewer.output(); !strings.Contains(out, "window closed") {
+		t.Fatalf("the viewer did not say why it left:\n%s", out)
 	}
 }
 
