@@ -3,11 +3,15 @@ package capture
 import (
 	"image"
 	"time"
+
+	"github.com/videochat/videochat/internal/timestrip"
 )
 
 // patternSource is the "test" video: smooth diagonal colour gradients that
 // drift, and a bright square that bounces around. It is cheap to draw (row
 // copies from lookup tables) and easy on encoders, unlike a noisy test card.
+// The top-left corner carries the capture time as a strip of black and
+// white blocks (internal/timestrip) for glass-to-glass measurements.
 type patternSource struct {
 	img      *image.YCbCr
 	interval time.Duration
@@ -63,6 +67,7 @@ func (s *patternSource) Read() (*image.YCbCr, error) {
 		copy(img.Cr[y*img.CStride:y*img.CStride+w/2], s.lutCr[offR:])
 	}
 	s.drawBox(t)
+	timestrip.Draw(img, time.Now())
 	return img, nil
 }
 

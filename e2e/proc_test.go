@@ -17,7 +17,7 @@ import (
 // proc is a videochat process started by a test. Its output is kept for
 // failure reports; Lines delivers stdout lines as they come.
 type proc struct {
-	t     *testing.T
+	t     testing.TB
 	cmd   *exec.Cmd
 	mu    sync.Mutex
 	out   bytes.Buffer
@@ -29,18 +29,18 @@ type proc struct {
 
 // start runs videochat with args. The process is killed at test cleanup
 // if it is still running.
-func start(t *testing.T, args ...string) *proc {
+func start(t testing.TB, args ...string) *proc {
 	t.Helper()
 	return startProc(t, false, args...)
 }
 
 // startWithStdin is start with a pipe to the process's standard input.
-func startWithStdin(t *testing.T, args ...string) *proc {
+func startWithStdin(t testing.TB, args ...string) *proc {
 	t.Helper()
 	return startProc(t, true, args...)
 }
 
-func startProc(t *testing.T, withStdin bool, args ...string) *proc {
+func startProc(t testing.TB, withStdin bool, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, lines: make(chan string, 1024), done: make(chan struct{})}
 	p.cmd = exec.Command(binPath, args...)
@@ -166,7 +166,7 @@ var serveURL = regexp.MustCompile(`serving on (https?://[0-9.:]+)/`)
 
 // startServer runs `videochat serve` on a free loopback port and returns
 // the process and its base URL.
-func startServer(ctx context.Context, t *testing.T, args ...string) (*proc, string) {
+func startServer(ctx context.Context, t testing.TB, args ...string) (*proc, string) {
 	t.Helper()
 	p := start(t, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
 	m := p.waitLine(ctx, serveURL)

@@ -35,6 +35,10 @@ type RemoteTrack struct {
 	Kind webrtc.RTPCodecType
 	// Codec is the negotiated codec (MimeType, ClockRate, Channels, fmtp).
 	Codec webrtc.RTPCodecParameters
+	// Codecs are all the codecs negotiated for the stream: the remote may
+	// switch to another of them mid-stream (packets then carry its payload
+	// type).
+	Codecs []webrtc.RTPCodecParameters
 	// SSRC of the stream and the track's ids as the remote declared them.
 	SSRC              uint32
 	TrackID, StreamID string
@@ -87,6 +91,7 @@ func (r *remote) openSink(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) *guar
 		Peer:            r.info,
 		Kind:            t.Kind(),
 		Codec:           t.Codec(),
+		Codecs:          recv.GetParameters().Codecs,
 		SSRC:            uint32(t.SSRC()),
 		TrackID:         t.ID(),
 		StreamID:        t.StreamID(),

@@ -2,7 +2,8 @@
 # deps.sh installs the system packages videochat needs, where it can.
 #
 #   scripts/deps.sh build   libvpx-dev, pkg-config (VP8), libopus-dev (Opus
-#                           decoder), libsdl2-dev (the window view),
+#                           decoder), libavcodec-dev (H.264 decoder of the
+#                           views), libsdl2-dev (the window view),
 #                           libx11-dev libxext-dev (screen capture)
 #   scripts/deps.sh test    the above + chromium, redis-server, ffmpeg (ffprobe),
 #                           and the real device stack the tests drive:
@@ -14,7 +15,7 @@
 # command to run and fails if something needed is missing.
 set -euo pipefail
 
-want=(libvpx-dev pkg-config libopus-dev libsdl2-dev libx11-dev libxext-dev)
+want=(libvpx-dev pkg-config libopus-dev libsdl2-dev libavcodec-dev libx11-dev libxext-dev)
 if [[ "${1:-build}" == test ]]; then
 	want+=(chromium redis-server ffmpeg pulseaudio pulseaudio-utils sox xvfb imagemagick tmux)
 fi

@@ -17,6 +17,7 @@ import (
 	"github.com/videochat/videochat/playback"
 	"github.com/videochat/videochat/signal/proto"
 	"github.com/videochat/videochat/signal/token"
+	"github.com/videochat/videochat/view"
 )
 
 // joinFlags are the flags of `videochat join`.
@@ -34,6 +35,7 @@ type joinFlags struct {
 	log                logFlags
 	stdinMedia         bool // a media source reads stdin: no chat from it
 	play               playFlags
+	view               viewFlags
 }
 
 func newJoinCmd() *cobra.Command {
@@ -67,6 +69,7 @@ func newJoinCmd() *cobra.Command {
 	fl.IntVar(&f.expect, "expect", 0, "probe mode: at the end of --duration (10s if unset) exit 0 if N remote peers each delivered ≥30 video frames and audio, else exit 3")
 	f.net.register(fl)
 	f.play.register(fl)
+	f.view.register(fl)
 	fl.StringVar(&f.log.level, "log-level", "warn", "log level: debug, info, warn, error")
 	fl.StringVar(&f.log.format, "log-format", "text", "log format: text or json")
 	_ = cmd.MarkFlagRequired("room")
@@ -111,6 +114,11 @@ func runJoin(ctx context.Context, f joinFlags) error {
 		return err
 	}
 	defer remote.close()
+	vw, err := newViewer(f.view, "videochat: "+f.room, log, remote.audio)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	remote.Video = vw.videoSink
 
 	api, err := f.net.api(f.server, capture.RegisterCodecs)
 	if err != nil {
@@ -136,13 +144,15 @@ func runJoin(ctx context.Context, f joinFlags) error {
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
-	return runPeer(ctx, p, f, out, media, remote.audio)
+	ctx, stopView := vw.start(ctx, out)
+	defer stopView()
+	return runPeer(ctx, p, f, out, media, remote.audio, vw.stats)
 }
 
 // runPeer runs p until ctx ends, the duration passes or a stream source
 // ends, and then judges the expectation if one was set.
-func runPeer(ctx context.Context, p *peer.Peer, f joinFlags, out *chatPrinter, media *capture.Media, audio *playback.Player) error {
-	rep, err := newReporter(f.statsJSON, out)
+func runPeer(ctx context.Context, p *peer.Peer, f joinFlags, out *chatPrinter, media *capture.Media, audio *playback.Player, viewStats func() *view.Stats) error {
+	rep, err := newReporter(f.statsJSON, out, viewStats)
 	if err != nil {
 		return withCode(exitUsage, err)
 	}

@@ -97,22 +97,6 @@ func audioStatus(p *playback.Player) string {
 	return b.String()
 }
 
-// statsWithAudio is one --stats-json line: the peer's snapshot with the
-// playback counters beside it.
-type statsWithAudio struct {
-	peer.Snapshot
-	Playback []playback.StreamStats `json:"playback,omitempty"`
-	// PlayedSamples counts what the output took (at 48 kHz): against Time
-	// it shows whether the device keeps real time.
-	PlayedSamples uint64 `json:"played_samples"`
-}
-
-func withAudio(s peer.Snapshot, p *playback.Player) any {
-	if p == nil {
-		return s
-	}
-	return statsWithAudio{Snapshot: s, Playback: p.Stats(), PlayedSamples: p.Pulled()}
-}
 
 // speakerDevices lists the audio outputs for to `videochat devices` (kind
 // "speaker"); a system without any lists none.

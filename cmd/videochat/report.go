@@ -11,6 +11,7 @@ import (
 	"github.com/videochat/videochat/peer"
 	"github.com/videochat/videochat/playback"
 	"github.com/videochat/videochat/signal/proto"
+	"github.com/videochat/videochat/view"
 )
 
 // chatPrinter writes chat lines and the live status line to one terminal
@@ -64,10 +65,23 @@ type reporter struct {
 	// audio, when set, adds the remote peers' levels to the status line
 	// and the playback counters to the JSON (join_play.go).
 	audio *playback.Player
+	view  func() *view.Stats // nil: no video view
 }
 
-func newReporter(path string, out *chatPrinter) (*reporter, error) {
-	r := &reporter{out: out}
+// reportLine is one line of --stats-json: the peer's snapshot, the
+// playback counters when remote audio is played, and the view's counters
+// when remote video is shown.
+type reportLine struct {
+	peer.Snapshot
+	Playback []playback.StreamStats `json:"playback,omitempty"`
+	// PlayedSamples counts what the output took (at 48 kHz): against Time
+	// it shows whether the device keeps real time.
+	PlayedSamples uint64      `json:"played_samples"`
+	View          *view.Stats `json:"view,omitempty"`
+}
+
+func newReporter(path string, out *chatPrinter, viewStats func() *view.Stats) (*reporter, error) {
+	r := &reporter{out: out, view: viewStats}
 	switch path {
 	case "":
 	case "-":
@@ -86,7 +100,14 @@ func newReporter(path string, out *chatPrinter) (*reporter, error) {
 
 func (r *reporter) report(s peer.Snapshot) {
 	if r.json != nil {
-		_ = r.json.Encode(withAudio(s, r.audio))
+		line := reportLine{Snapshot: s}
+		if r.audio != nil {
+			line.Playback, line.PlayedSamples = r.audio.Stats(), r.audio.Pulled()
+		}
+		if r.view != nil {
+			line.View = r.view()
+		}
+		_ = r.json.Encode(line)
 	}
 	r.out.setStatus(statusLine(s, r.last) + audioStatus(r.audio))
 	r.last = &s

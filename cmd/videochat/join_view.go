@@ -1,0 +1,132 @@
+package main
+
+// The remote video of `videochat join`: --view window|terminal|none. The
+// view package decodes every remote video track into one tile per peer;
+// view/window (SDL2, not in nogui builds) or view/term draws the tiles.
+// Closing the window leaves the call.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/pflag"
+
+	"github.com/videochat/videochat/peer"
+	"github.com/videochat/videochat/view"
+	"github.com/videochat/videochat/view/term"
+	"github.com/videochat/videochat/view/window"
+)
+
+// viewFlags are join's flags for showing remote video.
+type viewFlags struct {
+	mode       string
+	fullscreen bool
+}
+
+func (v *viewFlags) register(fl *pflag.FlagSet) {
+	fl.StringVar(&v.mode, "view", "", "show the others' video: window, terminal or none (default: window when a display is available, else none)")
+	fl.BoolVar(&v.fullscreen, "fullscreen", false, "with --view window: cover the whole screen (kiosks)")
+}
+
+// viewMode resolves --view: "" means window when there is a display (and
+// the build has the window view), else none.
+func (v viewFlags) viewMode() (string, error) {
+	switch v.mode {
+	case "":
+		if window.DisplayAvailable(os.Getenv) {
+			return "window", nil
+		}
+		return "none", nil
+	case "window":
+		if !window.Available {
+			return "", errors.New("--view window: this videochat was built without the window view (nogui); use --view terminal")
+		}
+		return "window", nil
+	case "terminal":
+		if !isTerminal(os.Stdout) {
+			return "", errors.New("--view terminal: standard output is not a terminal")
+		}
+		return "terminal", nil
+	case "none":
+		return "none", nil
+	}
+	return "", fmt.Errorf("--view %q: use window, terminal or none", v.mode)
+}
+
+// viewer is join's remote video: the tiles and the renderer showing them.
+type viewer struct {
+	mode       string
+	fullscreen bool
+	title      string
+	log        *slog.Logger
+	v          *view.View // nil with --view none
+}
+
+// newViewer checks the flags. clock, when set, is the audio player's clock
+// that video waits for (lip sync).
+func newViewer(f viewFlags, title string, log *slog.Logger, clock view.AudioClock) (*viewer, error) {
+	mode, err := f.viewMode()
+	if err != nil {
+		return nil, err
+	}
+	w := &viewer{mode: mode, fullscreen: f.fullscreen, title: title, log: log.With("component", "view")}
+	if mode != "none" {
+		w.v = view.New(view.Config{AudioClock: clock, Logger: w.log})
+	}
+	return w, nil
+}
+
+// videoSink is the sink of a remote video track for peer.Config.OnTrack
+// (nil for audio tracks and with --view none).
+func (w *viewer) videoSink(rt peer.RemoteTrack) peer.TrackSink {
+	if w == nil || w.v == nil {
+		return nil
+	}
+	return w.v.Sink(rt)
+}
+
+// stats are the view's counters for the stats report (nil with none).
+func (w *viewer) stats() *view.Stats {
+	if w == nil || w.v == nil {
+		return nil
+	}
+	s := w.v.Stats()
+	return &s
+}
+
+// start runs the renderer until stop. The returned context ends when the
+// user closes the window, so the call ends with it. stop ends the renderer
+// and waits for it (the terminal is given back).
+func (w *viewer) start(ctx context.Context, out *chatPrinter) (context.Context, func()) {
+	if w.v == nil {
+		return ctx, func() {}
+	}
+	ctx, leave := context.WithCancel(ctx)
+	rctx, stopRender := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var err error
+		switch w.mode {
+		case "window":
+			err = window.Run(rctx, window.Config{Title: w.title, Fullscreen: w.fullscreen, Logger: w.log}, w.v)
+		case "terminal":
+			err = term.Run(rctx, term.Config{Out: out.w, Lock: &out.mu}, w.v)
+		}
+		switch {
+		case errors.Is(err, window.ErrClosed):
+			w.log.Info("window closed: leaving the call")
+			leave()
+		case err != nil:
+			w.log.Warn("the video view stopped; the call goes on", "err", err)
+		}
+	}()
+	return ctx, func() {
+		stopRender()
+		<-done
+		leave()
+	}
+}

@@ -1,0 +1,157 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/videochat/videochat/internal/browsertest"
+	"github.com/videochat/videochat/internal/xvfbtest"
+)
+
+// BenchmarkViewCPU: a room with two native senders (--video test
+// --audio test, 640×480@30). A native viewer (receive-only token) and a
+// headless Chromium page (same room, receive-only token) each show both.
+// Reported: CPU cores used by each over 15 s, and their ratio. The native
+// viewer runs as
+//   - window-gl: --view window under Xvfb, SDL's default renderer (OpenGL,
+//     which on Xvfb is Mesa's software rasteriser llvmpipe);
+//   - window-sw: the same with SDL_RENDER_DRIVER=software;
+//   - terminal: --view terminal in a 160×50 tmux pane.
+//
+// Run: go test -run '^$' -bench BenchmarkViewCPU -benchtime 1x ./e2e/
+func BenchmarkViewCPU(b *testing.B) {
+	for _, mode := range []string{"window-gl", "window-sw", "terminal"} {
+		b.Run(mode, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				benchViewCPU(b, mode)
+			}
+		})
+	}
+}
+
+func benchViewCPU(b *testing.B, mode string) {
+	browsertest.Require(b)
+	d := xvfbtest.Start(b, 1280, 720)
+	b.Setenv("DISPLAY", d.Name)
+	if mode == "window-sw" {
+		b.Setenv("SDL_RENDER_DRIVER", "software")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const secret = "bench-view-secret"
+	_, url := startServer(ctx, b, "--token-secret", secret)
+	mint := func(name string, extra ...string) string {
+		p := start(b, append([]string{"token", "--token-secret", secret, "--room", "cpu", "--name", name}, extra...)...)
+		p.wait(ctx)
+		for _, l := range strings.Split(p.output(), "\n") {
+			if l = strings.TrimSpace(l); strings.Count(l, ".") == 2 && !strings.Contains(l, " ") {
+				return l
+			}
+		}
+		b.Fatalf("no token in %q", p.output())
+		return ""
+	}
+	for _, n := range []string{"s1", "s2"} {
+		start(b, joinArgs(url, "cpu", n, "--token", mint(n), "--video", "test", "--audio", "test", "--view", "none")...)
+	}
+	stats := filepath.Join(b.TempDir(), "stats.jsonl")
+	args := joinArgs(url, "cpu", "native", "--token", mint("native", "--can-publish=false"),
+		"--video", "none", "--audio", "none", "--stats-json", stats)
+	var viewerPID int
+	if mode == "terminal" {
+		quoted := []string{"exec", binPath}
+		for _, a := range append(args, "--view", "terminal") {
+			quoted = append(quoted, "'"+a+"'")
+		}
+		tm := startTmux(b, 160, 50, strings.Join(quoted, " ")+" 2>/dev/null")
+		out, err := tm.run("list-panes", "-F", "#{pane_pid}")
+		if viewerPID, err = strconv.Atoi(strings.TrimSpace(out)); err != nil {
+			b.Fatalf("pane pid %q: %v", out, err)
+		}
+	} else {
+		viewerPID = start(b, append(args, "--view", "window")...).cmd.Process.Pid
+	}
+	pg := browsertest.Launch(b, browsertest.Options{Name: "web"})
+	pg.Navigate(fmt.Sprintf("%s/room/cpu?name=web&token=%s", url, mint("web", "--can-publish=false")))
+	pg.WaitFor("two remote videos playing", `[...document.querySelectorAll('video[data-peer-name]')].filter(v => v.videoWidth > 0 && !v.paused).length >= 2`, time.Minute)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		l, _ := lastViewLine(stats)
+		if l.View != nil && len(l.View.Peers) == 2 && l.View.Total.FramesDecoded > 60 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("native viewer shows no two peers: %+v", l.View)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second) // settle
+	self := os.Getpid()
+	native0, web0 := procCPU(viewerPID), chromiumCPU(self)
+	start := time.Now()
+	b.ResetTimer()
+	time.Sleep(15 * time.Second)
+	b.StopTimer()
+	el := time.Since(start).Seconds()
+	native := (procCPU(viewerPID) - native0) / el
+	web := (chromiumCPU(self) - web0) / el
+	l, _ := lastViewLine(stats)
+	b.ReportMetric(native, "native-cores")
+	b.ReportMetric(web, "chromium-cores")
+	b.ReportMetric(native/web, "native/chromium")
+	b.Logf("%s: native viewer %.3f cores, headless Chromium %.3f cores (ratio %.2f); native view counters %+v",
+		mode, native, web, native/web, l.View.Total)
+}
+
+// procCPU is the user+system CPU seconds of process pid.
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ
+}
+
+// chromiumCPU sums procCPU over the Chromium processes descended from pid.
+func chromiumCPU(root int) float64 {
+	ents, _ := os.ReadDir("/proc")
+	parent := map[int]int{}
+	comm := map[int]string{}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		comm[pid] = s[strings.IndexByte(s, '(')+1 : strings.LastIndexByte(s, ')')]
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		parent[pid], _ = strconv.Atoi(f[1])
+	}
+	total := 0.0
+	for pid, c := range comm {
+		if !strings.Contains(c, "chrom") {
+			continue
+		}
+		for p := parent[pid]; p > 1; p = parent[p] {
+			if p == root {
+				total += procCPU(pid)
+				break
+			}
+		}
+	}
+	return total
+}

@@ -1,0 +1,259 @@
+//go:build !nogui
+
+package window
+
+// The SDL side. Invariants:
+//   - Every SDL call happens on the one OS thread Run locks; no other
+//     goroutine touches SDL. Frames come in only through Source.Tiles,
+//     whose images are immutable.
+//   - Each tile has one streaming IYUV texture (re-made when the picture
+//     size changes, uploaded only when its frame changes) and one caption
+//     texture; both are destroyed when the tile goes and when Run returns.
+//   - It redraws only when a tile, the layout or the window changed, at
+//     most Config.FPS times a second.
+//   - Run returns ErrClosed when the user closes the window, nil when ctx
+//     ends; SDL is shut down before it returns.
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"runtime"
+	"slices"
+	"time"
+	"unsafe"
+
+	"github.com/veandco/go-sdl2/sdl"
+
+	"github.com/videochat/videochat/view"
+)
+
+// Available is true when the window view is built in.
+const Available = true
+
+// Source is what the window shows: view.View implements it.
+type Source interface {
+	Tiles() ([]view.Tile, uint64)
+}
+
+var (
+	colDark    = sdl.Color{R: 28, G: 28, B: 28, A: 255}
+	colCaption = sdl.Color{R: 60, G: 60, B: 60, A: 255}
+)
+
+type tileTex struct {
+	pic     *sdl.Texture
+	w, h    int
+	seq     uint64
+	name    string
+	caption *sdl.Texture
+	cw, ch  int32
+	seen    bool
+}
+
+func (t *tileTex) destroy() {
+	if t.pic != nil {
+		_ = t.pic.Destroy()
+	}
+	if t.caption != nil {
+		_ = t.caption.Destroy()
+	}
+}
+
+// Run opens the window and draws src until ctx ends or the user closes it.
+func Run(ctx context.Context, cfg Config, src Source) error {
+	cfg.defaults()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	sdl.SetHint(sdl.HINT_NO_SIGNAL_HANDLERS, "1") // SIGINT stays with Go
+	sdl.SetHint(sdl.HINT_RENDER_SCALE_QUALITY, "1")
+	sdl.SetHint("SDL_YUV_CONVERSION_MODE", "BT601") // what VP8 and H.264 streams use
+	if err := sdl.Init(sdl.INIT_VIDEO); err != nil {
+		return fmt.Errorf("window: %w", err)
+	}
+	defer sdl.Quit()
+	flags := uint32(sdl.WINDOW_SHOWN | sdl.WINDOW_RESIZABLE)
+	if cfg.Fullscreen {
+		flags |= sdl.WINDOW_FULLSCREEN_DESKTOP
+	}
+	win, err := sdl.CreateWindow(cfg.Title, sdl.WINDOWPOS_UNDEFINED, sdl.WINDOWPOS_UNDEFINED,
+		int32(cfg.Width), int32(cfg.Height), flags)
+	if err != nil {
+		return fmt.Errorf("window: %w", err)
+	}
+	defer func() { _ = win.Destroy() }()
+	ren, err := sdl.CreateRenderer(win, -1, sdl.RENDERER_ACCELERATED)
+	if err != nil {
+		if ren, err = sdl.CreateRenderer(win, -1, sdl.RENDERER_SOFTWARE); err != nil {
+			return fmt.Errorf("window: %w", err)
+		}
+	}
+	defer func() { _ = ren.Destroy() }()
+	if info, err := ren.GetInfo(); err == nil {
+		drv, _ := sdl.GetCurrentVideoDriver()
+		cfg.Logger.Info("window open", "renderer", info.Name, "driver", drv)
+	}
+	texs := map[string]*tileTex{}
+	defer func() {
+		for _, t := range texs {
+			t.destroy()
+		}
+	}()
+	tick := time.NewTicker(time.Second / time.Duration(cfg.FPS))
+	defer tick.Stop()
+	var last, now []uint64 // what was drawn: redraw only when it changes
+	for {
+		dirty := false
+		for ev := sdl.PollEvent(); ev != nil; ev = sdl.PollEvent() {
+			switch e := ev.(type) {
+			case *sdl.QuitEvent:
+				return ErrClosed
+			case *sdl.WindowEvent:
+				if e.Event == sdl.WINDOWEVENT_CLOSE {
+					return ErrClosed
+				}
+				dirty = true // exposed, resized, shown…
+			case *sdl.KeyboardEvent:
+				if e.Type == sdl.KEYDOWN && e.Keysym.Sym == sdl.K_F11 {
+					if win.GetFlags()&sdl.WINDOW_FULLSCREEN_DESKTOP != 0 {
+						_ = win.SetFullscreen(0)
+					} else {
+						_ = win.SetFullscreen(sdl.WINDOW_FULLSCREEN_DESKTOP)
+					}
+				}
+			}
+		}
+		tiles, ver := src.Tiles()
+		w, h, err := ren.GetOutputSize()
+		if err != nil {
+			return fmt.Errorf("window: %w", err)
+		}
+		now = append(now[:0], ver, uint64(w), uint64(h))
+		for _, t := range tiles {
+			shown := uint64(0)
+			if t.Frame != nil {
+				shown = 1
+			}
+			now = append(now, t.Seq, shown)
+		}
+		if dirty || !slices.Equal(now, last) {
+			if err := draw1(ren, tiles, int(w), int(h), texs); err != nil {
+				cfg.Logger.Warn("window draw", "err", err)
+			}
+			last, now = now, last
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// draw1 draws one frame of the tiles in a w×h window.
+func draw1(ren *sdl.Renderer, tiles []view.Tile, w, h int, texs map[string]*tileTex) error {
+	_ = ren.SetDrawColor(0, 0, 0, 255)
+	_ = ren.Clear()
+	for _, t := range texs {
+		t.seen = false
+	}
+	rects := Rects(len(tiles), w, h)
+	for i, t := range tiles {
+		tt := texs[t.ID]
+		if tt == nil {
+			tt = &tileTex{}
+			texs[t.ID] = tt
+		}
+		tt.seen = true
+		if err := drawTile(ren, t, tt, rects[i]); err != nil {
+			return err
+		}
+	}
+	for id, t := range texs {
+		if !t.seen {
+			t.destroy()
+			delete(texs, id)
+		}
+	}
+	ren.Present()
+	return nil
+}
+
+func sdlRect(r image.Rectangle) *sdl.Rect {
+	return &sdl.Rect{X: int32(r.Min.X), Y: int32(r.Min.Y), W: int32(r.Dx()), H: int32(r.Dy())}
+}
+
+func fill(ren *sdl.Renderer, r image.Rectangle, c sdl.Color) {
+	_ = ren.SetDrawColor(c.R, c.G, c.B, c.A)
+	_ = ren.FillRect(sdlRect(r))
+}
+
+// drawTile draws the picture (fitted, on a dark tile) and the caption
+// strip with the name under it.
+func drawTile(ren *sdl.Renderer, t view.Tile, tt *tileTex, r TileRects) error {
+	pic, capRect := r.Picture, r.Caption
+	if pic.Empty() || capRect.Empty() {
+		return nil
+	}
+	fill(ren, pic, colDark)
+	fill(ren, capRect, colCaption)
+	if err := drawCaption(ren, t.Name, tt, capRect); err != nil {
+		return err
+	}
+	if t.Frame == nil {
+		return nil
+	}
+	f := t.Frame
+	fw, fh := f.Rect.Dx(), f.Rect.Dy()
+	if tt.pic == nil || tt.w != fw || tt.h != fh {
+		if tt.pic != nil {
+			_ = tt.pic.Destroy()
+		}
+		tex, err := ren.CreateTexture(sdl.PIXELFORMAT_IYUV, sdl.TEXTUREACCESS_STREAMING, int32(fw), int32(fh))
+		if err != nil {
+			return err
+		}
+		tt.pic, tt.w, tt.h, tt.seq = tex, fw, fh, t.Seq-1
+	}
+	if tt.seq != t.Seq {
+		if err := tt.pic.UpdateYUV(nil, f.Y, f.YStride, f.Cb, f.CStride, f.Cr, f.CStride); err != nil {
+			return err
+		}
+		tt.seq = t.Seq
+	}
+	return ren.Copy(tt.pic, nil, sdlRect(view.Fit(pic, fw, fh)))
+}
+
+// drawCaption draws name centred in r, from a texture of Caption(name)
+// made once per name, copied 1:1.
+func drawCaption(ren *sdl.Renderer, name string, tt *tileTex, r image.Rectangle) error {
+	if tt.caption == nil || tt.name != name {
+		if tt.caption != nil {
+			_ = tt.caption.Destroy()
+			tt.caption = nil
+		}
+		img := Caption(name)
+		if img == nil {
+			return nil
+		}
+		b := img.Bounds()
+		tex, err := ren.CreateTexture(sdl.PIXELFORMAT_ABGR8888, sdl.TEXTUREACCESS_STATIC, int32(b.Dx()), int32(b.Dy()))
+		if err != nil {
+			return err
+		}
+		if err := tex.Update(nil, unsafe.Pointer(&img.Pix[0]), img.Stride); err != nil {
+			_ = tex.Destroy()
+			return err
+		}
+		_ = tex.SetBlendMode(sdl.BLENDMODE_BLEND)
+		tt.caption, tt.name, tt.cw, tt.ch = tex, name, int32(b.Dx()), int32(b.Dy())
+	}
+	cw, ch := tt.cw, tt.ch
+	if int(cw) > r.Dx() { // clip long names to the tile's width
+		cw = int32(r.Dx())
+	}
+	src := &sdl.Rect{W: cw, H: ch}
+	dst := &sdl.Rect{X: int32(r.Min.X) + (int32(r.Dx())-cw)/2, Y: int32(r.Min.Y) + (int32(r.Dy())-ch)/2, W: cw, H: ch}
+	return ren.Copy(tt.caption, src, dst)
+}
