@@ -97,7 +97,7 @@ func audioStatus(p *playback.Player) string {
 	return b.String()
 }
 
-// speakerDevices lists the audio outputs for to `videochat devices` (kind
+// speakerDevices lists the audio outputs for `videochat devices` (kind
 // "speaker"); a system without any lists none.
 func speakerDevices(*slog.Logger) ([]capture.Device, error) {
 	spk, err := playback.Speakers()
