@@ -22,6 +22,9 @@ const (
 	DefaultHeight       = 480
 	DefaultFPS          = 30
 	DefaultVideoBitrate = 1_000_000
+	// DefaultMinVideoBitrate is the lowest target an adaptive video
+	// encoder is given, bits/s.
+	DefaultMinVideoBitrate = 60_000
 	// DefaultAudioBitrate is the Opus target bitrate for live audio, bits/s.
 	DefaultAudioBitrate = 32_000
 )
@@ -43,8 +46,17 @@ type Config struct {
 	// Y4M files keep their own size and rate.
 	Width, Height, FPS int
 	// VideoBitrate is the target of live video encoders in bits/s; default
-	// 1,000,000.
+	// 1,000,000. With Estimate it is the ceiling.
 	VideoBitrate int
+	// MinVideoBitrate is the floor of adaptive encoder targets in bits/s;
+	// default DefaultMinVideoBitrate.
+	MinVideoBitrate int
+	// Estimate, when set, returns the bandwidth available for video
+	// towards the binding (one PeerConnection's sender) with this SSRC, in
+	// bits/s; ok is false while it is unknown. Live video then adapts:
+	// layers per codec, each at most the estimate of every receiver on it
+	// (see layers.go). Nil: every receiver gets VideoBitrate.
+	Estimate func(ssrc uint32) (bps int, ok bool)
 	// Logger receives the package's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -62,6 +74,10 @@ func (c Config) withDefaults() Config {
 	if c.VideoBitrate <= 0 {
 		c.VideoBitrate = DefaultVideoBitrate
 	}
+	if c.MinVideoBitrate <= 0 {
+		c.MinVideoBitrate = DefaultMinVideoBitrate
+	}
+	c.MinVideoBitrate = min(c.MinVideoBitrate, c.VideoBitrate)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

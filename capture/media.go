@@ -64,7 +64,8 @@ func (m *Media) Close() error {
 func openVideo(cfg Config, streamID string) (*track, error) {
 	log := cfg.Logger.With("media", "video")
 	live := func(open videoOpener, codecs ...codecKey) *track {
-		p := &liveVideo{open: open, encoders: defaultEncoders(), fps: cfg.FPS, bitrate: cfg.VideoBitrate, log: log}
+		p := &liveVideo{open: open, encoders: defaultEncoders(), fps: cfg.FPS,
+			ceiling: cfg.VideoBitrate, floor: cfg.MinVideoBitrate, estimate: cfg.Estimate, log: log}
 		return newTrack(webrtc.RTPCodecTypeVideo, "video", streamID, codecs, p, log)
 	}
 	switch cfg.Video {
