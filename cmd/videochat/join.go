@@ -89,6 +89,8 @@ func runJoin(ctx context.Context, f joinFlags) error {
 		f.media.Video, f.media.Audio = capture.SourceNone, capture.SourceNone
 	}
 	f.media.Logger = log.With("component", "capture")
+	links := peer.NewLinks(peer.LinksConfig{Ceiling: f.media.VideoBitrate, Logger: log.With("component", "links")})
+	f.media.Estimate = links.Target // the video encoders follow each connection's estimate
 	media, err := capture.Open(f.media)
 	if err != nil {
 		if errors.Is(err, capture.ErrNoCamera) || errors.Is(err, capture.ErrNoMicrophone) {
@@ -98,7 +100,7 @@ func runJoin(ctx context.Context, f joinFlags) error {
 	}
 	defer media.Close()
 
-	api, err := f.net.api(f.server, capture.RegisterCodecs)
+	api, err := f.net.api(f.server, capture.RegisterCodecs, links)
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
@@ -108,6 +110,7 @@ func runJoin(ctx context.Context, f joinFlags) error {
 		Room:         f.room,
 		Name:         f.name,
 		API:          api,
+		Links:        links,
 		Tracks:       media.Tracks(),
 		ICEServers:   f.net.iceServers(),
 		RecordDir:    f.record,
