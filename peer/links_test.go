@@ -1,0 +1,111 @@
+package peer
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
+)
+
+func TestFreezeMeterCountsLongGaps(t *testing.T) {
+	var f freezeMeter
+	now := time.Unix(0, 0)
+	step := func(d time.Duration) { now = now.Add(d); f.frame(now) }
+	f.frame(now)
+	for range 30 {
+		step(33 * time.Millisecond)
+	}
+	step(150 * time.Millisecond) // over 3 x 33 ms but under 200 ms: not a freeze
+	for range 10 {
+		step(33 * time.Millisecond)
+	}
+	step(700 * time.Millisecond) // a freeze
+	for range 10 {
+		step(33 * time.Millisecond)
+	}
+	n, total, worst := f.read()
+	if n != 1 || total != 700*time.Millisecond || worst != 700*time.Millisecond {
+		t.Fatalf("freezes %d, total %v, longest %v; want 1, 700ms, 700ms", n, total, worst)
+	}
+}
+
+// kinds is a streamKinds for the pacer test: SSRC 2 repairs 1; 9 is audio.
+type kinds struct{}
+
+func (kinds) mediaOf(ssrc uint32) (uint32, bool) {
+	switch ssrc {
+	case 1, 2:
+		return 1, false
+	case 9:
+		return 9, true
+	}
+	return 0, false
+}
+
+// TestPacerSendsRTXAndAudioFirst: retransmissions (an SSRC the pacer was
+// not given) go out through their media stream's writer; audio queued
+// behind a burst of video goes out first; the rate is held.
+func TestPacerSendsRTXAndAudioFirst(t *testing.T) {
+	p := newPacer(200_000, kinds{}) // paced at 300 kbit/s
+	defer p.Close()
+	var mu sync.Mutex
+	var order []uint32
+	var bytes int
+	w := interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, _ interceptor.Attributes) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		order = append(order, h.SSRC)
+		bytes += len(payload)
+		return len(payload), nil
+	})
+	p.AddStream(1, w)
+	p.AddStream(9, w)
+	start := time.Now()
+	payload := make([]byte, 1000)
+	for i := range 40 { // 40 kB of video: about 1 s at 300 kbit/s
+		ssrc := uint32(1)
+		if i == 39 {
+			ssrc = 2 // an RTX packet
+		}
+		if _, err := p.Write(&rtp.Header{SSRC: ssrc, SequenceNumber: uint16(i)}, payload, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := p.Write(&rtp.Header{SSRC: 9}, payload[:100], nil); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(order)
+		mu.Unlock()
+		if n == 41 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 41 packets sent", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	took := time.Since(start)
+	mu.Lock()
+	defer mu.Unlock()
+	audioAt := -1
+	for i, s := range order {
+		if s == 9 {
+			audioAt = i
+		}
+	}
+	if audioAt < 0 || audioAt > 10 {
+		t.Errorf("audio sent as packet %d, want among the first (before the queued video)", audioAt)
+	}
+	if order[len(order)-1] != 2 && order[len(order)-2] != 2 {
+		t.Errorf("RTX packet not sent through the media writer: %v", order)
+	}
+	t.Logf("40 kB of video paced at 300 kbit/s in %v", took)
+	if took < 300*time.Millisecond {
+		t.Errorf("40 kB sent in %v: not paced", took)
+	}
+}
