@@ -11,8 +11,9 @@ package peer
 // Invariants:
 //   - One link per PeerConnection (interceptor chain), created when pion
 //     builds the chain and dropped when pion closes it.
-//   - The estimate is Google congestion control (pion's gcc) fed by TWCC
-//     feedback. A peer that sends REMB but no TWCC gets its REMB value
+//   - The estimate is Google congestion control fed by TWCC feedback:
+//     pion's gcc for the delay-based part, estimator.go for the loss-based
+//     part (pion's ratchets down under steady random loss). A peer that sends REMB but no TWCC gets its REMB value
 //     instead; a peer that sends neither (after linkGrace) is unknown, and
 //     the encoder uses its ceiling.
 //   - Every outgoing packet of a connection (media, RTX, audio) goes
@@ -35,7 +36,6 @@ import (
 
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/cc"
-	"github.com/pion/interceptor/pkg/gcc"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/stats"
 	"github.com/pion/rtcp"
@@ -96,8 +96,8 @@ func (ls *Links) mediaOf(ssrc uint32) (uint32, bool) {
 // link is one PeerConnection's state.
 type link struct {
 	created time.Time
-	bwe     cc.BandwidthEstimator // set once when the chain is built
-	stats   stats.Getter
+	bwe     cc.BandwidthEstimator // guarded by Links.mu; set when the chain is built
+	stats   stats.Getter          // guarded by Links.mu
 
 	twccAt, rembAt atomic.Int64 // unix nanos of the last TWCC / REMB
 	remb           atomic.Int64 // bits/s of the last REMB
@@ -127,18 +127,17 @@ func NewLinks(cfg LinksConfig) *Links {
 // registering the codecs, instead of webrtc.RegisterDefaultInterceptors.
 func (ls *Links) Register(me *webrtc.MediaEngine, ir *interceptor.Registry) error {
 	ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
-		start := ls.cfg.Start + ls.cfg.AudioReserve
-		return gcc.NewSendSideBWE(
-			gcc.SendSideBWEPacer(newPacer(start, ls)),
-			gcc.SendSideBWEInitialBitrate(start),
-			gcc.SendSideBWEMinBitrate(ls.cfg.AudioReserve+30_000),
-			gcc.SendSideBWEMaxBitrate(ls.cfg.Ceiling+ls.cfg.AudioReserve),
-		)
+		return newEstimator(ls.cfg.Start+ls.cfg.AudioReserve, ls.cfg.AudioReserve+30_000, ls.cfg.Ceiling+ls.cfg.AudioReserve, ls)
 	})
 	if err != nil {
 		return err
 	}
-	ccf.OnNewPeerConnection(func(id string, e cc.BandwidthEstimator) { ls.link(id).bwe = e })
+	ccf.OnNewPeerConnection(func(id string, e cc.BandwidthEstimator) {
+		l := ls.link(id)
+		ls.mu.Lock()
+		l.bwe = e
+		ls.mu.Unlock()
+	})
 	ir.Add(ccf)
 	ir.Add(linkFactory{ls})
 	if err := webrtc.ConfigureTWCCHeaderExtensionSender(me, ir); err != nil {
@@ -160,7 +159,12 @@ func (ls *Links) Register(me *webrtc.MediaEngine, ir *interceptor.Registry) erro
 	if err != nil {
 		return err
 	}
-	sf.OnNewPeerConnection(func(id string, g stats.Getter) { ls.link(id).stats = g })
+	sf.OnNewPeerConnection(func(id string, g stats.Getter) {
+		l := ls.link(id)
+		ls.mu.Lock()
+		l.stats = g
+		ls.mu.Unlock()
+	})
 	ir.Add(sf)
 	return webrtc.ConfigureTWCCSender(me, ir)
 }
@@ -198,18 +202,19 @@ func (ls *Links) Target(ssrc uint32) (bps int, ok bool) {
 }
 
 func (ls *Links) target(l *link, now time.Time) (int, bool) {
+	bwe, _ := ls.parts(l)
 	recent := func(at *atomic.Int64) bool {
 		ns := at.Load()
 		return ns != 0 && now.Sub(time.Unix(0, ns)) < linkGrace
 	}
 	var est int
 	switch {
-	case recent(&l.twccAt) && l.bwe != nil:
-		est = l.bwe.GetTargetBitrate()
+	case recent(&l.twccAt) && bwe != nil:
+		est = bwe.GetTargetBitrate()
 	case recent(&l.rembAt):
 		est = int(l.remb.Load())
-	case now.Sub(l.created) < linkGrace && l.bwe != nil:
-		est = l.bwe.GetTargetBitrate() // no feedback yet: gcc's start
+	case now.Sub(l.created) < linkGrace && bwe != nil:
+		est = bwe.GetTargetBitrate() // no feedback yet: gcc's start
 	default:
 		return 0, false
 	}
@@ -237,22 +242,32 @@ func (ls *Links) stats(pcID string, sent, recv uint32) (LinkStats, bool) {
 	if t, ok := ls.target(l, time.Now()); ok {
 		st.TargetBitrate = t
 	}
-	if l.bwe != nil && ls.log.Enabled(context.Background(), slog.LevelDebug) {
-		ls.log.Debug("gcc", "pc", pcID, "stats", l.bwe.GetStats())
+	bwe, getter := ls.parts(l)
+	if bwe != nil && ls.log.Enabled(context.Background(), slog.LevelDebug) {
+		ls.log.Debug("gcc", "pc", pcID, "stats", bwe.GetStats())
 	}
-	if l.stats != nil {
-		if sent != 0 {
-			if s := l.stats.Get(sent); s != nil {
-				st.Loss = s.RemoteInboundRTPStreamStats.FractionLost
-			}
+	if getter != nil && sent != 0 {
+		if s := getter.Get(sent); s != nil {
+			st.Loss = s.RemoteInboundRTPStreamStats.FractionLost
 		}
-		if recv != 0 {
-			if s := l.stats.Get(recv); s != nil {
-				st.JitterMs = s.InboundRTPStreamStats.Jitter * 1000
-			}
+	}
+	if e, ok := bwe.(*estimator); ok && st.Loss == 0 {
+		st.Loss = e.loss() // TWCC's view when receiver reports say nothing
+	}
+	if getter != nil && recv != 0 {
+		if s := getter.Get(recv); s != nil {
+			st.JitterMs = s.InboundRTPStreamStats.Jitter * 1000
 		}
 	}
 	return st, true
+}
+
+// parts returns the link's estimator and statistics getter (nil until
+// pion has built them).
+func (ls *Links) parts(l *link) (cc.BandwidthEstimator, stats.Getter) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return l.bwe, l.stats
 }
 
 // linkFactory builds the per-connection link interceptor.

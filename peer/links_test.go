@@ -109,3 +109,45 @@ func TestPacerSendsRTXAndAudioFirst(t *testing.T) {
 		t.Errorf("40 kB sent in %v: not paced", took)
 	}
 }
+
+// TestEstimatorHoldsUnderRandomLoss: steady 5 % loss judged per window
+// neither raises nor cuts the loss-based target; 20 % cuts it; a clean
+// link raises it again.
+func TestEstimatorHoldsUnderRandomLoss(t *testing.T) {
+	e, err := newEstimator(500_000, 80_000, 1_000_000, kinds{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	now := time.Unix(100, 0)
+	window := func(got, lost int) { // five reports like this one; the last closes the window
+		for range 5 {
+			now = now.Add(lossWindow / 5)
+			e.addLoss(got, lost, now)
+		}
+	}
+	e.mu.Lock()
+	e.lossTarget = 500_000
+	e.mu.Unlock()
+	read := func() int {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return e.lossTarget
+	}
+	e.addLoss(0, 0, now) // opens the first window
+	for range 5 {
+		window(19, 1)
+	}
+	if got := read(); got != 500_000 {
+		t.Errorf("5%% loss moved the loss target to %d", got)
+	}
+	window(16, 4)
+	if got := read(); got >= 500_000 {
+		t.Errorf("20%% loss left the loss target at %d", got)
+	}
+	cut := read()
+	window(20, 0)
+	if got := read(); got <= cut {
+		t.Errorf("a clean window left the loss target at %d", got)
+	}
+}

@@ -47,6 +47,9 @@ type pacedPacket struct {
 
 type pacer struct {
 	kinds streamKinds
+	// external: the rate comes from setRate only (the estimator), not
+	// from gcc's SetTargetBitrate. Set before use.
+	external bool
 
 	mu      sync.Mutex
 	rate    int // bits/s, already with pacingFactor
@@ -81,6 +84,13 @@ func (p *pacer) AddStream(ssrc uint32, w interceptor.RTPWriter) {
 
 // SetTargetBitrate implements gcc.Pacer.
 func (p *pacer) SetTargetBitrate(bps int) {
+	if !p.external {
+		p.setRate(bps)
+	}
+}
+
+// setRate sets the target the pacer sends at pacingFactor times.
+func (p *pacer) setRate(bps int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.rate = int(pacingFactor * float64(bps))
