@@ -55,6 +55,10 @@ const (
 	lowRate   = 300_000 // below: half resolution
 	lowerRate = 150_000 // below: half resolution and half frame rate
 	rungUp    = 1.2     // climbing back needs this much above the threshold
+	// A slot stays on a ladder point at least this long before it climbs
+	// (or descends) again.
+	rungUpDwell   = 6 * time.Second
+	rungDownDwell = time.Second
 	// minScaledWidth: a source narrower than twice this is never halved.
 	minScaledWidth = 160
 )
@@ -91,12 +95,29 @@ func rungFor(target int, cur rung, canScale bool) rung {
 	}
 }
 
+// setRung moves the slot to r unless it moved too recently: down after
+// rungDownDwell, up after rungUpDwell. A change of size costs a keyframe,
+// so an estimate that wobbles around a threshold must not flip it.
+func (s *slot) setRung(r rung, now time.Time) {
+	if r == s.rung {
+		return
+	}
+	dwell := rungUpDwell
+	if r.div > s.rung.div || r.fpsDiv > s.rung.fpsDiv {
+		dwell = rungDownDwell
+	}
+	if !s.rungAt.IsZero() && now.Sub(s.rungAt) < dwell {
+		return
+	}
+	s.rung, s.rungAt = r, now
+}
+
 // slot is one encoding of a codec.
 type slot struct {
 	enc     videoEncoder
 	w, h    int
-	fps     int // the encoder's frame rate
 	rung    rung
+	rungAt  time.Time // when rung last changed
 	target  int
 	set     int // bitrate last given to the encoder
 	pay     rtp.Payloader
@@ -160,7 +181,7 @@ func (l *layerSet) ids() []string {
 
 // evaluate reads the estimates, regroups the bindings when the grouping is
 // stable, and sets every slot's target and ladder point.
-func (l *layerSet) evaluate(v *liveVideo, srcW int) {
+func (l *layerSet) evaluate(v *liveVideo, srcW int, now time.Time) {
 	ids := l.ids()
 	for _, id := range ids {
 		st := l.binds[id]
@@ -209,7 +230,7 @@ func (l *layerSet) evaluate(v *liveVideo, srcW int) {
 			l.slots[i] = s
 		}
 		s.target = targets[i]
-		s.rung = rungFor(s.target, s.rung, srcW >= 2*minScaledWidth)
+		s.setRung(rungFor(s.target, s.rung, srcW >= 2*minScaledWidth), now)
 	}
 	// A binding waiting for a running slot needs a keyframe on it (a new
 	// encoder starts with one).

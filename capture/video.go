@@ -141,7 +141,7 @@ func (s *videoState) encodeAll(img *image.YCbCr, pts time.Duration, now time.Tim
 	evaluated := false
 	for _, set := range s.sets {
 		if now.Sub(set.lastEval) >= layerEvery {
-			set.evaluate(s.v, img.Rect.Dx())
+			set.evaluate(s.v, img.Rect.Dx(), now)
 			set.lastEval = now
 			evaluated = true
 		}
@@ -171,7 +171,7 @@ func (s *videoState) encodeAll(img *image.YCbCr, pts time.Duration, now time.Tim
 				}
 				in = s.half
 			}
-			if err := s.encoder(key, i, sl, in, max(fps/sl.rung.fpsDiv, 1)); err != nil {
+			if err := s.encoder(key, i, sl, in, fps); err != nil {
 				return err
 			}
 			if sl.set != sl.target {
@@ -231,10 +231,11 @@ func (s *videoState) publish() {
 }
 
 // encoder makes sure slot i of codec key has an encoder for the frame's
-// size and the slot's frame rate.
+// size. A lower frame rate keeps the encoder: frames are skipped and the
+// VP8 encoder takes each frame's duration from the timestamps.
 func (s *videoState) encoder(key codecKey, i int, sl *slot, img *image.YCbCr, fps int) error {
 	w, h := img.Rect.Dx(), img.Rect.Dy()
-	if sl.enc != nil && sl.w == w && sl.h == h && sl.fps == fps {
+	if sl.enc != nil && sl.w == w && sl.h == h {
 		return nil
 	}
 	factory, ok := s.v.encoders[key]
@@ -247,7 +248,7 @@ func (s *videoState) encoder(key codecKey, i int, sl *slot, img *image.YCbCr, fp
 	}
 	s.t.counters.encoders.Add(1)
 	sl.close()
-	sl.enc, sl.w, sl.h, sl.fps, sl.set = enc, w, h, fps, sl.target
+	sl.enc, sl.w, sl.h, sl.set = enc, w, h, sl.target
 	sl.keyReq = false // a new encoder starts with a keyframe
 	s.v.log.Debug("encoder started", "codec", key, "layer", i, "width", w, "height", h, "fps", fps, "bitrate", sl.target)
 	return nil

@@ -22,6 +22,10 @@ import (
 type impairment struct {
 	Loss  float64       // fraction dropped
 	Delay time.Duration // added to every packet kept
+	// Rate, when not 0, caps what the TURN server sends to its clients
+	// (bits/s, a 400 ms drop-tail queue like tc's tbf): only the clients
+	// that use the relay are behind it.
+	Rate int
 }
 
 // startImpairedTURN runs the relay on 127.0.0.1 and returns the
@@ -33,6 +37,11 @@ func startImpairedTURN(t *testing.T, imp impairment) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	listener := udp
+	if imp.Rate > 0 {
+		listener = newImpairedConn(udp, impairment{Rate: imp.Rate}, 0)
+	}
+	imp.Rate = 0 // the relay sockets only lose and delay
 	gen := &impairingGenerator{RelayAddressGeneratorStatic: turn.RelayAddressGeneratorStatic{
 		RelayAddress: net.ParseIP("127.0.0.1"), Address: "127.0.0.1",
 	}, imp: imp, seed: 1}
@@ -42,7 +51,7 @@ func startImpairedTURN(t *testing.T, imp impairment) string {
 		AuthHandler: func(ra *turn.RequestAttributes) (string, []byte, bool) {
 			return ra.Username, key, ra.Username == user
 		},
-		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: udp, RelayAddressGenerator: gen}},
+		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: listener, RelayAddressGenerator: gen}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -50,6 +59,9 @@ func startImpairedTURN(t *testing.T, imp impairment) string {
 	t.Cleanup(func() { _ = srv.Close() })
 	return fmt.Sprintf("turn:%s:%s@%s?transport=udp", user, pass, udp.LocalAddr())
 }
+
+// maxLinkQueue is the longest a packet waits behind a rate limit.
+const maxLinkQueue = 400 * time.Millisecond
 
 // impairingGenerator hands out relay sockets wrapped in impairedConn.
 type impairingGenerator struct {
@@ -79,6 +91,7 @@ type impairedConn struct {
 	mu    sync.Mutex
 	rng   *rand.Rand
 	queue chan delayed
+	free  time.Time // when the rate-limited link is free again (guarded by mu)
 	stop  chan struct{}
 	done  chan struct{}
 	once  sync.Once
@@ -98,14 +111,28 @@ func newImpairedConn(c net.PacketConn, imp impairment, seed uint64) *impairedCon
 }
 
 func (c *impairedConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	now := time.Now()
+	due := now.Add(c.imp.Delay)
 	c.mu.Lock()
 	drop := c.rng.Float64() < c.imp.Loss
+	if c.imp.Rate > 0 && !drop {
+		start := c.free
+		if start.Before(now) {
+			start = now
+		}
+		if start.Sub(now) > maxLinkQueue {
+			drop = true // the queue is full: tail drop
+		} else {
+			c.free = start.Add(time.Duration(len(b)+28) * 8 * time.Second / time.Duration(c.imp.Rate))
+			due = c.free.Add(c.imp.Delay)
+		}
+	}
 	c.mu.Unlock()
 	if drop {
 		return len(b), nil
 	}
 	select {
-	case c.queue <- delayed{due: time.Now().Add(c.imp.Delay), b: append([]byte(nil), b...), addr: addr}:
+	case c.queue <- delayed{due: due, b: append([]byte(nil), b...), addr: addr}:
 	default: // queue full: the link drops it
 	}
 	return len(b), nil
