@@ -57,6 +57,10 @@ type Config struct {
 	// layers per codec, each at most the estimate of every receiver on it
 	// (see layers.go). Nil: every receiver gets VideoBitrate.
 	Estimate func(ssrc uint32) (bps int, ok bool)
+	// AudioLoss, when set, returns the highest fraction of packets lost
+	// towards any receiver; live audio then switches Opus in-band FEC on
+	// from 1 % loss. Nil: no FEC.
+	AudioLoss func() float64
 	// Logger receives the package's logs; nil discards them.
 	Logger *slog.Logger
 }

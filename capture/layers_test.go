@@ -146,3 +146,28 @@ func TestLayersFollowEstimates(t *testing.T) {
 		t.Errorf("%d frames with non-increasing timestamps across layer switches", n)
 	}
 }
+
+// TestOpusFECFollowsLoss: the live audio pipeline switches in-band FEC on
+// when receivers report loss and off when it ends; DTX is always allowed.
+func TestOpusFECFollowsLoss(t *testing.T) {
+	enc, err := newOpus(1, DefaultAudioBitrate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	if fec, loss, dtx := enc.settings(); fec || loss != 0 || !dtx {
+		t.Errorf("fresh encoder: fec %v, loss %d%%, dtx %v; want off, 0, on", fec, loss, dtx)
+	}
+	for _, tc := range []struct {
+		loss    float64
+		fec     bool
+		percent int
+	}{{0.05, true, 5}, {0.004, false, 0}, {0.6, true, maxLossPerc}} {
+		if err := enc.setLoss(tc.loss); err != nil {
+			t.Fatal(err)
+		}
+		if fec, loss, _ := enc.settings(); fec != tc.fec || loss != tc.percent {
+			t.Errorf("loss %.3f: fec %v at %d%%, want %v at %d%%", tc.loss, fec, loss, tc.fec, tc.percent)
+		}
+	}
+}

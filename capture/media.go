@@ -103,7 +103,7 @@ func openVideo(cfg Config, streamID string) (*track, error) {
 func openAudio(cfg Config, streamID string) (*track, error) {
 	log := cfg.Logger.With("media", "audio")
 	live := func(open audioOpener) *track {
-		p := &liveAudio{open: open, bitrate: DefaultAudioBitrate, log: log}
+		p := &liveAudio{open: open, bitrate: DefaultAudioBitrate, loss: cfg.AudioLoss, log: log}
 		return newTrack(webrtc.RTPCodecTypeAudio, "audio", streamID, []codecKey{keyOpus}, p, log)
 	}
 	switch cfg.Audio {

@@ -221,6 +221,24 @@ func (ls *Links) target(l *link, now time.Time) (int, bool) {
 	return min(max(est-ls.cfg.AudioReserve, 0), ls.cfg.Ceiling), true
 }
 
+// MaxLoss returns the highest fraction of packets lost on any link in its
+// last full loss window (TWCC's view), for the audio encoder's FEC.
+func (ls *Links) MaxLoss() float64 {
+	ls.mu.Lock()
+	var es []*estimator
+	for _, l := range ls.byPC {
+		if e, ok := l.bwe.(*estimator); ok {
+			es = append(es, e)
+		}
+	}
+	ls.mu.Unlock()
+	worst := 0.0
+	for _, e := range es {
+		worst = max(worst, e.loss())
+	}
+	return worst
+}
+
 // LinkStats is what Links knows about one connection.
 type LinkStats struct {
 	TargetBitrate int     // video estimate, bits/s (0: unknown)

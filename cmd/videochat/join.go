@@ -90,7 +90,8 @@ func runJoin(ctx context.Context, f joinFlags) error {
 	}
 	f.media.Logger = log.With("component", "capture")
 	links := peer.NewLinks(peer.LinksConfig{Ceiling: f.media.VideoBitrate, Logger: log.With("component", "links")})
-	f.media.Estimate = links.Target // the video encoders follow each connection's estimate
+	f.media.Estimate = links.Target   // the video encoders follow each connection's estimate
+	f.media.AudioLoss = links.MaxLoss // and Opus switches in-band FEC on when a link loses
 	media, err := capture.Open(f.media)
 	if err != nil {
 		if errors.Is(err, capture.ErrNoCamera) || errors.Is(err, capture.ErrNoMicrophone) {
