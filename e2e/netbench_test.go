@@ -55,7 +55,11 @@ func TestNetBench(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rows []netRow
-	for _, prof := range []string{"bottleneck", "loss"} {
+	profiles := []string{"bottleneck", "loss"}
+	if only := os.Getenv("VIDEOCHAT_NETBENCH_PROFILES"); only != "" {
+		profiles = strings.Split(only, ",")
+	}
+	for _, prof := range profiles {
 		for _, sender := range []string{"native", "chromium"} {
 			t.Run(prof+"-"+sender, func(t *testing.T) {
 				rows = append(rows, runNetProfile(t, prof, sender, clip))

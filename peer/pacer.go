@@ -7,7 +7,8 @@ package peer
 // burst after an idle spell. This pacer:
 //   - sends at 1.5 x the target (as libwebrtc's pacing factor), in 5 ms
 //     steps, with at most 20 ms of budget saved up (no bursts after idle);
-//   - sends audio before video (audio is protected first);
+//   - sends audio first (audio is protected first), then retransmissions
+//     (a receiver is waiting for them), then video, as libwebrtc's pacer;
 //   - writes an RTX packet through the writer of its media stream (the
 //     writer under the pacer writes whatever SSRC the header names);
 //   - never lets its queue hold more than maxQueue of data at the current
@@ -55,8 +56,9 @@ type pacer struct {
 	rate    int // bits/s, already with pacingFactor
 	writers map[uint32]interceptor.RTPWriter
 	audio   *list.List
+	rtx     *list.List
 	video   *list.List
-	queued  int // bytes in video
+	queued  int // bytes in rtx and video
 	closed  bool
 
 	wake chan struct{}
@@ -68,7 +70,7 @@ func newPacer(initial int, kinds streamKinds) *pacer {
 	p := &pacer{
 		kinds: kinds, rate: int(pacingFactor * float64(initial)),
 		writers: map[uint32]interceptor.RTPWriter{},
-		audio:   list.New(), video: list.New(),
+		audio:   list.New(), rtx: list.New(), video: list.New(),
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	go p.run()
@@ -105,15 +107,19 @@ func (p *pacer) Write(h *rtp.Header, payload []byte, attr interceptor.Attributes
 			pkt.attr[k] = v
 		}
 	}
-	_, audio := p.kinds.mediaOf(h.SSRC)
+	media, audio := p.kinds.mediaOf(h.SSRC)
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return 0, io.ErrClosedPipe
 	}
-	if audio {
+	switch {
+	case audio:
 		p.audio.PushBack(pkt)
-	} else {
+	case media != 0 && media != h.SSRC:
+		p.rtx.PushBack(pkt)
+		p.queued += len(payload)
+	default:
 		p.video.PushBack(pkt)
 		p.queued += len(payload)
 	}
@@ -151,11 +157,13 @@ func (p *pacer) run() {
 		for p.audio.Len() > 0 { // audio is never held back
 			out = append(out, p.audio.Remove(p.audio.Front()).(*pacedPacket))
 		}
-		for p.video.Len() > 0 && budget > 0 {
-			pkt := p.video.Remove(p.video.Front()).(*pacedPacket)
-			budget -= len(pkt.pl) + pkt.h.MarshalSize()
-			p.queued -= len(pkt.pl)
-			out = append(out, pkt)
+		for _, q := range []*list.List{p.rtx, p.video} {
+			for q.Len() > 0 && budget > 0 {
+				pkt := q.Remove(q.Front()).(*pacedPacket)
+				budget -= len(pkt.pl) + pkt.h.MarshalSize()
+				p.queued -= len(pkt.pl)
+				out = append(out, pkt)
+			}
 		}
 		p.mu.Unlock()
 		for _, pkt := range out {
@@ -187,6 +195,7 @@ func (p *pacer) Close() error {
 	}
 	p.closed = true
 	p.audio.Init()
+	p.rtx.Init()
 	p.video.Init()
 	p.mu.Unlock()
 	close(p.stop)
