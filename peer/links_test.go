@@ -154,3 +154,39 @@ func TestEstimatorHoldsUnderRandomLoss(t *testing.T) {
 		t.Errorf("a clean window left the loss target at %d", got)
 	}
 }
+
+// TestLinkTargetSources: TWCC feedback gives gcc's estimate; a peer that
+// sends only REMB gets its REMB value; a peer with no feedback at all is
+// unknown after the grace period; audio's reserve is kept off and the
+// ceiling holds.
+func TestLinkTargetSources(t *testing.T) {
+	ls := NewLinks(LinksConfig{Ceiling: 1_000_000})
+	e, err := newEstimator(ls.cfg.Start+ls.cfg.AudioReserve, 80_000, 1_048_000, ls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	now := time.Now()
+	l := &link{created: now, bwe: e}
+
+	if got, ok := ls.target(l, now); !ok || got != ls.cfg.Start {
+		t.Errorf("no feedback yet: %d %v, want gcc's start %d", got, ok, ls.cfg.Start)
+	}
+	l.remb.Store(400_000)
+	l.rembAt.Store(now.UnixNano())
+	if got, ok := ls.target(l, now); !ok || got != 400_000-DefaultAudioReserve {
+		t.Errorf("REMB only: %d %v, want %d", got, ok, 400_000-DefaultAudioReserve)
+	}
+	l.remb.Store(5_000_000)
+	if got, _ := ls.target(l, now); got != 1_000_000 {
+		t.Errorf("REMB above the ceiling: %d, want the ceiling", got)
+	}
+	l.twccAt.Store(now.UnixNano())
+	if got, _ := ls.target(l, now); got != ls.cfg.Start {
+		t.Errorf("TWCC and REMB: %d, want gcc's %d", got, ls.cfg.Start)
+	}
+	later := now.Add(2 * linkGrace)
+	if _, ok := ls.target(l, later); ok {
+		t.Error("no feedback for a long time: still a known estimate")
+	}
+}
