@@ -5,10 +5,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/pion/mediadevices/pkg/codec"
-	"github.com/pion/mediadevices/pkg/codec/opus"
 	"github.com/pion/mediadevices/pkg/io/audio"
-	"github.com/pion/mediadevices/pkg/prop"
 )
 
 // Live audio is encoded as 20 ms Opus frames at 48 kHz.
@@ -31,12 +28,18 @@ type audioSource interface {
 type audioOpener func() (audioSource, error)
 
 // liveAudio is the pipeline of raw audio sources (tone, microphone): one
-// Opus encoder shared by every binding.
+// Opus encoder (opus.go) shared by every binding.
 type liveAudio struct {
 	open    audioOpener
 	bitrate int
-	log     *slog.Logger
+	// loss returns the highest fraction of packets the receivers lose
+	// (nil: none); read once a second, it switches in-band FEC.
+	loss func() float64
+	log  *slog.Logger
 }
+
+// lossEvery is how many frames pass between two reads of the loss.
+const lossEvery = int(time.Second / audioFrame)
 
 func (a *liveAudio) run(stop <-chan struct{}, t *track) error {
 	src, err := a.open()
@@ -44,11 +47,12 @@ func (a *liveAudio) run(stop <-chan struct{}, t *track) error {
 		return err
 	}
 	defer src.Close()
-	enc, err := newOpusEncoder(src, a.bitrate)
+	enc, err := newOpus(src.Channels(), a.bitrate)
 	if err != nil {
 		return err
 	}
 	defer enc.Close()
+	chunks := audio.NewBuffer(audioFrameTicks)(src) // 20 ms at a time
 	t.counters.encoders.Add(1)
 
 	var tick <-chan time.Time
@@ -61,35 +65,32 @@ func (a *liveAudio) run(stop <-chan struct{}, t *track) error {
 	var subs []binding
 	version := noVersion
 	var ts uint32
-	for {
+	for n := 0; ; n++ {
 		if err := wait(stop, tick); err != nil {
 			return nil
 		}
-		data, release, err := enc.Read()
+		if a.loss != nil && n%lossEvery == 0 {
+			if err := enc.setLoss(a.loss()); err != nil {
+				return err
+			}
+		}
+		chunk, release, err := chunks.Read()
 		if err != nil {
-			return fmt.Errorf("opus: %w", err)
+			return fmt.Errorf("audio source: %w", err)
+		}
+		data, err := enc.Encode(chunk)
+		release()
+		if err != nil {
+			return err
 		}
 		if all, ver, changed := t.subscribers(version); changed {
 			subs, version = all[keyOpus], ver
 		}
 		t.counters.frames.Add(1)
-		t.counters.bytes.Add(int64(len(data)))
-		out.send(subs, data, ts)
-		release()
+		if len(data) > 2 { // 2 bytes or less: DTX, nothing to send
+			t.counters.bytes.Add(int64(len(data)))
+			out.send(subs, data, ts)
+		}
 		ts += uint32(audioFrameTicks)
 	}
-}
-
-func newOpusEncoder(src audioSource, bitrate int) (codec.ReadCloser, error) {
-	params, err := opus.NewParams()
-	if err != nil {
-		return nil, err
-	}
-	params.BitRate = bitrate
-	params.Latency = opus.Latency20ms
-	enc, err := params.BuildAudioEncoder(src, prop.Media{Audio: prop.Audio{SampleRate: audioRate, ChannelCount: src.Channels()}})
-	if err != nil {
-		return nil, fmt.Errorf("opus: encoder init: %w", err)
-	}
-	return enc, nil
 }

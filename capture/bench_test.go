@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
 )
 
 // BenchmarkEncode measures the cost of encoding one 640x480 frame of the
@@ -71,3 +74,54 @@ func BenchmarkPattern(b *testing.B) {
 		src.Read()
 	}
 }
+
+// BenchmarkLayers measures a frame's whole send cost (encode per layer,
+// halve, packetize and write per receiver) for 1 receiver on 1 layer and 3
+// receivers on 2 layers (the top at 1 Mbps, a half-size one at 250 kbps),
+// driving the real pipeline state with discarding writers. Run:
+//
+//	go test ./capture -run '^$' -bench Layers -benchtime 300x
+func BenchmarkLayers(b *testing.B) {
+	for _, tc := range []struct {
+		name      string
+		estimates []int
+	}{
+		{"1rx-1layer", []int{1_000_000}},
+		{"3rx-2layers", []int{1_000_000, 1_000_000, 250_000}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			est := map[uint32]int{}
+			var bs []binding
+			for i, e := range tc.estimates {
+				ssrc := uint32(i + 1)
+				est[ssrc] = e
+				bs = append(bs, binding{id: fmt.Sprint(i), ssrc: webrtc.SSRC(ssrc), pt: ptVP8, write: discard{}})
+			}
+			v := &liveVideo{encoders: defaultEncoders(), fps: 30, ceiling: 1_000_000, floor: DefaultMinVideoBitrate,
+				estimate: func(ssrc uint32) (int, bool) { return est[ssrc], true }, log: testLogger(b)}
+			tr := newTrack(webrtc.RTPCodecTypeVideo, "video", "s", []codecKey{keyVP8}, nil, testLogger(b))
+			tr.subs[keyVP8] = bs
+			tr.version++
+			st := &videoState{v: v, t: tr, sets: map[codecKey]*layerSet{}, version: noVersion}
+			defer st.closeAll()
+			src := newPatternSource(640, 480, 30)
+			start := time.Now()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				img, _ := src.Read()
+				pts := time.Duration(i) * time.Second / 30
+				if err := st.encodeAll(img, pts, start.Add(pts), 30); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)*30/1e9, "cores@30fps")
+			b.ReportMetric(float64(tr.counters.encoders.Load()), "encoders")
+		})
+	}
+}
+
+// discard is a TrackLocalWriter that drops what it is given.
+type discard struct{}
+
+func (discard) WriteRTP(*rtp.Header, []byte) (int, error) { return 0, nil }
+func (discard) Write(b []byte) (int, error)                { return len(b), nil }

@@ -46,6 +46,9 @@ const (
 	DefaultHeight       = 480
 	DefaultFPS          = 30
 	DefaultVideoBitrate = 1_000_000
+	// DefaultMinVideoBitrate is the lowest target an adaptive video
+	// encoder is given, bits/s.
+	DefaultMinVideoBitrate = 60_000
 	// DefaultAudioBitrate is the Opus target bitrate for live audio, bits/s.
 	DefaultAudioBitrate = 32_000
 )
@@ -82,8 +85,21 @@ type Config struct {
 	// the rate of an H.264 stream, which has no timestamps.
 	Width, Height, FPS int
 	// VideoBitrate is the target of live video encoders in bits/s; default
-	// 1,000,000.
+	// 1,000,000. With Estimate it is the ceiling.
 	VideoBitrate int
+	// MinVideoBitrate is the floor of adaptive encoder targets in bits/s;
+	// default DefaultMinVideoBitrate.
+	MinVideoBitrate int
+	// Estimate, when set, returns the bandwidth available for video
+	// towards the binding (one PeerConnection's sender) with this SSRC, in
+	// bits/s; ok is false while it is unknown. Live video then adapts:
+	// layers per codec, each at most the estimate of every receiver on it
+	// (see layers.go). Nil: every receiver gets VideoBitrate.
+	Estimate func(ssrc uint32) (bps int, ok bool)
+	// AudioLoss, when set, returns the highest fraction of packets lost
+	// towards any receiver; live audio then switches Opus in-band FEC on
+	// from 1 % loss. Nil: no FEC.
+	AudioLoss func() float64
 	// Logger receives the package's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -107,6 +123,10 @@ func (c Config) withDefaults() Config {
 	if c.InputTimeout <= 0 {
 		c.InputTimeout = DefaultInputTimeout
 	}
+	if c.MinVideoBitrate <= 0 {
+		c.MinVideoBitrate = DefaultMinVideoBitrate
+	}
+	c.MinVideoBitrate = min(c.MinVideoBitrate, c.VideoBitrate)
 	if c.Logger == nil {
 		c.Logger = discardLogger()
 	}

@@ -2,6 +2,7 @@ package capture
 
 import (
 	"bytes"
+	"github.com/pion/mediadevices/pkg/io/audio"
 	"image"
 	"os"
 	"path/filepath"
@@ -103,19 +104,24 @@ func writeIVFFixtureKeys(t testing.TB, dir string, w, h, n, keyEvery int) string
 // writeOggFixture encodes n 20 ms packets of the test tone and writes them
 // with pion's oggwriter.
 func writeOggFixture(t testing.TB, dir string, n int) string {
-	enc, err := newOpusEncoder(newToneSource(), 32000)
+	enc, err := newOpus(1, 32000)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer enc.Close()
+	chunks := audio.NewBuffer(audioFrameTicks)(newToneSource())
 	out, tap := newRTPOut(keyOpus), &packetTap{}
 	for i := range n {
-		data, release, err := enc.Read()
+		chunk, release, err := chunks.Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := enc.Encode(chunk)
+		release()
 		if err != nil {
 			t.Fatal(err)
 		}
 		out.send(tapBinding(tap), data, uint32(i*audioFrameTicks))
-		release()
 	}
 	path := filepath.Join(dir, "tone.ogg")
 	ow, err := oggwriter.New(path, audioRate, 1)

@@ -112,7 +112,8 @@ func (m *Media) Close() error {
 func openVideo(ctx context.Context, cfg Config, streamID string, ended func(error)) (*track, error) {
 	log := cfg.Logger.With("media", "video")
 	live := func(open videoOpener, codecs ...codecKey) *track {
-		p := &liveVideo{open: open, encoders: defaultEncoders(), fps: cfg.FPS, bitrate: cfg.VideoBitrate, log: log}
+		p := &liveVideo{open: open, encoders: defaultEncoders(), fps: cfg.FPS,
+			ceiling: cfg.VideoBitrate, floor: cfg.MinVideoBitrate, estimate: cfg.Estimate, log: log}
 		return newTrack(webrtc.RTPCodecTypeVideo, "video", streamID, codecs, p, log)
 	}
 	switch cfg.Video {
@@ -162,7 +163,7 @@ func openVideo(ctx context.Context, cfg Config, streamID string, ended func(erro
 func openAudio(ctx context.Context, cfg Config, streamID string, ended func(error)) (*track, error) {
 	log := cfg.Logger.With("media", "audio")
 	live := func(open audioOpener) *track {
-		p := &liveAudio{open: open, bitrate: DefaultAudioBitrate, log: log}
+		p := &liveAudio{open: open, bitrate: DefaultAudioBitrate, loss: cfg.AudioLoss, log: log}
 		return newTrack(webrtc.RTPCodecTypeAudio, "audio", streamID, []codecKey{keyOpus}, p, log)
 	}
 	switch cfg.Audio {
@@ -221,7 +222,8 @@ func openStreamTrack(ctx context.Context, cfg Config, name string, audio bool, s
 		codecs = []codecKey{keyOpus}
 	case formatY4M:
 		src := y4mStream{in.y4m}
-		p = &liveVideo{open: func() (videoSource, error) { return src, nil }, encoders: defaultEncoders(), fps: cfg.FPS, bitrate: cfg.VideoBitrate, log: log}
+		p = &liveVideo{open: func() (videoSource, error) { return src, nil }, encoders: defaultEncoders(), fps: cfg.FPS,
+			ceiling: cfg.VideoBitrate, floor: cfg.MinVideoBitrate, estimate: cfg.Estimate, log: log}
 		codecs = []codecKey{keyVP8, keyH264}
 		log = log.With("size", fmt.Sprintf("%dx%d", in.y4m.hdr.Width, in.y4m.hdr.Height))
 	}

@@ -387,7 +387,7 @@ func (p *streamPipe) run(stop <-chan struct{}, t *track) error {
 			}
 			ready = live
 		}
-		if p.key != keyOpus && t.takeKeyFrame(time.Now()) {
+		if all, ssrcs := t.takeKeyRequests(); p.key != keyOpus && (all || len(ssrcs) > 0) {
 			keyRequests++
 			if keyRequests == 1 {
 				p.log.Warn("a receiver needs a keyframe (it joined, or lost packets), which a stream from another program cannot make on demand: it waits for the input's next one (make them frequent: rpicam-vid --intra 30, ffmpeg -g 30)")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,8 +53,9 @@ type track struct {
 	subs     map[codecKey][]binding
 	version  uint64 // incremented on every change of subs
 	closed   bool
-	keyReq   bool      // a keyframe was requested and not yet produced
-	lastKey  time.Time // when the last keyframe was forced
+	keyAll   bool     // a keyframe was requested for every layer
+	keySSRC  []uint32 // keyframe requests by the receiving binding's SSRC
+	sent     map[uint32]sendInfo
 	counters counters
 }
 
@@ -65,8 +67,8 @@ type counters struct {
 	bytes    atomic.Int64 // payload bytes produced, all codecs
 }
 
-// keyFrameInterval is the minimum time between two forced keyframes;
-// requests in between are coalesced into the next one.
+// keyFrameInterval is the minimum time between two forced keyframes of
+// one layer; requests in between are coalesced into the next one.
 const keyFrameInterval = 500 * time.Millisecond
 
 func newTrack(kind webrtc.RTPCodecType, id, streamID string, codecs []codecKey, p pipeline, log *slog.Logger) *track {
@@ -114,9 +116,6 @@ func (t *track) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, e
 	if t.closed {
 		t.mu.Unlock()
 		return webrtc.RTPCodecParameters{}, ErrClosed
-	}
-	if len(t.subs[key]) > 0 {
-		t.keyReq = true // the new receiver needs a keyframe to start decoding
 	}
 	t.subs[key] = append(t.subs[key], b)
 	t.version++
@@ -229,40 +228,71 @@ func (t *track) subscribers(have uint64) (map[codecKey][]binding, uint64, bool) 
 	return out, t.version, true
 }
 
-// RequestKeyFrame asks the video encoders of the track for a keyframe, as a
-// receiver's PLI or FIR does. Requests are coalesced: at most one keyframe
-// is forced per frame and per 500 ms; a request within 500 ms of the last
-// forced keyframe is served when that time has passed. Tracks sent as is
-// from a file ignore it.
+// RequestKeyFrame asks every layer of the video encoders for a keyframe.
+// Requests are coalesced: at most one keyframe is forced per layer and per
+// 500 ms; a request within 500 ms of the last forced keyframe is served
+// when that time has passed. Tracks sent as is from a file ignore it.
 func (t *track) RequestKeyFrame() {
 	t.mu.Lock()
-	t.keyReq = true
+	t.keyAll = true
 	t.mu.Unlock()
 }
 
-// takeKeyFrame reports whether the frame about to be encoded at now must be
-// a keyframe, and consumes the request if so.
-func (t *track) takeKeyFrame(now time.Time) bool {
+// RequestKeyFrameFor asks for a keyframe on the layer the binding with
+// this SSRC (the receiver's PLI or FIR media SSRC) receives: the other
+// layers are not touched. Besides the per-layer limit of RequestKeyFrame,
+// one binding is served at most once per second.
+func (t *track) RequestKeyFrameFor(ssrc uint32) {
+	t.mu.Lock()
+	if len(t.keySSRC) < 64 && !slices.Contains(t.keySSRC, ssrc) {
+		t.keySSRC = append(t.keySSRC, ssrc)
+	}
+	t.mu.Unlock()
+}
+
+// takeKeyRequests returns and clears the pending keyframe requests.
+func (t *track) takeKeyRequests() (all bool, ssrcs []uint32) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if !t.keyReq || now.Sub(t.lastKey) < keyFrameInterval {
-		return false
-	}
-	t.keyReq = false
-	t.lastKey = now
-	t.counters.forced.Add(1)
-	return true
+	all, ssrcs = t.keyAll, t.keySSRC
+	t.keyAll, t.keySSRC = false, nil
+	return all, ssrcs
+}
+
+// setSendInfo replaces what SendStats reports.
+func (t *track) setSendInfo(m map[uint32]sendInfo) {
+	t.mu.Lock()
+	t.sent = m
+	t.mu.Unlock()
+}
+
+// SendStats reports the encoder target (bits/s) and the layer (0 = best)
+// that the binding with this SSRC receives; ok is false for unknown SSRCs
+// and tracks without layers.
+func (t *track) SendStats(ssrc uint32) (targetBps, layer int, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	si, ok := t.sent[ssrc]
+	return si.Target, si.Layer, ok
 }
 
 // KeyFrameRequester is implemented by the video tracks of [Media]: the peer
 // calls RequestKeyFrame when a receiver sends PLI or FIR.
 type KeyFrameRequester interface {
 	RequestKeyFrame()
+	RequestKeyFrameFor(ssrc uint32)
+}
+
+// SendStatser is implemented by the video tracks of [Media]: what one
+// binding (by SSRC) is sent.
+type SendStatser interface {
+	SendStats(ssrc uint32) (targetBps, layer int, ok bool)
 }
 
 var (
 	_ webrtc.TrackLocal = (*track)(nil)
 	_ KeyFrameRequester = (*track)(nil)
+	_ SendStatser       = (*track)(nil)
 )
 
 // keyUnsendable collects the bindings of a persistent track that negotiated

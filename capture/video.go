@@ -41,20 +41,18 @@ func defaultEncoders() map[codecKey]encoderFactory {
 }
 
 // liveVideo is the pipeline of raw video sources (test pattern, Y4M file,
-// camera): one source, one encoder per codec in use.
+// camera): one source, and per codec in use up to maxLayers encoders (see
+// layers.go).
 type liveVideo struct {
 	open     videoOpener
 	encoders map[codecKey]encoderFactory
 	fps      int // nominal rate for encoders of self-paced sources
-	bitrate  int
-	log      *slog.Logger
-}
-
-// activeEncoder is an encoder with the RTP state of its codec.
-type activeEncoder struct {
-	enc  videoEncoder
-	out  *rtpOut
-	w, h int
+	// ceiling is the highest encoder target (--video-bitrate), floor the
+	// lowest; estimate gives a binding's bandwidth estimate (nil: none,
+	// every binding gets the ceiling).
+	ceiling, floor int
+	estimate       func(ssrc uint32) (int, bool)
+	log            *slog.Logger
 }
 
 func (v *liveVideo) run(stop <-chan struct{}, t *track) error {
@@ -63,7 +61,7 @@ func (v *liveVideo) run(stop <-chan struct{}, t *track) error {
 		return err
 	}
 	defer src.Close()
-	st := &videoState{v: v, t: t, active: map[codecKey]*activeEncoder{}, version: noVersion}
+	st := &videoState{v: v, t: t, sets: map[codecKey]*layerSet{}, version: noVersion}
 	defer st.closeAll()
 
 	var tick <-chan time.Time
@@ -113,81 +111,152 @@ func wait(stop <-chan struct{}, tick <-chan time.Time) error {
 type videoState struct {
 	v       *liveVideo
 	t       *track
-	active  map[codecKey]*activeEncoder
-	subs    map[codecKey][]binding
+	sets    map[codecKey]*layerSet
 	version uint64
+	half    *image.YCbCr // the frame at half size, when a layer needs it
 }
 
-// encodeAll encodes img once per codec in use and sends it to that codec's
-// bindings.
+// encodeAll encodes img once per codec and layer in use and sends each
+// layer's frame to the bindings on it.
 func (s *videoState) encodeAll(img *image.YCbCr, pts time.Duration, now time.Time, fps int) error {
 	if subs, ver, changed := s.t.subscribers(s.version); changed {
-		s.subs, s.version = subs, ver
-		s.dropUnused()
+		s.version = ver
+		for key, set := range s.sets {
+			if _, ok := subs[key]; !ok {
+				set.closeAll()
+				delete(s.sets, key)
+				s.v.log.Debug("encoders stopped", "codec", key)
+			}
+		}
+		for key, bs := range subs {
+			set := s.sets[key]
+			if set == nil {
+				set = newLayerSet(key)
+				s.sets[key] = set
+			}
+			set.sync(bs)
+		}
 	}
-	force := s.t.takeKeyFrame(now)
+	all, ssrcs := s.t.takeKeyRequests()
+	evaluated := false
+	for _, set := range s.sets {
+		if now.Sub(set.lastEval) >= layerEvery {
+			set.evaluate(s.v, img.Rect.Dx(), now)
+			set.lastEval = now
+			evaluated = true
+		}
+		if all {
+			set.requestKey(0, true, now)
+		}
+		for _, ssrc := range ssrcs {
+			set.requestKey(ssrc, false, now)
+		}
+	}
+	halved := false
 	ts := uint32(int64(pts) * 90000 / int64(time.Second))
-	for key, bs := range s.subs {
-		a, err := s.encoder(key, img, fps)
-		if err != nil {
-			return err
+	for key, set := range s.sets {
+		for i, sl := range set.slots {
+			if sl == nil {
+				continue
+			}
+			sl.frameN++
+			if sl.rung.fpsDiv > 1 && sl.frameN%sl.rung.fpsDiv != 0 {
+				continue
+			}
+			in := img
+			if sl.rung.div == 2 {
+				if !halved {
+					s.halve(img)
+					halved = true
+				}
+				in = s.half
+			}
+			if err := s.encoder(key, i, sl, in, fps); err != nil {
+				return err
+			}
+			if sl.set != sl.target {
+				if err := sl.enc.SetBitrate(sl.target); err != nil {
+					return err
+				}
+				sl.set = sl.target
+			}
+			force := sl.keyReq && now.Sub(sl.lastKey) >= keyFrameInterval
+			data, key, err := sl.enc.Encode(in, pts, force)
+			if err != nil {
+				return err
+			}
+			if force {
+				sl.keyReq = false
+				sl.lastKey = now
+				s.t.counters.forced.Add(1)
+			}
+			s.t.counters.frames.Add(1)
+			if len(data) == 0 {
+				continue
+			}
+			if key {
+				sl.keyReq = false
+				for _, st := range set.binds {
+					if st.want == i && st.cur != i {
+						st.cur = i
+					}
+				}
+			}
+			s.t.counters.bytes.Add(int64(len(data)))
+			set.send(i, data, ts)
 		}
-		data, _, err := a.enc.Encode(img, pts, force)
-		if err != nil {
-			return err
-		}
-		s.t.counters.frames.Add(1)
-		if len(data) == 0 {
-			continue
-		}
-		s.t.counters.bytes.Add(int64(len(data)))
-		a.out.send(bs, data, ts)
+	}
+	if evaluated {
+		s.publish()
 	}
 	return nil
 }
 
-// encoder returns the running encoder for key, (re)creating it for the
-// frame's size.
-func (s *videoState) encoder(key codecKey, img *image.YCbCr, fps int) (*activeEncoder, error) {
+// halve fills s.half with img at half size.
+func (s *videoState) halve(img *image.YCbCr) {
+	w, h := (img.Rect.Dx()/2)&^1, (img.Rect.Dy()/2)&^1
+	if s.half == nil || s.half.Rect.Dx() != w || s.half.Rect.Dy() != h {
+		s.half = newI420(w, h)
+	}
+	halve(img, s.half)
+}
+
+// publish hands the bindings' layers and targets to the track, for Stats.
+func (s *videoState) publish() {
+	out := map[uint32]sendInfo{}
+	for _, set := range s.sets {
+		set.info(out)
+	}
+	s.t.setSendInfo(out)
+}
+
+// encoder makes sure slot i of codec key has an encoder for the frame's
+// size. A lower frame rate keeps the encoder: frames are skipped and the
+// VP8 encoder takes each frame's duration from the timestamps.
+func (s *videoState) encoder(key codecKey, i int, sl *slot, img *image.YCbCr, fps int) error {
 	w, h := img.Rect.Dx(), img.Rect.Dy()
-	a := s.active[key]
-	if a != nil && a.w == w && a.h == h {
-		return a, nil
+	if sl.enc != nil && sl.w == w && sl.h == h {
+		return nil
 	}
 	factory, ok := s.v.encoders[key]
 	if !ok {
-		return nil, fmt.Errorf("no encoder for %s", key)
+		return fmt.Errorf("no encoder for %s", key)
 	}
-	enc, err := factory(encoderSettings{Width: w, Height: h, FPS: fps, Bitrate: s.v.bitrate})
+	enc, err := factory(encoderSettings{Width: w, Height: h, FPS: fps, Bitrate: sl.target})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.t.counters.encoders.Add(1)
-	out := newRTPOut(key)
-	if a != nil { // size change: keep the RTP sequence going
-		a.enc.Close()
-		out = a.out
-	}
-	a = &activeEncoder{enc: enc, out: out, w: w, h: h}
-	s.active[key] = a
-	s.v.log.Debug("encoder started", "codec", key, "width", w, "height", h, "fps", fps)
-	return a, nil
-}
-
-// dropUnused closes the encoders of codecs that lost their last binding.
-func (s *videoState) dropUnused() {
-	for key, a := range s.active {
-		if _, ok := s.subs[key]; !ok {
-			a.enc.Close()
-			delete(s.active, key)
-			s.v.log.Debug("encoder stopped", "codec", key)
-		}
-	}
+	sl.close()
+	sl.enc, sl.w, sl.h, sl.set = enc, w, h, sl.target
+	sl.keyReq = false // a new encoder starts with a keyframe
+	s.v.log.Debug("encoder started", "codec", key, "layer", i, "width", w, "height", h, "fps", fps, "bitrate", sl.target)
+	return nil
 }
 
 func (s *videoState) closeAll() {
-	for key, a := range s.active {
-		a.enc.Close()
-		delete(s.active, key)
+	for key, set := range s.sets {
+		set.closeAll()
+		delete(s.sets, key)
 	}
 }

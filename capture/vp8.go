@@ -147,9 +147,10 @@ func defaultVP8Params(w, h, fps, bitrate int) vp8Params {
 // vp8Encoder is a thin wrapper around libvpx's VP8 encoder in real-time CBR
 // mode. It is not safe for concurrent use.
 type vp8Encoder struct {
-	c   *C.vc_enc
-	p   vp8Params
-	out []byte
+	c      *C.vc_enc
+	p      vp8Params
+	out    []byte
+	lastTS C.longlong // the previous frame's timestamp (90 kHz)
 }
 
 func newVP8Encoder(p vp8Params) (*vp8Encoder, error) {
@@ -193,8 +194,15 @@ func (e *vp8Encoder) Encode(img *image.YCbCr, pts time.Duration, forceKey bool) 
 	if img.Rect.Dx() != e.p.Width || img.Rect.Dy() != e.p.Height {
 		return nil, false, fmt.Errorf("vp8: frame %dx%d, encoder %dx%d", img.Rect.Dx(), img.Rect.Dy(), e.p.Width, e.p.Height)
 	}
-	dur := C.ulong(90000 / max(e.p.FPS, 1))
 	ts := C.longlong(pts * 90000 / time.Second)
+	// The frame lasts until the next one; frames skipped by the caller (a
+	// lower frame rate) show in the timestamps, so the duration follows
+	// the previous interval (the nominal one at first).
+	dur := C.ulong(90000 / max(e.p.FPS, 1))
+	if e.lastTS > 0 && ts > e.lastTS {
+		dur = C.ulong(ts - e.lastTS)
+	}
+	e.lastTS = ts
 	force := C.int(0)
 	if forceKey {
 		force = 1

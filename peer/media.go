@@ -14,6 +14,15 @@ import (
 // keyFrameRequester is implemented by capture's video tracks.
 type keyFrameRequester interface{ RequestKeyFrame() }
 
+// layeredKeyFrameRequester is implemented by capture's video tracks: a
+// keyframe only for the layer the binding with this SSRC receives.
+type layeredKeyFrameRequester interface{ RequestKeyFrameFor(ssrc uint32) }
+
+// sendStatser is implemented by capture's video tracks.
+type sendStatser interface {
+	SendStats(ssrc uint32) (targetBps, layer int, ok bool)
+}
+
 // keyFrameRequesterErr is the same with an error result.
 type keyFrameRequesterErr interface{ RequestKeyFrame() error }
 
@@ -27,16 +36,25 @@ func readRTCP(sender *webrtc.RTPSender, track webrtc.TrackLocal) {
 			return
 		}
 		for _, pkt := range pkts {
-			switch pkt.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				requestKeyFrame(track)
+			switch p := pkt.(type) {
+			case *rtcp.PictureLossIndication:
+				requestKeyFrame(track, p.MediaSSRC)
+			case *rtcp.FullIntraRequest:
+				for _, e := range p.FIR {
+					requestKeyFrame(track, e.SSRC)
+				}
+				if len(p.FIR) == 0 {
+					requestKeyFrame(track, p.MediaSSRC)
+				}
 			}
 		}
 	}
 }
 
-func requestKeyFrame(track webrtc.TrackLocal) {
+func requestKeyFrame(track webrtc.TrackLocal, ssrc uint32) {
 	switch t := track.(type) {
+	case layeredKeyFrameRequester:
+		t.RequestKeyFrameFor(ssrc)
 	case keyFrameRequester:
 		t.RequestKeyFrame()
 	case keyFrameRequesterErr:
@@ -50,7 +68,9 @@ type mediaStats struct {
 	videoFrames  atomic.Uint64
 	videoBytes   atomic.Uint64
 	audioPackets atomic.Uint64
-	firstFrame   atomic.Int64 // unix nanos of the first complete frame, 0 before
+	firstFrame   atomic.Int64  // unix nanos of the first complete frame, 0 before
+	videoSSRC    atomic.Uint32 // the remote's video SSRC, 0 before its track
+	freezes      freezeMeter
 
 	mu         sync.Mutex // guards the rate fields
 	fps        float64
@@ -75,6 +95,49 @@ func (s *mediaStats) rate() float64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.fps
+}
+
+// freezeMeter counts video freezes as Chromium's getStats does: a gap
+// between two frames longer than 3 x the average frame interval and at
+// least freezeMin. The average follows the gaps that are not freezes.
+type freezeMeter struct {
+	mu    sync.Mutex
+	last  time.Time
+	avg   time.Duration
+	count uint64
+	total time.Duration
+	worst time.Duration
+}
+
+const freezeMin = 200 * time.Millisecond
+
+func (f *freezeMeter) frame(now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.last.IsZero() {
+		f.last = now
+		return
+	}
+	gap := now.Sub(f.last)
+	f.last = now
+	if f.avg == 0 {
+		f.avg = gap
+		return
+	}
+	if gap > 3*f.avg && gap >= freezeMin {
+		f.count++
+		f.total += gap
+		f.worst = max(f.worst, gap)
+		return
+	}
+	f.avg = (f.avg*15 + gap) / 16
+}
+
+// read returns the freezes so far: count, total and longest.
+func (f *freezeMeter) read() (uint64, time.Duration, time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.count, f.total, f.worst
 }
 
 // frameCounter turns a packet stream into a frame count: a packet with the
@@ -118,6 +181,8 @@ func (r *remote) readTrack(t *webrtc.TrackRemote, sink *guardedSink) {
 		case webrtc.RTPCodecTypeVideo:
 			r.stats.videoBytes.Add(uint64(len(pkt.Payload)))
 			if n := fc.push(&pkt.Header); n > 0 {
+				r.stats.videoSSRC.Store(uint32(t.SSRC()))
+				r.stats.freezes.frame(time.Now())
 				if r.stats.videoFrames.Add(uint64(n)) == uint64(n) {
 					r.stats.firstFrame.Store(time.Now().UnixNano())
 					r.p.emit(Event{Kind: EventFirstFrame, Peer: r.info})

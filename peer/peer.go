@@ -42,6 +42,11 @@ type Config struct {
 	// A track that implements RequestKeyFrame() is asked for a key frame
 	// whenever a receiver sends PLI or FIR.
 	Tracks []webrtc.TrackLocal
+	// Links, when set, is the congestion control and link statistics of
+	// the connections (it must be the one registered on API): Stats then
+	// reports each connection's target bitrate, loss, NACK/PLI counts and
+	// jitter, and the video track's layer.
+	Links *Links
 	// ICEServers are used in addition to those in the welcome message.
 	ICEServers []webrtc.ICEServer
 	// RecordDir, when not empty, receives one WebM (VP8) or Matroska

@@ -120,7 +120,9 @@ func TestStatsJSONSchema(t *testing.T) {
 		t.Fatalf("%d peers", len(peers))
 	}
 	want := map[string][]string{
-		"":               {"audio", "bytes_sent", "candidate_pair", "ice_restarts", "id", "name", "rtt_ms", "state", "video"},
+		"": {"audio", "bytes_sent", "candidate_pair", "estimate_bitrate", "freeze_count", "freeze_max_ms", "freeze_ms",
+			"ice_restarts", "id", "jitter_ms", "layer", "loss", "nack_count", "name", "pli_count", "rtt_ms", "rtx_bytes",
+			"state", "target_bitrate", "video"},
 		"video":          {"bytes_received", "fps", "frames_received"},
 		"audio":          {"packets_received"},
 		"candidate_pair": {"local_type", "remote_type"},

@@ -52,9 +52,10 @@ type remote struct {
 	chat    *webrtc.DataChannel
 	closing sync.Once
 
-	stats  mediaStats
-	rounds atomic.Int64 // completed offer/answer exchanges
-	glare  atomic.Int64 // offer collisions seen (ignored or rolled back)
+	stats     mediaStats
+	sentVideo atomic.Pointer[sentVideo] // our video sender, nil before addLocal
+	rounds    atomic.Int64              // completed offer/answer exchanges
+	glare     atomic.Int64              // offer collisions seen (ignored or rolled back)
 
 	iceUp        atomic.Bool  // the connection was connected once (see snapshot)
 	restartsSent atomic.Int64 // ICE-restart offers we initiated
@@ -133,6 +134,12 @@ func (r *remote) installHandlers() {
 	})
 }
 
+// sentVideo is our video sender on a connection, for Stats.
+type sentVideo struct {
+	ssrc  uint32
+	track webrtc.TrackLocal
+}
+
 // addLocal adds our tracks (with an RTCP reader per sender) and the
 // pre-negotiated chat channel. It runs once per connection.
 func (r *remote) addLocal() error {
@@ -144,6 +151,11 @@ func (r *remote) addLocal() error {
 		sender, err := r.pc.AddTrack(t)
 		if err != nil {
 			return fmt.Errorf("add track %s: %w", t.ID(), err)
+		}
+		if t.Kind() == webrtc.RTPCodecTypeVideo {
+			if enc := sender.GetParameters().Encodings; len(enc) > 0 {
+				r.sentVideo.Store(&sentVideo{ssrc: uint32(enc[0].SSRC), track: t})
+			}
 		}
 		r.goMedia(func() { readRTCP(sender, t) })
 	}

@@ -37,6 +37,28 @@ type PeerStats struct {
 	// remote ICE credentials.
 	ICERestarts int64 `json:"ice_restarts"`
 
+	// What we send this peer (with Config.Links): the video encoder
+	// target of the layer it gets (bits/s; 0 unknown), the layer (0 = best;
+	// -1 unknown), the fraction of our video it reported lost, the NACK
+	// and PLI/FIR packets it sent us and the bytes we retransmitted (RTX).
+	TargetBitrate int `json:"target_bitrate"`
+	// EstimateBitrate is the link's bandwidth estimate for video (gcc or
+	// REMB, audio reserve taken off), bits/s; 0 unknown.
+	EstimateBitrate int     `json:"estimate_bitrate"`
+	Layer           int     `json:"layer"`
+	Loss            float64 `json:"loss"`
+	NACKCount       uint64  `json:"nack_count"`
+	PLICount        uint64  `json:"pli_count"`
+	RTXBytes        uint64  `json:"rtx_bytes"`
+	// What we receive from this peer: video freezes (a frame gap over 3 x
+	// the average frame interval and at least 200 ms, as in Chromium's
+	// getStats), their total and longest duration, and the interarrival
+	// jitter of its video.
+	FreezeCount  uint64  `json:"freeze_count"`
+	FreezeMillis int64   `json:"freeze_ms"`
+	FreezeMaxMs  int64   `json:"freeze_max_ms"`
+	JitterMillis float64 `json:"jitter_ms"`
+
 	// Not part of the JSON schema: for tests and the status line.
 	SignalingState string    `json:"-"`
 	Negotiations   int64     `json:"-"`
@@ -104,6 +126,7 @@ func (r *remote) snapshot() PeerStats {
 	if ns := r.stats.firstFrame.Load(); ns != 0 {
 		ps.FirstFrame = time.Unix(0, ns)
 	}
+	r.linkStats(&ps)
 	// Read the ICE transport only once it has connected: pion v4.2.26
 	// sets ICETransport.gatherer when ICE starts without the lock its
 	// stats getters would need. Seeing "connected" (an atomic) orders
@@ -115,6 +138,41 @@ func (r *remote) snapshot() PeerStats {
 		r.transportStats(&ps)
 	}
 	return ps
+}
+
+// linkStats fills the congestion-control, layer, loss-recovery and freeze
+// figures.
+func (r *remote) linkStats(ps *PeerStats) {
+	n, total, worst := r.stats.freezes.read()
+	ps.FreezeCount, ps.FreezeMillis, ps.FreezeMaxMs = n, total.Milliseconds(), worst.Milliseconds()
+	ps.Layer = -1
+	var sent uint32
+	if sv := r.sentVideo.Load(); sv != nil {
+		sent = sv.ssrc
+		if t, ok := sv.track.(sendStatser); ok {
+			if target, layer, ok := t.SendStats(sv.ssrc); ok {
+				ps.TargetBitrate, ps.Layer = target, layer
+			}
+		}
+	}
+	links := r.p.cfg.Links
+	if links == nil {
+		return
+	}
+	st, ok := links.stats(r.pc.ID(), sent, r.stats.videoSSRC.Load())
+	if !ok {
+		return
+	}
+	if sent == 0 { // we send this peer no video: nothing to estimate for
+		st.TargetBitrate = 0
+	}
+	ps.EstimateBitrate = st.TargetBitrate
+	if ps.TargetBitrate == 0 {
+		ps.TargetBitrate = st.TargetBitrate
+	}
+	ps.Loss = math.Round(st.Loss*1000) / 1000
+	ps.NACKCount, ps.PLICount, ps.RTXBytes = st.NACKs, st.PLIs, st.RTXBytes
+	ps.JitterMillis = math.Round(st.JitterMs*10) / 10
 }
 
 // transportStats fills bytes sent, RTT and the selected pair's types from

@@ -19,6 +19,7 @@ want=(libvpx-dev pkg-config libopus-dev libsdl2-dev libavcodec-dev libx11-dev li
 if [[ "${1:-build}" == test ]]; then
 	want+=(chromium redis-server ffmpeg pulseaudio pulseaudio-utils sox xvfb imagemagick tmux)
 fi
+[[ "${1:-build}" == test ]] && want+=(iproute2) # tc, ip: the network-namespace tests (e2e/netns_test.go)
 
 missing=()
 for p in "${want[@]}"; do

@@ -97,6 +97,9 @@ func runJoin(ctx context.Context, f joinFlags) error {
 		f.media.Video, f.media.Audio = capture.SourceNone, capture.SourceNone
 	}
 	f.media.Logger = log.With("component", "capture")
+	links := peer.NewLinks(peer.LinksConfig{Ceiling: f.media.VideoBitrate, Logger: log.With("component", "links")})
+	f.media.Estimate = links.Target   // the video encoders follow each connection's estimate
+	f.media.AudioLoss = links.MaxLoss // and Opus switches in-band FEC on when a link loses
 	f.media.Name = f.name
 	if err := stdinSource(&f.media); err != nil {
 		return withCode(exitUsage, err)
@@ -120,7 +123,7 @@ func runJoin(ctx context.Context, f joinFlags) error {
 	}
 	remote.Video = vw.videoSink
 
-	api, err := f.net.api(f.server, capture.RegisterCodecs)
+	api, err := f.net.api(f.server, capture.RegisterCodecs, links)
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
@@ -130,6 +133,7 @@ func runJoin(ctx context.Context, f joinFlags) error {
 		Room:         f.room,
 		Name:         f.name,
 		API:          api,
+		Links:        links,
 		Tracks:       media.Tracks(),
 		ICEServers:   f.net.iceServers(),
 		RecordDir:    f.record,

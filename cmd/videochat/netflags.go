@@ -10,6 +10,8 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 	"github.com/spf13/pflag"
+
+	"github.com/videochat/videochat/peer"
 )
 
 // netFlags choose how the native peer uses the network for ICE.
@@ -25,15 +27,20 @@ func (f *netFlags) register(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.mdns, "mdns", true, "resolve browsers' .local mDNS candidates (multicast on the LAN)")
 }
 
-// api builds the WebRTC API: codecs from register, pion's default
-// interceptors (NACK, RTCP reports, TWCC) and the ICE settings.
-func (f *netFlags) api(server string, register func(*webrtc.MediaEngine) error) (*webrtc.API, error) {
+// api builds the WebRTC API: codecs from register, the interceptors of
+// links (congestion control, pacing, NACK, RTCP reports, TWCC) or pion's
+// defaults when links is nil, and the ICE settings.
+func (f *netFlags) api(server string, register func(*webrtc.MediaEngine) error, links *peer.Links) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := register(me); err != nil {
 		return nil, fmt.Errorf("register codecs: %w", err)
 	}
 	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+	interceptors := webrtc.RegisterDefaultInterceptors
+	if links != nil {
+		interceptors = links.Register
+	}
+	if err := interceptors(me, ir); err != nil {
 		return nil, fmt.Errorf("register interceptors: %w", err)
 	}
 	se := webrtc.SettingEngine{}

@@ -1,0 +1,384 @@
+package capture
+
+// layers.go: the adaptive encodings of one live video codec.
+//
+// A live video track encodes each frame once per layer, not once per
+// receiver. Each binding (one PeerConnection) has a bandwidth estimate
+// (Config.Estimate, fed by that connection's congestion controller); the
+// estimates are grouped into at most maxLayers layers, best first.
+//
+// Invariants:
+//   - A codec has at most maxLayers layers (slots); slot 0 is the best.
+//     A slot exists while some binding is on it or moving to it.
+//   - A slot's target is the lowest estimate of the bindings on it or
+//     moving to it: every peer gets the best layer at or below its estimate.
+//   - Layers are split or merged only after the grouping has been the same
+//     for layerStable evaluations, so estimates that wobble do not create
+//     and destroy encoders.
+//   - A binding receives exactly one slot's packets. It changes slot only at
+//     a keyframe of the new slot, so its decoder never lacks a reference.
+//   - RTP sequence numbers are per binding (continuous across slot
+//     changes); RTP timestamps are per codec (the capture time), so a slot
+//     change is seamless for the receiver's jitter buffer.
+//   - A keyframe request from one receiver forces a keyframe only on its
+//     own slot, at most once per keyFrameInterval per slot and once per
+//     bindingKeyInterval per binding: a lossy receiver cannot make the
+//     others pay for keyframe after keyframe.
+//   - Under lowRate a slot halves the resolution, under lowerRate also the
+//     frame rate (as browsers do); it climbs back with some headroom.
+
+import (
+	"image"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+)
+
+const (
+	maxLayers = 3
+	// layerSpread: an estimate below this fraction of its group's best
+	// starts a new (lower) layer.
+	layerSpread = 0.7
+	// layerEvery is how often estimates are read and targets updated.
+	layerEvery = 500 * time.Millisecond
+	// layerStable is the number of equal groupings in a row needed to
+	// split or merge layers.
+	layerStable = 4
+	// bindingKeyInterval is the shortest time between two keyframe
+	// requests honoured for one binding.
+	bindingKeyInterval = time.Second
+	// Resolution and frame-rate ladder (bits/s).
+	lowRate   = 300_000 // below: half resolution
+	lowerRate = 150_000 // below: half resolution and half frame rate
+	rungUp    = 1.2     // climbing back needs this much above the threshold
+	// A slot stays on a ladder point at least this long before it climbs
+	// (or descends) again.
+	rungUpDwell   = 6 * time.Second
+	rungDownDwell = time.Second
+	// minScaledWidth: a source narrower than twice this is never halved.
+	minScaledWidth = 160
+)
+
+// rung is a point of the resolution/frame-rate ladder.
+type rung struct {
+	div    int // 1: full size, 2: half size
+	fpsDiv int // 1: every frame, 2: every other frame
+}
+
+// rungFor returns the ladder point for target, given the current one
+// (hysteresis: climbing needs rungUp times the threshold).
+func rungFor(target int, cur rung, canScale bool) rung {
+	if !canScale {
+		return rung{div: 1, fpsDiv: 1}
+	}
+	up := func(th int) bool { return float64(target) >= rungUp*float64(th) }
+	switch {
+	case target < lowerRate:
+		return rung{div: 2, fpsDiv: 2}
+	case target < lowRate:
+		if cur.fpsDiv == 2 && !up(lowerRate) {
+			return cur
+		}
+		return rung{div: 2, fpsDiv: 1}
+	default:
+		if cur.div == 2 && !up(lowRate) {
+			if cur.fpsDiv == 2 && !up(lowerRate) {
+				return cur
+			}
+			return rung{div: 2, fpsDiv: 1}
+		}
+		return rung{div: 1, fpsDiv: 1}
+	}
+}
+
+// setRung moves the slot to r unless it moved too recently: down after
+// rungDownDwell, up after rungUpDwell. A change of size costs a keyframe,
+// so an estimate that wobbles around a threshold must not flip it.
+func (s *slot) setRung(r rung, now time.Time) {
+	if r == s.rung {
+		return
+	}
+	dwell := rungUpDwell
+	if r.div > s.rung.div || r.fpsDiv > s.rung.fpsDiv {
+		dwell = rungDownDwell
+	}
+	if !s.rungAt.IsZero() && now.Sub(s.rungAt) < dwell {
+		return
+	}
+	s.rung, s.rungAt = r, now
+}
+
+// slot is one encoding of a codec.
+type slot struct {
+	enc     videoEncoder
+	w, h    int
+	rung    rung
+	rungAt  time.Time // when rung last changed
+	target  int
+	set     int // bitrate last given to the encoder
+	pay     rtp.Payloader
+	keyReq  bool
+	lastKey time.Time
+	frameN  int
+}
+
+// bindState is the pipeline's state for one binding.
+type bindState struct {
+	b         binding
+	seq       uint16
+	cur, want int // slot indices; -1: none yet
+	estimate  int
+	lastReq   time.Time
+}
+
+// layerSet holds the slots and bindings of one codec.
+type layerSet struct {
+	key      codecKey
+	slots    [maxLayers]*slot
+	binds    map[string]*bindState
+	tsBase   uint32
+	lastEval time.Time
+	proposal []int // grouping waiting to become stable, by sorted binding id
+	stable   int
+}
+
+func newLayerSet(key codecKey) *layerSet {
+	return &layerSet{key: key, binds: map[string]*bindState{}, tsBase: rand.Uint32()}
+}
+
+// sync brings the binding states in line with the track's bindings.
+func (l *layerSet) sync(bs []binding) {
+	seen := make(map[string]bool, len(bs))
+	for _, b := range bs {
+		seen[b.id] = true
+		if st, ok := l.binds[b.id]; ok {
+			st.b = b
+			continue
+		}
+		l.binds[b.id] = &bindState{b: b, seq: uint16(rand.Uint32()), cur: -1, want: -1}
+	}
+	for id := range l.binds {
+		if !seen[id] {
+			delete(l.binds, id)
+		}
+	}
+	l.lastEval = time.Time{} // re-evaluate at the next frame
+}
+
+// ids returns the binding ids sorted, for a stable iteration order.
+func (l *layerSet) ids() []string {
+	ids := make([]string, 0, len(l.binds))
+	for id := range l.binds {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// evaluate reads the estimates, regroups the bindings when the grouping is
+// stable, and sets every slot's target and ladder point.
+func (l *layerSet) evaluate(v *liveVideo, srcW int, now time.Time) {
+	ids := l.ids()
+	for _, id := range ids {
+		st := l.binds[id]
+		e := v.ceiling
+		if v.estimate != nil {
+			if got, ok := v.estimate(uint32(st.b.ssrc)); ok {
+				e = got
+			}
+		}
+		st.estimate = min(max(e, v.floor), v.ceiling)
+	}
+	want := l.group(ids)
+	if !slices.Equal(want, l.proposal) {
+		l.proposal, l.stable = want, 0
+	}
+	l.stable++
+	regroup := l.stable >= layerStable
+	for i, id := range ids {
+		st := l.binds[id]
+		if st.want == -1 || regroup {
+			st.want = want[i]
+		}
+	}
+	// Targets: the lowest estimate on or moving to each slot.
+	var targets [maxLayers]int
+	for _, id := range ids {
+		st := l.binds[id]
+		for _, s := range []int{st.cur, st.want} {
+			if s >= 0 && (targets[s] == 0 || st.estimate < targets[s]) {
+				targets[s] = st.estimate
+			}
+		}
+	}
+	for i := range l.slots {
+		if targets[i] == 0 {
+			if l.slots[i] != nil {
+				l.slots[i].close()
+				l.slots[i] = nil
+				v.log.Debug("layer stopped", "codec", l.key, "layer", i)
+			}
+			continue
+		}
+		s := l.slots[i]
+		if s == nil {
+			s = &slot{rung: rung{div: 1, fpsDiv: 1}, pay: newPayloader(l.key)}
+			l.slots[i] = s
+		}
+		s.target = targets[i]
+		s.setRung(rungFor(s.target, s.rung, srcW >= 2*minScaledWidth), now)
+	}
+	// A binding waiting for a running slot needs a keyframe on it (a new
+	// encoder starts with one).
+	for _, st := range l.binds {
+		if st.want >= 0 && st.want != st.cur && l.slots[st.want].enc != nil {
+			l.slots[st.want].keyReq = true
+		}
+	}
+}
+
+// group assigns each binding (in ids order) a slot: estimates sorted from
+// the best; a new layer starts when an estimate falls below layerSpread of
+// its group's best, up to maxLayers.
+func (l *layerSet) group(ids []string) []int {
+	order := make([]int, len(ids))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		return l.binds[ids[order[a]]].estimate > l.binds[ids[order[b]]].estimate
+	})
+	out := make([]int, len(ids))
+	layer, top := -1, 0
+	for _, i := range order {
+		e := l.binds[ids[i]].estimate
+		if layer < 0 || (float64(e) < layerSpread*float64(top) && layer < maxLayers-1) {
+			layer++
+			top = e
+		}
+		out[i] = layer
+	}
+	return out
+}
+
+// requestKey asks for a keyframe on the slot of binding id (or of every
+// binding when id is ""), within the per-binding limit.
+func (l *layerSet) requestKey(ssrc uint32, all bool, now time.Time) {
+	if all {
+		for _, s := range l.slots {
+			if s != nil {
+				s.keyReq = true
+			}
+		}
+		return
+	}
+	for _, st := range l.binds {
+		if uint32(st.b.ssrc) != ssrc {
+			continue
+		}
+		if now.Sub(st.lastReq) < bindingKeyInterval {
+			return
+		}
+		st.lastReq = now
+		for _, s := range []int{st.cur, st.want} {
+			if s >= 0 && l.slots[s] != nil {
+				l.slots[s].keyReq = true
+			}
+		}
+	}
+}
+
+func (s *slot) close() {
+	if s.enc != nil {
+		s.enc.Close()
+		s.enc = nil
+	}
+}
+
+func (l *layerSet) closeAll() {
+	for i, s := range l.slots {
+		if s != nil {
+			s.close()
+			l.slots[i] = nil
+		}
+	}
+}
+
+// sendInfo is what a binding gets, for statistics.
+type sendInfo struct {
+	Target int // bits/s of its layer's encoder
+	Layer  int // 0 = best
+	Width  int
+	Height int
+}
+
+func (l *layerSet) info(out map[uint32]sendInfo) {
+	for _, st := range l.binds {
+		s := st.cur
+		if s < 0 {
+			s = st.want
+		}
+		if s < 0 || l.slots[s] == nil {
+			continue
+		}
+		out[uint32(st.b.ssrc)] = sendInfo{Target: l.slots[s].target, Layer: s, Width: l.slots[s].w, Height: l.slots[s].h}
+	}
+}
+
+func newPayloader(key codecKey) rtp.Payloader {
+	if key == keyH264 {
+		return &codecs.H264Payloader{}
+	}
+	return &codecs.VP8Payloader{EnablePictureID: true}
+}
+
+// send packetizes one frame of slot i and writes it to the bindings on
+// that slot, each with its own sequence numbers.
+func (l *layerSet) send(i int, frame []byte, ts uint32) {
+	var targets []*bindState
+	for _, st := range l.binds {
+		if st.cur == i {
+			targets = append(targets, st)
+		}
+	}
+	if len(targets) == 0 {
+		return
+	}
+	payloads := l.slots[i].pay.Payload(rtpMTU-rtpHeaderSize, frame)
+	for n, pl := range payloads {
+		for _, st := range targets {
+			h := rtp.Header{
+				Version:        2,
+				Marker:         n == len(payloads)-1,
+				SequenceNumber: st.seq,
+				Timestamp:      l.tsBase + ts,
+				SSRC:           uint32(st.b.ssrc),
+				PayloadType:    uint8(st.b.pt),
+			}
+			st.seq++
+			_, _ = st.b.write.WriteRTP(&h, pl)
+		}
+	}
+}
+
+// halve writes src at half its size into dst (2x2 box filter, I420).
+func halve(src, dst *image.YCbCr) {
+	w, h := dst.Rect.Dx(), dst.Rect.Dy()
+	plane := func(sp []byte, ss int, dp []byte, ds, pw, ph int) {
+		for y := 0; y < ph; y++ {
+			r0 := sp[2*y*ss:]
+			r1 := sp[(2*y+1)*ss:]
+			d := dp[y*ds:]
+			for x := 0; x < pw; x++ {
+				d[x] = byte((int(r0[2*x]) + int(r0[2*x+1]) + int(r1[2*x]) + int(r1[2*x+1]) + 2) >> 2)
+			}
+		}
+	}
+	plane(src.Y, src.YStride, dst.Y, dst.YStride, w, h)
+	plane(src.Cb, src.CStride, dst.Cb, dst.CStride, w/2, h/2)
+	plane(src.Cr, src.CStride, dst.Cr, dst.CStride, w/2, h/2)
+}

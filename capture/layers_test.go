@@ -1,0 +1,173 @@
+package capture
+
+import (
+	"slices"
+	"sync"
+	"testing"
+)
+
+func TestGroupSpreadsAtMostThreeLayers(t *testing.T) {
+	for _, tc := range []struct {
+		est  []int
+		want []int
+	}{
+		{[]int{1_000_000}, []int{0}},
+		{[]int{1_000_000, 900_000, 800_000}, []int{0, 0, 0}},                       // within 70 % of the best
+		{[]int{1_000_000, 300_000, 950_000}, []int{0, 1, 0}},                       // one weak receiver
+		{[]int{100_000, 1_000_000, 400_000, 200_000}, []int{2, 0, 1, 2}},           // three groups
+		{[]int{1_000_000, 500_000, 200_000, 60_000, 30_000}, []int{0, 1, 2, 2, 2}}, // capped at three
+	} {
+		l := newLayerSet(keyVP8)
+		var bs []binding
+		for i, e := range tc.est {
+			id := string(rune('a' + i))
+			bs = append(bs, binding{id: id})
+			_ = e
+		}
+		l.sync(bs)
+		ids := l.ids()
+		for i, id := range ids {
+			l.binds[id].estimate = tc.est[i]
+		}
+		if got := l.group(ids); !slices.Equal(got, tc.want) {
+			t.Errorf("estimates %v: layers %v, want %v", tc.est, got, tc.want)
+		}
+	}
+}
+
+func TestRungLowersResolutionThenFrameRate(t *testing.T) {
+	full, half, halfSlow := rung{1, 1}, rung{2, 1}, rung{2, 2}
+	for _, tc := range []struct {
+		target    int
+		cur, want rung
+	}{
+		{1_000_000, full, full},
+		{290_000, full, half},
+		{100_000, half, halfSlow},
+		{320_000, half, half}, // not enough headroom to climb
+		{400_000, half, full}, // climbs back
+		{170_000, halfSlow, halfSlow},
+		{200_000, halfSlow, half},
+		{400_000, halfSlow, full},
+	} {
+		if got := rungFor(tc.target, tc.cur, true); got != tc.want {
+			t.Errorf("target %d from %v: %v, want %v", tc.target, tc.cur, got, tc.want)
+		}
+	}
+	if got := rungFor(50_000, full, false); got != full {
+		t.Errorf("small source scaled: %v", got)
+	}
+}
+
+// estimates is a Config.Estimate the test sets per SSRC.
+type estimates struct {
+	mu sync.Mutex
+	m  map[uint32]int
+}
+
+func (e *estimates) set(ssrc uint32, bps int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.m[ssrc] = bps
+}
+
+func (e *estimates) get(ssrc uint32) (int, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	v, ok := e.m[ssrc]
+	return v, ok
+}
+
+// TestLayersFollowEstimates: three receivers of one track, one of them
+// weak. The weak one gets its own lower layer at half resolution, the
+// others keep the ceiling; a keyframe request from the weak one costs a
+// keyframe on its layer only; when its estimate recovers the layers merge.
+func TestLayersFollowEstimates(t *testing.T) {
+	est := &estimates{m: map[uint32]int{}}
+	m := openMedia(t, Config{Video: "test", Audio: "none", VideoBitrate: 800_000, Estimate: est.get})
+	api := newAPI(t, RegisterCodecs)
+	calls := []*call{dial(t, api, api, m.Tracks()), dial(t, api, api, m.Tracks()), dial(t, api, api, m.Tracks())}
+	ssrc := func(c *call) uint32 { return uint32(c.senders[0].GetParameters().Encodings[0].SSRC) }
+	weak := calls[2]
+	est.set(ssrc(weak), 200_000)
+	tr := m.video
+	layerOf := func(c *call) (int, int) {
+		target, layer, ok := tr.SendStats(ssrc(c))
+		if !ok {
+			return -1, 0
+		}
+		return layer, target
+	}
+	eventually(t, "the weak receiver on layer 1, the others on layer 0", func() bool {
+		l0, _ := layerOf(calls[0])
+		l1, _ := layerOf(calls[1])
+		l2, _ := layerOf(weak)
+		return l0 == 0 && l1 == 0 && l2 == 1 && weak.rx.keyframes.Load() > 0
+	})
+	if _, target := layerOf(calls[0]); target != 800_000 {
+		t.Errorf("strong receivers' target %d, want the ceiling 800000", target)
+	}
+	if _, target := layerOf(weak); target != 200_000 {
+		t.Errorf("weak receiver's target %d, want its estimate 200000", target)
+	}
+	if n := tr.counters.encoders.Load(); n != 2 {
+		t.Errorf("%d encoders for two layers", n)
+	}
+	tr.mu.Lock()
+	weakInfo := tr.sent[ssrc(weak)]
+	tr.mu.Unlock()
+	if weakInfo.Width != DefaultWidth/2 {
+		t.Errorf("weak layer %dx%d at 200 kbit/s, want half of %dx%d", weakInfo.Width, weakInfo.Height, DefaultWidth, DefaultHeight)
+	}
+	frames := weak.rx.frames.Load()
+	eventually(t, "frames on the weak layer", func() bool { return weak.rx.frames.Load() >= frames+20 })
+
+	// Keyframe requests from the weak receiver: its layer only.
+	strongKeys, weakKeys := calls[0].rx.keyframes.Load(), weak.rx.keyframes.Load()
+	for range 5 {
+		tr.RequestKeyFrameFor(ssrc(weak))
+	}
+	eventually(t, "a keyframe on the weak layer", func() bool { return weak.rx.keyframes.Load() > weakKeys })
+	seen := calls[0].rx.frames.Load()
+	eventually(t, "15 more frames on the strong layer", func() bool { return calls[0].rx.frames.Load() >= seen+15 })
+	if got := calls[0].rx.keyframes.Load(); got != strongKeys {
+		t.Errorf("strong receiver got %d keyframes for the weak one's request", got-strongKeys)
+	}
+
+	// The weak link recovers: one layer again.
+	est.set(ssrc(weak), 900_000)
+	eventually(t, "layers merged", func() bool {
+		l2, _ := layerOf(weak)
+		return l2 == 0
+	})
+	before := weak.rx.frames.Load()
+	eventually(t, "frames after the merge", func() bool { return weak.rx.frames.Load() >= before+20 })
+	if n := weak.rx.tsBack.Load(); n != 0 {
+		t.Errorf("%d frames with non-increasing timestamps across layer switches", n)
+	}
+}
+
+// TestOpusFECFollowsLoss: the live audio pipeline switches in-band FEC on
+// when receivers report loss and off when it ends; DTX is always allowed.
+func TestOpusFECFollowsLoss(t *testing.T) {
+	enc, err := newOpus(1, DefaultAudioBitrate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	if fec, loss, dtx := enc.settings(); fec || loss != 0 || !dtx {
+		t.Errorf("fresh encoder: fec %v, loss %d%%, dtx %v; want off, 0, on", fec, loss, dtx)
+	}
+	for _, tc := range []struct {
+		loss    float64
+		fec     bool
+		percent int
+	}{{0.05, true, 5}, {0.004, false, 0}, {0.6, true, maxLossPerc}} {
+		if err := enc.setLoss(tc.loss); err != nil {
+			t.Fatal(err)
+		}
+		if fec, loss, _ := enc.settings(); fec != tc.fec || loss != tc.percent {
+			t.Errorf("loss %.3f: fec %v at %d%%, want %v at %d%%", tc.loss, fec, loss, tc.fec, tc.percent)
+		}
+	}
+}

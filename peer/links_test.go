@@ -1,0 +1,192 @@
+package peer
+
+import (
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
+)
+
+func TestFreezeMeterCountsLongGaps(t *testing.T) {
+	var f freezeMeter
+	now := time.Unix(0, 0)
+	step := func(d time.Duration) { now = now.Add(d); f.frame(now) }
+	f.frame(now)
+	for range 30 {
+		step(33 * time.Millisecond)
+	}
+	step(150 * time.Millisecond) // over 3 x 33 ms but under 200 ms: not a freeze
+	for range 10 {
+		step(33 * time.Millisecond)
+	}
+	step(700 * time.Millisecond) // a freeze
+	for range 10 {
+		step(33 * time.Millisecond)
+	}
+	n, total, worst := f.read()
+	if n != 1 || total != 700*time.Millisecond || worst != 700*time.Millisecond {
+		t.Fatalf("freezes %d, total %v, longest %v; want 1, 700ms, 700ms", n, total, worst)
+	}
+}
+
+// kinds is a streamKinds for the pacer test: SSRC 2 repairs 1; 9 is audio.
+type kinds struct{}
+
+func (kinds) mediaOf(ssrc uint32) (uint32, bool) {
+	switch ssrc {
+	case 1, 2:
+		return 1, false
+	case 9:
+		return 9, true
+	}
+	return 0, false
+}
+
+// TestPacerSendsRTXAndAudioFirst: retransmissions (an SSRC the pacer was
+// not given) go out through their media stream's writer, and audio and
+// retransmissions queued behind a burst of video go out before it; the
+// rate is held.
+func TestPacerSendsRTXAndAudioFirst(t *testing.T) {
+	p := newPacer(200_000, kinds{}) // paced at 300 kbit/s
+	defer p.Close()
+	var mu sync.Mutex
+	var order []uint32
+	var bytes int
+	w := interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, _ interceptor.Attributes) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		order = append(order, h.SSRC)
+		bytes += len(payload)
+		return len(payload), nil
+	})
+	p.AddStream(1, w)
+	p.AddStream(9, w)
+	start := time.Now()
+	payload := make([]byte, 1000)
+	for i := range 40 { // 40 kB of video: about 1 s at 300 kbit/s
+		ssrc := uint32(1)
+		if i == 39 {
+			ssrc = 2 // an RTX packet
+		}
+		if _, err := p.Write(&rtp.Header{SSRC: ssrc, SequenceNumber: uint16(i)}, payload, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := p.Write(&rtp.Header{SSRC: 9}, payload[:100], nil); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(order)
+		mu.Unlock()
+		if n == 41 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 41 packets sent", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	took := time.Since(start)
+	mu.Lock()
+	defer mu.Unlock()
+	audioAt := -1
+	for i, s := range order {
+		if s == 9 {
+			audioAt = i
+		}
+	}
+	if audioAt < 0 || audioAt > 10 {
+		t.Errorf("audio sent as packet %d, want among the first (before the queued video)", audioAt)
+	}
+	rtxAt := slices.Index(order, 2)
+	if rtxAt < 0 || rtxAt > 12 {
+		t.Errorf("RTX packet sent as packet %d, want among the first (before queued video): %v", rtxAt, order)
+	}
+	t.Logf("40 kB of video paced at 300 kbit/s in %v", took)
+	if took < 300*time.Millisecond {
+		t.Errorf("40 kB sent in %v: not paced", took)
+	}
+}
+
+// TestEstimatorHoldsUnderRandomLoss: steady 5 % loss judged per window
+// neither raises nor cuts the loss-based target; 20 % cuts it; a clean
+// link raises it again.
+func TestEstimatorHoldsUnderRandomLoss(t *testing.T) {
+	e, err := newEstimator(500_000, 80_000, 1_000_000, kinds{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	now := time.Unix(100, 0)
+	window := func(got, lost int) { // five reports like this one; the last closes the window
+		for range 5 {
+			now = now.Add(lossWindow / 5)
+			e.addLoss(got, lost, now)
+		}
+	}
+	e.mu.Lock()
+	e.lossTarget = 500_000
+	e.mu.Unlock()
+	read := func() int {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return e.lossTarget
+	}
+	e.addLoss(0, 0, now) // opens the first window
+	for range 5 {
+		window(19, 1)
+	}
+	if got := read(); got != 500_000 {
+		t.Errorf("5%% loss moved the loss target to %d", got)
+	}
+	window(16, 4)
+	if got := read(); got >= 500_000 {
+		t.Errorf("20%% loss left the loss target at %d", got)
+	}
+	cut := read()
+	window(20, 0)
+	if got := read(); got <= cut {
+		t.Errorf("a clean window left the loss target at %d", got)
+	}
+}
+
+// TestLinkTargetSources: TWCC feedback gives gcc's estimate; a peer that
+// sends only REMB gets its REMB value; a peer with no feedback at all is
+// unknown after the grace period; audio's reserve is kept off and the
+// ceiling holds.
+func TestLinkTargetSources(t *testing.T) {
+	ls := NewLinks(LinksConfig{Ceiling: 1_000_000})
+	e, err := newEstimator(ls.cfg.Start+ls.cfg.AudioReserve, 80_000, 1_048_000, ls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	now := time.Now()
+	l := &link{created: now, bwe: e}
+
+	if got, ok := ls.target(l, now); !ok || got != ls.cfg.Start {
+		t.Errorf("no feedback yet: %d %v, want gcc's start %d", got, ok, ls.cfg.Start)
+	}
+	l.remb.Store(400_000)
+	l.rembAt.Store(now.UnixNano())
+	if got, ok := ls.target(l, now); !ok || got != 400_000-DefaultAudioReserve {
+		t.Errorf("REMB only: %d %v, want %d", got, ok, 400_000-DefaultAudioReserve)
+	}
+	l.remb.Store(5_000_000)
+	if got, _ := ls.target(l, now); got != 1_000_000 {
+		t.Errorf("REMB above the ceiling: %d, want the ceiling", got)
+	}
+	l.twccAt.Store(now.UnixNano())
+	if got, _ := ls.target(l, now); got != ls.cfg.Start {
+		t.Errorf("TWCC and REMB: %d, want gcc's %d", got, ls.cfg.Start)
+	}
+	later := now.Add(2 * linkGrace)
+	if _, ok := ls.target(l, later); ok {
+		t.Error("no feedback for a long time: still a known estimate")
+	}
+}

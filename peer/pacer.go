@@ -1,0 +1,204 @@
+package peer
+
+// pacer.go: the packet pacer of one PeerConnection, under gcc.
+//
+// gcc's own LeakyBucketPacer knows only the SSRCs added to it and drops
+// anything else, which includes every RTX retransmission; it also sends a
+// burst after an idle spell. This pacer:
+//   - sends at 1.5 x the target (as libwebrtc's pacing factor), in 5 ms
+//     steps, with at most 20 ms of budget saved up (no bursts after idle);
+//   - sends audio first (audio is protected first), then retransmissions
+//     (a receiver is waiting for them), then video, as libwebrtc's pacer;
+//   - writes an RTX packet through the writer of its media stream (the
+//     writer under the pacer writes whatever SSRC the header names);
+//   - never lets its queue hold more than maxQueue of data at the current
+//     rate: it then sends faster, so the queue drains rather than grows (a
+//     standing queue is delay the estimator would not see).
+//
+// The goroutine is owned by the pacer; Close stops it and waits.
+
+import (
+	"container/list"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
+)
+
+const (
+	pacingFactor   = 1.5
+	pacingStep     = 5 * time.Millisecond
+	pacingMaxSaved = 20 * time.Millisecond
+	maxQueue       = 500 * time.Millisecond
+)
+
+// streamKinds tells the pacer about SSRCs it was not given: RTX streams
+// (their media SSRC) and which streams are audio.
+type streamKinds interface {
+	mediaOf(ssrc uint32) (media uint32, audio bool)
+}
+
+type pacedPacket struct {
+	h    rtp.Header
+	pl   []byte
+	attr interceptor.Attributes
+}
+
+type pacer struct {
+	kinds streamKinds
+	// external: the rate comes from setRate only (the estimator), not
+	// from gcc's SetTargetBitrate. Set before use.
+	external bool
+
+	mu      sync.Mutex
+	rate    int // bits/s, already with pacingFactor
+	writers map[uint32]interceptor.RTPWriter
+	audio   *list.List
+	rtx     *list.List
+	video   *list.List
+	queued  int // bytes in rtx and video
+	closed  bool
+
+	wake chan struct{}
+	stop chan struct{}
+	done chan struct{}
+}
+
+func newPacer(initial int, kinds streamKinds) *pacer {
+	p := &pacer{
+		kinds: kinds, rate: int(pacingFactor * float64(initial)),
+		writers: map[uint32]interceptor.RTPWriter{},
+		audio:   list.New(), rtx: list.New(), video: list.New(),
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	go p.run()
+	return p
+}
+
+// AddStream implements gcc.Pacer.
+func (p *pacer) AddStream(ssrc uint32, w interceptor.RTPWriter) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.writers[ssrc] = w
+}
+
+// SetTargetBitrate implements gcc.Pacer.
+func (p *pacer) SetTargetBitrate(bps int) {
+	if !p.external {
+		p.setRate(bps)
+	}
+}
+
+// setRate sets the target the pacer sends at pacingFactor times.
+func (p *pacer) setRate(bps int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rate = int(pacingFactor * float64(bps))
+}
+
+// Write implements gcc.Pacer: it queues the packet.
+func (p *pacer) Write(h *rtp.Header, payload []byte, attr interceptor.Attributes) (int, error) {
+	pkt := &pacedPacket{h: h.Clone(), pl: append([]byte(nil), payload...)}
+	if len(attr) > 0 {
+		pkt.attr = make(interceptor.Attributes, len(attr))
+		for k, v := range attr {
+			pkt.attr[k] = v
+		}
+	}
+	media, audio := p.kinds.mediaOf(h.SSRC)
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return 0, io.ErrClosedPipe
+	}
+	switch {
+	case audio:
+		p.audio.PushBack(pkt)
+	case media != 0 && media != h.SSRC:
+		p.rtx.PushBack(pkt)
+		p.queued += len(payload)
+	default:
+		p.video.PushBack(pkt)
+		p.queued += len(payload)
+	}
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+	return h.MarshalSize() + len(payload), nil
+}
+
+func (p *pacer) run() {
+	defer close(p.done)
+	tick := time.NewTicker(pacingStep)
+	defer tick.Stop()
+	budget := 0 // bytes
+	last := time.Now()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-tick.C:
+		case <-p.wake:
+		}
+		now := time.Now()
+		p.mu.Lock()
+		rate := p.rate
+		if drain := p.queued * 8 * int(time.Second/maxQueue); drain > rate {
+			rate = drain
+		}
+		budget += int(float64(now.Sub(last)) / float64(time.Second) * float64(rate) / 8)
+		budget = min(budget, int(float64(pacingMaxSaved)/float64(time.Second)*float64(rate)/8)+1500)
+		last = now
+		var out []*pacedPacket
+		for p.audio.Len() > 0 { // audio is never held back
+			out = append(out, p.audio.Remove(p.audio.Front()).(*pacedPacket))
+		}
+		for _, q := range []*list.List{p.rtx, p.video} {
+			for q.Len() > 0 && budget > 0 {
+				pkt := q.Remove(q.Front()).(*pacedPacket)
+				budget -= len(pkt.pl) + pkt.h.MarshalSize()
+				p.queued -= len(pkt.pl)
+				out = append(out, pkt)
+			}
+		}
+		p.mu.Unlock()
+		for _, pkt := range out {
+			p.send(pkt)
+		}
+	}
+}
+
+func (p *pacer) send(pkt *pacedPacket) {
+	p.mu.Lock()
+	w := p.writers[pkt.h.SSRC]
+	if w == nil {
+		if media, _ := p.kinds.mediaOf(pkt.h.SSRC); media != 0 {
+			w = p.writers[media]
+		}
+	}
+	p.mu.Unlock()
+	if w != nil {
+		_, _ = w.Write(&pkt.h, pkt.pl, pkt.attr)
+	}
+}
+
+// Close implements gcc.Pacer.
+func (p *pacer) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	p.audio.Init()
+	p.rtx.Init()
+	p.video.Init()
+	p.mu.Unlock()
+	close(p.stop)
+	<-p.done
+	return nil
+}
