@@ -318,6 +318,11 @@ func TestSpeakerChoice(t *testing.T) {
 
 	dir := t.TempDir()
 	t.Setenv("PULSE_SERVER", "unix:"+filepath.Join(dir, "nothing"))
+	empty := filepath.Join(dir, "asound.conf") // and no ALSA device, even on a machine with a card
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ALSA_CONFIG_PATH", empty)
 	start(t, joinArgs(url, "spk", "tone", "--video", "none", "--audio", "test", "--speaker", "none")...)
 	stats := filepath.Join(dir, "ear.jsonl")
 	ear := start(t, joinArgs(url, "spk", "ear", "--video", "none", "--audio", "none", "--stats-json", stats, "--log-level", "info")...)
