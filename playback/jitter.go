@@ -20,8 +20,8 @@ package playback
 //     remembered a while) plus one frame, in [minTarget, maxTarget].
 //   - The playout side (stream.go) starts when the buffered audio reaches
 //     the target, conceals when the next frame is missing, and drops one
-//     frame (accelerate) when over 200 ms the buffer never went below
-//     target + one frame (so it follows a device up to 10 % slower than
+//     frame (accelerate) when over 100 ms the buffer never went below
+//     target + one frame (so it follows a device up to 20 % slower than
 //     the sender).
 //
 // All methods run under the owning stream's lock.

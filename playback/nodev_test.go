@@ -3,6 +3,7 @@ package playback
 import (
 	"bytes"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +15,12 @@ func TestNoSpeaker(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("PULSE_SERVER", "unix:"+filepath.Join(dir, "nothing-here"))
 	t.Setenv("XDG_RUNTIME_DIR", dir)
+	// and no ALSA device either, even on a machine with a sound card
+	empty := filepath.Join(dir, "asound.conf")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ALSA_CONFIG_PATH", empty)
 	var logs bytes.Buffer
 	p, err := New(Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {

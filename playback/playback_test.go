@@ -276,6 +276,7 @@ func TestChurn(t *testing.T) {
 				return
 			default:
 				m.Read(buf)
+				time.Sleep(time.Millisecond) // a device period, shortened; not a wait for an event
 			}
 		}
 	}()

@@ -32,7 +32,7 @@ import (
 
 const (
 	maxConceal     = 300 * time.Millisecond // underrun concealment before re-buffering
-	accelWindow    = Rate / 5               // samples of play over which the buffer must stay high to drop a frame
+	accelWindow    = Rate / 10              // samples of play over which the buffer must stay high to drop a frame
 	farAheadResync = 8                      // consecutive packets past maxSpan that mean the sender restarted
 	flushExcess    = 150 * time.Millisecond // buffered beyond the target that is dropped at once (e.g. after the device stalled)
 )
@@ -292,7 +292,9 @@ func (s *Stream) produce(want int) {
 		if s.underrun == 0 {
 			s.st.Underruns++
 		}
-		n := s.conceal(nil, s.lastFrame, false, s.next)
+		// Conceal only what the device waits for (in 2.5 ms steps, at most a
+		// frame), so a packet that is just late is played as soon as it comes.
+		n := s.conceal(nil, min(max(120, (want+119)/120*120), s.lastFrame), false, s.next)
 		s.underrun += n
 	case p.ts > s.next: // lost: recover from the next packet's FEC or conceal, the timeline moves on
 		gap := int(min(p.ts-s.next, int64(s.lastFrame)))
