@@ -8,6 +8,7 @@
 package proto
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"unicode"
@@ -136,12 +137,10 @@ func Decode(data []byte) (Message, *Error) {
 	if !utf8.Valid(data) {
 		return Message{}, Errorf(CodeBadMessage, "message is not valid UTF-8")
 	}
-	var f clientFrame
-	if err := json.Unmarshal(data, &f); err != nil {
+	var m Message
+	if err := json.Unmarshal(data, &m); err != nil {
 		return Message{}, Errorf(CodeBadMessage, "message is not a valid JSON object of the expected shape")
 	}
-	m := f.Message
-	m.From = f.From.value
 	switch m.Type {
 	case TypeJoin, TypeOffer, TypeAnswer, TypeCandidate, TypeLeave:
 	case "":
@@ -153,7 +152,7 @@ func Decode(data []byte) (Message, *Error) {
 		}
 		return m, Errorf(CodeBadMessage, "unknown message type").WithRef(ref)
 	}
-	if f.From.seen {
+	if hasFromKey(data) {
 		return m, Errorf(CodeBadMessage, "\"from\" is set by the server, not by clients").WithRef(m.Type)
 	}
 	return m, nil
@@ -162,28 +161,38 @@ func Decode(data []byte) (Message, *Error) {
 // maxRefLen is the longest unknown type an error echoes back in its ref.
 const maxRefLen = 32
 
-// clientFrame is what Decode unmarshals. Its From shadows Message.From,
-// so that every "from" key (encoding/json matches keys in any case, and
-// the last of duplicates wins) passes through fromKey, which notes it.
-type clientFrame struct {
-	Message
-	From fromKey `json:"from"`
+// hasFromKey reports whether the JSON object data, which has decoded into
+// a Message, has a "from" key: in any case (encoding/json matches keys so),
+// with any value, null and "" included, and however often. Only a frame
+// that holds the letters of "from" or an escape that could spell them is
+// decoded a second time, so an ordinary frame costs a scan.
+func hasFromKey(data []byte) bool {
+	if !containsFrom(data) && !bytes.Contains(data, []byte(`\u`)) {
+		return false
+	}
+	var f struct {
+		From fromKey `json:"from"`
+	}
+	return json.Unmarshal(data, &f) == nil && f.From.seen
+}
+
+// containsFrom reports whether data holds "from" in any case.
+func containsFrom(data []byte) bool {
+	for i := 0; i+4 <= len(data); i++ {
+		if data[i]|0x20 == 'f' && data[i+1]|0x20 == 'r' && data[i+2]|0x20 == 'o' && data[i+3]|0x20 == 'm' {
+			return true
+		}
+	}
+	return false
 }
 
 // fromKey notes that a "from" key appeared, whatever its value.
-type fromKey struct {
-	seen  bool
-	value string
-}
+type fromKey struct{ seen bool }
 
 // UnmarshalJSON implements json.Unmarshaler; encoding/json calls it for
 // null too.
-func (k *fromKey) UnmarshalJSON(b []byte) error {
+func (k *fromKey) UnmarshalJSON([]byte) error {
 	k.seen = true
-	var s string
-	if json.Unmarshal(b, &s) == nil {
-		k.value = s
-	}
 	return nil
 }
 

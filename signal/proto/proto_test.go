@@ -294,13 +294,30 @@ func TestSpoofedFromAnyCase(t *testing.T) {
 		`{"type":"offer","to":"p2","sdp":"v=0","from":null}`,
 		`{"type":"offer","to":"p2","sdp":"v=0","from":"p3","from":""}`,
 		`{"type":"candidate","to":"p2","candidate":{"candidate":""},"FROM":"","from":""}`,
-		`{"type":"answer","from":5,"to":"p2","sdp":"v=0"}`,
+		`{"type":"offer","to":"p2","sdp":"v=0","fr\u006fm":""}`,
+		`{"type":"offer","to":"p2","sdp":"v=0","\u0046ROM":null}`,
 		`{"type":"join","version":1,"name":"A","from":""}`,
-		`{"type":"leave","from":{}}`,
+		`{"type":"leave","From":""}`,
 	} {
 		m, err := proto.Decode([]byte(in))
 		if err == nil || err.Code != proto.CodeBadMessage || err.Ref != m.Type || m.Type == "" {
 			t.Errorf("%s: %+v, %v; want %s with ref the type", in, m, err, proto.CodeBadMessage)
+		}
+	}
+	// A "from" of the wrong JSON type is a shape error, as before.
+	for _, in := range []string{`{"type":"answer","from":5,"to":"p2","sdp":"v=0"}`, `{"type":"leave","from":{}}`} {
+		if _, err := proto.Decode([]byte(in)); err == nil || err.Code != proto.CodeBadMessage {
+			t.Errorf("%s: %v, want %s", in, err, proto.CodeBadMessage)
+		}
+	}
+	// "from" elsewhere is no key: in a value, or in a nested object.
+	for _, in := range []string{
+		`{"type":"offer","to":"p2","sdp":"a=from \"from\":\"x\""}`,
+		`{"type":"join","version":1,"name":"from"}`,
+		`{"type":"candidate","to":"p2","candidate":{"candidate":"","from":"x"}}`,
+	} {
+		if _, err := proto.Decode([]byte(in)); err != nil {
+			t.Errorf("%s: %v, want it accepted", in, err)
 		}
 	}
 }
