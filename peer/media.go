@@ -117,6 +117,7 @@ func (r *remote) readTrack(t *webrtc.TrackRemote, sink *guardedSink) {
 		switch kind {
 		case webrtc.RTPCodecTypeVideo:
 			r.stats.videoBytes.Add(uint64(len(pkt.Payload)))
+			r.onVideoPacket(&pkt.Header)
 			if n := fc.push(&pkt.Header); n > 0 {
 				if r.stats.videoFrames.Add(uint64(n)) == uint64(n) {
 					r.stats.firstFrame.Store(time.Now().UnixNano())
@@ -125,6 +126,7 @@ func (r *remote) readTrack(t *webrtc.TrackRemote, sink *guardedSink) {
 			}
 		case webrtc.RTPCodecTypeAudio:
 			r.stats.audioPackets.Add(1)
+			r.onAudioPacket(&pkt.Header)
 		}
 		if r.rec != nil {
 			r.rec.push(kind, mime, pkt)
@@ -139,5 +141,6 @@ func (r *remote) readTrack(t *webrtc.TrackRemote, sink *guardedSink) {
 func (p *Peer) updateRates(now time.Time) {
 	for _, r := range p.remotesSorted() {
 		r.stats.tick(now)
+		r.feat.loss.tick()
 	}
 }

@@ -60,6 +60,8 @@ type remote struct {
 	restartsSent atomic.Int64 // ICE-restart offers we initiated
 	restartsDone atomic.Int64 // completed negotiations that changed the remote ufrag
 	remoteUfrag  atomic.Value // string: ufrag of the current remote description
+
+	feat remoteFeatures // announced state, talk detection, loss, safety code (state.go)
 }
 
 // newRemote creates the PeerConnection to info and starts its loop. As the
@@ -93,6 +95,7 @@ func newRemote(p *Peer, self, info proto.PeerInfo, ice []webrtc.ICEServer, offer
 		done:    make(chan struct{}),
 	}
 	r.remoteUfrag.Store("")
+	r.feat.init()
 	if p.cfg.RecordDir != "" {
 		r.rec = newRecorder(p.cfg.RecordDir, p.cfg.Room, info, r.log, r.remoteSendsVideo, r.sendPLI)
 	}
@@ -128,6 +131,7 @@ func (r *remote) installHandlers() {
 		default:
 		}
 	})
+	r.pc.OnDataChannel(r.onDataChannel) // file transfers (files.go)
 	r.pc.OnTrack(func(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		r.goMedia(func() { r.readTrack(t, r.openSink(t, recv)) })
 	})
@@ -145,6 +149,7 @@ func (r *remote) addLocal() error {
 		if err != nil {
 			return fmt.Errorf("add track %s: %w", t.ID(), err)
 		}
+		r.addSender(sender, t)
 		r.goMedia(func() { readRTCP(sender, t) })
 	}
 	negotiated := true
@@ -154,6 +159,7 @@ func (r *remote) addLocal() error {
 		return fmt.Errorf("create chat channel: %w", err)
 	}
 	dc.OnMessage(r.onChatMessage)
+	dc.OnOpen(r.onChatOpen)
 	r.mu.Lock()
 	r.chat = dc
 	r.mu.Unlock()

@@ -36,6 +36,8 @@ type PeerStats struct {
 	// whichever side initiated them: negotiations that changed the
 	// remote ICE credentials.
 	ICERestarts int64 `json:"ice_restarts"`
+	// Announced state, talk detection, link quality and safety code (state.go).
+	FeatureStats
 
 	// Not part of the JSON schema: for tests and the status line.
 	SignalingState string    `json:"-"`
@@ -114,6 +116,7 @@ func (r *remote) snapshot() PeerStats {
 	if r.iceUp.Load() {
 		r.transportStats(&ps)
 	}
+	r.featureStats(&ps)
 	return ps
 }
 
