@@ -10,6 +10,8 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 	"github.com/spf13/pflag"
+
+	"github.com/videochat/videochat/peer"
 )
 
 // netFlags choose how the native peer uses the network for ICE.
@@ -31,6 +33,9 @@ func (f *netFlags) api(server string, register func(*webrtc.MediaEngine) error) 
 	me := &webrtc.MediaEngine{}
 	if err := register(me); err != nil {
 		return nil, fmt.Errorf("register codecs: %w", err)
+	}
+	if err := peer.RegisterHeaderExtensions(me); err != nil {
+		return nil, fmt.Errorf("register header extensions: %w", err)
 	}
 	ir := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {

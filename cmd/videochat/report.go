@@ -104,7 +104,7 @@ func statusLine(s peer.Snapshot, prev *peer.Snapshot) string {
 	for _, p := range s.Peers {
 		in += p.Video.BytesReceived
 		out += p.BytesSent
-		parts = append(parts, fmt.Sprintf("%s %s %.0ffps %.0fms", p.Name, p.State, p.Video.FPS, p.RTTMillis))
+		parts = append(parts, fmt.Sprintf("%s %s %.0ffps %.0fms %s", p.Name, p.State, p.Video.FPS, p.RTTMillis, peerFlags(p)))
 	}
 	if prev != nil {
 		var pin, pout uint64

@@ -104,6 +104,14 @@ export class FileShare {
     }));
   }
 
+  /** digest hashes a received file again with WebCrypto (tests), or ''. */
+  async digest(id) {
+    const t = [...this.#transfers.values()].find((x) => x.dir === 'in' && x.id === id && x.final);
+    if (!t) return '';
+    const d = await crypto.subtle.digest('SHA-256', await t.final.arrayBuffer());
+    return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, '0')).join('');
+  }
+
   /**
    * send offers file to peer id, or to every peer when id is ''. opts
    * .corruptAt flips the byte at that offset after hashing (tests only).
@@ -303,6 +311,7 @@ export class FileShare {
       return;
     }
     const blob = new Blob([t.blob, ...t.parts]);
+    t.final = blob;
     t.url = URL.createObjectURL(blob);
     t.received = got;
     this.call.sendControl(t.peer.id, { type: 'file-result', id: t.id, ok: true });

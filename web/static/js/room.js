@@ -39,6 +39,7 @@ window.videochat = Object.freeze({
   sendFile(blob, name, peerId = '', opts = {}) {
     return session.files ? session.files.send(new File([blob], name), peerId, opts) : null;
   },
+  fileDigest(id) { return session.files ? session.files.digest(id) : ''; },
   acceptFiles(on) { if (session.files) session.files.autoAccept = on; },
   // refusals: the error messages peers sent back about our messages;
   // sendRaw(peerId, text) sends text as it is on the chat channel (tests).
@@ -93,10 +94,7 @@ function hooks(call) {
     onPeerState: (peer, state) => ui.setTileState(peer.id, state),
     onChat: (peer, text) => appendChatLine(peer.name, text),
     onControl: (peer, msg) => onControl(peer, msg),
-    onRefusal: (peer, msg) => {
-      session.refusals.push({ peer: peer.id, code: msg.code, ref: msg.ref ?? '', message: msg.message ?? '' });
-      if (session.refusals.length > MAX_REFUSALS) session.refusals.shift();
-    },
+    onRefusal: (peer, msg) => recordRefusal(peer, msg),
     onDataChannel: (peer, channel) => session.files?.onChannel(peer, channel),
     onEnded: (reason, message) => end(call, reason, message),
     onRefused: (err) => refused(call, err),
@@ -121,7 +119,13 @@ function onControl(peer, msg) {
     ui.setTileMedia(peer.id, state);
     return;
   }
+  if (msg.type === 'file-refuse') recordRefusal(peer, { code: msg.code, ref: 'file-offer', message: msg.message });
   session.files?.onControl(peer, msg);
+}
+
+function recordRefusal(peer, msg) {
+  session.refusals.push({ peer: peer.id, code: msg.code, ref: msg.ref ?? '', message: msg.message ?? '' });
+  if (session.refusals.length > MAX_REFUSALS) session.refusals.shift();
 }
 
 // localState is the state message this page announces.
