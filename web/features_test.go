@@ -1,10 +1,15 @@
 package web_test
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/videochat/videochat/internal/browsertest"
 )
@@ -129,4 +134,155 @@ func TestPeerState(t *testing.T) {
 			t.Errorf("bad input changed bob's tile: data-mic %q → %q", before, after)
 		}
 	})
+}
+
+// coverageJS measures the share of .stage covered by the video elements,
+// and lists tiles that stick out of the viewport sideways.
+const coverageJS = `(() => {
+	const st = document.querySelector('.stage').getBoundingClientRect();
+	let covered = 0;
+	for (const v of document.querySelectorAll('.stage video')) {
+		const r = v.getBoundingClientRect();
+		const w = Math.max(0, Math.min(r.right, st.right) - Math.max(r.left, st.left));
+		const h = Math.max(0, Math.min(r.bottom, st.bottom) - Math.max(r.top, st.top));
+		covered += w * h;
+	}
+	const out = {Share: covered / (st.width * st.height), Stage: [st.width, st.height], Problems: [],
+		ScrollWidth: document.documentElement.scrollWidth, InnerWidth: innerWidth};
+	for (const f of document.querySelectorAll('#tiles figure.tile')) {
+		const r = f.getBoundingClientRect();
+		if (r.width < 50 || r.height < 40) out.Problems.push((f.dataset.peerId || 'local') + ': ' + r.width + '×' + r.height);
+		if (r.left < 0 || r.right > innerWidth + 0.5) out.Problems.push((f.dataset.peerId || 'local') + ': x ' + r.left + '…' + r.right);
+	}
+	return out;
+})()`
+
+type coverage struct {
+	Share                   float64
+	Stage                   []float64
+	Problems                []string
+	ScrollWidth, InnerWidth int
+}
+
+// TestStage: four pages in a room, seen from one at 1280×800. The tiles
+// use the stage (videos cover ≥ 70 % of it), a pinned tile is the largest,
+// at 390×844 every tile is inside the viewport without horizontal scroll;
+// the talking page is highlighted and the muted ones are not; safety codes
+// match on both ends of each pair and differ between pairs. With
+// VIDEOCHAT_SCREENSHOTS=DIR it saves call-1280.png and call-390.png there.
+func TestStage(t *testing.T) {
+	s := startServer(t, 0)
+	viewer := join(t, s, "stage", "viewer")
+	talker := join(t, s, "stage", "talker")
+	quiet1 := join(t, s, "stage", "quiet one")
+	quiet2 := join(t, s, "stage", "quiet two")
+	for _, q := range []*participant{quiet1, quiet2} {
+		q.Click("#toggle-audio")
+	}
+	others := []*participant{talker, quiet1, quiet2}
+	for _, o := range others {
+		viewer.WaitFramesDecoded(o.id, 10)
+		viewer.WaitFor("video size known", fmt.Sprintf(`document.querySelector(%s).videoWidth > 0`, strconv.Quote(remoteVideo(o.id))), 0)
+	}
+	shots := os.Getenv("VIDEOCHAT_SCREENSHOTS")
+
+	t.Run("layout 1280", func(t *testing.T) {
+		pg := viewer.For(t)
+		pg.WaitFor("laid out", `(() => { const f = document.querySelectorAll('#tiles figure.tile'); return f.length === 4 && [...f].every((x) => x.style.width !== ''); })()`, 0)
+		// A frame for the layout to settle after the last video size.
+		browsertest.Eval[bool](pg, `new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`)
+		c := browsertest.Eval[coverage](pg, coverageJS)
+		t.Logf("1280×800, 3 remote peers: videos cover %.0f %% of .stage (%v)", c.Share*100, c.Stage)
+		if c.Share < 0.70 {
+			t.Errorf("videos cover %.0f %% of .stage, want ≥ 70 %%", c.Share*100)
+		}
+		for _, p := range c.Problems {
+			t.Error(p)
+		}
+		if shots != "" {
+			saveScreenshot(t, viewer.Page, filepath.Join(shots, "call-1280.png"))
+		}
+	})
+
+	t.Run("speaker", func(t *testing.T) {
+		d := waitTileAttr(t, viewer, talker.id, "speaking", "true", 30*time.Second)
+		t.Logf("talker highlighted after %v", d.Round(time.Millisecond))
+		// Watch for two seconds: the muted pages never light up.
+		browsertest.Eval[bool](viewer.For(t), fmt.Sprintf(`new Promise((resolve) => {
+			window.__lit = [];
+			const ids = [%s, %s];
+			const end = Date.now() + 2000;
+			const tick = () => {
+				for (const id of ids) if (document.querySelector('figure[data-peer-id="' + id + '"]').dataset.speaking === 'true') window.__lit.push(id);
+				if (Date.now() < end) setTimeout(tick, 50); else resolve(true);
+			};
+			tick();
+		})`, strconv.Quote(quiet1.id), strconv.Quote(quiet2.id)))
+		if lit := browsertest.Eval[[]string](viewer.For(t), `window.__lit`); len(lit) > 0 {
+			t.Errorf("muted peers highlighted as speaking: %v", lit)
+		}
+		t.Logf("levels seen by the viewer: %s", browsertest.Eval[string](viewer.For(t),
+			`JSON.stringify(Object.fromEntries(Object.entries(window.videochat.monitor()).map(([id, m]) => [id, +m.level.toFixed(4)])))`))
+	})
+
+	t.Run("safety codes", func(t *testing.T) {
+		code := func(p, o *participant) string {
+			p.For(t).WaitFor("safety code", tileOf(o.id)+`.dataset.safetyCode !== ''`, 0)
+			return tileAttr(p.Page, o.id, "safety-code")
+		}
+		vt, tv := code(viewer, talker), code(talker, viewer)
+		vq, qv := code(viewer, quiet1), code(quiet1, viewer)
+		tq, qt := code(talker, quiet1), code(quiet1, talker)
+		if vt != tv || vq != qv || tq != qt {
+			t.Errorf("ends differ: viewer/talker %q/%q, viewer/quiet %q/%q, talker/quiet %q/%q", vt, tv, vq, qv, tq, qt)
+		}
+		if vt == vq || vt == tq || vq == tq {
+			t.Errorf("pairs share a code: %q %q %q", vt, vq, tq)
+		}
+	})
+
+	t.Run("pin", func(t *testing.T) {
+		pg := viewer.For(t)
+		pg.Click(fmt.Sprintf(`figure[data-peer-id=%s] button[data-action=pin]`, strconv.Quote(quiet2.id)))
+		pg.WaitFor("pinned layout", `document.getElementById('tiles').dataset.layout === 'pinned'`, 0)
+		pg.WaitFor("pinned tile largest", fmt.Sprintf(`(() => {
+			const w = (f) => f.getBoundingClientRect().width;
+			const pinned = document.querySelector('figure[data-peer-id=%s]');
+			return [...document.querySelectorAll('#tiles figure.tile')].every((f) => f === pinned || w(f) * 2 < w(pinned));
+		})()`, strconv.Quote(quiet2.id)), 0)
+		pg.Click(fmt.Sprintf(`figure[data-peer-id=%s] button[data-action=pin]`, strconv.Quote(quiet2.id)))
+		pg.WaitFor("grid again", `document.getElementById('tiles').dataset.layout === 'grid'`, 0)
+	})
+
+	t.Run("layout 390", func(t *testing.T) {
+		pg := viewer.For(t)
+		pg.Do("emulate a phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch))
+		pg.WaitFor("phone layout", `innerWidth === 390 && (() => { const r = document.querySelector('#tiles figure.tile').getBoundingClientRect(); return r.right <= 390; })()`, 0)
+		browsertest.Eval[bool](pg, `new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`)
+		c := browsertest.Eval[coverage](pg, coverageJS)
+		t.Logf("390×844: scrollWidth %d, tiles: %v", c.ScrollWidth, c.Problems)
+		if c.ScrollWidth > c.InnerWidth {
+			t.Errorf("horizontal scroll: scrollWidth %d > %d", c.ScrollWidth, c.InnerWidth)
+		}
+		for _, p := range c.Problems {
+			t.Error(p)
+		}
+		if shots != "" {
+			saveScreenshot(t, viewer.Page, filepath.Join(shots, "call-390.png"))
+		}
+	})
+}
+
+// saveScreenshot writes what the page shows now to path.
+func saveScreenshot(t *testing.T, p *browsertest.Page, path string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(p.Context(), browsertest.DefaultTimeout)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err == nil {
+		err = os.WriteFile(path, png, 0o644)
+	}
+	if err != nil {
+		t.Error(err)
+	}
 }

@@ -10,6 +10,10 @@
 const GAP = 8;
 const NARROW = 760; // px: the media query of style.css that stacks the page
 const STRIP_FRACTION = 0.22; // of the area's height, for the unpinned tiles
+// STRETCH: a grid tile may be up to this much wider or taller than the
+// videos' aspect ratio when the area has room; the video is cropped
+// (object-fit: cover), at most a 4:3 picture shown 16:9.
+const STRETCH = 4 / 3;
 
 /**
  * bestGrid returns {cols, rows, w, h}: the largest tiles of aspect a that
@@ -93,6 +97,10 @@ export function layoutTiles(box) {
     return;
   }
   const g = bestGrid(n, W, H, a);
+  const cellW = (W - (g.cols - 1) * GAP) / g.cols;
+  const cellH = (H - (g.rows - 1) * GAP) / g.rows;
+  g.w = Math.floor(Math.min(cellW, g.h * a * STRETCH));
+  g.h = Math.floor(Math.min(cellH, (g.w / a) * STRETCH));
   const totalH = g.rows * g.h + (g.rows - 1) * GAP;
   const top = Math.floor((H - totalH) / 2);
   tiles.forEach((t, k) => {

@@ -73,14 +73,14 @@ function bindTileActions(fig) {
     fig.append(actions);
   }
   const video = fig.querySelector('video');
-  const pin = tileButton('pin', '📌', 'Pin', () => pinTile(fig.dataset.pinned === 'true' ? null : fig, true));
-  const full = tileButton('fullscreen', '⛶', 'Full screen', () => {
+  const pin = tileButton('pin', 'Pin', 'Pin', () => pinTile(fig.dataset.pinned === 'true' ? null : fig, true));
+  const full = tileButton('fullscreen', 'Full', 'Full screen', () => {
     if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
     else fig.requestFullscreen?.().catch(() => {});
   });
   actions.append(pin, full);
   if (document.pictureInPictureEnabled) {
-    actions.append(tileButton('pip', '⧉', 'Picture in picture', () => {
+    actions.append(tileButton('pip', 'PiP', 'Picture in picture', () => {
       if (document.pictureInPictureElement === video) document.exitPictureInPicture().catch(() => {});
       else video.requestPictureInPicture().catch((err) => notice(`Picture in picture failed: ${err.message}`, { id: 'pip' }));
     }));
@@ -157,7 +157,9 @@ export function setTileSafetyCode(id, code) {
   const fig = tileOf(id);
   if (!fig || fig.dataset.safetyCode === code) return;
   fig.dataset.safetyCode = code;
-  fig.querySelector('.safety').textContent = code ? `🔒 ${code}` : '';
+  const el = fig.querySelector('.safety');
+  el.textContent = code;
+  el.setAttribute('aria-label', `safety code ${code}`);
 }
 
 /** removeTile removes the tile of peer id. */
