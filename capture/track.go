@@ -48,6 +48,7 @@ type track struct {
 	keyReq   bool      // a keyframe was requested and not yet produced
 	lastKey  time.Time // when the last keyframe was forced
 	counters counters
+	level    audioLevel // live audio only (level.go)
 }
 
 // counters are observed by tests and benchmarks.

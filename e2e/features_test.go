@@ -102,6 +102,19 @@ func TestNativeFeatures(t *testing.T) {
 		})
 	})
 
+	t.Run("audio level extension", func(t *testing.T) {
+		// Chromium fills a receiver's synchronization-source audioLevel
+		// from the RFC 6464 header extension the native peer writes.
+		pg.For(t).WaitFor("robot's RFC 6464 audio level", fmt.Sprintf(`(() => {
+			const pc = window.videochat.peers().get(%s);
+			const r = pc && pc.getReceivers().find((r) => r.track.kind === 'audio');
+			const s = r && r.getSynchronizationSources()[0];
+			return !!s && typeof s.audioLevel === 'number' && s.audioLevel > 0.01;
+		})()`, strconv.Quote(robotID)), 30*time.Second)
+		waitTileAttr := fmt.Sprintf(`%s.dataset.speaking === 'true'`, tile)
+		pg.For(t).WaitFor("robot highlighted as speaking", waitTileAttr, 30*time.Second)
+	})
+
 	t.Run("safety code", func(t *testing.T) {
 		code := browsertest.Eval[string](pg.For(t), tile+`.dataset.safetyCode`)
 		if code == "" || code != alice.SafetyCode {
@@ -227,4 +240,26 @@ func fileHash(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// TestNativeSpeaking: two native peers, one sending a tone, one silent.
+// Each reads the other's RFC 6464 levels: the silent one reports the tone
+// peer speaking, the tone peer reports the silent one not speaking.
+func TestNativeSpeaking(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	_, url := startServer(ctx, t)
+	dir := t.TempDir()
+	toneStats, quietStats := filepath.Join(dir, "tone.jsonl"), filepath.Join(dir, "quiet.jsonl")
+	start(t, joinArgs(url, "speak", "tone", "--video", "none", "--audio", "test", "--stats-json", toneStats)...)
+	start(t, joinArgs(url, "speak", "quiet", "--video", "none", "--audio", "none", "--stats-json", quietStats)...)
+	waitStats(ctx, t, quietStats, func(s peer.Snapshot) bool { return len(s.Peers) == 1 && s.Peers[0].Speaking })
+	s := waitStats(ctx, t, toneStats, func(s peer.Snapshot) bool { return len(s.Peers) == 1 && s.Peers[0].SafetyCode != "" })
+	if s.Peers[0].Speaking {
+		t.Errorf("the silent peer is reported speaking: %+v", s.Peers[0])
+	}
+	q, err := lastSnapshot(quietStats)
+	if err != nil || len(q.Peers) != 1 || q.Peers[0].SafetyCode != s.Peers[0].SafetyCode {
+		t.Errorf("native↔native safety codes differ: %+v vs %+v (%v)", q.Peers, s.Peers, err)
+	}
 }

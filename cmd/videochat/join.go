@@ -98,7 +98,7 @@ func runJoin(ctx context.Context, f joinFlags) error {
 	}
 	defer media.Close()
 
-	api, err := f.net.api(f.server, capture.RegisterCodecs)
+	api, err := f.net.api(f.server, capture.RegisterCodecs, peer.AudioLevelInterceptor(media.Tracks()))
 	if err != nil {
 		return withCode(exitUsage, err)
 	}

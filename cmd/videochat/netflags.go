@@ -27,9 +27,10 @@ func (f *netFlags) register(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.mdns, "mdns", true, "resolve browsers' .local mDNS candidates (multicast on the LAN)")
 }
 
-// api builds the WebRTC API: codecs from register, pion's default
-// interceptors (NACK, RTCP reports, TWCC) and the ICE settings.
-func (f *netFlags) api(server string, register func(*webrtc.MediaEngine) error) (*webrtc.API, error) {
+// api builds the WebRTC API: codecs from register, the RTP header
+// extensions the peer reads, pion's default interceptors (NACK, RTCP
+// reports, TWCC), the extra ones (nil entries skipped) and the ICE settings.
+func (f *netFlags) api(server string, register func(*webrtc.MediaEngine) error, extra ...interceptor.Factory) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := register(me); err != nil {
 		return nil, fmt.Errorf("register codecs: %w", err)
@@ -40,6 +41,11 @@ func (f *netFlags) api(server string, register func(*webrtc.MediaEngine) error) 
 	ir := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 		return nil, fmt.Errorf("register interceptors: %w", err)
+	}
+	for _, x := range extra {
+		if x != nil {
+			ir.Add(x)
+		}
 	}
 	se := webrtc.SettingEngine{}
 	f.apply(&se, server)
