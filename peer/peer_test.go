@@ -120,7 +120,8 @@ func TestStatsJSONSchema(t *testing.T) {
 		t.Fatalf("%d peers", len(peers))
 	}
 	want := map[string][]string{
-		"":               {"audio", "bytes_sent", "candidate_pair", "ice_restarts", "id", "name", "rtt_ms", "state", "video"},
+		"": {"audio", "bytes_sent", "camera", "candidate_pair", "ice_restarts", "id", "loss_pct", "mic", "name",
+			"quality", "rtt_ms", "safety_code", "speaking", "state", "video"},
 		"video":          {"bytes_received", "fps", "frames_received"},
 		"audio":          {"packets_received"},
 		"candidate_pair": {"local_type", "remote_type"},
