@@ -133,7 +133,7 @@ function localState(media) {
   return {
     type: 'state',
     mic: media.mic && media.enabled.audio ? 'on' : 'off',
-    camera: media.track('video') && (media.screen || media.enabled.video) ? 'on' : 'off',
+    camera: media.track('video') && media.enabled.video ? 'on' : 'off',
     screen: !!media.screen,
     max_file: session.files ? session.files.maxFile : 0,
   };
