@@ -74,6 +74,12 @@ func TestNativeFeatures(t *testing.T) {
 				t.Errorf("%s took %v to show, want ≤ 1 s", c.cmd, d)
 			}
 		}
+		// After /video on the robot's video flows again.
+		n, err := pg.FramesDecoded(robotID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pg.WaitFramesDecoded(robotID, n+30)
 		for _, c := range []struct{ button, line string }{
 			{"#toggle-audio", `^\[state\] alice: mic off, camera on$`},
 			{"#toggle-video", `^\[state\] alice: mic off, camera off$`},

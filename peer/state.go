@@ -23,7 +23,8 @@ import (
 // RFC 6464 audio levels in its packets), its link quality and the safety
 // code of the connection show in PeerStats.
 
-// localMedia is what we announce; guarded by features.mu.
+// features is the Peer's side: what we announce (guarded by mu) and the
+// file transfers.
 type features struct {
 	mu     sync.Mutex
 	micOff bool

@@ -286,3 +286,79 @@ func saveScreenshot(t *testing.T, p *browsertest.Page, path string) {
 		t.Error(err)
 	}
 }
+
+// TestFiles: files between two pages. The receiver is asked and may
+// refuse; an accepted file arrives with its SHA-256 verified; a tampered
+// transfer is discarded on the receiver and reported on both sides; a
+// path in the name is reduced to its last element; the file input
+// (#file-input) sends to the peer chosen.
+func TestFiles(t *testing.T) {
+	s := startServer(t, 0)
+	alice := join(t, s, "files", "alice")
+	bob := join(t, s, "files", "bob")
+	alice.WaitFramesDecoded(bob.id, 1)
+	bob.WaitFramesDecoded(alice.id, 1)
+	send := func(t *testing.T, name string, size, corruptAt int) string {
+		return browsertest.Eval[string](alice.For(t), fmt.Sprintf(`(async () => {
+			const buf = new Uint8Array(%d);
+			crypto.getRandomValues(buf.subarray(0, Math.min(buf.length, 65536)));
+			for (let i = 65536; i < buf.length; i++) buf[i] = i * 7;
+			const ids = await window.videochat.sendFile(new Blob([buf]), %s, %s, %d >= 0 ? {corruptAt: %d} : {});
+			return ids[0];
+		})()`, size, strconv.Quote(name), strconv.Quote(bob.id), corruptAt, corruptAt))
+	}
+	on := func(p *participant, dir, id string) string {
+		return fmt.Sprintf(`window.videochat.files().find((f) => f.dir === %s && f.id === %s)`, strconv.Quote(dir), strconv.Quote(id))
+	}
+
+	t.Run("refused", func(t *testing.T) {
+		id := send(t, "nope.bin", 1000, -1)
+		bob.For(t).WaitFor("the offer shown", fmt.Sprintf(`!!document.querySelector('[data-notice-id="file-%s"] button[data-action=refuse]')`, id), 0)
+		bob.For(t).Click(fmt.Sprintf(`[data-notice-id="file-%s"] button[data-action=refuse]`, id))
+		alice.For(t).WaitFor("refused on alice's side", on(alice, "out", id)+`?.state === 'refused'`, 0)
+		if code := browsertest.Eval[string](alice.For(t), on(alice, "out", id)+`.code`); code != "refused" {
+			t.Errorf("refusal code %q", code)
+		}
+	})
+
+	t.Run("accepted", func(t *testing.T) {
+		id := send(t, "../../x", 3<<20, -1)
+		bob.For(t).WaitFor("the offer shown", fmt.Sprintf(`!!document.querySelector('[data-notice-id="file-%s"] button')`, id), 0)
+		bob.For(t).Click(fmt.Sprintf(`[data-notice-id="file-%s"] button`, id)) // Accept comes first
+		bob.For(t).WaitFor("received", on(bob, "in", id)+`?.state === 'done'`, 0)
+		alice.For(t).WaitFor("delivered", on(alice, "out", id)+`?.state === 'done'`, 0)
+		if name := browsertest.Eval[string](bob.For(t), on(bob, "in", id)+`.name`); name != "x" {
+			t.Errorf("received as %q, want x", name)
+		}
+		got := browsertest.Eval[string](bob.For(t), fmt.Sprintf(`window.videochat.fileDigest(%s)`, strconv.Quote(id)))
+		if want := browsertest.Eval[string](alice.For(t), on(alice, "out", id)+`.sha256`); got != want {
+			t.Errorf("bob's file hashes to %s, alice announced %s", got, want)
+		}
+	})
+
+	t.Run("tampered", func(t *testing.T) {
+		browsertest.Eval[bool](bob.For(t), `(window.videochat.acceptFiles(true), true)`)
+		id := send(t, "t.bin", 1<<20, 777)
+		bob.For(t).WaitFor("discarded", on(bob, "in", id)+`?.state === 'failed'`, 0)
+		alice.For(t).WaitFor("reported", on(alice, "out", id)+`?.state === 'failed'`, 0)
+		for _, p := range []*participant{alice, bob} {
+			dir := map[*participant]string{alice: "out", bob: "in"}[p]
+			if code := browsertest.Eval[string](p.For(t), on(p, dir, id)+`.code`); code != "hash-mismatch" {
+				t.Errorf("%s: code %q, want hash-mismatch", p.name, code)
+			}
+		}
+		if url := browsertest.Eval[string](bob.For(t), on(bob, "in", id)+`.url`); url != "" {
+			t.Errorf("a failed file is offered for download: %s", url)
+		}
+	})
+
+	t.Run("file input", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "picked.txt")
+		if err := os.WriteFile(path, []byte("hello from the file picker\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		pg := alice.For(t)
+		pg.Do("pick a file", chromedp.SetUploadFiles(chromedp.CSS("#file-input"), []string{path}))
+		bob.For(t).WaitFor("picked file received", `window.videochat.files().some((f) => f.name === 'picked.txt' && f.state === 'done')`, 0)
+	})
+}
