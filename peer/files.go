@@ -617,3 +617,28 @@ func placeFile(dir, name, tmp string) (string, error) {
 	}
 	return "", fmt.Errorf("no free name for %s in %s", name, dir)
 }
+
+// remoteClosed ends the transfers of a connection that closed: partial
+// incoming files are deleted.
+func (f *fileShare) remoteClosed(r *remote) {
+	f.mu.Lock()
+	var in, out []*transfer
+	for _, t := range f.transfers {
+		if t.r != r {
+			continue
+		}
+		switch {
+		case !t.Out && (t.State == "receiving" || t.State == "offered"):
+			in = append(in, t)
+		case t.Out && (t.State == "sending" || t.State == "offered"):
+			out = append(out, t)
+		}
+	}
+	f.mu.Unlock()
+	for _, t := range in {
+		f.fail(t, "peer-left", "the connection closed", false)
+	}
+	for _, t := range out {
+		f.set(t, "failed", "peer-left", "the connection closed")
+	}
+}

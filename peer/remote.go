@@ -243,6 +243,7 @@ func (r *remote) close() {
 			r.log.Debug("close PeerConnection", "err", err)
 		}
 		r.wg.Wait()
+		r.p.feat.files.remoteClosed(r)
 		if r.rec != nil {
 			r.rec.close()
 		}
