@@ -56,6 +56,7 @@ export function addTile(peer) {
   quality.setAttribute('aria-label', 'link quality: good');
   quality.append(el('span', 'bars'), el('span', 'quality-detail', 'measuring…'));
   const safety = el('span', 'safety');
+  safety.tabIndex = 0;
   safety.title = 'Safety code of this connection: compare it aloud with what the other person sees';
   const actions = el('div', 'tile-actions');
   fig.append(video, avatar, label, state, quality, safety, actions);
