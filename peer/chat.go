@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/pion/webrtc/v4"
 
@@ -14,6 +15,9 @@ import (
 // ErrNoPeers when nobody could be reached, and the joined per-peer errors
 // when some sends failed.
 func (p *Peer) SendChat(text string) error {
+	if n := utf8.RuneCountInString(text); n > maxChatChars {
+		return fmt.Errorf("chat line of %d characters: at most %d", n, maxChatChars)
+	}
 	data, err := json.Marshal(proto.ChatMessage{Type: "chat", Text: text})
 	if err != nil {
 		return fmt.Errorf("encode chat: %w", err)

@@ -108,6 +108,14 @@ func TestPeerState(t *testing.T) {
 		t.Logf("alice's indicator for bob: %s", detail)
 	})
 
+	t.Run("full screen", func(t *testing.T) {
+		pg := alice.For(t)
+		pg.Click(fmt.Sprintf(`figure[data-peer-id=%s] button[data-action=fullscreen]`, strconv.Quote(bob.id)))
+		pg.WaitFor("bob's tile full screen", fmt.Sprintf(`document.fullscreenElement === %s`, tileOf(bob.id)), 10*time.Second)
+		pg.Click(fmt.Sprintf(`figure[data-peer-id=%s] button[data-action=fullscreen]`, strconv.Quote(bob.id)))
+		pg.WaitFor("full screen left", `document.fullscreenElement === null`, 10*time.Second)
+	})
+
 	t.Run("bad input", func(t *testing.T) {
 		before := tileAttr(alice.Page, bob.id, "mic")
 		bad := []struct{ text, code string }{

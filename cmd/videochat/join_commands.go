@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -61,7 +62,9 @@ func readCommands(ctx context.Context, r io.Reader, p *peer.Peer, out *chatPrint
 				return
 			}
 		default:
-			_ = p.SendChat(line)
+			if err := p.SendChat(line); err != nil && !errors.Is(err, peer.ErrNoPeers) {
+				out.line("chat not sent: " + err.Error())
+			}
 		}
 	}
 }
