@@ -1,9 +1,11 @@
 package peer
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -176,5 +178,43 @@ func TestLossCounter(t *testing.T) {
 	l.tick()
 	if got := l.percent(); got < 9 || got > 11 {
 		t.Errorf("loss %.1f %%, want ≈ 10 %%", got)
+	}
+}
+
+type seqRecorder struct{ seqs []uint16 }
+
+func (s *seqRecorder) WriteRTP(h *rtp.Header, _ []byte) (int, error) {
+	s.seqs = append(s.seqs, h.SequenceNumber)
+	return 0, nil
+}
+
+func (s *seqRecorder) Write(b []byte) (int, error) {
+	var p rtp.Packet
+	if err := p.Unmarshal(b); err != nil {
+		return 0, err
+	}
+	s.seqs = append(s.seqs, p.SequenceNumber)
+	return len(b), nil
+}
+
+// TestGateRenumbers: packets written while muted are dropped and the later
+// ones continue the sequence without a gap, through both write methods.
+func TestGateRenumbers(t *testing.T) {
+	var off atomic.Bool
+	rec := &seqRecorder{}
+	g := &gateWriter{w: rec, off: &off}
+	for seq := uint16(65533); seq != 9; seq++ {
+		off.Store(seq >= 65535 || seq < 3) // muted for 65535, 0, 1, 2
+		h := rtp.Header{Version: 2, SequenceNumber: seq}
+		if seq%2 == 0 {
+			_, _ = g.WriteRTP(&h, nil)
+		} else {
+			b, _ := (&rtp.Packet{Header: h}).Marshal()
+			_, _ = g.Write(b)
+		}
+	}
+	want := []uint16{65533, 65534, 65535, 0, 1, 2, 3, 4}
+	if fmt.Sprint(rec.seqs) != fmt.Sprint(want) {
+		t.Errorf("sequence numbers %v, want %v", rec.seqs, want)
 	}
 }

@@ -59,6 +59,26 @@ func TestNativeFiles(t *testing.T) {
 		return nil
 	})
 
+	// Muted, nothing is sent; unmuted, audio flows again (gate.go; the
+	// renumbering is checked by TestGateRenumbers).
+	var muted uint64
+	waitFor(t, "audio stops", func() error {
+		ps, _ := peerStats(bob, aliceID)
+		if ps.Audio.PacketsReceived != muted || muted == 0 {
+			muted = ps.Audio.PacketsReceived
+			return fmt.Errorf("audio packets still rising: %d", muted)
+		}
+		return nil
+	})
+	alice.SetMic(true)
+	waitFor(t, "audio again", func() error {
+		ps, _ := peerStats(bob, aliceID)
+		if ps.Mic != "on" || ps.Audio.PacketsReceived < muted+100 {
+			return fmt.Errorf("mic %s, %d audio packets (muted at %d)", ps.Mic, ps.Audio.PacketsReceived, muted)
+		}
+		return nil
+	})
+
 	big := filepath.Join(t.TempDir(), "big.bin")
 	if err := os.WriteFile(big, make([]byte, 2<<20), 0o644); err != nil {
 		t.Fatal(err)

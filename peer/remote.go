@@ -145,11 +145,10 @@ func (r *remote) addLocal() error {
 		tracks = r.p.cfg.Tracks
 	}
 	for _, t := range tracks {
-		sender, err := r.pc.AddTrack(t)
+		sender, err := r.pc.AddTrack(r.p.gate(t))
 		if err != nil {
 			return fmt.Errorf("add track %s: %w", t.ID(), err)
 		}
-		r.addSender(sender, t)
 		r.goMedia(func() { readRTCP(sender, t) })
 	}
 	negotiated := true

@@ -17,8 +17,9 @@ import (
 //
 //	{"type":"state","mic":"on","camera":"off","screen":false,"max_file":N}
 //
-// Muting stops sending: the sender's track is replaced by none (pion sends
-// nothing), and put back on unmute (with a key-frame request for video).
+// Muting stops sending: the gate between our tracks and each connection
+// drops the packets and renumbers the later ones (gate.go); unmuting video
+// asks for a key frame.
 // The announced state of each remote peer, whether it is talking (from the
 // RFC 6464 audio levels in its packets), its link quality and the safety
 // code of the connection show in PeerStats.
@@ -27,16 +28,14 @@ import (
 // file transfers.
 type features struct {
 	mu     sync.Mutex
-	micOff bool
-	camOff bool
+	micOff atomic.Bool // read by the gates of every connection (gate.go)
+	camOff atomic.Bool
 	files  *fileShare
 }
 
 // remoteFeatures is the per-connection state of this file's features.
 type remoteFeatures struct {
 	mu      sync.Mutex
-	senders []*webrtc.RTPSender // ours, in the order of Config.Tracks
-	tracks  []webrtc.TrackLocal
 	mic     string // announced by the peer; "on" until told otherwise
 	camera  string
 	screen  bool
@@ -65,7 +64,7 @@ func (p *Peer) SetCamera(on bool) { p.setMedia(webrtc.RTPCodecTypeVideo, on) }
 func (p *Peer) MediaState() (mic, camera bool) {
 	p.feat.mu.Lock()
 	defer p.feat.mu.Unlock()
-	return !p.feat.micOff && p.hasTrack(webrtc.RTPCodecTypeAudio), !p.feat.camOff && p.hasTrack(webrtc.RTPCodecTypeVideo)
+	return !p.feat.micOff.Load() && p.hasTrack(webrtc.RTPCodecTypeAudio), !p.feat.camOff.Load() && p.hasTrack(webrtc.RTPCodecTypeVideo)
 }
 
 func (p *Peer) hasTrack(kind webrtc.RTPCodecType) bool {
@@ -78,15 +77,19 @@ func (p *Peer) hasTrack(kind webrtc.RTPCodecType) bool {
 }
 
 func (p *Peer) setMedia(kind webrtc.RTPCodecType, on bool) {
-	p.feat.mu.Lock()
 	if kind == webrtc.RTPCodecTypeAudio {
-		p.feat.micOff = !on
+		p.feat.micOff.Store(!on)
 	} else {
-		p.feat.camOff = !on
+		p.feat.camOff.Store(!on)
+		if on { // the receivers missed frames: start with a key frame
+			for _, t := range p.cfg.Tracks {
+				if t.Kind() == webrtc.RTPCodecTypeVideo {
+					requestKeyFrame(t)
+				}
+			}
+		}
 	}
-	p.feat.mu.Unlock()
 	for _, r := range p.remotesSorted() {
-		r.applyMedia()
 		_ = r.sendData(p.stateMessage())
 	}
 }
@@ -105,47 +108,8 @@ func (p *Peer) stateMessage() *dataMessage {
 	return &dataMessage{Type: msgState, Mic: onOff(mic), Camera: onOff(cam), Screen: &screen, MaxFile: &maxFile}
 }
 
-// addSender records one of our senders (addLocal) and mutes it if needed.
-func (r *remote) addSender(s *webrtc.RTPSender, t webrtc.TrackLocal) {
-	r.feat.mu.Lock()
-	r.feat.senders = append(r.feat.senders, s)
-	r.feat.tracks = append(r.feat.tracks, t)
-	r.feat.mu.Unlock()
-}
-
-// applyMedia makes our senders on this connection match SetMic/SetCamera.
-func (r *remote) applyMedia() {
-	r.p.feat.mu.Lock()
-	micOff, camOff := r.p.feat.micOff, r.p.feat.camOff
-	r.p.feat.mu.Unlock()
-	r.feat.mu.Lock()
-	defer r.feat.mu.Unlock()
-	for i, s := range r.feat.senders {
-		t := r.feat.tracks[i]
-		off := micOff
-		if t.Kind() == webrtc.RTPCodecTypeVideo {
-			off = camOff
-		}
-		want := t
-		if off {
-			want = nil
-		}
-		if s.Track() == want {
-			continue
-		}
-		if err := s.ReplaceTrack(want); err != nil {
-			r.log.Warn("switching a track", "kind", t.Kind().String(), "on", !off, "err", err)
-			continue
-		}
-		if want != nil && t.Kind() == webrtc.RTPCodecTypeVideo {
-			requestKeyFrame(t)
-		}
-	}
-}
-
 // onChatOpen announces our state on a chat channel that just opened.
 func (r *remote) onChatOpen() {
-	r.applyMedia() // a connection made while we were muted
 	if err := r.sendData(r.p.stateMessage()); err != nil {
 		r.log.Debug("announcing our state", "err", err)
 	}
