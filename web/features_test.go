@@ -213,6 +213,9 @@ func TestStage(t *testing.T) {
 	})
 
 	t.Run("speaker", func(t *testing.T) {
+		for _, q := range []*participant{quiet1, quiet2} {
+			waitTileAttr(t, viewer, q.id, "mic", "off", 0)
+		}
 		d := waitTileAttr(t, viewer, talker.id, "speaking", "true", 30*time.Second)
 		t.Logf("talker highlighted after %v", d.Round(time.Millisecond))
 		// Watch for two seconds: the muted pages never light up.

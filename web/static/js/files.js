@@ -377,6 +377,7 @@ export class FileShare {
     for (const t of this.#transfers.values()) {
       if (t.peer.id === peer.id && ['offered', 'sending', 'receiving'].includes(t.state)) {
         t.blob = null;
+        document.querySelector(`[data-notice-id="file-${CSS.escape(t.id)}"]`)?.remove();
         this.#finish(t, 'failed', 'peer-left', `${peer.name} left`);
       }
     }

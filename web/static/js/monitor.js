@@ -132,7 +132,9 @@ export class Monitor {
       s.below++;
       s.above = 0;
     }
-    const speaking = s.speaking ? s.below < SPEAK_OFF_TICKS : s.above >= SPEAK_ON_TICKS;
+    // A peer that announced its microphone off is not talking, whatever
+    // is still arriving.
+    const speaking = !this.ui.micOn(id) ? false : s.speaking ? s.below < SPEAK_OFF_TICKS : s.above >= SPEAK_ON_TICKS;
     if (speaking !== s.speaking) {
       s.speaking = speaking;
       this.ui.setTileSpeaking(id, speaking);

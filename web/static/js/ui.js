@@ -137,6 +137,11 @@ export function cameraOn(id) {
   return tileOf(id)?.dataset.camera !== 'off';
 }
 
+/** micOn reports whether peer id announced its microphone on. */
+export function micOn(id) {
+  return tileOf(id)?.dataset.mic !== 'off';
+}
+
 /** setTileSpeaking shows whether peer id is talking. */
 export function setTileSpeaking(id, speaking) {
   const fig = tileOf(id);
