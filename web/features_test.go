@@ -114,6 +114,14 @@ func TestPeerState(t *testing.T) {
 		pg.WaitFor("bob's tile full screen", fmt.Sprintf(`document.fullscreenElement === %s`, tileOf(bob.id)), 10*time.Second)
 		pg.Click(fmt.Sprintf(`figure[data-peer-id=%s] button[data-action=fullscreen]`, strconv.Quote(bob.id)))
 		pg.WaitFor("full screen left", `document.fullscreenElement === null`, 10*time.Second)
+		if !browsertest.Eval[bool](pg, `document.pictureInPictureEnabled`) {
+			t.Log("this Chromium has no picture in picture: the button is not shown")
+			return
+		}
+		pg.Click(fmt.Sprintf(`figure[data-peer-id=%s] button[data-action=pip]`, strconv.Quote(bob.id)))
+		pg.WaitFor("bob's video in picture in picture", fmt.Sprintf(`document.pictureInPictureElement === document.querySelector(%s)`, strconv.Quote(remoteVideo(bob.id))), 10*time.Second)
+		pg.Click(fmt.Sprintf(`figure[data-peer-id=%s] button[data-action=pip]`, strconv.Quote(bob.id)))
+		pg.WaitFor("picture in picture left", `document.pictureInPictureElement === null`, 10*time.Second)
 	})
 
 	t.Run("bad input", func(t *testing.T) {
