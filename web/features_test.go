@@ -106,6 +106,18 @@ func TestPeerState(t *testing.T) {
 			t.Errorf("the quality indicator does not give the numbers: %q", detail)
 		}
 		t.Logf("alice's indicator for bob: %s", detail)
+		// The page's rule is the native peer's (peer.Quality, TestQuality).
+		got := browsertest.Eval[[]string](alice.For(t), `import('/static/js/monitor.js').then(({qualityOf}) => [
+			{rttMs: 10, lossPct: 0, fps: 30, cameraOn: true}, {rttMs: 200, lossPct: 0, fps: 30, cameraOn: true},
+			{rttMs: 500, lossPct: 0, fps: 30, cameraOn: true}, {rttMs: 10, lossPct: 2, fps: 30, cameraOn: true},
+			{rttMs: 10, lossPct: 6, fps: 30, cameraOn: true}, {rttMs: 10, lossPct: 0, fps: 10, cameraOn: true},
+			{rttMs: 10, lossPct: 0, fps: 2, cameraOn: true}, {rttMs: 10, lossPct: 0, fps: 0, cameraOn: false},
+			{rttMs: null, lossPct: null, fps: null, cameraOn: true},
+		].map(qualityOf))`)
+		want := []string{"good", "fair", "poor", "fair", "poor", "fair", "poor", "good", "good"}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("qualityOf: %v, want %v", got, want)
+		}
 	})
 
 	t.Run("full screen", func(t *testing.T) {
