@@ -177,6 +177,8 @@ func TestNativeFeatures(t *testing.T) {
 	t.Run("page to native", func(t *testing.T) {
 		start := time.Now()
 		id := sendFromPage(t, "../../x", -1)
+		// The receiving side reports progress on the way.
+		robot.waitLine(ctx, regexp.MustCompile(`^\[file\] x \(20971520 bytes\) from alice: receiving [1-9][0-9]?%$`))
 		pg.For(t).WaitFor("delivered", transfer(id)+`?.state === 'done'`, 2*time.Minute)
 		t.Logf("20 MiB page → native in %v", time.Since(start).Round(time.Millisecond))
 		want := browsertest.Eval[string](pg.For(t), transfer(id)+`.sha256`)
@@ -224,6 +226,7 @@ func TestNativeFeatures(t *testing.T) {
 		browsertest.Eval[bool](pg.For(t), `(window.videochat.acceptFiles(true), true)`)
 		start := time.Now()
 		say("/send " + src)
+		robot.waitLine(ctx, regexp.MustCompile(`^\[file\] from-robot\.bin .* to alice: sending [1-9][0-9]?%$`))
 		robot.waitLine(ctx, regexp.MustCompile(`^\[file\] from-robot\.bin .* to alice: done`))
 		t.Logf("20 MiB native → page in %v", time.Since(start).Round(time.Millisecond))
 		got := browsertest.Eval[string](pg.For(t), `window.videochat.fileDigest(
