@@ -47,6 +47,7 @@ func (a *liveAudio) run(stop <-chan struct{}, t *track) error {
 		return err
 	}
 	defer src.Close()
+	src = t.level.wrap(src) // RFC 6464 level of each chunk (level.go)
 	enc, err := newOpus(src.Channels(), a.bitrate)
 	if err != nil {
 		return err

@@ -57,6 +57,7 @@ type track struct {
 	keySSRC  []uint32 // keyframe requests by the receiving binding's SSRC
 	sent     map[uint32]sendInfo
 	counters counters
+	level    audioLevel // live audio only (level.go)
 }
 
 // counters are observed by tests and benchmarks.

@@ -165,6 +165,7 @@ type peerOpts struct {
 	reconnectFor    time.Duration
 	token           string
 	onTrack         func(peer.RemoteTrack) peer.TrackSink
+	files           peer.FileConfig
 	// wantErr: Run's error is checked by the test, not by cleanup.
 	wantErr bool
 }
@@ -185,6 +186,7 @@ func startPeer(t *testing.T, server, room, name string, o peerOpts) *runner {
 		ReconnectFor:    o.reconnectFor,
 		Token:           o.token,
 		OnTrack:         o.onTrack,
+		Files:           o.files,
 		Logger:          testLog(t).With("side", name),
 		OnChat: func(from proto.PeerInfo, text string) {
 			r.mu.Lock()

@@ -51,6 +51,16 @@ func readRTCP(sender *webrtc.RTPSender, track webrtc.TrackLocal) {
 	}
 }
 
+// requestKeyFrameAll asks every layer of the track for a keyframe.
+func requestKeyFrameAll(track webrtc.TrackLocal) {
+	switch t := track.(type) {
+	case keyFrameRequester:
+		t.RequestKeyFrame()
+	case keyFrameRequesterErr:
+		_ = t.RequestKeyFrame()
+	}
+}
+
 func requestKeyFrame(track webrtc.TrackLocal, ssrc uint32) {
 	switch t := track.(type) {
 	case layeredKeyFrameRequester:
@@ -180,6 +190,7 @@ func (r *remote) readTrack(t *webrtc.TrackRemote, sink *guardedSink) {
 		switch kind {
 		case webrtc.RTPCodecTypeVideo:
 			r.stats.videoBytes.Add(uint64(len(pkt.Payload)))
+			r.onVideoPacket(&pkt.Header)
 			if n := fc.push(&pkt.Header); n > 0 {
 				r.stats.videoSSRC.Store(uint32(t.SSRC()))
 				r.stats.freezes.frame(time.Now())
@@ -190,6 +201,7 @@ func (r *remote) readTrack(t *webrtc.TrackRemote, sink *guardedSink) {
 			}
 		case webrtc.RTPCodecTypeAudio:
 			r.stats.audioPackets.Add(1)
+			r.onAudioPacket(&pkt.Header)
 		}
 		if r.rec != nil {
 			r.rec.push(kind, mime, pkt)
@@ -204,5 +216,6 @@ func (r *remote) readTrack(t *webrtc.TrackRemote, sink *guardedSink) {
 func (p *Peer) updateRates(now time.Time) {
 	for _, r := range p.remotesSorted() {
 		r.stats.tick(now)
+		r.feat.loss.tick()
 	}
 }

@@ -85,6 +85,9 @@ type Config struct {
 	// Zero means DefaultICERestartAfter (5 s); negative disables automatic
 	// restarts.
 	ICERestartAfter time.Duration
+	// Files configures file sharing (files.go); the zero value refuses
+	// every incoming file.
+	Files FileConfig
 }
 
 // Peer is one native participant in a room. Create it with New and call
@@ -119,6 +122,8 @@ type Peer struct {
 	// have no connection with, and when we offer to them (reconcile).
 	unlisted map[string]time.Time
 	adopt    map[string]time.Time
+
+	feat features // mic/camera state and file sharing (state.go, files.go)
 }
 
 // New validates cfg and returns a Peer ready to Run.
@@ -148,7 +153,12 @@ func New(cfg Config) (*Peer, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	files, err := newFileShare(cfg.Files, log)
+	if err != nil {
+		return nil, fmt.Errorf("peer: %w", err)
+	}
 	return &Peer{
+		feat:     features{files: files},
 		cfg:      cfg,
 		log:      log.With("component", "peer", "room", cfg.Room),
 		wsURL:    wsURL,

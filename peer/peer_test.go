@@ -120,9 +120,9 @@ func TestStatsJSONSchema(t *testing.T) {
 		t.Fatalf("%d peers", len(peers))
 	}
 	want := map[string][]string{
-		"": {"audio", "bytes_sent", "candidate_pair", "estimate_bitrate", "freeze_count", "freeze_max_ms", "freeze_ms",
-			"ice_restarts", "id", "jitter_ms", "layer", "loss", "nack_count", "name", "pli_count", "rtt_ms", "rtx_bytes",
-			"state", "target_bitrate", "video"},
+		"": {"audio", "bytes_sent", "camera", "candidate_pair", "estimate_bitrate", "freeze_count", "freeze_max_ms", "freeze_ms",
+			"ice_restarts", "id", "jitter_ms", "layer", "loss", "loss_pct", "mic", "nack_count", "name", "pli_count",
+			"quality", "rtt_ms", "rtx_bytes", "safety_code", "speaking", "state", "target_bitrate", "video"},
 		"video":          {"bytes_received", "fps", "frames_received"},
 		"audio":          {"packets_received"},
 		"candidate_pair": {"local_type", "remote_type"},

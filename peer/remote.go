@@ -61,6 +61,8 @@ type remote struct {
 	restartsSent atomic.Int64 // ICE-restart offers we initiated
 	restartsDone atomic.Int64 // completed negotiations that changed the remote ufrag
 	remoteUfrag  atomic.Value // string: ufrag of the current remote description
+
+	feat remoteFeatures // announced state, talk detection, loss, safety code (state.go)
 }
 
 // newRemote creates the PeerConnection to info and starts its loop. As the
@@ -94,6 +96,7 @@ func newRemote(p *Peer, self, info proto.PeerInfo, ice []webrtc.ICEServer, offer
 		done:    make(chan struct{}),
 	}
 	r.remoteUfrag.Store("")
+	r.feat.init()
 	if p.cfg.RecordDir != "" {
 		r.rec = newRecorder(p.cfg.RecordDir, p.cfg.Room, info, r.log, r.remoteSendsVideo, r.sendPLI)
 	}
@@ -129,6 +132,7 @@ func (r *remote) installHandlers() {
 		default:
 		}
 	})
+	r.pc.OnDataChannel(r.onDataChannel) // file transfers (files.go)
 	r.pc.OnTrack(func(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		r.goMedia(func() { r.readTrack(t, r.openSink(t, recv)) })
 	})
@@ -148,7 +152,7 @@ func (r *remote) addLocal() error {
 		tracks = r.p.cfg.Tracks
 	}
 	for _, t := range tracks {
-		sender, err := r.pc.AddTrack(t)
+		sender, err := r.pc.AddTrack(r.p.gate(t))
 		if err != nil {
 			return fmt.Errorf("add track %s: %w", t.ID(), err)
 		}
@@ -166,6 +170,7 @@ func (r *remote) addLocal() error {
 		return fmt.Errorf("create chat channel: %w", err)
 	}
 	dc.OnMessage(r.onChatMessage)
+	dc.OnOpen(r.onChatOpen)
 	r.mu.Lock()
 	r.chat = dc
 	r.mu.Unlock()
@@ -249,6 +254,7 @@ func (r *remote) close() {
 			r.log.Debug("close PeerConnection", "err", err)
 		}
 		r.wg.Wait()
+		r.p.feat.files.remoteClosed(r)
 		if r.rec != nil {
 			r.rec.close()
 		}

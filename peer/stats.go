@@ -36,6 +36,8 @@ type PeerStats struct {
 	// whichever side initiated them: negotiations that changed the
 	// remote ICE credentials.
 	ICERestarts int64 `json:"ice_restarts"`
+	// Announced state, talk detection, link quality and safety code (state.go).
+	FeatureStats
 
 	// What we send this peer (with Config.Links): the video encoder
 	// target of the layer it gets (bits/s; 0 unknown), the layer (0 = best;
@@ -137,6 +139,7 @@ func (r *remote) snapshot() PeerStats {
 	if r.iceUp.Load() {
 		r.transportStats(&ps)
 	}
+	r.featureStats(&ps)
 	return ps
 }
 

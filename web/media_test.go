@@ -79,6 +79,7 @@ func TestScreenShare(t *testing.T) {
 			t.Errorf("alice's preview of her camera has transform %q, want it mirrored", tr)
 		}
 		bp := bob.For(t)
+		bp.WaitFor("alice's tile unpinned "+how, tileOf(alice.id)+`.dataset.pinned !== 'true'`, 0)
 		d := bp.WaitFor("alice's camera back on bob's page "+how, aspectCond(sel, 4, 3)+" && "+notMagentaCond(sel), 0)
 		t.Logf("bob sees alice's camera again %v after she came back (%s), centre %s", d, how, centreRGB(bob.Page, sel))
 		bp.WaitNonBlack(sel)
@@ -108,6 +109,7 @@ func TestScreenShare(t *testing.T) {
 		sharing(t)
 		d := bob.For(t).WaitFor("magenta screen on bob's page", magentaCond(sel), 0)
 		t.Logf("bob sees the magenta screen %v after alice's page shows sharing, centre %s", d, centreRGB(bob.Page, sel))
+		bob.For(t).WaitFor("alice's screen share pinned on bob's page", tileOf(alice.id)+`.dataset.screen === 'true' && `+tileOf(alice.id)+`.dataset.pinned === 'true'`, 0)
 	}
 
 	t.Run("back by the button", func(t *testing.T) {

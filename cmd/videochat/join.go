@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"time"
@@ -32,6 +30,7 @@ type joinFlags struct {
 	reconnectFor       time.Duration
 	duration           time.Duration
 	expect             int
+	files              fileFlags
 	log                logFlags
 	stdinMedia         bool // a media source reads stdin: no chat from it
 	play               playFlags
@@ -67,6 +66,7 @@ func newJoinCmd() *cobra.Command {
 	fl.StringVar(&f.statsJSON, "stats-json", "", "append one JSON stats object per second to this file (- for stdout)")
 	fl.DurationVar(&f.duration, "duration", 0, "leave after this long (0: stay until interrupted; 10s with --expect)")
 	fl.IntVar(&f.expect, "expect", 0, "probe mode: at the end of --duration (10s if unset) exit 0 if N remote peers each delivered ≥30 video frames and audio, else exit 3")
+	f.files.register(fl)
 	f.net.register(fl)
 	f.play.register(fl)
 	f.view.register(fl)
@@ -123,7 +123,7 @@ func runJoin(ctx context.Context, f joinFlags) error {
 	}
 	remote.Video = vw.videoSink
 
-	api, err := f.net.api(f.server, capture.RegisterCodecs, links)
+	api, err := f.net.api(f.server, capture.RegisterCodecs, links, peer.AudioLevelInterceptor(media.Tracks()))
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
@@ -142,8 +142,9 @@ func runJoin(ctx context.Context, f joinFlags) error {
 		ReconnectFor: f.reconnectFor,
 		Logger:       log.With("component", "peer"),
 		OnChat:       out.chat,
-		OnEvent:      logEvent(log),
+		OnEvent:      stateLines(out, logEvent(log)),
 		OnTrack:      remote.onTrack,
+		Files:        f.files.config(out),
 	})
 	if err != nil {
 		return withCode(exitUsage, err)
@@ -167,7 +168,7 @@ func runPeer(ctx context.Context, p *peer.Peer, f joinFlags, out *chatPrinter, m
 	runErr := make(chan error, 1)
 	go func() { runErr <- p.Run(ctx) }()
 	if !f.stdinMedia {
-		go readChat(ctx, os.Stdin, p)
+		go readCommands(ctx, os.Stdin, p, out, cancel)
 	}
 
 	var deadline <-chan time.Time
@@ -259,20 +260,6 @@ func runError(err error) error {
 		return withCode(exitRejected, fmt.Errorf("server refused: %s (%s)", perr.Message, perr.Code))
 	}
 	return withCode(exitError, err)
-}
-
-// readChat sends each line read from r as a chat message. It ends at EOF;
-// a read blocked on a terminal ends with the process.
-func readChat(ctx context.Context, r io.Reader, p *peer.Peer) {
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		if ctx.Err() != nil {
-			return
-		}
-		if line := sc.Text(); line != "" {
-			_ = p.SendChat(line)
-		}
-	}
 }
 
 // viewOnly reports whether the room token says its holder may not publish.

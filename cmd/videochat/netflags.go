@@ -27,13 +27,17 @@ func (f *netFlags) register(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.mdns, "mdns", true, "resolve browsers' .local mDNS candidates (multicast on the LAN)")
 }
 
-// api builds the WebRTC API: codecs from register, the interceptors of
-// links (congestion control, pacing, NACK, RTCP reports, TWCC) or pion's
-// defaults when links is nil, and the ICE settings.
-func (f *netFlags) api(server string, register func(*webrtc.MediaEngine) error, links *peer.Links) (*webrtc.API, error) {
+// api builds the WebRTC API: codecs from register, the RTP header
+// extensions the peer reads, the interceptors of links (congestion control,
+// pacing, NACK, RTCP reports, TWCC) or pion's defaults when links is nil,
+// the extra ones (nil entries skipped) and the ICE settings.
+func (f *netFlags) api(server string, register func(*webrtc.MediaEngine) error, links *peer.Links, extra ...interceptor.Factory) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := register(me); err != nil {
 		return nil, fmt.Errorf("register codecs: %w", err)
+	}
+	if err := peer.RegisterHeaderExtensions(me); err != nil {
+		return nil, fmt.Errorf("register header extensions: %w", err)
 	}
 	ir := &interceptor.Registry{}
 	interceptors := webrtc.RegisterDefaultInterceptors
@@ -42,6 +46,11 @@ func (f *netFlags) api(server string, register func(*webrtc.MediaEngine) error, 
 	}
 	if err := interceptors(me, ir); err != nil {
 		return nil, fmt.Errorf("register interceptors: %w", err)
+	}
+	for _, x := range extra {
+		if x != nil {
+			ir.Add(x)
+		}
 	}
 	se := webrtc.SettingEngine{}
 	f.apply(&se, server)

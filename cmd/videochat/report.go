@@ -129,7 +129,7 @@ func statusLine(s peer.Snapshot, prev *peer.Snapshot) string {
 	for _, p := range s.Peers {
 		in += p.Video.BytesReceived
 		out += p.BytesSent
-		parts = append(parts, fmt.Sprintf("%s %s %.0ffps %.0fms tx %dkbps loss %.0f%%", p.Name, p.State, p.Video.FPS, p.RTTMillis, p.TargetBitrate/1000, p.Loss*100))
+		parts = append(parts, fmt.Sprintf("%s %s %.0ffps %.0fms tx %dkbps loss %.0f%% %s", p.Name, p.State, p.Video.FPS, p.RTTMillis, p.TargetBitrate/1000, p.Loss*100, peerFlags(p)))
 	}
 	if prev != nil {
 		var pin, pout uint64

@@ -19,7 +19,10 @@ const DEFAULT_GRACE_S = 10;
  * onPeerJoined(peer), onPeerLeft(peer), onStream(peer, stream),
  * onPeerState(peer, state), onChat(peer, text), onError(code, message),
  * onReconnecting(why), onReconnected({resumed}), onRefused(err) (a
- * reconnect was refused for good), onEnded(reason, message).
+ * reconnect was refused for good), onEnded(reason, message),
+ * onControl(peer, msg) (a state or file message, see messages.js),
+ * onDataChannel(peer, channel). localState() returns the state message
+ * sent to every peer whose chat channel opens (and by sendState).
  *
  * state: 'idle' → 'joining' → 'joined' ⇄ 'reconnecting' → 'ended'.
  *
@@ -41,7 +44,8 @@ export class Call {
   #reconnects = 0;
   #over = false;
 
-  constructor({ room, name, token = '', relay, media, hooks }) {
+  constructor({ room, name, token = '', relay, media, hooks, localState = null }) {
+    this.localState = localState;
     this.room = room;
     this.name = name;
     this.token = token;
@@ -160,6 +164,12 @@ export class Call {
       onChat: (text) => this.hooks.onChat(peer, text),
       onState: (state) => this.hooks.onPeerState(peer, state),
       onGone: () => this.#onGone(id),
+      onOpen: () => {
+        if (this.localState) link.sendControl(this.localState());
+      },
+      onControl: (msg) => this.hooks.onControl?.(peer, msg),
+      onDataChannel: (channel) => this.hooks.onDataChannel?.(peer, channel),
+      onRefusal: (msg) => this.hooks.onRefusal?.(peer, msg),
     });
     this.#links.set(id, link);
     return link;
@@ -322,6 +332,23 @@ export class Call {
     let n = 0;
     for (const link of this.#links.values()) if (link.sendChat(text)) n++;
     return n;
+  }
+
+  /** sendState sends localState() to every peer. */
+  sendState() {
+    if (!this.localState) return;
+    const msg = this.localState();
+    for (const link of this.#links.values()) link.sendControl(msg);
+  }
+
+  /** sendControl sends msg to peer id; false if its channel is not open. */
+  sendControl(id, msg) {
+    return this.#links.get(id)?.sendControl(msg) ?? false;
+  }
+
+  /** linkOf returns the PeerLink to peer id, or undefined. */
+  linkOf(id) {
+    return this.#links.get(id);
   }
 
   /** setTrack sends track as the outgoing track of kind to every peer. */

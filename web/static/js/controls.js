@@ -4,19 +4,20 @@ import { notice, setPressed, showLocal } from './ui.js';
 
 /** bindControls wires the control buttons to media and call. */
 export function bindControls({ media, call }) {
-  bindToggle('toggle-audio', 'audio', media, ['Mute', 'Unmute']);
-  bindToggle('toggle-video', 'video', media, ['Stop video', 'Start video']);
+  bindToggle('toggle-audio', 'audio', media, call, ['Mute', 'Unmute']);
+  bindToggle('toggle-video', 'video', media, call, ['Stop video', 'Start video']);
   bindScreenShare(media, call);
   bindDeviceSelects(media, call);
 }
 
-function bindToggle(id, kind, media, [onLabel, offLabel]) {
+function bindToggle(id, kind, media, call, [onLabel, offLabel]) {
   const b = document.getElementById(id);
   b.disabled = !media.track(kind);
   b.addEventListener('click', () => {
     const on = !media.enabled[kind];
     media.setEnabled(kind, on);
     setPressed(id, !on, on ? onLabel : offLabel);
+    call.sendState();
   });
 }
 
@@ -43,12 +44,14 @@ function bindScreenShare(media, call) {
     showLocal(media.stream, { screen: false });
     setPressed('share-screen', false, 'Share screen');
     await call.setTrack('video', camera);
+    call.sendState();
   };
   const share = async () => {
     const track = await media.startScreen(() => backToCamera());
     showLocal(media.stream, { screen: true });
     setPressed('share-screen', true, 'Back to camera');
     await call.setTrack('video', track);
+    call.sendState();
   };
   b.addEventListener('click', async () => {
     if (busy) return;
@@ -91,6 +94,7 @@ async function bindDeviceSelects(media, call) {
       try {
         const track = await media.useDevice(mediaKind, ev.target.value);
         await call.setTrack(mediaKind, track);
+        call.sendState();
         showLocal(media.stream, { screen: !!media.screen });
         document.getElementById(mediaKind === 'video' ? 'toggle-video' : 'toggle-audio').disabled = false;
       } catch (err) {

@@ -3,6 +3,8 @@
 // peers offer to a newcomer (initiator = true on their side); the newcomer
 // attaches its tracks only once the first offer has been applied.
 
+import { MAX_MESSAGE_BYTES, parseMessage } from './messages.js';
+
 const CHAT_LABEL = 'chat';
 const CHAT_CHANNEL_ID = 0;
 const KINDS = ['audio', 'video'];
@@ -15,7 +17,11 @@ const DISCONNECTED_GRACE_MS = 5000;
  *
  * options: selfId, peer {id, name}, iceServers, relay, media (LocalMedia),
  * initiator, send(msg), onStream(stream), onChat(text), onState(state),
- * onGone() (optional: the remote side closed its end, see gone).
+ * onGone() (optional: the remote side closed its end, see gone),
+ * onOpen() (the chat channel opened: announce our state),
+ * onControl(msg) (a valid non-chat message on the chat channel, see
+ * messages.js), onDataChannel(channel) (the remote opened a channel, e.g.
+ * a file transfer).
  *
  * The initiator (the side that offered first) restarts ICE when the
  * connection fails or stays disconnected for DISCONNECTED_GRACE_MS; the
@@ -61,6 +67,7 @@ export class PeerLink {
         this.opts.onStream(stream);
       }
     };
+    pc.ondatachannel = ({ channel }) => this.opts.onDataChannel?.(channel);
     pc.onconnectionstatechange = () => {
       this.opts.onState(pc.connectionState);
       this.#watchConnection(pc.connectionState);
@@ -108,6 +115,7 @@ export class PeerLink {
     this.#attached = true;
     this.chat = this.pc.createDataChannel(CHAT_LABEL, { negotiated: true, id: CHAT_CHANNEL_ID });
     this.chat.onmessage = (ev) => this.#onChatMessage(ev.data);
+    this.chat.onopen = () => this.opts.onOpen?.();
     this.chat.onclose = () => {
       this.#chatClosed = true;
       this.#reportGone();
@@ -196,15 +204,39 @@ export class PeerLink {
     if (track) this.pc.addTrack(track, this.opts.media.stream);
   }
 
+  // onChatMessage routes one message of the chat channel: chat lines to
+  // onChat, the other known types to onControl. Bad input (binary, over
+  // MAX_MESSAGE_BYTES, not JSON, unknown type, bad fields) is answered
+  // with an error message and otherwise ignored (PROTOCOL.md).
   #onChatMessage(data) {
-    if (typeof data !== 'string') return;
-    let msg;
-    try {
-      msg = JSON.parse(data);
-    } catch (err) {
+    const { msg, error } = parseMessage(data);
+    if (error) {
+      console.warn(`data channel: refused a message from ${this.peer.id}: ${error.code}: ${error.message}`);
+      if (error.reply) this.sendControl(error.reply);
       return;
     }
-    if (msg && msg.type === 'chat' && typeof msg.text === 'string') this.opts.onChat(msg.text);
+    if (msg.type === 'chat') this.opts.onChat(msg.text);
+    else if (msg.type !== 'error') this.opts.onControl?.(msg);
+    else {
+      console.warn(`data channel: ${this.peer.id} refused our message: ${msg.code}: ${msg.message}`);
+      this.opts.onRefusal?.(msg);
+    }
+  }
+
+  /** sendRaw sends text as it is on the chat channel (tests: bad input). */
+  sendRaw(text) {
+    if (this.chat?.readyState !== 'open') return false;
+    this.chat.send(text);
+    return true;
+  }
+
+  /** sendControl sends one message object on the chat channel; false if it is not open. */
+  sendControl(msg) {
+    if (this.chat?.readyState !== 'open') return false;
+    const text = JSON.stringify(msg);
+    if (text.length > MAX_MESSAGE_BYTES) return false;
+    this.chat.send(text);
+    return true;
   }
 
   /** sendChat sends one chat line; it reports whether the channel was open. */

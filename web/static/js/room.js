@@ -3,12 +3,15 @@
 import { Call } from './call.js';
 import { appendChatLine, bindChatForm, setChatEnabled } from './chat.js';
 import { bindControls } from './controls.js';
+import { FileShare } from './files.js';
 import { LocalMedia, problemText } from './media.js';
+import { Monitor } from './monitor.js';
 import * as ui from './ui.js';
 
 const ENDED_STATES = new Set(['left', 'full', 'lost', 'shutdown', 'error', 'unauthorized', 'replaced']);
 
-const session = { state: 'idle', call: null };
+const session = { state: 'idle', call: null, monitor: null, files: null, states: new Map(), refusals: [] };
+const MAX_REFUSALS = 100;
 
 // Hook for tests and debugging: read-only state (id, state, name, relay),
 // the peer connections, counters of ICE restarts and signalling reconnects,
@@ -24,6 +27,24 @@ window.videochat = Object.freeze({
   absent() { return session.call ? session.call.absent() : []; },
   restartIce(peerId) { return session.call ? session.call.restartIce(peerId) : false; },
   get relay() { return session.call?.relay ?? false; },
+  // peerStates: what each peer announced ({mic, camera, screen, max_file}).
+  peerStates() { return Object.fromEntries(session.states); },
+  // monitor: level, speaking, quality and its numbers, safety code per peer.
+  monitor() { return session.monitor ? session.monitor.snapshot() : {}; },
+  // files: the transfers of this page; sendFile(blob, name, peerId|'',
+  // {corruptAt}) sends one (corruptAt flips that byte after hashing: a
+  // test helper for tampered transfers); acceptFiles(bool) answers the
+  // next offers without asking.
+  files() { return session.files ? session.files.list() : []; },
+  sendFile(blob, name, peerId = '', opts = {}) {
+    return session.files ? session.files.send(new File([blob], name), peerId, opts) : null;
+  },
+  fileDigest(id) { return session.files ? session.files.digest(id) : ''; },
+  acceptFiles(on) { if (session.files) session.files.autoAccept = on; },
+  // refusals: the error messages peers sent back about our messages;
+  // sendRaw(peerId, text) sends text as it is on the chat channel (tests).
+  refusals() { return session.refusals.slice(); },
+  sendRaw(peerId, text) { return session.call?.linkOf(peerId)?.sendRaw(text) ?? false; },
 });
 
 function setState(state, status) {
@@ -60,11 +81,21 @@ function askName() {
 
 function hooks(call) {
   return {
-    onPeerJoined: (peer) => ui.addTile(peer),
-    onPeerLeft: (peer) => ui.removeTile(peer.id),
+    onPeerJoined: (peer) => {
+      ui.addTile(peer);
+      session.files?.refreshTargets?.();
+    },
+    onPeerLeft: (peer) => {
+      session.states.delete(peer.id);
+      session.files?.peerLeft(peer);
+      ui.removeTile(peer.id);
+    },
     onStream: (peer, stream) => ui.setTileStream(peer.id, stream),
     onPeerState: (peer, state) => ui.setTileState(peer.id, state),
     onChat: (peer, text) => appendChatLine(peer.name, text),
+    onControl: (peer, msg) => onControl(peer, msg),
+    onRefusal: (peer, msg) => recordRefusal(peer, msg),
+    onDataChannel: (peer, channel) => session.files?.onChannel(peer, channel),
     onEnded: (reason, message) => end(call, reason, message),
     onRefused: (err) => refused(call, err),
     onError: (code, message) => ui.notice(message || code, { kind: 'error', id: `error-${code}` }),
@@ -77,6 +108,34 @@ function hooks(call) {
       ui.clearNotice('reconnect');
       if (!resumed) ui.notice('Reconnected as a new participant: the call is set up again.', { id: 'reconnected' });
     },
+  };
+}
+
+// onControl handles the state and file messages of the chat channel.
+function onControl(peer, msg) {
+  if (msg.type === 'state') {
+    const state = { mic: msg.mic, camera: msg.camera, screen: msg.screen === true, max_file: msg.max_file ?? null };
+    session.states.set(peer.id, state);
+    ui.setTileMedia(peer.id, state);
+    return;
+  }
+  if (msg.type === 'file-refuse') recordRefusal(peer, { code: msg.code, ref: 'file-offer', message: msg.message });
+  session.files?.onControl(peer, msg);
+}
+
+function recordRefusal(peer, msg) {
+  session.refusals.push({ peer: peer.id, code: msg.code, ref: msg.ref ?? '', message: msg.message ?? '' });
+  if (session.refusals.length > MAX_REFUSALS) session.refusals.shift();
+}
+
+// localState is the state message this page announces.
+function localState(media) {
+  return {
+    type: 'state',
+    mic: media.mic && media.enabled.audio ? 'on' : 'off',
+    camera: media.track('video') && media.enabled.video ? 'on' : 'off',
+    screen: !!media.screen,
+    max_file: session.files ? session.files.maxFile : 0,
   };
 }
 
@@ -114,6 +173,8 @@ function end(call, reason, message) {
   call.leave();
   ui.clearNotice('reconnect');
   call.media.stop();
+  session.monitor?.stop();
+  session.files?.stop();
   ui.removeRemoteTiles();
   setChatEnabled(false);
   for (const id of ['toggle-audio', 'toggle-video', 'share-screen', 'leave']) document.getElementById(id).disabled = true;
@@ -145,9 +206,14 @@ async function start(room, name, token, relay, viewer) {
   }
   showMediaProblem(media);
 
-  const call = new Call({ room, name, token, relay, media, hooks: null });
+  const call = new Call({ room, name, token, relay, media, hooks: null, localState: () => localState(media) });
   call.hooks = hooks(call);
   session.call = call;
+  session.files = new FileShare({
+    call, notice: ui.notice, log: appendChatLine, limitOf: (id) => session.states.get(id)?.max_file ?? null,
+  });
+  session.monitor = new Monitor({ call, ui });
+  ui.startLayout();
   setState('joining', 'Joining…');
   try {
     await call.join();
@@ -157,6 +223,8 @@ async function start(room, name, token, relay, viewer) {
   }
   if (media.problem === 'viewer') showMediaProblem(media); // the welcome may have said so
   setState('joined', liveStatus(call));
+  session.monitor.start();
+  session.files.bind();
   bindControls({ media, call });
   bindChatForm((text) => {
     call.sendChat(text);
