@@ -295,14 +295,17 @@ func TestBadDevices(t *testing.T) {
 	}
 }
 
-func requireTool(t *testing.T, name string) string {
+// requireTool returns the path of a command-line tool, or ends the test
+// when it is missing: a failure in CI, a loud skip elsewhere.
+func requireTool(t testing.TB, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
+		msg := fmt.Sprintf("\n*** %s NOT FOUND: this test did NOT run. Install it: scripts/deps.sh test ***", name)
 		if ci() {
-			t.Fatalf("%s not found", name)
+			t.Fatal(msg)
 		}
-		t.Skipf("%s not found", name)
+		t.Skip(msg)
 	}
 	return p
 }

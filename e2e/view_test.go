@@ -296,18 +296,6 @@ func savePNG(t *testing.T, name string, img image.Image) {
 	_ = pngEncode(f, img)
 }
 
-// requireTool ends the test when tool is missing: a failure in CI.
-func requireTool(t testing.TB, tool string) {
-	t.Helper()
-	if _, err := exec.LookPath(tool); err != nil {
-		msg := fmt.Sprintf("\n*** %s NOT FOUND: this test did NOT run. Install it: scripts/deps.sh test ***", tool)
-		if ci() {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-}
-
 // tmuxSession is one detached tmux server and session owned by a test.
 type tmuxSession struct {
 	t      testing.TB
