@@ -124,4 +124,4 @@ func BenchmarkLayers(b *testing.B) {
 type discard struct{}
 
 func (discard) WriteRTP(*rtp.Header, []byte) (int, error) { return 0, nil }
-func (discard) Write(b []byte) (int, error)                { return len(b), nil }
+func (discard) Write(b []byte) (int, error)               { return len(b), nil }
