@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"strings"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
