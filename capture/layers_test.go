@@ -4,6 +4,9 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
 )
 
 func TestGroupSpreadsAtMostThreeLayers(t *testing.T) {
@@ -169,5 +172,26 @@ func TestOpusFECFollowsLoss(t *testing.T) {
 		if fec, loss, _ := enc.settings(); fec != tc.fec || loss != tc.percent {
 			t.Errorf("loss %.3f: fec %v at %d%%, want %v at %d%%", tc.loss, fec, loss, tc.fec, tc.percent)
 		}
+	}
+}
+
+// TestTakeKeyFrameForPlainPipelines: pipelines without layers see any
+// request (for all or for one binding) once, at most once per interval.
+func TestTakeKeyFrameForPlainPipelines(t *testing.T) {
+	tr := newTrack(webrtc.RTPCodecTypeVideo, "v", "s", []codecKey{keyVP8}, nil, testLogger(t))
+	now := time.Unix(1000, 0)
+	if tr.takeKeyFrame(now) {
+		t.Fatal("keyframe without a request")
+	}
+	tr.RequestKeyFrameFor(42)
+	if !tr.takeKeyFrame(now) || tr.takeKeyFrame(now) {
+		t.Fatal("a request must give exactly one keyframe")
+	}
+	tr.RequestKeyFrame()
+	if tr.takeKeyFrame(now.Add(keyFrameInterval / 2)) {
+		t.Fatal("keyframe within the interval")
+	}
+	if !tr.takeKeyFrame(now.Add(keyFrameInterval)) {
+		t.Fatal("a pending request was lost")
 	}
 }

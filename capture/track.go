@@ -53,8 +53,9 @@ type track struct {
 	subs     map[codecKey][]binding
 	version  uint64 // incremented on every change of subs
 	closed   bool
-	keyAll   bool     // a keyframe was requested for every layer
-	keySSRC  []uint32 // keyframe requests by the receiving binding's SSRC
+	keyAll   bool      // a keyframe was requested for every layer
+	keySSRC  []uint32  // keyframe requests by the receiving binding's SSRC
+	lastKey  time.Time // when takeKeyFrame last granted a keyframe
 	sent     map[uint32]sendInfo
 	counters counters
 	level    audioLevel // live audio only (level.go)
@@ -258,6 +259,22 @@ func (t *track) takeKeyRequests() (all bool, ssrcs []uint32) {
 	all, ssrcs = t.keyAll, t.keySSRC
 	t.keyAll, t.keySSRC = false, nil
 	return all, ssrcs
+}
+
+// takeKeyFrame is for pipelines without layers (media sent as is): it
+// reports whether a keyframe was requested (for all or for any binding)
+// and keyFrameInterval has passed since the last one it granted, and then
+// consumes the requests. Live video uses takeKeyRequests and layers.go.
+func (t *track) takeKeyFrame(now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if (!t.keyAll && len(t.keySSRC) == 0) || now.Sub(t.lastKey) < keyFrameInterval {
+		return false
+	}
+	t.keyAll, t.keySSRC = false, nil
+	t.lastKey = now
+	t.counters.forced.Add(1)
+	return true
 }
 
 // setSendInfo replaces what SendStats reports.

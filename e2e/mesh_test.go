@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"strings"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,12 +70,12 @@ func TestMixedMeshLayers(t *testing.T) {
 		pg.WaitFramesDecoded(ids[name], 30)
 		stopPageVideo(pg)
 	}
-	time.Sleep(10 * time.Second) // let the estimates settle, then judge 20 s
+	time.Sleep(10 * time.Second) // let the estimates settle, then judge a window
 	before := map[string]inboundVideo{}
 	for name, pg := range pages {
 		before[name] = readInbound(pg, ids[name])
 	}
-	const window = 20 * time.Second
+	const window = 15 * time.Second
 	time.Sleep(window)
 	s, err := lastSnapshot(stats)
 	if err != nil {
@@ -103,7 +103,7 @@ func TestMixedMeshLayers(t *testing.T) {
 		t.Errorf("weak receiver decodes %.1f fps, want ≥ 10", fps)
 	}
 	for name, v := range got {
-		if v.KeyFrames > 4 { // natural keyframes every 10 s, a layer switch or two
+		if v.KeyFrames > 4 { // natural keyframes every 10 s, a layer switch, a PLI
 			t.Errorf("%s decoded %.0f keyframes in %v: keyframe storm", name, v.KeyFrames, window)
 		}
 	}
