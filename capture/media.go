@@ -132,7 +132,8 @@ func openVideo(ctx context.Context, cfg Config, streamID string, ended func(erro
 		}, keyVP8, keyH264), nil
 	}
 	if IsStream(cfg.Video) {
-		return openStreamTrack(ctx, cfg, cfg.Video, false, streamID, ended, log)
+		newLive := func(open videoOpener) pipeline { return live(open).pipe }
+		return openStreamTrack(ctx, cfg, cfg.Video, false, streamID, ended, log, newLive)
 	}
 	switch fileKind(cfg.Video) {
 	case "y4m":
@@ -169,7 +170,7 @@ func openAudio(ctx context.Context, cfg Config, streamID string, ended func(erro
 		return live(func() (audioSource, error) { return openMicrophone(d, p) }), nil
 	}
 	if IsStream(cfg.Audio) {
-		return openStreamTrack(ctx, cfg, cfg.Audio, true, streamID, ended, log)
+		return openStreamTrack(ctx, cfg, cfg.Audio, true, streamID, ended, log, nil)
 	}
 	if fileKind(cfg.Audio) == "ogg" {
 		if err := probe(openOgg(cfg.Audio)); err != nil {
@@ -182,7 +183,8 @@ func openAudio(ctx context.Context, cfg Config, streamID string, ended func(erro
 }
 
 // openStreamTrack opens a stream source and makes its persistent track.
-func openStreamTrack(ctx context.Context, cfg Config, name string, audio bool, streamID string, ended func(error), log *slog.Logger) (*track, error) {
+// newLive makes the live encoding pipeline of raw video (Y4M).
+func openStreamTrack(ctx context.Context, cfg Config, name string, audio bool, streamID string, ended func(error), log *slog.Logger, newLive func(videoOpener) pipeline) (*track, error) {
 	kind, what := webrtc.RTPCodecTypeVideo, "video input ("+name+")"
 	if audio {
 		kind, what = webrtc.RTPCodecTypeAudio, "audio input ("+name+")"
@@ -210,7 +212,7 @@ func openStreamTrack(ctx context.Context, cfg Config, name string, audio bool, s
 		codecs = []codecKey{keyOpus}
 	case formatY4M:
 		src := y4mStream{in.y4m}
-		p = &liveVideo{open: func() (videoSource, error) { return src, nil }, encoders: defaultEncoders(), fps: cfg.FPS, bitrate: cfg.VideoBitrate, log: log}
+		p = newLive(func() (videoSource, error) { return src, nil })
 		codecs = []codecKey{keyVP8, keyH264}
 		log = log.With("size", fmt.Sprintf("%dx%d", in.y4m.hdr.Width, in.y4m.hdr.Height))
 	}

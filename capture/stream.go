@@ -387,7 +387,7 @@ func (p *streamPipe) run(stop <-chan struct{}, t *track) error {
 			}
 			ready = live
 		}
-		if p.key != keyOpus && t.takeKeyFrame(time.Now()) {
+		if p.key != keyOpus && keyRequested(t) {
 			keyRequests++
 			if keyRequests == 1 {
 				p.log.Warn("a receiver needs a keyframe (it joined, or lost packets), which a stream from another program cannot make on demand: it waits for the input's next one (make them frequent: rpicam-vid --intra 30, ffmpeg -g 30)")
@@ -415,6 +415,10 @@ func (p *streamPipe) run(stop <-chan struct{}, t *track) error {
 		out.send(send, data, ts)
 	}
 }
+
+// keyRequested reports (and consumes) a receiver's request for a keyframe
+// since the last call, at most one per keyFrameInterval.
+func keyRequested(t *track) bool { return t.takeKeyFrame(time.Now()) }
 
 // streamRunner runs the pipeline of a stream track: it closes the input when
 // the pipeline is stopped (so that a blocked read returns) and reports the
