@@ -211,7 +211,7 @@ func openStreamTrack(ctx context.Context, cfg Config, name string, audio bool, s
 		p = &streamPipe{in: oggStream{in.ogg}, key: keyOpus, clock: audioRate, fps: cfg.FPS, log: log}
 		codecs = []codecKey{keyOpus}
 	case formatY4M:
-		src := y4mStream{in.y4m}
+		src := y4mStream{in.y4m, log}
 		p = newLive(func() (videoSource, error) { return src, nil })
 		codecs = []codecKey{keyVP8, keyH264}
 		log = log.With("size", fmt.Sprintf("%dx%d", in.y4m.hdr.Width, in.y4m.hdr.Height))

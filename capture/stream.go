@@ -265,14 +265,26 @@ func (s oggStream) next() ([]byte, time.Duration, bool, error) {
 }
 
 // y4mStream is a live video source reading a Y4M stream.
-type y4mStream struct{ rd *y4mReader }
+type y4mStream struct {
+	rd  *y4mReader
+	log *slog.Logger
+}
 
 func (s y4mStream) Read() (*image.YCbCr, error) {
-	if err := s.rd.readFrame(); err != nil {
+	stall := time.AfterFunc(stallTimeout, func() { s.log.Warn(stallMessage) })
+	err := s.rd.readFrame()
+	stall.Stop()
+	if err != nil {
 		return nil, err
 	}
 	return s.rd.img, nil
 }
+
+// A stream with no frame for stallTimeout is logged as stalled.
+const (
+	stallTimeout = 5 * time.Second
+	stallMessage = "input stalled: no frame for 5s; the track sends nothing until it resumes"
+)
 
 func (s y4mStream) Interval() time.Duration { return s.rd.hdr.interval() }
 
@@ -337,19 +349,18 @@ func (p *streamPipe) run(stop <-chan struct{}, t *track) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var (
-		subs         []binding
-		version      = noVersion
-		ready        = map[string]bool{} // bindings that have had a keyframe
-		start        time.Time
-		keyRequests  int
-		warnedRate   bool
-		stalled      atomic.Bool
-		stallTimeout = 5 * time.Second
+		subs        []binding
+		version     = noVersion
+		ready       = map[string]bool{} // bindings that have had a keyframe
+		start       time.Time
+		keyRequests int
+		warnedRate  bool
+		stalled     atomic.Bool
 	)
 	for {
 		watch := time.AfterFunc(stallTimeout, func() {
 			stalled.Store(true)
-			p.log.Warn("input stalled: no frame for 5s; the track sends nothing until it resumes")
+			p.log.Warn(stallMessage)
 		})
 		data, pts, key, err := p.in.next()
 		watch.Stop()
