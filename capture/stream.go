@@ -36,6 +36,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pion/webrtc/v4"
 )
 
 // SourceStdin names standard input (Config.Stdin) as a source.
@@ -225,6 +227,47 @@ func (in *streamInput) readHeader(audio bool) error {
 
 // Close closes the input; a read blocked on it returns.
 func (in *streamInput) Close() error { return in.rc.Close() }
+
+// openStreamTrack opens a stream source and makes its persistent track.
+// newLive makes the live encoding pipeline of raw video (Y4M).
+func openStreamTrack(ctx context.Context, cfg Config, name string, audio bool, streamID string, ended func(error), log *slog.Logger, newLive func(videoOpener) pipeline) (*track, error) {
+	kind, what := webrtc.RTPCodecTypeVideo, "video input ("+name+")"
+	if audio {
+		kind, what = webrtc.RTPCodecTypeAudio, "audio input ("+name+")"
+	}
+	in, err := openStream(ctx, cfg, name, audio)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	log = log.With("input", name, "format", string(in.format))
+	var (
+		p      pipeline
+		codecs []codecKey
+		h264   byte
+	)
+	switch in.format {
+	case formatH264:
+		p = &streamPipe{in: &h264Stream{rd: in.h264, log: log}, key: keyH264, clock: 90000, fps: cfg.FPS, log: log}
+		codecs, h264 = []codecKey{keyH264}, in.h264.profile.idc
+		log = log.With("profile", in.h264.profile.String())
+	case formatIVF:
+		p = &streamPipe{in: ivfStream{in.ivf}, key: keyVP8, clock: 90000, fps: cfg.FPS, log: log}
+		codecs = []codecKey{keyVP8}
+	case formatOgg:
+		p = &streamPipe{in: oggStream{in.ogg}, key: keyOpus, clock: audioRate, fps: cfg.FPS, log: log}
+		codecs = []codecKey{keyOpus}
+	case formatY4M:
+		src := y4mStream{in.y4m, log}
+		p = newLive(func() (videoSource, error) { return src, nil })
+		codecs = []codecKey{keyVP8, keyH264}
+		log = log.With("size", fmt.Sprintf("%dx%d", in.y4m.hdr.Width, in.y4m.hdr.Height))
+	}
+	log.Info(what + " detected")
+	r := &streamRunner{pipe: p, in: in, what: what, ended: ended, log: log}
+	t := newTrack(kind, kind.String(), streamID, codecs, r, log)
+	t.h264, t.persistent = h264, true
+	return t, nil
+}
 
 // encodedStream yields the frames of a stream sent as is. pts < 0 means
 // the format has no timestamps.
