@@ -142,7 +142,8 @@ func openVideo(ctx context.Context, cfg Config, streamID string, ended func(erro
 		}), keyVP8, keyH264), nil
 	}
 	if IsStream(cfg.Video) {
-		return openStreamTrack(ctx, cfg, cfg.Video, false, streamID, ended, log)
+		newLive := func(open videoOpener) pipeline { return live(open).pipe }
+		return openStreamTrack(ctx, cfg, cfg.Video, false, streamID, ended, log, newLive)
 	}
 	switch fileKind(cfg.Video) {
 	case "y4m":
@@ -181,7 +182,7 @@ func openAudio(ctx context.Context, cfg Config, streamID string, ended func(erro
 		return live(func() (audioSource, error) { return openMicrophone(want, log) }), nil
 	}
 	if IsStream(cfg.Audio) {
-		return openStreamTrack(ctx, cfg, cfg.Audio, true, streamID, ended, log)
+		return openStreamTrack(ctx, cfg, cfg.Audio, true, streamID, ended, log, nil)
 	}
 	if fileKind(cfg.Audio) == "ogg" {
 		if err := probe(openOgg(cfg.Audio)); err != nil {
@@ -191,47 +192,6 @@ func openAudio(ctx context.Context, cfg Config, streamID string, ended func(erro
 		return newTrack(webrtc.RTPCodecTypeAudio, "audio", streamID, []codecKey{keyOpus}, p, log), nil
 	}
 	return nil, fmt.Errorf("--audio %q: want mic, test, none, an .ogg file, - (stdin), tcp://HOST:PORT or unix:PATH", cfg.Audio)
-}
-
-// openStreamTrack opens a stream source and makes its persistent track.
-func openStreamTrack(ctx context.Context, cfg Config, name string, audio bool, streamID string, ended func(error), log *slog.Logger) (*track, error) {
-	kind, what := webrtc.RTPCodecTypeVideo, "video input ("+name+")"
-	if audio {
-		kind, what = webrtc.RTPCodecTypeAudio, "audio input ("+name+")"
-	}
-	in, err := openStream(ctx, cfg, name, audio)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	log = log.With("input", name, "format", string(in.format))
-	var (
-		p      pipeline
-		codecs []codecKey
-		h264   byte
-	)
-	switch in.format {
-	case formatH264:
-		p = &streamPipe{in: &h264Stream{rd: in.h264, log: log}, key: keyH264, clock: 90000, fps: cfg.FPS, log: log}
-		codecs, h264 = []codecKey{keyH264}, in.h264.profile.idc
-		log = log.With("profile", in.h264.profile.String())
-	case formatIVF:
-		p = &streamPipe{in: ivfStream{in.ivf}, key: keyVP8, clock: 90000, fps: cfg.FPS, log: log}
-		codecs = []codecKey{keyVP8}
-	case formatOgg:
-		p = &streamPipe{in: oggStream{in.ogg}, key: keyOpus, clock: audioRate, fps: cfg.FPS, log: log}
-		codecs = []codecKey{keyOpus}
-	case formatY4M:
-		src := y4mStream{in.y4m}
-		p = &liveVideo{open: func() (videoSource, error) { return src, nil }, encoders: defaultEncoders(), fps: cfg.FPS,
-			ceiling: cfg.VideoBitrate, floor: cfg.MinVideoBitrate, estimate: cfg.Estimate, log: log}
-		codecs = []codecKey{keyVP8, keyH264}
-		log = log.With("size", fmt.Sprintf("%dx%d", in.y4m.hdr.Width, in.y4m.hdr.Height))
-	}
-	log.Info(what + " detected")
-	r := &streamRunner{pipe: p, in: in, what: what, ended: ended, log: log}
-	t := newTrack(kind, kind.String(), streamID, codecs, r, log)
-	t.h264, t.persistent = h264, true
-	return t, nil
 }
 
 // probe closes a source opened only to check it.

@@ -36,6 +36,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pion/webrtc/v4"
 )
 
 // SourceStdin names standard input (Config.Stdin) as a source.
@@ -226,6 +228,47 @@ func (in *streamInput) readHeader(audio bool) error {
 // Close closes the input; a read blocked on it returns.
 func (in *streamInput) Close() error { return in.rc.Close() }
 
+// openStreamTrack opens a stream source and makes its persistent track.
+// newLive makes the live encoding pipeline of raw video (Y4M).
+func openStreamTrack(ctx context.Context, cfg Config, name string, audio bool, streamID string, ended func(error), log *slog.Logger, newLive func(videoOpener) pipeline) (*track, error) {
+	kind, what := webrtc.RTPCodecTypeVideo, "video input ("+name+")"
+	if audio {
+		kind, what = webrtc.RTPCodecTypeAudio, "audio input ("+name+")"
+	}
+	in, err := openStream(ctx, cfg, name, audio)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	log = log.With("input", name, "format", string(in.format))
+	var (
+		p      pipeline
+		codecs []codecKey
+		h264   byte
+	)
+	switch in.format {
+	case formatH264:
+		p = &streamPipe{in: &h264Stream{rd: in.h264, log: log}, key: keyH264, clock: 90000, fps: cfg.FPS, log: log}
+		codecs, h264 = []codecKey{keyH264}, in.h264.profile.idc
+		log = log.With("profile", in.h264.profile.String())
+	case formatIVF:
+		p = &streamPipe{in: ivfStream{in.ivf}, key: keyVP8, clock: 90000, fps: cfg.FPS, log: log}
+		codecs = []codecKey{keyVP8}
+	case formatOgg:
+		p = &streamPipe{in: oggStream{in.ogg}, key: keyOpus, clock: audioRate, fps: cfg.FPS, log: log}
+		codecs = []codecKey{keyOpus}
+	case formatY4M:
+		src := y4mStream{in.y4m, log}
+		p = newLive(func() (videoSource, error) { return src, nil })
+		codecs = []codecKey{keyVP8, keyH264}
+		log = log.With("size", fmt.Sprintf("%dx%d", in.y4m.hdr.Width, in.y4m.hdr.Height))
+	}
+	log.Info(what + " detected")
+	r := &streamRunner{pipe: p, in: in, what: what, ended: ended, log: log}
+	t := newTrack(kind, kind.String(), streamID, codecs, r, log)
+	t.h264, t.persistent = h264, true
+	return t, nil
+}
+
 // encodedStream yields the frames of a stream sent as is. pts < 0 means
 // the format has no timestamps.
 type encodedStream interface {
@@ -265,14 +308,26 @@ func (s oggStream) next() ([]byte, time.Duration, bool, error) {
 }
 
 // y4mStream is a live video source reading a Y4M stream.
-type y4mStream struct{ rd *y4mReader }
+type y4mStream struct {
+	rd  *y4mReader
+	log *slog.Logger
+}
 
 func (s y4mStream) Read() (*image.YCbCr, error) {
-	if err := s.rd.readFrame(); err != nil {
+	stall := time.AfterFunc(stallTimeout, func() { s.log.Warn(stallMessage) })
+	err := s.rd.readFrame()
+	stall.Stop()
+	if err != nil {
 		return nil, err
 	}
 	return s.rd.img, nil
 }
+
+// A stream with no frame for stallTimeout is logged as stalled.
+const (
+	stallTimeout = 5 * time.Second
+	stallMessage = "input stalled: no frame for 5s; the track sends nothing until it resumes"
+)
 
 func (s y4mStream) Interval() time.Duration { return s.rd.hdr.interval() }
 
@@ -337,19 +392,18 @@ func (p *streamPipe) run(stop <-chan struct{}, t *track) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var (
-		subs         []binding
-		version      = noVersion
-		ready        = map[string]bool{} // bindings that have had a keyframe
-		start        time.Time
-		keyRequests  int
-		warnedRate   bool
-		stalled      atomic.Bool
-		stallTimeout = 5 * time.Second
+		subs        []binding
+		version     = noVersion
+		ready       = map[string]bool{} // bindings that have had a keyframe
+		start       time.Time
+		keyRequests int
+		warnedRate  bool
+		stalled     atomic.Bool
 	)
 	for {
 		watch := time.AfterFunc(stallTimeout, func() {
 			stalled.Store(true)
-			p.log.Warn("input stalled: no frame for 5s; the track sends nothing until it resumes")
+			p.log.Warn(stallMessage)
 		})
 		data, pts, key, err := p.in.next()
 		watch.Stop()
@@ -387,7 +441,7 @@ func (p *streamPipe) run(stop <-chan struct{}, t *track) error {
 			}
 			ready = live
 		}
-		if all, ssrcs := t.takeKeyRequests(); p.key != keyOpus && (all || len(ssrcs) > 0) {
+		if p.key != keyOpus && keyRequested(t) {
 			keyRequests++
 			if keyRequests == 1 {
 				p.log.Warn("a receiver needs a keyframe (it joined, or lost packets), which a stream from another program cannot make on demand: it waits for the input's next one (make them frequent: rpicam-vid --intra 30, ffmpeg -g 30)")
@@ -415,6 +469,10 @@ func (p *streamPipe) run(stop <-chan struct{}, t *track) error {
 		out.send(send, data, ts)
 	}
 }
+
+// keyRequested reports (and consumes) a receiver's request for a keyframe
+// since the last call, at most one per keyFrameInterval.
+func keyRequested(t *track) bool { return t.takeKeyFrame(time.Now()) }
 
 // streamRunner runs the pipeline of a stream track: it closes the input when
 // the pipeline is stopped (so that a blocked read returns) and reports the
