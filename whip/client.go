@@ -248,4 +248,3 @@ func parseLink(link string) (webrtc.ICEServer, bool) {
 	}
 	return s, ice
 }
-

@@ -172,4 +172,3 @@ func localFrag(local string) string {
 	}
 	return b.String()
 }
-

@@ -110,7 +110,7 @@ type keySink struct {
 	pkts atomic.Int64
 }
 
-func (k *keySink) WriteRTP(*rtp.Packet)             { k.pkts.Add(1) }
+func (k *keySink) WriteRTP(*rtp.Packet)           { k.pkts.Add(1) }
 func (k *keySink) SenderReport(time.Time, uint32) {}
 func (k *keySink) Close()                         {}
 
