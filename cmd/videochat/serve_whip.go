@@ -1,0 +1,145 @@
+package main
+
+// serve --whip / --whep: mounts package whip's handler beside the room
+// signalling. WHIP/WHEP sessions join rooms as ordinary participants over
+// a private loopback listener (plain HTTP even when the public side is
+// https, so no certificate trust is needed), whose URL carries a random
+// key and the client's IP: the room's per-IP connection limit then counts
+// each session against its real client.
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+	"github.com/spf13/pflag"
+
+	"github.com/videochat/videochat/capture"
+	"github.com/videochat/videochat/signal"
+	"github.com/videochat/videochat/signal/proto"
+	"github.com/videochat/videochat/whip"
+)
+
+// whipFlags enable and tune the WHIP/WHEP endpoints.
+type whipFlags struct {
+	whip, whep  bool
+	maxSessions int
+}
+
+func (f *whipFlags) register(fl *pflag.FlagSet) {
+	fl.BoolVar(&f.whip, "whip", false, "accept WHIP publishers (OBS, GStreamer, browsers) at POST /whip/{room}?name=N: each appears in the room as a participant")
+	fl.BoolVar(&f.whep, "whep", false, "play room participants to WHEP players at POST /whep/{room}/{name}")
+	fl.IntVar(&f.maxSessions, "whip-max-sessions", whip.DefaultMaxSessions, "WHIP and WHEP sessions open at once")
+}
+
+// whipService is the running handler and its private signalling listener.
+type whipService struct {
+	h   *whip.Handler
+	srv *http.Server
+	ln  net.Listener
+}
+
+// start builds the service, or returns nil when neither endpoint is on.
+func (f *whipFlags) start(sig *signal.Server, listenAddr, tokenSecret string, ice func(string) []proto.ICEServer, log *slog.Logger) (*whipService, error) {
+	if !f.whip && !f.whep {
+		return nil, nil
+	}
+	api, err := whipAPI(listenAddr)
+	if err != nil {
+		return nil, withCode(exitError, err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, withCode(exitError, fmt.Errorf("whip: internal listener: %w", err))
+	}
+	var kb [16]byte
+	_, _ = rand.Read(kb[:])
+	key := hex.EncodeToString(kb[:])
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{key}/{ip}/ws/{room}", func(w http.ResponseWriter, r *http.Request) {
+		ip := net.ParseIP(r.PathValue("ip"))
+		if subtle.ConstantTimeCompare([]byte(r.PathValue("key")), []byte(key)) != 1 || ip == nil {
+			http.NotFound(w, r)
+			return
+		}
+		r.RemoteAddr = net.JoinHostPort(ip.String(), "0")
+		sig.ServeHTTP(w, r)
+	})
+	base := "http://" + ln.Addr().String() + "/" + key + "/"
+	h, err := whip.New(whip.Config{
+		WHIP:        f.whip,
+		WHEP:        f.whep,
+		API:         api,
+		Server:      func(ip string) string { return base + url.PathEscape(ip) },
+		TokenSecret: []byte(tokenSecret),
+		ICEServers:  ice,
+		MaxSessions: f.maxSessions,
+		Logger:      log,
+	})
+	if err != nil {
+		_ = ln.Close()
+		return nil, withCode(exitUsage, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("whip/whep enabled", "whip", f.whip, "whep", f.whep)
+	return &whipService{h: h, srv: srv, ln: ln}, nil
+}
+
+// mount routes /whip/ and /whep/ to the handler (nil: nothing).
+func (s *whipService) mount(mux *http.ServeMux) {
+	if s == nil {
+		return
+	}
+	mux.Handle("/whip/", s.h)
+	mux.Handle("/whep/", s.h)
+}
+
+// close ends every session (their participants leave the rooms); the
+// internal listener closes after the signalling server shut down.
+func (s *whipService) close() {
+	if s == nil {
+		return
+	}
+	s.h.Close()
+}
+
+func (s *whipService) closeListener() {
+	if s == nil {
+		return
+	}
+	if err := s.srv.Close(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		_ = s.ln.Close()
+	}
+}
+
+// whipAPI builds the server's WebRTC API: the native peer's codecs (so a
+// publisher can only send what the room's receivers accept), pion's
+// default interceptors (NACK, reports, TWCC), and loopback candidates when
+// the server listens on loopback.
+func whipAPI(listenAddr string) (*webrtc.API, error) {
+	me := &webrtc.MediaEngine{}
+	if err := capture.RegisterCodecs(me); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+		return nil, err
+	}
+	se := webrtc.SettingEngine{}
+	if host, _, err := net.SplitHostPort(listenAddr); err == nil {
+		if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+			se.SetIncludeLoopbackCandidate(true)
+		}
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
