@@ -37,7 +37,7 @@ const (
 	mimeFrag    = "application/trickle-ice-sdpfrag"
 	allowEndpt  = "POST, OPTIONS"
 	allowSessn  = "PATCH, DELETE, OPTIONS"
-	corsHeaders = "Authorization, Content-Type, If-Match"
+	corsHeaders = "Authorization, Content-Type, If-Match, ETag" // ETag: @eyevinn/whip-web-client sends it on PATCH
 	corsExpose  = "Location, Link, ETag, Accept-Patch, Accept-Post"
 )
 
