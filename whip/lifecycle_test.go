@@ -1,0 +1,137 @@
+package whip_test
+
+import (
+	"context"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/videochat/videochat/internal/looptest"
+
+	"github.com/videochat/videochat/signal"
+	"github.com/videochat/videochat/signal/proto"
+	"github.com/videochat/videochat/signal/token"
+	"github.com/videochat/videochat/whip"
+)
+
+// TestVanishedPublisherIsReaped: a connected publisher that disappears
+// without DELETE (its ICE goes disconnected, then silent) is reaped and its
+// participant leaves the room.
+func TestVanishedPublisherIsReaped(t *testing.T) {
+	e := startEnv(t, signal.Config{}, whip.Config{DisconnectTimeout: time.Second})
+	bob := startRoomPeer(t, e, "demo", "bob", nil, nil)
+	// The publisher's packets all go through one UDP socket that the test
+	// can turn into a black hole: the publisher vanishes without a DTLS
+	// close or a DELETE, as a crashed or unplugged encoder does.
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hole := &blackHole{PacketConn: conn}
+	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: hole})
+	t.Cleanup(func() { _ = mux.Close() })
+	se := webrtc.SettingEngine{}
+	looptest.Restrict(&se)
+	se.SetICEUDPMux(mux)
+	pubEnv := *e
+	pubEnv.api = looptest.NewAPI(t, nil, se)
+	pub, err := publish(t, &pubEnv, e.url+"/whip/demo?name=ghost", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "media from ghost", func() bool {
+		ps, ok := bob.statsOf("ghost")
+		return ok && ps.Video.FramesReceived >= 10
+	})
+	hole.on.Store(true)
+	_ = pub
+	start := time.Now()
+	waitFor(t, "ghost to be reaped", func() bool {
+		_, ok := bob.statsOf("ghost")
+		return !ok && e.h.Sessions() == 0
+	})
+	t.Logf("reaped %v after the publisher vanished", time.Since(start).Round(100*time.Millisecond))
+}
+
+// TestWHEPWithTokens: on a server with room tokens a WHEP player with a
+// view-only token plays a participant; the shared watcher joined with the
+// server's own token.
+func TestWHEPWithTokens(t *testing.T) {
+	const secret = "s3cret"
+	v, err := token.NewVerifier([]byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := startEnv(t, signal.Config{Tokens: v}, whip.Config{TokenSecret: []byte(secret)})
+	pub, err := publish(t, e, e.url+"/whip/demo", issue(t, secret, "demo", "cam", true))
+	if err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	pl, err := play(t, e, e.url+"/whep/demo/cam", issue(t, secret, "demo", "viewer", false))
+	if err != nil {
+		t.Fatalf("play: %v", err)
+	}
+	waitFor(t, "the player to receive cam", func() bool { return pl.video.Load() >= 30 && pl.audio.Load() >= 10 })
+	_ = pl.sess.Close(context.Background())
+	_ = pub.sess.Close(context.Background())
+	waitFor(t, "sessions to end", func() bool { return e.h.Sessions() == 0 })
+}
+
+// TestLinkHeaders: the ICE servers (with TURN credentials) go out in Link
+// headers on the 201 and on OPTIONS, and the client reads them back.
+func TestLinkHeaders(t *testing.T) {
+	e := startEnv(t, signal.Config{}, whip.Config{ICEServers: func(user string) []proto.ICEServer {
+		return []proto.ICEServer{
+			{URLs: []string{"stun:stun.example.net:3478"}},
+			{URLs: []string{"turn:turn.example.net:3478?transport=udp", "turn:turn.example.net:3478?transport=tcp"}, Username: "1700000000:" + user, Credential: `c"red\`},
+		}
+	}})
+	bob := startRoomPeer(t, e, "demo", "bob", nil, nil)
+	_ = bob
+	pub, err := publish(t, e, e.url+"/whip/demo?name=obs", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := pub.sess.ICEServers
+	if len(got) != 3 || got[0].URLs[0] != "stun:stun.example.net:3478" || got[0].Username != "" ||
+		got[2].URLs[0] != "turn:turn.example.net:3478?transport=tcp" || !strings.HasPrefix(got[2].Username, "1700000000:whip-") ||
+		got[2].Credential != `c"red\` {
+		t.Fatalf("ICE servers from Link headers: %+v", got)
+	}
+	a := request(t, "OPTIONS", e.url+"/whip/demo", "", "", nil)
+	if links := a.header.Values("Link"); len(links) != 3 || !strings.Contains(links[1], `rel="ice-server"`) || !strings.Contains(links[1], `credential-type="password"`) {
+		t.Fatalf("OPTIONS Link headers: %q", links)
+	}
+	a = request(t, "OPTIONS", e.url+"/whip/demo", "", "", map[string]string{"Access-Control-Request-Method": "POST", "Origin": "https://x.example"})
+	if links := a.header.Values("Link"); len(links) != 0 {
+		t.Fatalf("a CORS preflight got Link headers (credentials): %q", links)
+	}
+	_ = pub.sess.Close(context.Background())
+}
+
+// blackHole is a PacketConn that, once on, neither sends nor delivers.
+type blackHole struct {
+	net.PacketConn
+	on atomic.Bool
+}
+
+func (b *blackHole) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if b.on.Load() {
+		return len(p), nil
+	}
+	return b.PacketConn.WriteTo(p, addr)
+}
+
+func (b *blackHole) ReadFrom(p []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := b.PacketConn.ReadFrom(p)
+		if err != nil || !b.on.Load() {
+			return n, addr, err
+		}
+	}
+}
