@@ -13,12 +13,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"time"
 
+	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 	"github.com/spf13/pflag"
@@ -33,12 +35,16 @@ import (
 type whipFlags struct {
 	whip, whep  bool
 	maxSessions int
+	udpPort     int
+	publicIPs   []string
 }
 
 func (f *whipFlags) register(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.whip, "whip", false, "accept WHIP publishers (OBS, GStreamer, browsers) at POST /whip/{room}?name=N: each appears in the room as a participant")
 	fl.BoolVar(&f.whep, "whep", false, "play room participants to WHEP players at POST /whep/{room}/{name}")
 	fl.IntVar(&f.maxSessions, "whip-max-sessions", whip.DefaultMaxSessions, "WHIP and WHEP sessions open at once")
+	fl.IntVar(&f.udpPort, "whip-udp-port", 0, "carry the media of every WHIP/WHEP session on this one UDP port (0: an ephemeral port per connection)")
+	fl.StringSliceVar(&f.publicIPs, "whip-public-ip", nil, "announce these addresses instead of the interfaces' in WHIP/WHEP answers (behind 1:1 NAT, e.g. a cloud VM)")
 }
 
 // whipService is the running handler and its private signalling listener.
@@ -46,6 +52,7 @@ type whipService struct {
 	h   *whip.Handler
 	srv *http.Server
 	ln  net.Listener
+	mux io.Closer // the shared UDP port, nil without --whip-udp-port
 }
 
 // start builds the service, or returns nil when neither endpoint is on.
@@ -53,12 +60,18 @@ func (f *whipFlags) start(sig *signal.Server, listenAddr, tokenSecret string, ic
 	if !f.whip && !f.whep {
 		return nil, nil
 	}
-	api, err := whipAPI(listenAddr)
+	for _, ip := range f.publicIPs {
+		if net.ParseIP(ip) == nil {
+			return nil, withCode(exitUsage, fmt.Errorf("--whip-public-ip %q: not an IP address", ip))
+		}
+	}
+	api, udpMux, err := f.api(listenAddr, log)
 	if err != nil {
-		return nil, withCode(exitError, err)
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
+		closeQuietly(udpMux)
 		return nil, withCode(exitError, fmt.Errorf("whip: internal listener: %w", err))
 	}
 	var kb [16]byte
@@ -87,12 +100,13 @@ func (f *whipFlags) start(sig *signal.Server, listenAddr, tokenSecret string, ic
 	})
 	if err != nil {
 		_ = ln.Close()
+		closeQuietly(udpMux)
 		return nil, withCode(exitUsage, err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() { _ = srv.Serve(ln) }()
 	log.Info("whip/whep enabled", "whip", f.whip, "whep", f.whep)
-	return &whipService{h: h, srv: srv, ln: ln}, nil
+	return &whipService{h: h, srv: srv, ln: ln, mux: udpMux}, nil
 }
 
 // mount routes /whip/ and /whep/ to the handler (nil: nothing).
@@ -120,26 +134,53 @@ func (s *whipService) closeListener() {
 	if err := s.srv.Close(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		_ = s.ln.Close()
 	}
+	closeQuietly(s.mux)
 }
 
-// whipAPI builds the server's WebRTC API: the native peer's codecs (so a
-// publisher can only send what the room's receivers accept), pion's
-// default interceptors (NACK, reports, TWCC), and loopback candidates when
-// the server listens on loopback.
-func whipAPI(listenAddr string) (*webrtc.API, error) {
+func closeQuietly(c io.Closer) {
+	if c != nil {
+		_ = c.Close()
+	}
+}
+
+// api builds the server's WebRTC API: the native peer's codecs (so a
+// publisher can only send what the room's receivers accept), pion's default
+// interceptors (NACK, reports, TWCC), loopback candidates when the server
+// listens on loopback, and --whip-udp-port / --whip-public-ip. The UDP mux,
+// when there is one, must be closed after the last session.
+func (f *whipFlags) api(listenAddr string, log *slog.Logger) (*webrtc.API, io.Closer, error) {
 	me := &webrtc.MediaEngine{}
 	if err := capture.RegisterCodecs(me); err != nil {
-		return nil, err
+		return nil, nil, withCode(exitError, err)
 	}
 	ir := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
-		return nil, err
+		return nil, nil, withCode(exitError, err)
 	}
 	se := webrtc.SettingEngine{}
+	loopback := false
 	if host, _, err := net.SplitHostPort(listenAddr); err == nil {
 		if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+			loopback = true
 			se.SetIncludeLoopbackCandidate(true)
 		}
 	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+	if len(f.publicIPs) > 0 {
+		se.SetNAT1To1IPs(f.publicIPs, webrtc.ICECandidateTypeHost)
+	}
+	var closer io.Closer
+	if f.udpPort > 0 {
+		var opts []ice.UDPMuxFromPortOption
+		if loopback {
+			opts = append(opts, ice.UDPMuxFromPortWithLoopback())
+		}
+		mux, err := ice.NewMultiUDPMuxFromPort(f.udpPort, opts...)
+		if err != nil {
+			return nil, nil, withCode(exitError, fmt.Errorf("--whip-udp-port %d: %w", f.udpPort, err))
+		}
+		se.SetICEUDPMux(mux)
+		closer = mux
+		log.Info("whip: media on one UDP port", "port", f.udpPort)
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), closer, nil
 }
