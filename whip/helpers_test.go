@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func testLog(t *testing.T) *slog.Logger {
+func testLog(t testing.TB) *slog.Logger {
 	if !testing.Verbose() {
 		return slog.New(slog.DiscardHandler)
 	}
@@ -66,7 +66,7 @@ type env struct {
 	api *webrtc.API
 }
 
-func startEnv(t *testing.T, sc signal.Config, wc whip.Config) *env {
+func startEnv(t testing.TB, sc signal.Config, wc whip.Config) *env {
 	t.Helper()
 	log := testLog(t)
 	sc.Logger = log.With("side", "signal")
@@ -114,7 +114,7 @@ type synth struct {
 	wg           sync.WaitGroup
 }
 
-func newSynth(t *testing.T, id string) *synth {
+func newSynth(t testing.TB, id string) *synth {
 	t.Helper()
 	v, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", id)
 	if err != nil {
@@ -166,7 +166,7 @@ type roomPeer struct {
 	done   chan error
 }
 
-func startRoomPeer(t *testing.T, e *env, room, name string, tracks []webrtc.TrackLocal, onTrack func(peer.RemoteTrack) peer.TrackSink) *roomPeer {
+func startRoomPeer(t testing.TB, e *env, room, name string, tracks []webrtc.TrackLocal, onTrack func(peer.RemoteTrack) peer.TrackSink) *roomPeer {
 	t.Helper()
 	p, err := peer.New(peer.Config{
 		Server: e.url, Room: room, Name: name, API: e.api, Tracks: tracks,
@@ -195,7 +195,7 @@ func (r *roomPeer) statsOf(name string) (peer.PeerStats, bool) {
 	return peer.PeerStats{}, false
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(waitTimeout)
 	for !cond() {
