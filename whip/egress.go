@@ -179,6 +179,9 @@ func (h *Handler) acquireWatcher(ctx context.Context, room, ip string) (*watcher
 		return nil, errorf(http.StatusServiceUnavailable, codeUnavailable, "the server is shutting down")
 	}
 	w := h.watchers[room]
+	if w != nil && isDone(w.done) {
+		w = nil // thrown out of the room; its sessions are ending, start afresh
+	}
 	if w == nil {
 		var herr *httpError
 		if w, herr = h.startWatcher(room, ip); herr != nil {
@@ -348,6 +351,7 @@ func (h *Handler) postWHEP(w http.ResponseWriter, r *http.Request, room, name st
 			}
 		}
 	})
+	s.goMedia(func() { wt.endWhenGone(s, tracks, h.cfg.DisconnectTimeout) })
 	go s.supervise()
 	s.log.Info("WHEP session", "participant", name, "tracks", len(tracks))
 	s.answer(w)
@@ -387,6 +391,39 @@ func (w *watcher) waitTracks(ctx context.Context, name string, limit time.Durati
 	}
 }
 
+// endWhenGone ends a WHEP session whose participant has sent none of its
+// tracks for grace (it left the room, or stopped publishing), so players
+// of a departed participant do not linger. It returns when the session
+// ends.
+func (w *watcher) endWhenGone(s *session, tracks []*fanTrack, grace time.Duration) {
+	var timer <-chan time.Time
+	for {
+		w.mu.Lock()
+		changed := w.changed
+		w.mu.Unlock()
+		live := false
+		for _, f := range tracks {
+			f.mu.Lock()
+			live = live || f.live
+			f.mu.Unlock()
+		}
+		switch {
+		case live:
+			timer = nil
+		case timer == nil:
+			timer = time.After(grace)
+		}
+		select {
+		case <-s.ended:
+			return
+		case <-changed:
+		case <-timer:
+			s.end("the participant stopped sending")
+			return
+		}
+	}
+}
+
 // readPlayerRTCP drains a player's RTCP (which drives the interceptors) and
 // passes its PLI and FIR to the source.
 func readPlayerRTCP(sender *webrtc.RTPSender, f *fanTrack) {
@@ -401,5 +438,14 @@ func readPlayerRTCP(sender *webrtc.RTPSender, f *fanTrack) {
 				f.RequestKeyFrame()
 			}
 		}
+	}
+}
+
+func isDone(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }

@@ -135,3 +135,23 @@ func (b *blackHole) ReadFrom(p []byte) (int, net.Addr, error) {
 		}
 	}
 }
+
+// TestWHEPEndsWhenParticipantLeaves: a WHEP session ends when the
+// participant it plays leaves the room, and the watcher leaves too.
+func TestWHEPEndsWhenParticipantLeaves(t *testing.T) {
+	e := startEnv(t, signal.Config{}, whip.Config{DisconnectTimeout: time.Second})
+	alice := startRoomPeer(t, e, "demo", "alice", newSynth(t, "alice").tracks(), nil)
+	bob := startRoomPeer(t, e, "demo", "bob", nil, nil)
+	pl, err := play(t, e, e.url+"/whep/demo/alice", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "media", func() bool { return pl.video.Load() >= 10 })
+	alice.cancel()
+	<-alice.done
+	alice.done <- nil // for the cleanup's receive
+	waitFor(t, "the WHEP session and its watcher to end", func() bool {
+		_, ok := bob.statsOf(whip.WatcherName)
+		return e.h.Sessions() == 0 && !ok
+	})
+}
