@@ -24,6 +24,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -144,6 +145,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			err = h.postWHEP(w, r, room, rest[1])
 		}
 		if err != nil {
+			var he *httpError
+			if !errors.As(err, &he) {
+				h.log.Warn("session setup failed", "kind", kind, "room", room, "err", err)
+			}
 			writeError(w, err)
 		}
 		return
@@ -315,7 +320,7 @@ func (h *Handler) lookup(kind string, rest []string) *session {
 	h.mu.Lock()
 	s := h.sessions[rest[len(rest)-1]]
 	h.mu.Unlock()
-	if s == nil || s.kind != kind || s.path != strings.Join(rest, "/") {
+	if s == nil || s.kind != kind || !slices.Equal(s.segs, rest) {
 		return nil
 	}
 	return s

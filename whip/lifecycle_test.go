@@ -3,6 +3,7 @@ package whip_test
 import (
 	"context"
 	"net"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -68,16 +69,20 @@ func TestWHEPWithTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := startEnv(t, signal.Config{Tokens: v}, whip.Config{TokenSecret: []byte(secret)})
-	pub, err := publish(t, e, e.url+"/whip/demo", issue(t, secret, "demo", "cam", true))
+	const name = "Zoë's cam/2" // the Location must escape it
+	pub, err := publish(t, e, e.url+"/whip/demo", issue(t, secret, "demo", name, true))
 	if err != nil {
 		t.Fatalf("publish: %v", err)
 	}
-	pl, err := play(t, e, e.url+"/whep/demo/cam", issue(t, secret, "demo", "viewer", false))
+	pl, err := play(t, e, e.url+"/whep/demo/"+url.PathEscape(name), issue(t, secret, "demo", "viewer", false))
 	if err != nil {
 		t.Fatalf("play: %v", err)
 	}
 	waitFor(t, "the player to receive cam", func() bool { return pl.video.Load() >= 30 && pl.audio.Load() >= 10 })
-	_ = pl.sess.Close(context.Background())
+	if err := pl.sess.Close(context.Background()); err != nil {
+		t.Fatalf("DELETE %s: %v", pl.sess.Location, err)
+	}
+	waitFor(t, "the WHEP session to end", func() bool { return e.h.Sessions() == 1 })
 	_ = pub.sess.Close(context.Background())
 	waitFor(t, "sessions to end", func() bool { return e.h.Sessions() == 0 })
 }

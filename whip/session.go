@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -19,9 +20,9 @@ type session struct {
 	id   string
 	kind string // "whip" or "whep"
 	room string
-	// path is the session's resource path below the kind, as in its
-	// Location ("room/id" or "room/name/id").
-	path string
+	// segs is the session's resource path below the kind, unescaped, as
+	// in its Location: room, id or room, name, id.
+	segs []string
 	log  *slog.Logger
 	pc   *webrtc.PeerConnection
 
@@ -52,12 +53,12 @@ type session struct {
 
 func (h *Handler) newSession(kind, room, sub string) (*session, error) {
 	id := newID()
-	path := room + "/" + id
+	segs := []string{room, id}
 	if sub != "" {
-		path = room + "/" + sub + "/" + id
+		segs = []string{room, sub, id}
 	}
 	s := &session{
-		h: h, id: id, kind: kind, room: room, path: path,
+		h: h, id: id, kind: kind, room: room, segs: segs,
 		log:   h.log.With("session", id[:8], "kind", kind, "room", room),
 		etag:  newETag(),
 		iceCh: make(chan struct{}, 1),
@@ -78,8 +79,15 @@ func (h *Handler) newSession(kind, room, sub string) (*session, error) {
 	return s, nil
 }
 
-// location is the URL path of the session resource.
-func (s *session) location() string { return "/" + s.kind + "/" + s.path }
+// location is the URL path of the session resource, each segment escaped
+// (a WHEP participant's name may hold spaces or any letter).
+func (s *session) location() string {
+	esc := make([]string, len(s.segs))
+	for i, v := range s.segs {
+		esc[i] = url.PathEscape(v)
+	}
+	return "/" + s.kind + "/" + strings.Join(esc, "/")
+}
 
 // end asks the supervisor to end the session; the first reason wins.
 func (s *session) end(reason string) {
