@@ -19,6 +19,8 @@ import (
 // `join --whip` encoding the test pattern (VP8 640×480 30 fps + Opus), and
 //
 //	whip-N: N native room participants receiving the publisher (N = 1, 4, 7)
+//	mesh-N: the same publisher as an ordinary native room participant, sending
+//	        to N native receivers itself (no server media: the baseline)
 //	whep-N: one native room participant publishing, N `join --whep` players
 //
 // For each it reports the server's CPU (cores, over a 15 s window after
@@ -47,6 +49,23 @@ func BenchmarkWHIPForward(b *testing.B) {
 				kids = append(kids, startChild(b, append(args, net...)...))
 			}
 			pub := startChild(b, append(append([]string{"join", "--whip", url + "/whip/" + room + "?name=pub"}, media...), net...)...)
+			report(ctx, b, srv, pub, stats)
+			stopAll(append(kids, pub))
+		})
+	}
+	for _, n := range []int{1, 4, 7} {
+		b.Run(fmt.Sprintf("mesh-%d", n), func(b *testing.B) {
+			room := fmt.Sprintf("mesh%d-%d", n, time.Now().UnixNano())
+			var kids []*child
+			stats := filepath.Join(b.TempDir(), "rx.jsonl")
+			for i := range n {
+				args := []string{"join", "--server", url, "--room", room, "--name", fmt.Sprintf("rx%d", i), "--video", "none", "--audio", "none"}
+				if i == n-1 {
+					args = append(args, "--stats-json", stats)
+				}
+				kids = append(kids, startChild(b, append(args, net...)...))
+			}
+			pub := startChild(b, append(append([]string{"join", "--server", url, "--room", room, "--name", "pub"}, media...), net...)...)
 			report(ctx, b, srv, pub, stats)
 			stopAll(append(kids, pub))
 		})
@@ -106,6 +125,7 @@ func report(ctx context.Context, b *testing.B, srv, enc *child, stats string) {
 		b.ReportMetric(server/encoder, "server/encoder")
 	}
 	b.ReportMetric(float64(rssKB(srv.pid())-rss0)/1024, "server-rss-MiB-added")
+	b.ReportMetric(float64(rssKB(srv.pid()))/1024, "server-rss-MiB")
 }
 
 // child is a videochat process of a benchmark.
