@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -153,4 +154,42 @@ func pionOffer(t *testing.T) string {
 	}
 	<-done
 	return pc.LocalDescription().SDP
+}
+
+// TestWHIPServeWiring: serve hands --token-secret and the embedded TURN
+// server to the WHIP endpoint: Link headers carry the TURN server with
+// short-lived credentials, a request without a token gets 401, and
+// `join --whip --token` publishes under the token's name.
+func TestWHIPServeWiring(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const secret = "wiring-secret"
+	_, url := startServer(ctx, t, "--whip", "--token-secret", secret, "--turn", "--turn-listen", "127.0.0.1:0", "--turn-allow-private")
+	req, _ := http.NewRequestWithContext(ctx, "OPTIONS", url+"/whip/wired", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	links := strings.Join(resp.Header.Values("Link"), ", ")
+	if !strings.Contains(links, "<turn:127.0.0.1:") || !strings.Contains(links, `username="`) || !strings.Contains(links, `credential="`) {
+		t.Fatalf("OPTIONS Link headers without the embedded TURN server and credentials: %q", links)
+	}
+	if a := postSDP(t, url+"/whip/wired", pionOffer(t)); a.status != 401 {
+		t.Fatalf("POST without a token: %d %s, want 401", a.status, a.body)
+	}
+	tok := start(t, "token", "--token-secret", secret, "--room", "wired", "--name", "OBS")
+	line := tok.waitLine(ctx, regexp.MustCompile(`^\S+\.\S+\.\S+$`))
+	pub := start(t, "join", "--whip", url+"/whip/wired", "--token", line[0], "--video", "test", "--audio", "test", "--duration", "40s", "--ice-interface", "lo", "--mdns=false")
+	viewer := start(t, "token", "--token-secret", secret, "--room", "wired", "--name", "viewer", "--can-publish=false")
+	vtok := viewer.waitLine(ctx, regexp.MustCompile(`^\S+\.\S+\.\S+$`))
+	stats := filepath.Join(t.TempDir(), "stats.jsonl")
+	room := start(t, joinArgs(url, "wired", "viewer", "--token", vtok[0], "--video", "none", "--audio", "none", "--expect", "1", "--duration", "10s", "--stats-json", stats)...)
+	if code := room.wait(ctx); code != 0 {
+		t.Fatalf("room participant: exit %d\n%s\npublisher:\n%s", code, room.output(), pub.output())
+	}
+	if s, err := lastSnapshot(stats); err != nil || len(s.Peers) != 1 || s.Peers[0].Name != "OBS" {
+		t.Fatalf("the publisher is not in the room under the token's name: %+v %v", s, err)
+	}
+	pub.stop(10 * time.Second)
 }
