@@ -180,7 +180,9 @@ func TestWHIPServeWiring(t *testing.T) {
 	}
 	tok := start(t, "token", "--token-secret", secret, "--room", "wired", "--name", "OBS")
 	line := tok.waitLine(ctx, regexp.MustCompile(`^\S+\.\S+\.\S+$`))
-	pub := start(t, "join", "--whip", url+"/whip/wired", "--token", line[0], "--video", "test", "--audio", "test", "--duration", "40s", "--ice-interface", "lo", "--mdns=false")
+	// --relay-only: the publisher can only reach the server through the TURN
+	// relay it learnt from the endpoint's Link headers.
+	pub := start(t, "join", "--whip", url+"/whip/wired", "--token", line[0], "--relay-only", "--video", "test", "--audio", "test", "--duration", "40s", "--ice-interface", "lo", "--mdns=false")
 	viewer := start(t, "token", "--token-secret", secret, "--room", "wired", "--name", "viewer", "--can-publish=false")
 	vtok := viewer.waitLine(ctx, regexp.MustCompile(`^\S+\.\S+\.\S+$`))
 	stats := filepath.Join(t.TempDir(), "stats.jsonl")

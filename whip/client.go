@@ -48,6 +48,7 @@ func Dial(ctx context.Context, hc *http.Client, endpoint, token string, pc *webr
 	if hc == nil {
 		hc = http.DefaultClient
 	}
+	useAnnouncedICEServers(ctx, hc, endpoint, token, pc)
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
 		return nil, fmt.Errorf("create offer: %w", err)
@@ -98,6 +99,37 @@ func Dial(ctx context.Context, hc *http.Client, endpoint, token string, pc *webr
 		return nil, fmt.Errorf("apply answer: %w", err)
 	}
 	return cs, nil
+}
+
+// useAnnouncedICEServers asks the endpoint for its ICE servers (OPTIONS,
+// RFC 9725 section 4.4) and, when it names some and pc has none of its own,
+// gathers through them: a client behind NAT then has the TURN relay the
+// endpoint offers. Endpoints that do not answer OPTIONS are fine.
+func useAnnouncedICEServers(ctx context.Context, hc *http.Client, endpoint, token string, pc *webrtc.PeerConnection) {
+	cfg := pc.GetConfiguration()
+	if len(cfg.ICEServers) > 0 {
+		return
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodOptions, endpoint, nil)
+	if err != nil {
+		return
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return
+	}
+	if servers := ParseLinks(resp.Header.Values("Link")); len(servers) > 0 {
+		cfg.ICEServers = servers
+		_ = pc.SetConfiguration(cfg)
+	}
 }
 
 // Close ends the session with DELETE. A 404 (already reaped) counts as done.

@@ -51,7 +51,12 @@ func runJoinWHIP(ctx context.Context, f joinFlags, log *slog.Logger) error {
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	pcCfg := webrtc.Configuration{ICEServers: f.net.iceServers()}
+	if f.relayOnly {
+		// Only through the TURN relay the endpoint announces (Link headers).
+		pcCfg.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	pc, err := api.NewPeerConnection(pcCfg)
 	if err != nil {
 		return withCode(exitError, err)
 	}
