@@ -123,6 +123,13 @@ func (s *session) negotiate(offer string) ([]*ingestTrack, *httpError) {
 		s.log.Info("no answer", "err", err)
 		return nil, errorf(http.StatusBadRequest, codeNoCodec, "the offer could not be answered")
 	}
+	// Answer one codec per section (the first both sides have, in the
+	// offer's order): the publisher must then send what the room track
+	// is made for, whatever else it offered.
+	if ans, err = s.pinCodecs(ans); err != nil {
+		s.log.Info("no answer with one codec", "err", err)
+		return nil, errorf(http.StatusBadRequest, codeNoCodec, "the offer could not be answered")
+	}
 	codecs := answerCodecs(ans.SDP)
 	if len(codecs) == 0 {
 		return nil, errorf(http.StatusBadRequest, codeNoCodec, "the offer has no codec the room accepts (VP8, H.264 constrained baseline with packetization-mode=1, Opus)")
@@ -146,6 +153,21 @@ func (s *session) negotiate(offer string) ([]*ingestTrack, *httpError) {
 	}
 	s.ingest = out
 	return out, nil
+}
+
+// pinCodecs restricts each transceiver to the codec (and its RTX) that
+// the first answer chose for its section, and answers again.
+func (s *session) pinCodecs(first webrtc.SessionDescription) (webrtc.SessionDescription, error) {
+	for _, c := range chosenCodecs(first.SDP) {
+		for _, tr := range s.pc.GetTransceivers() {
+			if tr.Mid() == c.mid {
+				if err := tr.SetCodecPreferences(c.codecs); err != nil {
+					return first, err
+				}
+			}
+		}
+	}
+	return s.pc.CreateAnswer(nil)
 }
 
 // forward copies one publisher track into the room track of its kind, on

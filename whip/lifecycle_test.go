@@ -11,8 +11,10 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
 
 	"github.com/videochat/videochat/internal/looptest"
+	"github.com/videochat/videochat/peer"
 
 	"github.com/videochat/videochat/signal"
 	"github.com/videochat/videochat/signal/proto"
@@ -159,4 +161,73 @@ func TestWHEPEndsWhenParticipantLeaves(t *testing.T) {
 		_, ok := bob.statsOf(whip.WatcherName)
 		return e.h.Sessions() == 0 && !ok
 	})
+}
+
+// TestWHIPH264Publisher: an OBS-like publisher offering only H.264
+// (constrained baseline, packetization-mode 1) and Opus reaches a room
+// receiver as H.264, untranscoded.
+func TestWHIPH264Publisher(t *testing.T) {
+	e := startEnv(t, signal.Config{}, whip.Config{})
+	codecs := make(chan string, 4)
+	bob := startRoomPeer(t, e, "demo", "bob", nil, func(rt peer.RemoteTrack) peer.TrackSink {
+		codecs <- rt.Codec.MimeType
+		return &keySink{}
+	})
+	pc, err := e.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	v, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, "video", "obs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newSynth(t, "obs").Audio
+	for _, tr := range []webrtc.TrackLocal{v, a} {
+		tc, err := pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr == v { // offer H.264 only, as OBS does
+			if err := tc.SetCodecPreferences([]webrtc.RTPCodecParameters{{RTPCodecCapability: v.Codec(), PayloadType: 102}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // one IDR-shaped NAL unit per frame, 30 fps
+		defer close(done)
+		tick := time.NewTicker(33 * time.Millisecond)
+		defer tick.Stop()
+		nal := append([]byte{0, 0, 0, 1, 0x65}, make([]byte, 800)...)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				_ = v.WriteSample(media.Sample{Data: nal, Duration: 33 * time.Millisecond})
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	sess, err := whip.Dial(ctx, nil, e.url+"/whip/demo?name=obs", "", pc)
+	if err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	defer sess.Close(context.Background())
+	waitFor(t, "bob to receive obs's H.264 frames", func() bool {
+		ps, ok := bob.statsOf("obs")
+		return ok && ps.Video.FramesReceived >= 30 && ps.Audio.PacketsReceived >= 10
+	})
+	got := map[string]bool{}
+	for len(got) < 2 {
+		got[strings.ToLower(<-codecs)] = true
+	}
+	if !got["video/h264"] || !got["audio/opus"] {
+		t.Fatalf("bob received %v, want video/h264 and audio/opus", got)
+	}
 }

@@ -5,6 +5,7 @@ package whip
 // RFC 9725 section 4.3 uses them).
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -39,14 +40,34 @@ func checkOffer(offer string, publish bool) *httpError {
 }
 
 // answerCodecs reads from our answer the codec chosen for each live audio
-// and video section (the first payload type of its m= line). A kind whose
-// sections were all rejected is missing from the map.
+// and video section (the first payload type of its m= line; after
+// pinCodecs the only one). A kind whose sections were all rejected is
+// missing from the map.
 func answerCodecs(answer string) map[webrtc.RTPCodecType]webrtc.RTPCodecCapability {
-	var sd sdp.SessionDescription
 	out := map[webrtc.RTPCodecType]webrtc.RTPCodecCapability{}
-	if sd.UnmarshalString(answer) != nil {
-		return out
+	for _, c := range chosenCodecs(answer) {
+		if _, seen := out[c.kind]; !seen {
+			out[c.kind] = c.codecs[0].RTPCodecCapability
+		}
 	}
+	return out
+}
+
+// chosen is the codec an answer's live section chose, with its RTX.
+type chosen struct {
+	mid    string
+	kind   webrtc.RTPCodecType
+	codecs []webrtc.RTPCodecParameters // the codec, then its RTX if any
+}
+
+// chosenCodecs lists, per live audio or video section of an answer, the
+// first payload type of its m= line and the RTX that repairs it.
+func chosenCodecs(answer string) []chosen {
+	var sd sdp.SessionDescription
+	if sd.UnmarshalString(answer) != nil {
+		return nil
+	}
+	var out []chosen
 	for _, md := range sd.MediaDescriptions {
 		kind := webrtc.NewRTPCodecType(md.MediaName.Media)
 		if kind == 0 || md.MediaName.Port.Value == 0 || len(md.MediaName.Formats) == 0 {
@@ -55,30 +76,52 @@ func answerCodecs(answer string) map[webrtc.RTPCodecType]webrtc.RTPCodecCapabili
 		if _, ok := md.Attribute("inactive"); ok {
 			continue
 		}
-		if _, seen := out[kind]; seen {
-			continue
+		mid, _ := md.Attribute("mid")
+		var ch chosen
+		for i, f := range md.MediaName.Formats {
+			pt, err := strconv.ParseUint(f, 10, 7)
+			if err != nil {
+				continue
+			}
+			c, err := sd.GetCodecForPayloadType(uint8(pt))
+			if err != nil {
+				continue
+			}
+			isRTX := strings.EqualFold(c.Name, "rtx")
+			if i == 0 && !isRTX {
+				ch = chosen{mid: mid, kind: kind, codecs: []webrtc.RTPCodecParameters{codecParams(kind, c)}}
+				continue
+			}
+			if len(ch.codecs) > 0 && isRTX && c.Fmtp == fmt.Sprintf("apt=%d", ch.codecs[0].PayloadType) {
+				ch.codecs = append(ch.codecs, codecParams(kind, c))
+			}
 		}
-		pt, err := strconv.ParseUint(md.MediaName.Formats[0], 10, 7)
-		if err != nil {
-			continue
+		if len(ch.codecs) > 0 {
+			out = append(out, ch)
 		}
-		c, err := sd.GetCodecForPayloadType(uint8(pt))
-		if err != nil {
-			continue
-		}
-		cp := webrtc.RTPCodecCapability{
+	}
+	return out
+}
+
+func codecParams(kind webrtc.RTPCodecType, c sdp.Codec) webrtc.RTPCodecParameters {
+	p := webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{
 			MimeType:    kind.String() + "/" + c.Name,
 			ClockRate:   c.ClockRate,
 			SDPFmtpLine: c.Fmtp,
-		}
-		if c.EncodingParameters != "" {
-			if ch, err := strconv.ParseUint(c.EncodingParameters, 10, 16); err == nil {
-				cp.Channels = uint16(ch)
-			}
-		}
-		out[kind] = cp
+		},
+		PayloadType: webrtc.PayloadType(c.PayloadType),
 	}
-	return out
+	if c.EncodingParameters != "" {
+		if ch, err := strconv.ParseUint(c.EncodingParameters, 10, 16); err == nil {
+			p.Channels = uint16(ch)
+		}
+	}
+	for _, fb := range c.RTCPFeedback {
+		typ, param, _ := strings.Cut(fb, " ")
+		p.RTCPFeedback = append(p.RTCPFeedback, webrtc.RTCPFeedback{Type: typ, Parameter: param})
+	}
+	return p
 }
 
 // sdpFrag is a parsed application/trickle-ice-sdpfrag body.

@@ -3,6 +3,7 @@ package whip_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -130,6 +131,13 @@ func TestWHIPPublishesIntoRoom(t *testing.T) {
 	pub, err := publish(t, e, e.url+"/whip/demo?name=obs", "")
 	if err != nil {
 		t.Fatalf("publish: %v", err)
+	}
+	// The answer pins one codec (and its RTX) per section, so the
+	// publisher sends what the room track was made for.
+	for line := range strings.Lines(pub.pc.RemoteDescription().SDP) {
+		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], "m=") && len(f) > 5 {
+			t.Errorf("answer section with %d payload types, want 1 or 2 (codec, RTX): %s", len(f)-3, strings.TrimSpace(line))
+		}
 	}
 	waitFor(t, "bob to receive obs's video and audio", func() bool {
 		ps, ok := bob.statsOf("obs")
