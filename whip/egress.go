@@ -14,6 +14,7 @@ package whip
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -327,12 +328,20 @@ func (h *Handler) postWHEP(w http.ResponseWriter, r *http.Request, room, name st
 	if err != nil {
 		return errorf(http.StatusBadRequest, codeNoCodec, "the offer could not be answered")
 	}
-	if len(answerCodecs(ans.SDP)) == 0 {
+	playable := 0
+	got := answerCodecs(ans.SDP)
+	for _, f := range tracks {
+		if c, ok := got[f.Kind()]; ok && strings.EqualFold(c.MimeType, f.Codec().MimeType) {
+			playable++
+		}
+	}
+	if playable == 0 {
 		return errorf(http.StatusBadRequest, codeNoCodec, "the player accepts none of the participant's codecs")
 	}
 	gathered := webrtc.GatheringCompletePromise(s.pc)
 	if err := s.pc.SetLocalDescription(ans); err != nil {
-		return err
+		s.log.Info("answer refused", "err", err)
+		return errorf(http.StatusBadRequest, codeNoCodec, "the player accepts none of the participant's codecs")
 	}
 	if herr := h.register(s); herr != nil {
 		return herr

@@ -2,6 +2,7 @@ package whip_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/url"
 	"strings"
@@ -230,4 +231,33 @@ func TestWHIPH264Publisher(t *testing.T) {
 	if !got["video/h264"] || !got["audio/opus"] {
 		t.Fatalf("bob received %v, want video/h264 and audio/opus", got)
 	}
+}
+
+// TestWHEPPlayerWithoutTheCodec: a player that cannot take the
+// participant's video codec gets 400 no-codec, not a silent session.
+func TestWHEPPlayerWithoutTheCodec(t *testing.T) {
+	e := startEnv(t, signal.Config{}, whip.Config{})
+	startRoomPeer(t, e, "demo", "alice", newSynth(t, "alice").tracks(), nil) // VP8 + Opus
+	pc, err := e.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	tc, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h264 := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, PayloadType: 102}
+	if err := tc.SetCodecPreferences([]webrtc.RTPCodecParameters{h264}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	_, err = whip.Dial(ctx, nil, e.url+"/whep/demo/alice", "", pc)
+	var se *whip.StatusError
+	if !errors.As(err, &se) || se.Status != 400 || !strings.HasPrefix(se.Body, "no-codec: ") {
+		t.Fatalf("got %v, want 400 no-codec", err)
+	}
+	waitFor(t, "no session and no watcher left", func() bool { return e.h.Sessions() == 0 })
 }
