@@ -261,3 +261,76 @@ func TestWHEPPlayerWithoutTheCodec(t *testing.T) {
 	}
 	waitFor(t, "no session and no watcher left", func() bool { return e.h.Sessions() == 0 })
 }
+
+// TestTrickleThroughPATCH: a client that POSTs its offer before gathering
+// trickles its candidates with PATCH (If-Match: the ETag), one request
+// each; every one gets 204, and the session carries media.
+func TestTrickleThroughPATCH(t *testing.T) {
+	e := startEnv(t, signal.Config{}, whip.Config{})
+	bob := startRoomPeer(t, e, "demo", "bob", nil, nil)
+	pc, err := e.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	for _, tr := range newSynth(t, "tr").tracks() {
+		if _, err := pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cands := make(chan string, 64)
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c == nil {
+			close(cands)
+			return
+		}
+		cands <- c.ToJSON().Candidate
+	})
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	a := request(t, "POST", e.url+"/whip/demo?name=trickler", "application/sdp", offer.SDP, nil) // no candidates yet
+	if a.status != 201 {
+		t.Fatalf("POST: %d %s", a.status, a.body)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: a.body}); err != nil {
+		t.Fatal(err)
+	}
+	loc, etag := e.url+a.header.Get("Location"), a.header.Get("ETag")
+	ufrag, pwd := "", ""
+	for line := range strings.Lines(offer.SDP) {
+		line = strings.TrimSpace(line)
+		if v, ok := strings.CutPrefix(line, "a=ice-ufrag:"); ok {
+			ufrag = v
+		}
+		if v, ok := strings.CutPrefix(line, "a=ice-pwd:"); ok {
+			pwd = v
+		}
+	}
+	n := 0
+	for c := range cands {
+		frag := "a=ice-ufrag:" + ufrag + "\r\na=ice-pwd:" + pwd + "\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=" + c + "\r\n"
+		p := request(t, "PATCH", loc, "application/trickle-ice-sdpfrag", frag, map[string]string{"If-Match": etag})
+		if p.status != 204 {
+			t.Fatalf("PATCH %q: %d %s", c, p.status, p.body)
+		}
+		n++
+	}
+	if n == 0 {
+		t.Fatal("no candidate was trickled")
+	}
+	end := request(t, "PATCH", loc, "application/trickle-ice-sdpfrag", "a=ice-ufrag:"+ufrag+"\r\na=ice-pwd:"+pwd+"\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=end-of-candidates\r\n", map[string]string{"If-Match": etag})
+	if end.status != 204 {
+		t.Fatalf("end-of-candidates: %d %s", end.status, end.body)
+	}
+	waitFor(t, "media from the trickling publisher", func() bool {
+		ps, ok := bob.statsOf("trickler")
+		return ok && ps.Video.FramesReceived >= 30
+	})
+	t.Logf("%d candidates trickled", n)
+	request(t, "DELETE", loc, "", "", nil)
+}
