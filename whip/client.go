@@ -8,11 +8,13 @@ package whip
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 )
@@ -193,6 +195,51 @@ func (c *ClientSession) RestartICE(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// KeepConnected restarts ICE through PATCH (RestartICE) whenever the
+// connection has failed, or stayed disconnected for after, retrying a
+// restart that did not reconnect after after, then twice as long each time
+// (at most a minute). It returns nil when ctx ends, and the endpoint's
+// answer when it says the session is gone (404).
+func (c *ClientSession) KeepConnected(ctx context.Context, after time.Duration) error {
+	tick := time.NewTicker(after / 10)
+	defer tick.Stop()
+	var badSince, nextTry time.Time
+	wait := after
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-tick.C:
+			switch c.pc.ICEConnectionState() {
+			case webrtc.ICEConnectionStateConnected, webrtc.ICEConnectionStateCompleted:
+				badSince, wait = time.Time{}, after
+				continue
+			case webrtc.ICEConnectionStateDisconnected, webrtc.ICEConnectionStateFailed:
+				if badSince.IsZero() {
+					badSince, nextTry = now, now.Add(after)
+					if c.pc.ICEConnectionState() == webrtc.ICEConnectionStateFailed {
+						nextTry = now
+					}
+				}
+			default:
+				continue
+			}
+			if now.Before(nextTry) {
+				continue
+			}
+			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err := c.RestartICE(rctx)
+			cancel()
+			var se *StatusError
+			if errors.As(err, &se) && se.Status == http.StatusNotFound {
+				return err
+			}
+			nextTry = time.Now().Add(wait)
+			wait = min(2*wait, time.Minute)
+		}
+	}
 }
 
 func (c *ClientSession) do(ctx context.Context, method, ctype string, body []byte, ifMatch string) (*http.Response, error) {

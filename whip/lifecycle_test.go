@@ -334,3 +334,43 @@ func TestTrickleThroughPATCH(t *testing.T) {
 	t.Logf("%d candidates trickled", n)
 	request(t, "DELETE", loc, "", "", nil)
 }
+
+// TestClientRestartsICE: when the publisher's network drops long enough for
+// its ICE to fail, ClientSession.KeepConnected restarts ICE through PATCH
+// and media flows again in the same session.
+func TestClientRestartsICE(t *testing.T) {
+	e := startEnv(t, signal.Config{}, whip.Config{DisconnectTimeout: time.Minute})
+	bob := startRoomPeer(t, e, "demo", "bob", nil, nil)
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hole := &blackHole{PacketConn: conn}
+	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: hole})
+	t.Cleanup(func() { _ = mux.Close() })
+	se := webrtc.SettingEngine{}
+	looptest.Restrict(&se)
+	se.SetICEUDPMux(mux)
+	se.SetICETimeouts(time.Second, 2*time.Second, 200*time.Millisecond)
+	pubEnv := *e
+	pubEnv.api = looptest.NewAPI(t, nil, se)
+	pub, err := publish(t, &pubEnv, e.url+"/whip/demo?name=mobile", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames := func() uint64 { ps, _ := bob.statsOf("mobile"); return ps.Video.FramesReceived }
+	waitFor(t, "media", func() bool { return frames() >= 10 })
+	ctx, cancel := context.WithCancel(context.Background())
+	kept := make(chan error, 1)
+	go func() { kept <- pub.sess.KeepConnected(ctx, 500*time.Millisecond) }()
+	defer func() { cancel(); <-kept }()
+	etag := pub.sess.ETag
+	hole.on.Store(true)
+	waitFor(t, "the publisher's ICE to fail", func() bool { return pub.pc.ICEConnectionState() == webrtc.ICEConnectionStateFailed })
+	hole.on.Store(false)
+	before := frames()
+	waitFor(t, "media after the ICE restart", func() bool { return frames() >= before+30 })
+	if pub.sess.ETag == etag || e.h.Sessions() != 1 {
+		t.Errorf("ETag %q (before %q), %d sessions: want a restarted, still open session", pub.sess.ETag, etag, e.h.Sessions())
+	}
+}

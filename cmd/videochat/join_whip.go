@@ -113,12 +113,22 @@ func runJoinWHIP(ctx context.Context, f joinFlags, log *slog.Logger) error {
 			log.Warn("DELETE of the session failed", "err", err)
 		}
 	}()
-	return runEndpoint(ctx, f, ep)
+	// ICE restarts through PATCH when the connection fails or stays
+	// disconnected; a session the endpoint forgot ends the run.
+	kctx, stopKeep := context.WithCancel(ctx)
+	gone := make(chan error, 1)
+	go func() { gone <- sess.KeepConnected(kctx, 5*time.Second) }()
+	defer func() {
+		stopKeep()
+		<-gone
+	}()
+	return runEndpoint(ctx, f, ep, gone)
 }
 
-// runEndpoint reports once a second until ctx ends, the duration passes or
-// the connection fails, then judges --expect.
-func runEndpoint(ctx context.Context, f joinFlags, ep *endpointStats) error {
+// runEndpoint reports once a second until ctx ends, the duration passes,
+// the session is gone or the connection stayed down for --reconnect-for,
+// then judges --expect.
+func runEndpoint(ctx context.Context, f joinFlags, ep *endpointStats, gone chan error) error {
 	out := newChatPrinter(os.Stdout)
 	rep, err := newReporter(f.statsJSON, out)
 	if err != nil {
@@ -134,16 +144,31 @@ func runEndpoint(ctx context.Context, f joinFlags, ep *endpointStats) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	pr := newProbe()
+	var downSince time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-tick.C:
+		case err := <-gone:
+			gone <- nil // for the caller's wait
+			if err != nil {
+				return withCode(exitError, fmt.Errorf("the endpoint ended the session: %w", err))
+			}
+			return nil
+		case now := <-tick.C:
 			s := ep.snapshot()
 			pr.update(s)
 			rep.report(s)
-			if ep.pc.ConnectionState() == webrtc.PeerConnectionStateFailed {
-				return withCode(exitError, errors.New("the connection to the endpoint failed"))
+			switch ep.pc.ConnectionState() {
+			case webrtc.PeerConnectionStateConnected, webrtc.PeerConnectionStateNew, webrtc.PeerConnectionStateConnecting:
+				downSince = time.Time{}
+			default:
+				if downSince.IsZero() {
+					downSince = now
+				}
+				if now.Sub(downSince) > max(f.reconnectFor, 0) {
+					return withCode(exitError, fmt.Errorf("the connection to the endpoint stayed down for %v", f.reconnectFor))
+				}
 			}
 		case <-deadline:
 			s := ep.snapshot()
