@@ -27,9 +27,11 @@
 //     participant that stopped, or Handler.Close. Teardown closes the
 //     PeerConnection, stops the room participant and waits for every
 //     goroutine the session started before the session leaves the registry.
-//   - No request handler blocks for longer than JoinTimeout plus ICE
-//     gathering; bad input gets a coded answer (see errors.go), never a
-//     panic or a hang.
+//   - A POST waits at most JoinTimeout (WHEP: plus TrackTimeout) plus ICE
+//     gathering, and gives up when its client goes away; bad input gets a
+//     coded answer (see errors.go), never a panic or a hang.
+//   - The package imports peer, signal/proto and signal/token only: the
+//     signalling server knows nothing of it.
 package whip
 
 import (
