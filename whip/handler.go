@@ -104,6 +104,20 @@ func (h *Handler) Sessions() int {
 	return len(h.sessions)
 }
 
+// SessionsOf returns the number of open sessions of one kind, "whip" or
+// "whep" (for metrics).
+func (h *Handler) SessionsOf(kind string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, s := range h.sessions {
+		if s.kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
 // ServeHTTP routes a request under /whip/ or /whep/.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cors(w.Header())

@@ -115,6 +115,7 @@ func runServe(ctx context.Context, f serveFlags) error {
 		return err
 	}
 	defer ws.closeListener()
+	ws.watch(obs)
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		ws.close()

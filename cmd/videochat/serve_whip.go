@@ -23,6 +23,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 
 	"github.com/videochat/videochat/capture"
@@ -116,6 +117,20 @@ func (s *whipService) mount(mux *http.ServeMux) {
 	}
 	mux.Handle("/whip/", s.h)
 	mux.Handle("/whep/", s.h)
+}
+
+// watch exports the open sessions per kind on serve's metrics registry.
+func (s *whipService) watch(o *observability) {
+	if s == nil {
+		return
+	}
+	for _, kind := range []string{"whip", "whep"} {
+		o.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "videochat_whip_sessions",
+			Help:        "Open WHIP (ingest) and WHEP (egress) sessions.",
+			ConstLabels: prometheus.Labels{"kind": kind},
+		}, func() float64 { return float64(s.h.SessionsOf(kind)) }))
+	}
 }
 
 // close ends every session (their participants leave the rooms); the
