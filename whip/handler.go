@@ -39,7 +39,11 @@ const (
 	allowEndpt  = "POST, OPTIONS"
 	allowSessn  = "PATCH, DELETE, OPTIONS"
 	corsHeaders = "Authorization, Content-Type, If-Match, ETag" // ETag: @eyevinn/whip-web-client sends it on PATCH
-	corsExpose  = "Location, Link, ETag, Accept-Patch, Accept-Post"
+	// corsMethods are allowed cross-origin on every path, endpoint and
+	// session alike: some clients (@eyevinn/whip-web-client) read the
+	// endpoint's list to decide whether to trickle through PATCH.
+	corsMethods = "POST, PATCH, DELETE, OPTIONS"
+	corsExpose  = "Location, Link, ETag, Accept-Patch, Accept-Post, Access-Control-Allow-Methods" // the last for clients that check for PATCH
 )
 
 // Handler serves the WHIP and WHEP endpoints. Create it with New, mount it
@@ -210,7 +214,7 @@ func (h *Handler) options(w http.ResponseWriter, r *http.Request, kind, room str
 	hd.Set("Access-Control-Max-Age", "600")
 	if endpoint {
 		hd.Set("Allow", allowEndpt)
-		hd.Set("Access-Control-Allow-Methods", allowEndpt)
+		hd.Set("Access-Control-Allow-Methods", corsMethods)
 		hd.Set("Accept-Post", mimeSDP)
 		// Link headers let a client gather with our ICE servers before its
 		// POST (RFC 9725 section 4.4); not for CORS preflights, which must
@@ -220,7 +224,7 @@ func (h *Handler) options(w http.ResponseWriter, r *http.Request, kind, room str
 		}
 	} else {
 		hd.Set("Allow", allowSessn)
-		hd.Set("Access-Control-Allow-Methods", allowSessn)
+		hd.Set("Access-Control-Allow-Methods", corsMethods)
 		hd.Set("Accept-Patch", mimeFrag)
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -323,6 +323,11 @@ func TestTrickleThroughPATCH(t *testing.T) {
 	if n == 0 {
 		t.Fatal("no candidate was trickled")
 	}
+	// A bracketed IPv6 address, as @eyevinn/whip-web-client writes them.
+	v6 := request(t, "PATCH", loc, "application/trickle-ice-sdpfrag", "a=ice-ufrag:"+ufrag+"\r\na=ice-pwd:"+pwd+"\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=candidate:167538940 1 udp 2122134271 [fd00::2] 36600 typ host\r\n", map[string]string{"If-Match": etag})
+	if v6.status != 204 {
+		t.Fatalf("PATCH with a bracketed IPv6 candidate: %d %s", v6.status, v6.body)
+	}
 	end := request(t, "PATCH", loc, "application/trickle-ice-sdpfrag", "a=ice-ufrag:"+ufrag+"\r\na=ice-pwd:"+pwd+"\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=end-of-candidates\r\n", map[string]string{"If-Match": etag})
 	if end.status != 204 {
 		t.Fatalf("end-of-candidates: %d %s", end.status, end.body)

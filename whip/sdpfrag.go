@@ -152,7 +152,7 @@ func parseFrag(body string) (sdpFrag, *httpError) {
 		case strings.HasPrefix(line, "a=mid:"):
 			mid = strings.TrimPrefix(line, "a=mid:")
 		case strings.HasPrefix(line, "a=candidate:"):
-			f.cands = append(f.cands, fragCandidate{mid: mid, line: line[2:]})
+			f.cands = append(f.cands, fragCandidate{mid: mid, line: unbracket(line[2:])})
 		case strings.HasPrefix(line, "m="), strings.HasPrefix(line, "a="), strings.HasPrefix(line, "c="):
 			// m= separates sections; other attributes (end-of-candidates,
 			// ice-options, group) carry nothing we act on.
@@ -161,6 +161,18 @@ func parseFrag(body string) (sdpFrag, *httpError) {
 		}
 	}
 	return f, nil
+}
+
+// unbracket removes brackets around an IPv6 connection address
+// ("[fd00::2]"), which some clients (@eyevinn/whip-web-client in Chromium)
+// put in candidate lines though RFC 8839 has none.
+func unbracket(cand string) string {
+	f := strings.Fields(cand)
+	if len(f) > 4 && strings.HasPrefix(f[4], "[") && strings.HasSuffix(f[4], "]") {
+		f[4] = f[4][1 : len(f[4])-1]
+		return strings.Join(f, " ")
+	}
+	return cand
 }
 
 // iceCredentials returns the ICE ufrag and pwd of an SDP (session level or

@@ -248,10 +248,11 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request, kind string, res
 			init.SDPMid = &mid
 		}
 		if err := s.pc.AddICECandidate(init); err != nil {
-			s.log.Debug("bad remote candidate", "err", err)
+			s.log.Debug("bad remote candidate", "candidate", c.line, "err", err)
 			return errorf(http.StatusBadRequest, codeBadSDP, "a candidate could not be used")
 		}
 	}
+	s.log.Debug("trickled candidates", "n", len(frag.cands))
 	w.Header().Set("ETag", s.etag)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
