@@ -18,6 +18,7 @@ set -euo pipefail
 want=(libvpx-dev pkg-config libopus-dev libsdl2-dev libavcodec-dev libx11-dev libxext-dev)
 if [[ "${1:-build}" == test ]]; then
 	want+=(chromium redis-server ffmpeg pulseaudio pulseaudio-utils sox xvfb imagemagick tmux)
+	command -v npm >/dev/null || want+=(nodejs npm) # third-party WHIP/WHEP browser clients (scripts/whipjs.sh)
 fi
 [[ "${1:-build}" == test ]] && want+=(iproute2) # tc, ip: the network-namespace tests (e2e/netns_test.go)
 

@@ -35,6 +35,7 @@ type joinFlags struct {
 	stdinMedia         bool // a media source reads stdin: no chat from it
 	play               playFlags
 	view               viewFlags
+	whipJoinFlags      // --whip, --whep: see join_whip.go
 }
 
 func newJoinCmd() *cobra.Command {
@@ -72,8 +73,8 @@ func newJoinCmd() *cobra.Command {
 	f.view.register(fl)
 	fl.StringVar(&f.log.level, "log-level", "warn", "log level: debug, info, warn, error")
 	fl.StringVar(&f.log.format, "log-format", "text", "log format: text or json")
-	_ = cmd.MarkFlagRequired("room")
-	_ = cmd.MarkFlagRequired("name")
+	fl.StringVar(&f.whipURL, "whip", "", "publish to this WHIP endpoint (e.g. http://host:8080/whip/ROOM?name=N) instead of joining a room; --room and --name are then not needed")
+	fl.StringVar(&f.whepURL, "whep", "", "play from this WHEP endpoint (e.g. http://host:8080/whep/ROOM/NAME) instead of joining a room")
 	return cmd
 }
 
@@ -81,6 +82,12 @@ func runJoin(ctx context.Context, f joinFlags) error {
 	log, err := f.log.logger(os.Stderr)
 	if err != nil {
 		return err
+	}
+	if f.whipURL != "" || f.whepURL != "" {
+		return runJoinWHIP(ctx, f, log)
+	}
+	if f.room == "" || f.name == "" {
+		return withCode(exitUsage, errors.New("--room and --name are required (or --whip/--whep URL)"))
 	}
 	if !proto.ValidRoom(f.room) {
 		return withCode(exitUsage, fmt.Errorf("--room %q: use 1-64 letters, digits, '-', '_' or '.'", f.room))

@@ -29,6 +29,7 @@ type serveFlags struct {
 	limits         limitFlags
 	tls            tlsFlags
 	pprof          bool
+	whip           whipFlags
 	log            logFlags
 }
 
@@ -50,6 +51,7 @@ func newServeCmd() *cobra.Command {
 	f.ice.register(fl)
 	f.limits.register(fl)
 	f.tls.register(fl)
+	f.whip.register(fl)
 	fl.BoolVar(&f.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ (do not expose publicly)")
 	fl.StringVar(&f.log.level, "log-level", "info", "log level: debug, info, warn, error")
 	fl.StringVar(&f.log.format, "log-format", "text", "log format: text or json")
@@ -108,8 +110,15 @@ func runServe(ctx context.Context, f serveFlags) error {
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
+	ws, err := f.whip.start(sig, f.addr, f.limits.tokenSecret, iceServers, log)
+	if err != nil {
+		return err
+	}
+	defer ws.closeListener()
+	ws.watch(obs)
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
+		ws.close()
 		return withCode(exitError, fmt.Errorf("listen on %s: %w", f.addr, err))
 	}
 	scheme := "http"
@@ -117,8 +126,9 @@ func runServe(ctx context.Context, f serveFlags) error {
 		ln = tls.NewListener(ln, tlsCfg)
 		scheme = "https"
 	}
+	mux := newMux(sig, backend, obs, f.pprof, log, ws.mount)
 	srv := &http.Server{
-		Handler:           newMux(sig, backend, obs, f.pprof, log),
+		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -133,6 +143,7 @@ func runServe(ctx context.Context, f serveFlags) error {
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
+		ws.close()
 		_ = sig.Shutdown(context.Background())
 		return withCode(exitError, err)
 	case <-ctx.Done():
@@ -140,6 +151,7 @@ func runServe(ctx context.Context, f serveFlags) error {
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	ws.close()                 // WHIP/WHEP participants leave their rooms first
 	serr := sig.Shutdown(sctx) // hijacked WebSockets are not tracked by http.Server
 	herr := srv.Shutdown(sctx)
 	<-errc
@@ -191,8 +203,11 @@ type readiness interface {
 }
 
 // newMux routes the server's endpoints.
-func newMux(sig *signal.Server, backend *redisbackend.Backend, obs *observability, withPprof bool, log *slog.Logger) http.Handler {
+func newMux(sig *signal.Server, backend *redisbackend.Backend, obs *observability, withPprof bool, log *slog.Logger, extra ...func(*http.ServeMux)) http.Handler {
 	mux := http.NewServeMux()
+	for _, mount := range extra {
+		mount(mux) // e.g. /whip/ and /whep/ (serve_whip.go)
+	}
 	obs.mount(mux, withPprof)
 	mux.Handle("GET /ws/{room}", sig)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
