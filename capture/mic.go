@@ -30,7 +30,7 @@ import (
 const (
 	// micStallAfter is how long Read waits for the device before it
 	// declares it lost and sends silence.
-	micStallAfter = 500 * time.Millisecond
+	micStallAfter = time.Second
 	// micStartGrace is the wait for a device's first samples: sound
 	// servers take a while to start a stream.
 	micStartGrace = 3 * time.Second
