@@ -188,12 +188,13 @@ func (s *micSource) connect() error {
 	return nil
 }
 
-// release uninitialises a device replaced after it was lost. miniaudio's
-// PulseAudio backend can block for ever uninitialising a stream the server
-// killed (its source was removed): the wait is bounded, and a device that
-// does not let go is abandoned (its thread and buffers stay allocated; its
-// callbacks are ignored).
-func (s *micSource) release(dev *malgo.Device) {
+// release uninitialises a device (replaced after it was lost, or closed)
+// and reports whether it let go. miniaudio's PulseAudio backend can block
+// for ever uninitialising a stream the server killed (its source was
+// removed): the wait is bounded, and a device that does not let go is
+// abandoned (its thread and buffers stay allocated; its callbacks are
+// ignored), so a stopping pipeline never hangs the track.
+func (s *micSource) release(dev *malgo.Device) bool {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -201,8 +202,10 @@ func (s *micSource) release(dev *malgo.Device) {
 	}()
 	select {
 	case <-done:
+		return true
 	case <-time.After(micReleaseWait):
-		s.log.Warn("the sound server did not release the lost microphone: abandoning it")
+		s.log.Warn("the sound server did not release the microphone: abandoning it")
+		return false
 	}
 }
 
@@ -391,10 +394,9 @@ func (s *micSource) Close() error {
 	s.dev = nil
 	s.gen++
 	s.mu.Unlock()
-	if dev != nil {
-		dev.Uninit()
+	if dev == nil || s.release(dev) {
+		s.be.close() // the context outlives an abandoned device
 	}
-	s.be.close()
 	s.timer.Stop()
 	return nil
 }
