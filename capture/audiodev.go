@@ -26,17 +26,21 @@ type audioBackend struct {
 func newAudioBackend(log *slog.Logger) (*audioBackend, error) {
 	var ctx *malgo.AllocatedContext
 	var err error
+	var chosen malgo.Backend
 	quietly(log, func() {
 		for _, be := range []malgo.Backend{malgo.BackendPulseaudio, malgo.BackendAlsa} {
 			ctx, err = malgo.InitContext([]malgo.Backend{be}, malgo.ContextConfig{}, func(msg string) {
 				log.Debug("miniaudio", "says", strings.TrimSpace(msg))
 			})
 			if err == nil {
-				log.Debug("audio backend", "backend", backendName(be))
+				chosen = be
 				return
 			}
 		}
 	})
+	if err == nil {
+		log.Debug("audio backend", "backend", backendName(chosen))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("audio: no sound system (PulseAudio, PipeWire or ALSA): %w", err)
 	}
