@@ -50,7 +50,8 @@ const (
 
 // Config selects the media sources and encoding parameters of [Open].
 type Config struct {
-	// Video is "camera", "test", "none" (or ""), or a path to a .y4m file
+	// Video is "camera", "screen" or "screen:N" (X11), "test", "none"
+	// (or ""), or a path to a .y4m file
 	// (raw 4:2:0, encoded live and looped) or a .ivf file (VP8, sent as is
 	// and looped).
 	Video string
@@ -59,7 +60,8 @@ type Config struct {
 	Audio string
 	// Camera is the camera's device id ("" = first camera).
 	Camera string
-	// Mic is the microphone's device id ("" = first real microphone).
+	// Mic is the microphone's device id ("" = the system's default source,
+	// or the first microphone; never a monitor of an output).
 	Mic string
 	// Name is shown on the black frames sent while a camera or screen is
 	// lost.

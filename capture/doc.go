@@ -1,5 +1,6 @@
-// Package capture provides the native peer's media: sources (camera,
-// microphone, synthetic test patterns and tones, Y4M/IVF/Ogg files), encoders
+// Package capture provides the native peer's media: sources (camera, X11
+// screen, microphone, synthetic test patterns and tones, Y4M/IVF/Ogg
+// files; see camera.go and mic.go for the device paths), encoders
 // (VP8 through libvpx, H.264 through OpenH264, Opus) and WebRTC local tracks.
 //
 // It is the only package of the module that uses cgo.
