@@ -71,12 +71,16 @@ func findMicrophone(cfg Config) (micChoice, error) {
 			ErrNoMicrophone, m.id, describeAudioModes(m.modes))
 	}
 	// A trial start finds a device busy in another program now, not in
-	// the middle of the call.
-	dev, err := be.startCapture(m, mode, func([]byte) {}, nil)
-	if err != nil {
-		return micChoice{}, fmt.Errorf("%w (busy or failing?)", err)
+	// the middle of the call. Sound servers share their sources (and
+	// uninitialising an idle PulseAudio stream takes seconds): only
+	// exclusive devices are tried.
+	if be.exclusive() {
+		dev, err := be.startCapture(m, mode, func([]byte) {}, nil)
+		if err != nil {
+			return micChoice{}, fmt.Errorf("%w (busy or failing?)", err)
+		}
+		dev.Uninit()
 	}
-	dev.Uninit()
 	return micChoice{id: m.id, label: m.label, mode: mode}, nil
 }
 
