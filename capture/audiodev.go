@@ -19,28 +19,33 @@ import (
 // serves) is tried first, then ALSA; JACK is not used. What the libraries
 // print while they start and enumerate goes to the debug log.
 type audioBackend struct {
-	ctx *malgo.AllocatedContext
-	log *slog.Logger
+	ctx     *malgo.AllocatedContext
+	log     *slog.Logger
+	backend malgo.Backend
 }
 
 func newAudioBackend(log *slog.Logger) (*audioBackend, error) {
 	var ctx *malgo.AllocatedContext
 	var err error
+	var chosen malgo.Backend
 	quietly(log, func() {
 		for _, be := range []malgo.Backend{malgo.BackendPulseaudio, malgo.BackendAlsa} {
 			ctx, err = malgo.InitContext([]malgo.Backend{be}, malgo.ContextConfig{}, func(msg string) {
 				log.Debug("miniaudio", "says", strings.TrimSpace(msg))
 			})
 			if err == nil {
-				log.Debug("audio backend", "backend", backendName(be))
+				chosen = be
 				return
 			}
 		}
 	})
+	if err == nil {
+		log.Debug("audio backend", "backend", backendName(chosen))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("audio: no sound system (PulseAudio, PipeWire or ALSA): %w", err)
 	}
-	return &audioBackend{ctx: ctx, log: log}, nil
+	return &audioBackend{ctx: ctx, log: log, backend: chosen}, nil
 }
 
 func backendName(b malgo.Backend) string {
@@ -89,6 +94,10 @@ func (m audioMode) formatName() string {
 	}
 	return "unknown"
 }
+
+// exclusive reports whether a device can be busy in another program (ALSA
+// hardware); a sound server shares its sources.
+func (b *audioBackend) exclusive() bool { return b.backend != malgo.BackendPulseaudio }
 
 // microphones enumerates the capture devices and their modes. Devices that
 // cannot be opened to read their modes (ALSA lists every PCM plugin, most

@@ -55,7 +55,8 @@ const (
 
 // Config selects the media sources and encoding parameters of [Open].
 type Config struct {
-	// Video is "camera", "test", "none" (or ""), a path to a .y4m file
+	// Video is "camera", "screen" or "screen:N" (X11), "test", "none"
+	// (or ""), a path to a .y4m file
 	// (raw 4:2:0, encoded live and looped) or a .ivf file (VP8, sent as is
 	// and looped), or a stream from another program: "-" (Stdin),
 	// tcp://HOST:PORT or unix:PATH carrying H.264 Annex-B or IVF (sent as
@@ -74,7 +75,8 @@ type Config struct {
 	InputTimeout time.Duration
 	// Camera is the camera's device id ("" = first camera).
 	Camera string
-	// Mic is the microphone's device id ("" = first real microphone).
+	// Mic is the microphone's device id ("" = the system's default source,
+	// or the first microphone; never a monitor of an output).
 	Mic string
 	// Name is shown on the black frames sent while a camera or screen is
 	// lost.

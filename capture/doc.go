@@ -1,7 +1,8 @@
-// Package capture provides the native peer's media: sources (camera,
-// microphone, synthetic test patterns and tones, Y4M/IVF/Ogg files, and
-// streams from other programs on stdin or a socket: H.264 Annex-B, IVF,
-// Y4M, Ogg/Opus — see stream.go), encoders
+// Package capture provides the native peer's media: sources (camera, X11
+// screen, microphone, synthetic test patterns and tones, Y4M/IVF/Ogg
+// files; see camera.go and mic.go for the device paths; and streams from
+// other programs on stdin or a socket: H.264 Annex-B, IVF, Y4M, Ogg/Opus —
+// see stream.go), encoders
 // (VP8 through libvpx, H.264 through OpenH264, Opus) and WebRTC local tracks.
 //
 // It is the only package of the module that uses cgo.

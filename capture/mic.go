@@ -30,7 +30,7 @@ import (
 const (
 	// micStallAfter is how long Read waits for the device before it
 	// declares it lost and sends silence.
-	micStallAfter = 500 * time.Millisecond
+	micStallAfter = time.Second
 	// micStartGrace is the wait for a device's first samples: sound
 	// servers take a while to start a stream.
 	micStartGrace = 3 * time.Second
@@ -71,12 +71,16 @@ func findMicrophone(cfg Config) (micChoice, error) {
 			ErrNoMicrophone, m.id, describeAudioModes(m.modes))
 	}
 	// A trial start finds a device busy in another program now, not in
-	// the middle of the call.
-	dev, err := be.startCapture(m, mode, func([]byte) {}, nil)
-	if err != nil {
-		return micChoice{}, fmt.Errorf("%w (busy or failing?)", err)
+	// the middle of the call. Sound servers share their sources (and
+	// uninitialising an idle PulseAudio stream takes seconds): only
+	// exclusive devices are tried.
+	if be.exclusive() {
+		dev, err := be.startCapture(m, mode, func([]byte) {}, nil)
+		if err != nil {
+			return micChoice{}, fmt.Errorf("%w (busy or failing?)", err)
+		}
+		dev.Uninit()
 	}
-	dev.Uninit()
 	return micChoice{id: m.id, label: m.label, mode: mode}, nil
 }
 
@@ -188,12 +192,13 @@ func (s *micSource) connect() error {
 	return nil
 }
 
-// release uninitialises a device replaced after it was lost. miniaudio's
-// PulseAudio backend can block for ever uninitialising a stream the server
-// killed (its source was removed): the wait is bounded, and a device that
-// does not let go is abandoned (its thread and buffers stay allocated; its
-// callbacks are ignored).
-func (s *micSource) release(dev *malgo.Device) {
+// release uninitialises a device (replaced after it was lost, or closed)
+// and reports whether it let go. miniaudio's PulseAudio backend can block
+// for ever uninitialising a stream the server killed (its source was
+// removed): the wait is bounded, and a device that does not let go is
+// abandoned (its thread and buffers stay allocated; its callbacks are
+// ignored), so a stopping pipeline never hangs the track.
+func (s *micSource) release(dev *malgo.Device) bool {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -201,8 +206,10 @@ func (s *micSource) release(dev *malgo.Device) {
 	}()
 	select {
 	case <-done:
+		return true
 	case <-time.After(micReleaseWait):
-		s.log.Warn("the sound server did not release the lost microphone: abandoning it")
+		s.log.Warn("the sound server did not release the microphone: abandoning it")
+		return false
 	}
 }
 
@@ -391,10 +398,9 @@ func (s *micSource) Close() error {
 	s.dev = nil
 	s.gen++
 	s.mu.Unlock()
-	if dev != nil {
-		dev.Uninit()
+	if dev == nil || s.release(dev) {
+		s.be.close() // the context outlives an abandoned device
 	}
-	s.be.close()
 	s.timer.Stop()
 	return nil
 }

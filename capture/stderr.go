@@ -43,13 +43,17 @@ func quietly(log *slog.Logger, fn func()) {
 		fn()
 		return
 	}
+	// The lines are logged only once fd 2 is restored: log may write to
+	// stderr itself, and logging from the reader would feed the pipe its
+	// own output.
+	var lines []string
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		sc := bufio.NewScanner(r)
 		for sc.Scan() {
-			if line := strings.TrimSpace(sc.Text()); line != "" {
-				log.Debug("audio library", "says", line)
+			if line := strings.TrimSpace(sc.Text()); line != "" && len(lines) < 1000 {
+				lines = append(lines, line)
 			}
 		}
 	}()
@@ -59,6 +63,9 @@ func quietly(log *slog.Logger, fn func()) {
 		w.Close() // the reader sees EOF once the last copy is gone
 		<-done
 		r.Close()
+		for _, line := range lines {
+			log.Debug("audio library", "says", line)
+		}
 	}()
 	fn()
 }
