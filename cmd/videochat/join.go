@@ -123,7 +123,7 @@ func runJoin(ctx context.Context, f joinFlags) error {
 		ReconnectFor: f.reconnectFor,
 		Logger:       log.With("component", "peer"),
 		OnChat:       out.chat,
-		OnEvent:      logEvent(log),
+		OnEvent:      vw.events(logEvent(log)),
 		OnTrack:      vw.videoSink,
 	})
 	if err != nil {

@@ -88,6 +88,23 @@ func (w *viewer) videoSink(rt peer.RemoteTrack) peer.TrackSink {
 	return w.v.Sink(rt)
 }
 
+// events wraps next (join's event handler): the view learns who is in
+// the call, so a peer without video still has a tile with its name.
+func (w *viewer) events(next func(peer.Event)) func(peer.Event) {
+	if w == nil || w.v == nil {
+		return next
+	}
+	return func(e peer.Event) {
+		switch {
+		case e.Kind == peer.EventPeerLeft, e.Kind == peer.EventState && e.State == "closed":
+			w.v.SetPresent(e.Peer.ID, e.Peer.Name, false)
+		case e.Kind == peer.EventState, e.Kind == peer.EventPeerJoined, e.Kind == peer.EventFirstFrame:
+			w.v.SetPresent(e.Peer.ID, e.Peer.Name, true)
+		}
+		next(e)
+	}
+}
+
 // stats are the view's counters for the stats report (nil with none).
 func (w *viewer) stats() *view.Stats {
 	if w == nil || w.v == nil {
