@@ -147,4 +147,3 @@ func TestDetectMode(t *testing.T) {
 		}
 	}
 }
-
