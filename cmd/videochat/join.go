@@ -91,7 +91,7 @@ func runJoin(ctx context.Context, f joinFlags) error {
 		log.Warn("the room token does not allow publishing: joining receive-only, camera and microphone stay closed")
 		f.media.Video, f.media.Audio = capture.SourceNone, capture.SourceNone
 	}
-	vw, err := newViewer(f.view, "videochat: "+f.room, log, nil)
+	vw, err := newViewer(f.view, f.statsJSON, "videochat: "+f.room, log, nil)
 	if err != nil {
 		return withCode(exitUsage, err)
 	}

@@ -66,11 +66,15 @@ type viewer struct {
 }
 
 // newViewer checks the flags. clock, when set, is the audio player's clock
-// that video waits for (lip sync).
-func newViewer(f viewFlags, title string, log *slog.Logger, clock view.AudioClock) (*viewer, error) {
+// that video waits for (lip sync). statsJSON is join's --stats-json: "-"
+// (stdout) cannot share the terminal with the terminal view.
+func newViewer(f viewFlags, statsJSON, title string, log *slog.Logger, clock view.AudioClock) (*viewer, error) {
 	mode, err := f.viewMode()
 	if err != nil {
 		return nil, err
+	}
+	if mode == "terminal" && statsJSON == "-" {
+		return nil, errors.New("--view terminal draws on standard output: write --stats-json to a file")
 	}
 	w := &viewer{mode: mode, fullscreen: f.fullscreen, title: title, log: log.With("component", "view")}
 	if mode != "none" {
