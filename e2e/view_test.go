@@ -275,7 +275,8 @@ func screenshot(d *xvfbtest.Display) (image.Image, error) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("import -window root: %v: %s", err, stderr.String())
+		_, serr := os.Stat("/tmp/.X11-unix/X" + strings.TrimPrefix(d.Name, ":"))
+		return nil, fmt.Errorf("import -window root: %v: %s (socket: %v; Xvfb says: %s)", err, stderr.String(), serr, d.Log())
 	}
 	return png.Decode(bytes.NewReader(out))
 }

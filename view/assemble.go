@@ -133,7 +133,7 @@ func (a *assembler) push(p *rtp.Packet, now time.Time, out []encodedFrame) []enc
 		return out
 	case int(d) >= reorderWindow:
 		// Far ahead: everything up to the window before it is lost.
-		out = a.skipTo(p.SequenceNumber-reorderWindow+1, out)
+		out = a.skipTo(p.SequenceNumber-reorderWindow+1, now, out)
 	}
 	slot := &a.buf[p.SequenceNumber%reorderWindow]
 	if *slot != nil {
@@ -142,12 +142,12 @@ func (a *assembler) push(p *rtp.Packet, now time.Time, out []encodedFrame) []enc
 	}
 	*slot = p
 	a.held++
-	out = a.drain(out)
+	out = a.drain(now, out)
 	if a.held > 0 {
 		if a.holeAt.IsZero() {
 			a.holeAt = now
 		} else if now.Sub(a.holeAt) > holeTimeout {
-			out = a.skipHole(out)
+			out = a.skipHole(now, out)
 		}
 	} else {
 		a.holeAt = time.Time{}
@@ -156,7 +156,7 @@ func (a *assembler) push(p *rtp.Packet, now time.Time, out []encodedFrame) []enc
 }
 
 // drain hands on the packets that are in order.
-func (a *assembler) drain(out []encodedFrame) []encodedFrame {
+func (a *assembler) drain(now time.Time, out []encodedFrame) []encodedFrame {
 	for {
 		slot := &a.buf[a.next%reorderWindow]
 		p := *slot
@@ -167,29 +167,29 @@ func (a *assembler) drain(out []encodedFrame) []encodedFrame {
 		a.held--
 		a.next++
 		a.holeAt = time.Time{}
-		out = a.onPacket(p, out)
+		out = a.onPacket(p, now, out)
 	}
 }
 
 // skipHole declares the packets missing before the first held one lost.
-func (a *assembler) skipHole(out []encodedFrame) []encodedFrame {
+func (a *assembler) skipHole(now time.Time, out []encodedFrame) []encodedFrame {
 	for i := uint16(1); i < reorderWindow; i++ {
 		if a.buf[(a.next+i)%reorderWindow] != nil {
-			return a.skipTo(a.next+i, out)
+			return a.skipTo(a.next+i, now, out)
 		}
 	}
 	return out
 }
 
 // skipTo declares everything before seq lost and hands on what is held.
-func (a *assembler) skipTo(seq uint16, out []encodedFrame) []encodedFrame {
+func (a *assembler) skipTo(seq uint16, now time.Time, out []encodedFrame) []encodedFrame {
 	for int16(seq-a.next) > 0 {
 		slot := &a.buf[a.next%reorderWindow]
 		if p := *slot; p != nil {
 			*slot = nil
 			a.held--
 			a.next++
-			out = a.onPacket(p, out)
+			out = a.onPacket(p, now, out)
 			continue
 		}
 		a.stats.lostPackets.Add(1)
@@ -199,11 +199,11 @@ func (a *assembler) skipTo(seq uint16, out []encodedFrame) []encodedFrame {
 		a.next++
 	}
 	a.holeAt = time.Time{}
-	return a.drain(out)
+	return a.drain(now, out)
 }
 
 // onPacket adds an in-order packet to the frame being built.
-func (a *assembler) onPacket(p *rtp.Packet, out []encodedFrame) []encodedFrame {
+func (a *assembler) onPacket(p *rtp.Packet, now time.Time, out []encodedFrame) []encodedFrame {
 	if a.curOpen && p.Timestamp != a.curTS {
 		// The marker of the previous frame was lost.
 		a.curBroke = true
@@ -211,7 +211,7 @@ func (a *assembler) onPacket(p *rtp.Packet, out []encodedFrame) []encodedFrame {
 	}
 	data, head, headKnown, err := a.dp.payload(p)
 	if !a.curOpen {
-		a.curOpen, a.curTS, a.cur, a.curStart = true, p.Timestamp, a.cur[:0], time.Now()
+		a.curOpen, a.curTS, a.cur, a.curStart = true, p.Timestamp, a.cur[:0], now
 		if headKnown && !head {
 			a.curBroke = true // its first packet is missing
 		}

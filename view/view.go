@@ -14,8 +14,9 @@
 // Invariants:
 //   - Each Sink owns one decoder goroutine and one decoder; Close stops the
 //     goroutine and frees the decoder before it returns.
-//   - A tile exists while its peer has at least one open video sink; the
-//     order of tiles is by name, then peer id, so layouts are stable.
+//   - A tile exists while its peer is in the call (SetPresent) or has an
+//     open video sink; the order of tiles is by name, then peer id, so
+//     layouts are stable. A peer without video is its name on a dark tile.
 //   - A tile whose last decoded frame is older than Config.StaleAfter shows
 //     no picture (the renderer draws the name on a dark tile).
 //   - Key frames are requested (PLI) when decoding cannot proceed, at most
@@ -109,6 +110,7 @@ type tile struct {
 
 	mu      sync.Mutex
 	sinks   int
+	present bool // in the call, with or without video (SetPresent)
 	queue   []queuedFrame
 	shown   *image.YCbCr
 	seq     uint64    // increments with each newly shown frame
@@ -220,22 +222,52 @@ func (v *View) attach(id, name string) *tile {
 	return t
 }
 
-// detach drops one sink from t and the tile with its last one.
+// detach drops one sink from t, and the tile with its last one unless the
+// peer is still present.
 func (v *View) detach(t *tile) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	t.mu.Lock()
 	t.sinks--
-	last := t.sinks == 0
-	if last {
-		t.queue, t.shown = nil, nil
+	if t.sinks == 0 {
+		t.queue, t.shown = nil, nil // no frozen frame: a dark tile
 	}
 	t.mu.Unlock()
-	if last && v.tiles[t.id] == t {
+	v.dropIfUnusedLocked(t)
+}
+
+// dropIfUnusedLocked removes t when it has no sink and its peer is not
+// present. v.mu is held.
+func (v *View) dropIfUnusedLocked(t *tile) {
+	t.mu.Lock()
+	unused := t.sinks == 0 && !t.present
+	t.mu.Unlock()
+	if unused && v.tiles[t.id] == t {
 		delete(v.tiles, t.id)
 		v.version++
 		v.gone = v.gone.add(t.stats.snapshot())
 	}
+}
+
+// SetPresent says whether a remote peer is in the call, so that it has a
+// tile (its name on a dark tile) also without video. Called from the
+// peer's events: a connection to it exists (present) or it left.
+func (v *View) SetPresent(id, name string, present bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	t := v.tiles[id]
+	if t == nil {
+		if !present {
+			return
+		}
+		t = &tile{id: id, name: name}
+		v.tiles[id] = t
+		v.version++
+	}
+	t.mu.Lock()
+	t.present = present
+	t.mu.Unlock()
+	v.dropIfUnusedLocked(t)
 }
 
 // Stats are the view's counters: per peer id for the tiles there are now,

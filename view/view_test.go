@@ -391,3 +391,27 @@ func TestLipSyncBounded(t *testing.T) {
 
 var _ = os.Getenv
 var _ = runtime.NumGoroutine
+
+// TestPresentWithoutVideo: a peer in the call without video has a tile
+// (no frame); its tile stays dark when its video track ends and goes when
+// it leaves.
+func TestPresentWithoutVideo(t *testing.T) {
+	v := view.New(view.Config{})
+	v.SetPresent("p1", "alice", true)
+	if tl, ok := tileOf(v, "p1"); !ok || tl.Frame != nil || tl.Name != "alice" {
+		t.Fatalf("present peer: %+v %v", tl, ok)
+	}
+	tr := openTrack(t, v, "p1", "alice", codecVP8)
+	enc := vtest.NewEncoder(t, "video/VP8", 160, 120)
+	pk := vtest.NewPacketizer("video/VP8", ptVP8)
+	tr.write(pk.Packets(enc.Encode(t, vtest.Solid(160, 120, 145, 54, 34), true)))
+	waitColour(t, v, "p1", 160, 120, 145, 54, 34)
+	tr.sink.Close()
+	if tl, ok := tileOf(v, "p1"); !ok || tl.Frame != nil {
+		t.Fatalf("after its video track ended: %+v %v (want a dark tile)", tl, ok)
+	}
+	v.SetPresent("p1", "alice", false)
+	if _, ok := tileOf(v, "p1"); ok {
+		t.Fatal("tile stayed after the peer left")
+	}
+}

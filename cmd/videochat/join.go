@@ -124,7 +124,7 @@ func runJoin(ctx context.Context, f joinFlags) error {
 		return err
 	}
 	defer remote.close()
-	vw, err := newViewer(f.view, "videochat: "+f.room, log, remote.audio)
+	vw, err := newViewer(f.view, f.statsJSON, "videochat: "+f.room, log, remote.audio)
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
@@ -149,8 +149,8 @@ func runJoin(ctx context.Context, f joinFlags) error {
 		ReconnectFor: f.reconnectFor,
 		Logger:       log.With("component", "peer"),
 		OnChat:       out.chat,
-		OnEvent:      stateLines(out, logEvent(log)),
-		OnTrack:      remote.onTrack,
+		OnEvent:      vw.events(stateLines(out, logEvent(log))),
+		OnTrack:      remote.onTrack, // audio to the player, video to vw.videoSink
 		Files:        f.files.config(out),
 	})
 	if err != nil {

@@ -66,11 +66,15 @@ type viewer struct {
 }
 
 // newViewer checks the flags. clock, when set, is the audio player's clock
-// that video waits for (lip sync).
-func newViewer(f viewFlags, title string, log *slog.Logger, clock view.AudioClock) (*viewer, error) {
+// that video waits for (lip sync). statsJSON is join's --stats-json: "-"
+// (stdout) cannot share the terminal with the terminal view.
+func newViewer(f viewFlags, statsJSON, title string, log *slog.Logger, clock view.AudioClock) (*viewer, error) {
 	mode, err := f.viewMode()
 	if err != nil {
 		return nil, err
+	}
+	if mode == "terminal" && statsJSON == "-" {
+		return nil, errors.New("--view terminal draws on standard output: write --stats-json to a file")
 	}
 	w := &viewer{mode: mode, fullscreen: f.fullscreen, title: title, log: log.With("component", "view")}
 	if mode != "none" {
@@ -86,6 +90,23 @@ func (w *viewer) videoSink(rt peer.RemoteTrack) peer.TrackSink {
 		return nil
 	}
 	return w.v.Sink(rt)
+}
+
+// events wraps next (join's event handler): the view learns who is in
+// the call, so a peer without video still has a tile with its name.
+func (w *viewer) events(next func(peer.Event)) func(peer.Event) {
+	if w == nil || w.v == nil {
+		return next
+	}
+	return func(e peer.Event) {
+		switch {
+		case e.Kind == peer.EventPeerLeft, e.Kind == peer.EventState && e.State == "closed":
+			w.v.SetPresent(e.Peer.ID, e.Peer.Name, false)
+		case e.Kind == peer.EventState, e.Kind == peer.EventPeerJoined, e.Kind == peer.EventFirstFrame:
+			w.v.SetPresent(e.Peer.ID, e.Peer.Name, true)
+		}
+		next(e)
+	}
 }
 
 // stats are the view's counters for the stats report (nil with none).

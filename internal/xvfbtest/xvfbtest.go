@@ -6,12 +6,10 @@
 package xvfbtest
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"image"
 	"image/png"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,71 +49,55 @@ func Require(tb testing.TB) {
 }
 
 // Start runs Xvfb with one w×h×24 screen on a free display number and waits
-// until it accepts clients. -displayfd makes Xvfb say the number once it is
-// ready, so there is no polling. The number is picked at random from a high
-// range (retried when taken) rather than Xvfb's lowest free one: test
-// processes in other PID namespaces sharing /tmp (sandboxed runs side by
-// side) see each other's lock files as stale and would take over :0 from
-// one another.
+// until it accepts clients. -displayfd makes Xvfb pick the number and say it
+// once it is ready, so there is no race for a number and no polling.
 func Start(tb testing.TB, w, h int) *Display {
 	tb.Helper()
 	Require(tb)
-	var logs []string
-	for attempt := 0; attempt < 5; attempt++ {
-		d, err := startOn(tb, w, h, 100+rand.IntN(800))
-		if err == nil {
-			return d
-		}
-		logs = append(logs, err.Error())
-	}
-	tb.Fatalf("xvfbtest: Xvfb did not start:\n%s", strings.Join(logs, "\n"))
-	return nil
-}
-
-func startOn(tb testing.TB, w, h, num int) (*Display, error) {
 	r, wr, err := os.Pipe()
 	if err != nil {
-		return nil, err
+		tb.Fatal(err)
 	}
 	d := &Display{tb: tb, W: w, H: h, exited: make(chan struct{})}
-	d.cmd = exec.Command("Xvfb", fmt.Sprintf(":%d", num), "-displayfd", "3", "-screen", "0", fmt.Sprintf("%dx%dx24", w, h),
+	d.cmd = exec.Command("Xvfb", "-displayfd", "3", "-screen", "0", fmt.Sprintf("%dx%dx24", w, h),
 		"-nolisten", "tcp", "-noreset")
 	d.cmd.ExtraFiles = []*os.File{wr}
 	d.cmd.Stdout = &d.log
 	d.cmd.Stderr = &d.log
 	if err := d.cmd.Start(); err != nil {
-		wr.Close()
-		r.Close()
-		return nil, fmt.Errorf("start Xvfb: %w", err)
+		tb.Fatalf("xvfbtest: start Xvfb: %v", err)
 	}
 	wr.Close()
 	go func() { _ = d.cmd.Wait(); close(d.exited) }()
+	tb.Cleanup(d.stop)
 
-	got := make(chan string, 1)
+	num := make(chan string, 1)
 	go func() {
-		// Xvfb writes the number and the newline separately; closing the
-		// pipe after a first short read makes its second write fail, and
-		// Xvfb exits ("Cannot write display number"). Read the whole line
-		// (EOF when Xvfb exits without a display), and keep the pipe open
-		// until Xvfb is gone.
-		line, _ := bufio.NewReader(r).ReadString('\n')
-		got <- strings.TrimSpace(line)
-		<-d.exited
-		r.Close()
+		defer r.Close()
+		// Xvfb writes the number and then "\n" in a second write, and
+		// dies ("Cannot write display number to fd 3") if the pipe is
+		// closed in between: read up to the newline (or EOF).
+		var buf []byte
+		chunk := make([]byte, 32)
+		for !strings.Contains(string(buf), "\n") {
+			n, err := r.Read(chunk)
+			buf = append(buf, chunk[:n]...)
+			if err != nil {
+				break
+			}
+		}
+		num <- strings.TrimSpace(string(buf))
 	}()
 	select {
-	case s := <-got:
+	case s := <-num:
 		if _, err := strconv.Atoi(s); err != nil {
-			d.stop()
-			return nil, fmt.Errorf(":%d: %s", num, strings.TrimSpace(d.log.String()))
+			tb.Fatalf("xvfbtest: Xvfb did not start (display %q):\n%s", s, d.log.String())
 		}
 		d.Name = ":" + s
 	case <-time.After(startTimeout):
-		d.stop()
-		return nil, fmt.Errorf(":%d not ready within %v: %s", num, startTimeout, d.log.String())
+		tb.Fatalf("xvfbtest: Xvfb not ready within %v:\n%s", startTimeout, d.log.String())
 	}
-	tb.Cleanup(d.stop)
-	return d, nil
+	return d
 }
 
 // Env is the environment a client needs for this display.
@@ -147,7 +129,7 @@ func (d *Display) Paint(img image.Image) {
 	// display exits 1 after painting the root window successfully; only
 	// a message means it failed.
 	if out, err := d.Cmd("display", "-window", "root", path).CombinedOutput(); err != nil && len(bytes.TrimSpace(out)) > 0 {
-		d.tb.Fatalf("xvfbtest: display -window root: %v\n%s\nXvfb:\n%s", err, out, d.log.String())
+		d.tb.Fatalf("xvfbtest: display -window root: %v\n%s", err, out)
 	}
 }
 

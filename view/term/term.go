@@ -28,6 +28,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -156,6 +157,7 @@ type renderer struct {
 	drawn      bool
 	kitty      kittyState
 	buf        bytes.Buffer
+	num        []byte // scratch for escape sequences
 }
 
 var (
@@ -296,15 +298,15 @@ func (r *renderer) drawTile(t view.Tile, rc image.Rectangle) (kittyPic, bool) {
 }
 
 // sample is the colour of the picture at pixel (x, y) of the area fit it
-// is shown in: the average of the source pixels that pixel covers (up to
-// 4×4 of them).
+// is shown in: the average of up to 2×2 of the source pixels that pixel
+// covers.
 func sample(img *image.YCbCr, fit image.Rectangle, x, y int) color.RGBA {
 	fw, fh := img.Rect.Dx(), img.Rect.Dy()
 	sx0 := (x - fit.Min.X) * fw / fit.Dx()
 	sx1 := max((x-fit.Min.X+1)*fw/fit.Dx(), sx0+1)
 	sy0 := (y - fit.Min.Y) * fh / fit.Dy()
 	sy1 := max((y-fit.Min.Y+1)*fh/fit.Dy(), sy0+1)
-	stepX, stepY := max((sx1-sx0)/4, 1), max((sy1-sy0)/4, 1)
+	stepX, stepY := max((sx1-sx0)/2, 1), max((sy1-sy0)/2, 1)
 	var sr, sg, sb, n int
 	for sy := sy0; sy < sy1; sy += stepY {
 		for sx := sx0; sx < sx1; sx += stepX {
@@ -331,13 +333,20 @@ func (r *renderer) writeCells() {
 			continue
 		}
 		if cursor != i {
-			fmt.Fprintf(b, "\x1b[%d;%dH", i/r.cols+1, i%r.cols+1)
+			r.num = append(r.num[:0], "\x1b["...)
+			r.num = strconv.AppendInt(r.num, int64(i/r.cols+1), 10)
+			r.num = append(r.num, ';')
+			r.num = strconv.AppendInt(r.num, int64(i%r.cols+1), 10)
+			r.num = append(r.num, 'H')
+			b.Write(r.num)
 		}
 		if !haveSGR || c.fg != fg {
-			fmt.Fprintf(b, "\x1b[38;2;%d;%d;%dm", c.fg.R, c.fg.G, c.fg.B)
+			r.num = sgr(r.num[:0], "\x1b[38;2;", c.fg)
+			b.Write(r.num)
 		}
 		if !haveSGR || c.bg != bg {
-			fmt.Fprintf(b, "\x1b[48;2;%d;%d;%dm", c.bg.R, c.bg.G, c.bg.B)
+			r.num = sgr(r.num[:0], "\x1b[48;2;", c.bg)
+			b.Write(r.num)
 		}
 		fg, bg, haveSGR = c.fg, c.bg, true
 		n := utf8.EncodeRune(tmp[:], c.ch)
@@ -349,6 +358,17 @@ func (r *renderer) writeCells() {
 		r.prev[i] = c
 	}
 	b.WriteString("\x1b[0m\x1b8")
+}
+
+// sgr appends a truecolor SGR sequence (prefix "ESC[38;2;" or "ESC[48;2;").
+func sgr(dst []byte, prefix string, c color.RGBA) []byte {
+	dst = append(dst, prefix...)
+	dst = strconv.AppendInt(dst, int64(c.R), 10)
+	dst = append(dst, ';')
+	dst = strconv.AppendInt(dst, int64(c.G), 10)
+	dst = append(dst, ';')
+	dst = strconv.AppendInt(dst, int64(c.B), 10)
+	return append(dst, 'm')
 }
 
 func (r *renderer) flush() {

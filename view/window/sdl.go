@@ -74,11 +74,19 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 	}
 	defer sdl.Quit()
 	flags := uint32(sdl.WINDOW_SHOWN | sdl.WINDOW_RESIZABLE)
-	if cfg.Fullscreen {
-		flags |= sdl.WINDOW_FULLSCREEN_DESKTOP
+	x, y := int32(sdl.WINDOWPOS_CENTERED), int32(sdl.WINDOWPOS_CENTERED)
+	w, h := int32(cfg.Width), int32(cfg.Height)
+	if b, err := sdl.GetDisplayBounds(0); err == nil {
+		if cfg.Fullscreen {
+			// The whole display, also without a window manager (a kiosk
+			// on bare X or kmsdrm) that would apply the fullscreen state.
+			flags |= sdl.WINDOW_FULLSCREEN_DESKTOP | sdl.WINDOW_BORDERLESS
+			x, y, w, h = b.X, b.Y, b.W, b.H
+		} else {
+			w, h = min(w, b.W), min(h, b.H)
+		}
 	}
-	win, err := sdl.CreateWindow(cfg.Title, sdl.WINDOWPOS_UNDEFINED, sdl.WINDOWPOS_UNDEFINED,
-		int32(cfg.Width), int32(cfg.Height), flags)
+	win, err := sdl.CreateWindow(cfg.Title, x, y, w, h, flags)
 	if err != nil {
 		return fmt.Errorf("window: %w", err)
 	}

@@ -1,0 +1,149 @@
+package term
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/videochat/videochat/view"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fakeSource shows fixed tiles.
+type fakeSource struct {
+	mu    sync.Mutex
+	tiles []view.Tile
+	ver   uint64
+}
+
+func (f *fakeSource) Tiles() ([]view.Tile, uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]view.Tile(nil), f.tiles...), f.ver
+}
+
+// syncBuffer is a bytes.Buffer safe for the renderer and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func solid(w, h int, y, cb, cr byte) *image.YCbCr {
+	img := image.NewYCbCr(image.Rect(0, 0, w, h), image.YCbCrSubsampleRatio420)
+	for i := range img.Y {
+		img.Y[i] = y
+	}
+	for i := range img.Cb {
+		img.Cb[i], img.Cr[i] = cb, cr
+	}
+	return img
+}
+
+// run draws src in mode until cond holds on the output, then stops.
+func run(t *testing.T, mode string, src Source, cond func(string) bool) string {
+	t.Helper()
+	out := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{Out: out, Mode: mode, Size: func() (int, int, error) { return 80, 30, nil }}, src)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond(out.String()) {
+		if time.Now().After(deadline) {
+			cancel()
+			<-done
+			t.Fatalf("output never matched; got %q", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return out.String()
+}
+
+// TestBlocks: the picture as half-blocks in its colours, the name, the
+// scroll region for chat (rows 25–30 of 30), and everything given back at
+// the end.
+func TestBlocks(t *testing.T) {
+	r, g, b := view.RGB(81, 90, 240)
+	red := fmt.Sprintf("\x1b[38;2;%d;%d;%dm", r, g, b)
+	src := &fakeSource{tiles: []view.Tile{{ID: "1", Name: "alice", Frame: solid(64, 48, 81, 90, 240), Seq: 1}}, ver: 1}
+	out := run(t, "blocks", src, func(s string) bool { return strings.Contains(s, "alice") })
+	for _, want := range []string{"\x1b[25;30r", red, "▀", "a", "\x1b7", "\x1b8"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if !strings.HasSuffix(out, "\x1b[0m\x1b[r\x1b[30;1H") {
+		t.Errorf("the scroll region was not reset at the end: %q", out[max(0, len(out)-40):])
+	}
+}
+
+// TestKitty: in kitty mode pictures go out as kitty graphics commands in
+// chunks of at most 4096 bytes of base64.
+func TestKitty(t *testing.T) {
+	src := &fakeSource{tiles: []view.Tile{{ID: "1", Name: "bob", Frame: solid(320, 240, 145, 54, 34), Seq: 1}}, ver: 1}
+	out := run(t, "kitty", src, func(s string) bool { return strings.Contains(s, "\x1b_Ga=T,f=24,s=320,v=240") })
+	for _, cmd := range strings.Split(out, "\x1b_G")[1:] {
+		end := strings.Index(cmd, "\x1b\\")
+		if end < 0 {
+			t.Fatal("unterminated graphics command")
+		}
+		if _, payload, ok := strings.Cut(cmd[:end], ";"); ok && len(payload) > 4096 {
+			t.Fatalf("chunk of %d bytes", len(payload))
+		}
+	}
+	if strings.Contains(out, "▀") {
+		t.Error("half-blocks drawn in kitty mode")
+	}
+}
+
+func TestDetectMode(t *testing.T) {
+	env := func(kv ...string) func(string) string {
+		return func(k string) string {
+			for i := 0; i+1 < len(kv); i += 2 {
+				if kv[i] == k {
+					return kv[i+1]
+				}
+			}
+			return ""
+		}
+	}
+	for _, c := range []struct {
+		env  func(string) string
+		want string
+	}{
+		{env("TERM", "xterm-kitty"), "kitty"},
+		{env("KITTY_WINDOW_ID", "1", "TERM", "xterm-256color"), "kitty"},
+		{env("KITTY_WINDOW_ID", "1", "TMUX", "/tmp/x"), "blocks"},
+		{env("TERM", "screen-256color", "KITTY_WINDOW_ID", "1"), "blocks"},
+		{env("TERM", "xterm-256color"), "blocks"},
+	} {
+		if got := DetectMode(c.env); got != c.want {
+			t.Errorf("DetectMode = %s, want %s", got, c.want)
+		}
+	}
+}
