@@ -51,7 +51,7 @@ func (c MeshConfig) withDefaults() (MeshConfig, error) {
 		c.Warmup = 5 * time.Second
 	}
 	if c.Ramp <= 0 {
-		c.Ramp = 60 * time.Second
+		c.Ramp = defaultRamp
 	}
 	if c.Bitrate <= 0 {
 		c.Bitrate = 1_000_000
@@ -96,10 +96,6 @@ type MeshPoint struct {
 	RampSeconds     float64    `json:"ramp_seconds"`
 	MinEstimateKbps [2]float64 `json:"min_estimate_kbps"`
 }
-
-// rampFraction of the ceiling is "near the ceiling" for a link estimate:
-// gcc hovers a few percent under its maximum.
-const rampFraction = 0.9
 
 // RunMesh measures one native sender's CPU while receivers (`join --video
 // none --audio none`) join its room.
@@ -172,24 +168,11 @@ func measureMesh(ctx context.Context, cfg MeshConfig, fs procFS, serverPID int, 
 		}
 	}
 	var pt MeshPoint
-	start := time.Now()
-	rctx, rcancel := context.WithTimeout(ctx, cfg.Ramp)
-	err := sender.c.waitStats(rctx, "every link's estimate near the ceiling", func(c counters) bool {
-		return rampedUp(c, len(receivers), cfg.Bitrate)
-	})
-	rcancel()
-	pt.RampSeconds = round(time.Since(start).Seconds(), 1)
-	switch {
-	case err == nil:
-		pt.Ramped = true
-	case ctx.Err() != nil:
-		return MeshPoint{}, ctx.Err()
-	case rctx.Err() != nil:
-		c, _ := sender.c.counters()
-		cfg.Logger.Warn("mesh: links did not ramp up; measuring anyway", "peers", len(receivers), "estimates", c.Estimates, "after", cfg.Ramp)
-	default:
+	ramp, err := awaitRamp(ctx, cfg.Logger, []endpoint{sender}, len(receivers), cfg.Bitrate, cfg.Ramp)
+	if err != nil {
 		return MeshPoint{}, err
 	}
+	pt.Ramped, pt.RampSeconds = ramp.Ramped, ramp.Seconds
 	if err := sleepCtx(ctx, cfg.Warmup); err != nil {
 		return MeshPoint{}, err
 	}
@@ -214,30 +197,6 @@ func measureMesh(ctx context.Context, cfg MeshConfig, fs procFS, serverPID int, 
 		pt.MeanRecvFPS = sum / float64(len(receivers))
 	}
 	return pt, nil
-}
-
-// rampedUp says a sender's stats line shows n links whose estimates are
-// all at least rampFraction of ceiling.
-func rampedUp(c counters, n, ceiling int) bool {
-	if len(c.Estimates) < n {
-		return false
-	}
-	for _, e := range c.Estimates {
-		if float64(e) < rampFraction*float64(ceiling) {
-			return false
-		}
-	}
-	return true
-}
-
-// minEstimateKbps is the lowest link estimate of the sender's latest
-// stats line, kbit/s.
-func minEstimateKbps(s *nativeSide) float64 {
-	c, _ := s.c.counters()
-	if len(c.Estimates) == 0 {
-		return 0
-	}
-	return float64(slices.Min(c.Estimates)) / 1000
 }
 
 func (r *MeshReport) computeRatios() {

@@ -37,6 +37,11 @@ func (r *CallReport) WriteMarkdown(w io.Writer) {
 				sd.SentKbps, sd.RecvVideoKbps, sd.RecvFPS, codecName(sd.RecvCodec), c.Load[0])
 		}
 	}
+	for _, c := range r.Calls {
+		if !c.Ramped {
+			fmt.Fprintf(w, "\n%s: the native sender's link estimate did NOT reach %.0f %% of the bitrate in %.0f s (machine too loaded?): measured anyway.\n", c.Name, rampFraction*100, c.RampSeconds)
+		}
+	}
 	writeGoals(w, r.Goals)
 }
 

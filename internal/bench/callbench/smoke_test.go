@@ -35,7 +35,7 @@ func TestRunCallSmoke(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	rep, err := RunCall(ctx, CallConfig{Binary: binPath, Chromium: chromium, Runs: 1,
-		Measure: 3 * time.Second, Warmup: time.Second,
+		Measure: 3 * time.Second, Warmup: time.Second, Ramp: 20 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(tWriter{t}, nil))})
 	if err != nil {
 		t.Fatal(err)
