@@ -18,14 +18,26 @@ const (
 // audioSource produces raw audio at 48 kHz for the live audio pipeline.
 type audioSource interface {
 	audio.Reader
-	// Interval is the pacing interval of the pipeline's ticker, or 0 when
-	// Read blocks until audio is available (devices).
+	// Interval is the interval at which the pipeline paces the source
+	// (pace.go), or 0 when Read blocks until audio is available (devices).
 	Interval() time.Duration
 	Channels() int
 	Close() error
 }
 
 type audioOpener func() (audioSource, error)
+
+// audioSkipper is a self-paced source that can skip frames the pipeline
+// was too late to produce, so its signal stays in step with the clock.
+type audioSkipper interface {
+	Skip(frames int)
+}
+
+// maxAudioLate is how far behind its clock a self-paced audio source may
+// fall and still catch up in a burst; past it, frames are skipped with a
+// timestamp jump (a receiver's jitter buffer absorbs a short burst; a
+// long one would only add latency).
+const maxAudioLate = 200 * time.Millisecond
 
 // liveAudio is the pipeline of raw audio sources (tone, microphone): one
 // Opus encoder (opus.go) shared by every binding.
@@ -47,6 +59,7 @@ func (a *liveAudio) run(stop <-chan struct{}, t *track) error {
 		return err
 	}
 	defer src.Close()
+	skipper, _ := src.(audioSkipper)
 	src = t.level.wrap(src) // RFC 6464 level of each chunk (level.go)
 	enc, err := newOpus(src.Channels(), a.bitrate)
 	if err != nil {
@@ -56,19 +69,25 @@ func (a *liveAudio) run(stop <-chan struct{}, t *track) error {
 	chunks := audio.NewBuffer(audioFrameTicks)(src) // 20 ms at a time
 	t.counters.encoders.Add(1)
 
-	var tick <-chan time.Time
+	var pace *framePacer
 	if iv := src.Interval(); iv > 0 {
-		ticker := time.NewTicker(iv)
-		defer ticker.Stop()
-		tick = ticker.C
+		pace = newFramePacer(iv, maxAudioLate)
+		defer pace.stop()
 	}
 	out := newRTPOut(keyOpus)
 	var subs []binding
 	version := noVersion
 	var ts uint32
 	for n := 0; ; n++ {
-		if err := wait(stop, tick); err != nil {
+		skipped, err := pace.waitOrStop(stop)
+		if err != nil {
 			return nil
+		}
+		if skipped > 0 {
+			ts += uint32(skipped * audioFrameTicks) // a gap, not a slow clock
+			if skipper != nil {
+				skipper.Skip(skipped)
+			}
 		}
 		if a.loss != nil && n%lossEvery == 0 {
 			if err := enc.setLoss(a.loss()); err != nil {

@@ -22,6 +22,9 @@ func (s *toneSource) Interval() time.Duration { return audioFrame }
 func (s *toneSource) Channels() int           { return 1 }
 func (s *toneSource) Close() error            { return nil }
 
+// Skip implements audioSkipper: the tone stays in step with the clock.
+func (s *toneSource) Skip(frames int) { s.n += frames * audioFrameTicks }
+
 // Read returns the next 20 ms of the tone.
 func (s *toneSource) Read() (wave.Audio, func(), error) {
 	for i := range s.chunk.Data {

@@ -64,17 +64,19 @@ func (v *liveVideo) run(stop <-chan struct{}, t *track) error {
 	st := &videoState{v: v, t: t, sets: map[codecKey]*layerSet{}, version: noVersion}
 	defer st.closeAll()
 
-	var tick <-chan time.Time
+	// A self-paced source's frames are due at fixed times (pace.go); a
+	// late pipeline skips to the newest due frame (a late video frame is
+	// worth nothing), and the frame's pts is the time it is read.
+	var pace *framePacer
 	fps := v.fps
 	if iv := src.Interval(); iv > 0 {
-		ticker := time.NewTicker(iv)
-		defer ticker.Stop()
-		tick = ticker.C
+		pace = newFramePacer(iv, 0)
+		defer pace.stop()
 		fps = int(time.Second / iv)
 	}
 	start := time.Now()
 	for {
-		if err := wait(stop, tick); err != nil {
+		if _, err := pace.waitOrStop(stop); err != nil {
 			return nil
 		}
 		img, err := src.Read()
@@ -85,25 +87,6 @@ func (v *liveVideo) run(stop <-chan struct{}, t *track) error {
 		if err := st.encodeAll(img, now.Sub(start), now, fps); err != nil {
 			return err
 		}
-	}
-}
-
-// wait blocks until the next tick (or returns at once when tick is nil) and
-// returns errStopped once stop is closed.
-func wait(stop <-chan struct{}, tick <-chan time.Time) error {
-	if tick == nil {
-		select {
-		case <-stop:
-			return errStopped
-		default:
-			return nil
-		}
-	}
-	select {
-	case <-stop:
-		return errStopped
-	case <-tick:
-		return nil
 	}
 }
 

@@ -20,13 +20,14 @@ import (
 
 // TestJoinWHIPAndWHEP: `join --whip` publishes test sources into a room of
 // `serve --whip --whep`; a native room participant's --expect counts it,
-// and `join --whep` plays it back with --expect and --record.
+// `join --whep` plays it back with --expect and --record, and the
+// publisher's congestion control follows the endpoint's feedback.
 func TestJoinWHIPAndWHEP(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	_, url := startServer(ctx, t, "--whip", "--whep")
 	net := []string{"--ice-interface", "lo", "--mdns=false"}
-	pub := start(t, append([]string{"join", "--whip", url + "/whip/ingest?name=obs", "--video", "test", "--audio", "test", "--duration", "40s"}, net...)...)
+	pub := start(t, append([]string{"join", "--whip", url + "/whip/ingest?name=obs", "--video", "test", "--audio", "test", "--duration", "40s", "--stats-json", "-"}, net...)...)
 	room := start(t, joinArgs(url, "ingest", "viewer", "--video", "none", "--audio", "none", "--expect", "1", "--duration", "10s")...)
 	if code := room.wait(ctx); code != 0 {
 		t.Fatalf("room participant: exit %d, want 0 (it must receive the WHIP publisher)\n%s\npublisher:\n%s", code, room.output(), pub.output())
@@ -43,6 +44,14 @@ func TestJoinWHIPAndWHEP(t *testing.T) {
 		st, err := os.Stat(filepath.Join(rec, f))
 		if err != nil || st.Size() < 1000 {
 			t.Errorf("recording %s: %v (size %v)", f, err, st)
+		}
+	}
+	// The publisher runs a room's congestion control (peer.Links): its
+	// link estimate leaves gcc's start only on the endpoint's feedback.
+	est := regexp.MustCompile(`"estimate_bitrate":([0-9]+)`)
+	for {
+		if m := pub.waitLine(ctx, est); m[1] != "0" && m[1] != "600000" {
+			break
 		}
 	}
 	pub.stop(10 * time.Second)

@@ -47,7 +47,15 @@ func runJoinWHIP(ctx context.Context, f joinFlags, log *slog.Logger) error {
 	if f.expect > 0 && f.duration == 0 {
 		f.duration = 10 * time.Second
 	}
-	api, err := f.net.api(endpoint, capture.RegisterCodecs, nil)
+	// A publisher gets the congestion control of a room (peer.Links): the
+	// video encoder follows the link's estimate and Opus its loss.
+	var links *peer.Links
+	if f.whipURL != "" {
+		links = peer.NewLinks(peer.LinksConfig{Ceiling: f.media.VideoBitrate, Logger: log.With("component", "links")})
+		f.media.Estimate = links.Target
+		f.media.AudioLoss = links.MaxLoss
+	}
+	api, err := f.net.api(endpoint, capture.RegisterCodecs, links)
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
@@ -61,7 +69,7 @@ func runJoinWHIP(ctx context.Context, f joinFlags, log *slog.Logger) error {
 		return withCode(exitError, err)
 	}
 	defer pc.Close()
-	ep := &endpointStats{pc: pc, name: endpointName(endpoint)}
+	ep := &endpointStats{pc: pc, name: endpointName(endpoint), links: links}
 	var rec *whepRecorder
 	if f.whipURL != "" {
 		f.media.Logger = log.With("component", "capture")
@@ -77,6 +85,9 @@ func runJoinWHIP(ctx context.Context, f joinFlags, log *slog.Logger) error {
 			tr, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 			if err != nil {
 				return withCode(exitError, err)
+			}
+			if enc := tr.Sender().GetParameters().Encodings; t.Kind() == webrtc.RTPCodecTypeVideo && len(enc) > 0 {
+				ep.video, ep.videoSSRC = t, uint32(enc[0].SSRC)
 			}
 			go forwardKeyFrameRequests(tr.Sender(), t) // ends when pc closes
 		}
@@ -208,10 +219,16 @@ func forwardKeyFrameRequests(sender *webrtc.RTPSender, t webrtc.TrackLocal) {
 }
 
 // endpointStats counts what arrives from a WHEP endpoint (or, publishing,
-// just the connection state) in the --stats-json schema.
+// the connection state and the video's bitrates) in the --stats-json schema.
 type endpointStats struct {
-	pc     *webrtc.PeerConnection
-	name   string
+	pc    *webrtc.PeerConnection
+	name  string
+	links *peer.Links // publishing: the link's estimate; nil playing
+	// video is the published video track and videoSSRC its SSRC (none:
+	// nil, 0).
+	video     webrtc.TrackLocal
+	videoSSRC uint32
+
 	frames atomic.Uint64
 	bytes  atomic.Uint64
 	audio  atomic.Uint64
@@ -268,7 +285,29 @@ func (e *endpointStats) snapshot() peer.Snapshot {
 			ps.BytesSent = ts.BytesSent
 		}
 	}
+	e.sendStats(&ps)
 	return peer.Snapshot{Time: now.UTC().Truncate(time.Second), Peers: []peer.PeerStats{ps}}
+}
+
+// sendStats fills what a publisher sends: the video encoder's target and
+// the link's estimate, as for a room peer (peer/stats.go).
+func (e *endpointStats) sendStats(ps *peer.PeerStats) {
+	ps.Layer = -1
+	if e.videoSSRC == 0 {
+		return
+	}
+	if t, ok := e.video.(interface {
+		SendStats(ssrc uint32) (targetBps, layer int, ok bool)
+	}); ok {
+		if target, layer, ok := t.SendStats(e.videoSSRC); ok {
+			ps.TargetBitrate, ps.Layer = target, layer
+		}
+	}
+	if e.links != nil {
+		if est, ok := e.links.Target(e.videoSSRC); ok {
+			ps.EstimateBitrate = est
+		}
+	}
 }
 
 // endpointName is the endpoint's path without the /whip/ or /whep/ prefix.

@@ -23,8 +23,12 @@ type CallConfig struct {
 	// Runs is the number of set-up measurements per kind (default 10).
 	Runs int
 	// Measure is the length of each CPU/RSS/bitrate window (default 30 s);
-	// Warmup the time a call runs before its window opens (default 5 s).
+	// Warmup the time a call runs before its window opens once the native
+	// senders' links have ramped up (default 5 s; negative: none).
 	Measure, Warmup time.Duration
+	// Ramp is how long a native sender's congestion control may take to
+	// bring its link estimate near Bitrate (default 60 s; ramp.go).
+	Ramp time.Duration
 	// Bitrate is the video target of every sender, bits/s (default 1 Mbps);
 	// Chromium senders get it as maxBitrate.
 	Bitrate int
@@ -51,6 +55,9 @@ func (c CallConfig) withDefaults() CallConfig {
 	}
 	if c.Bitrate <= 0 {
 		c.Bitrate = 1_000_000
+	}
+	if c.Ramp <= 0 {
+		c.Ramp = defaultRamp
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -100,6 +107,10 @@ type CallResult struct {
 	Sides   []SideResult `json:"sides"`
 	Server  Usage        `json:"server"`
 	Load    [2]float64   `json:"load_avg"`
+	// Ramped says the native senders' link estimates reached the ceiling
+	// before the warm-up (ramp.go), RampSeconds after how long.
+	Ramped      bool    `json:"ramped"`
+	RampSeconds float64 `json:"ramp_seconds"`
 }
 
 // SideResult is one side of a measured call.
@@ -189,8 +200,8 @@ func RunCall(ctx context.Context, cfg CallConfig) (*CallReport, error) {
 	return rep, nil
 }
 
-// measureCall starts a call, waits until both sides decode video, lets it
-// warm up and measures it.
+// measureCall starts a call, waits until both sides decode video and the
+// native senders' links have ramped up, lets it warm up and measures it.
 func measureCall(ctx context.Context, cfg CallConfig, e env, fs procFS, serverPID int, spec callSpec, room string) (CallResult, error) {
 	a, err := e.startSide(ctx, spec.A, room, "a")
 	if err != nil {
@@ -215,10 +226,16 @@ func measureCall(ctx context.Context, cfg CallConfig, e env, fs procFS, serverPI
 			}
 		}
 	}
+	ramp, err := awaitRamp(ctx, cfg.Logger, sides, 1, cfg.Bitrate, cfg.Ramp)
+	if err != nil {
+		return CallResult{}, err
+	}
 	if err := sleepCtx(ctx, cfg.Warmup); err != nil {
 		return CallResult{}, err
 	}
-	return measure(ctx, fs, cfg.Measure, serverPID, spec.Name, sides)
+	res, err := measure(ctx, fs, cfg.Measure, serverPID, spec.Name, sides)
+	res.Ramped, res.RampSeconds = ramp.Ramped, ramp.Seconds
+	return res, err
 }
 
 // measure samples the sides' processes each second for window and reads

@@ -27,6 +27,9 @@ type nativeStats struct {
 			FPS            float64 `json:"fps"`
 		} `json:"video"`
 		BytesSent uint64 `json:"bytes_sent"`
+		// EstimateBitrate is the sender's bandwidth estimate of the link
+		// to this peer (video, bits/s; 0 unknown).
+		EstimateBitrate int `json:"estimate_bitrate"`
 	} `json:"peers"`
 }
 
@@ -38,6 +41,7 @@ func (s nativeStats) counters() counters {
 		c.FramesReceived += p.Video.FramesReceived
 		c.BytesSent += p.BytesSent
 		c.Peers++
+		c.Estimates = append(c.Estimates, p.EstimateBitrate)
 		if p.Video.FramesReceived > 0 {
 			c.PeersReceiving++
 		}
@@ -57,6 +61,9 @@ type counters struct {
 	RecvCodec          string
 	SendFPS            float64
 	Encoder            string
+	// Estimates are a native side's link estimates, one per remote peer
+	// (bits/s; 0 unknown).
+	Estimates []int `json:"-"`
 }
 
 // child is a videochat process. It records the lines of its standard

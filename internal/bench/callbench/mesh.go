@@ -21,9 +21,14 @@ type MeshConfig struct {
 	// Video is the sender's source: "test" or a Y4M path; "" generates the
 	// clip of MakeClip.
 	Video string
-	// Measure is each window (default 20 s), Warmup the wait after the
-	// receivers decode video (default 5 s).
+	// Measure is each window (default 20 s), Warmup the wait after every
+	// link has ramped up (default 5 s; negative: none).
 	Measure, Warmup time.Duration
+	// Ramp is how long the sender's congestion control may take to bring
+	// the estimate of every link near Bitrate (default 60 s). A window
+	// whose links did not get there is still measured, marked Ramped
+	// false: its receivers got less than the full stream.
+	Ramp time.Duration
 	// Bitrate is the sender's video target, bits/s (default 1 Mbps).
 	Bitrate int
 	Logger  *slog.Logger
@@ -40,8 +45,13 @@ func (c MeshConfig) withDefaults() (MeshConfig, error) {
 	if c.Measure <= 0 {
 		c.Measure = 20 * time.Second
 	}
-	if c.Warmup == 0 {
+	if c.Warmup < 0 {
+		c.Warmup = 0
+	} else if c.Warmup == 0 {
 		c.Warmup = 5 * time.Second
+	}
+	if c.Ramp <= 0 {
+		c.Ramp = defaultRamp
 	}
 	if c.Bitrate <= 0 {
 		c.Bitrate = 1_000_000
@@ -77,6 +87,14 @@ type MeshPoint struct {
 	MinRecvFPS  float64    `json:"min_recv_fps"`
 	MeanRecvFPS float64    `json:"mean_recv_fps"`
 	Load        [2]float64 `json:"load_avg"`
+	// Ramped says every link's estimate reached rampFraction of the
+	// bitrate before the window; RampSeconds is how long that took after
+	// the receivers decoded video (the deadline when it did not).
+	// MinEstimateKbps is the lowest link estimate at the window's start
+	// and at its end.
+	Ramped          bool       `json:"ramped"`
+	RampSeconds     float64    `json:"ramp_seconds"`
+	MinEstimateKbps [2]float64 `json:"min_estimate_kbps"`
 }
 
 // RunMesh measures one native sender's CPU while receivers (`join --video
@@ -126,11 +144,11 @@ func RunMesh(ctx context.Context, cfg MeshConfig) (*MeshReport, error) {
 			}
 			receivers = append(receivers, r)
 		}
-		pt, err := measureMesh(ctx, cfg, fs, srv.pid(), sender, receivers)
+		pt, err := measureMesh(ctx, cfg, fs, srv.pid(), sender.(*nativeSide), receivers)
 		if err != nil {
 			return nil, fmt.Errorf("%d peers: %w", n, err)
 		}
-		cfg.Logger.Info("mesh point", "peers", n, "cpu_cores", pt.Sender.CPUCores)
+		cfg.Logger.Info("mesh point", "peers", n, "cpu_cores", pt.Sender.CPUCores, "ramped", pt.Ramped, "ramp_s", pt.RampSeconds)
 		rep.Points = append(rep.Points, pt)
 	}
 	rep.Machine.LoadAfter = loadAvg(fs)
@@ -138,9 +156,10 @@ func RunMesh(ctx context.Context, cfg MeshConfig) (*MeshReport, error) {
 	return rep, nil
 }
 
-// measureMesh waits until every receiver decodes video, warms up and
-// measures the sender.
-func measureMesh(ctx context.Context, cfg MeshConfig, fs procFS, serverPID int, sender endpoint, receivers []*child) (MeshPoint, error) {
+// measureMesh waits until every receiver decodes video and the sender's
+// estimate of every link is near the ceiling (each link starts at gcc's
+// initial estimate and ramps up), warms up and measures the sender.
+func measureMesh(ctx context.Context, cfg MeshConfig, fs procFS, serverPID int, sender *nativeSide, receivers []*child) (MeshPoint, error) {
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	for _, r := range receivers {
@@ -148,9 +167,16 @@ func measureMesh(ctx context.Context, cfg MeshConfig, fs procFS, serverPID int, 
 			return MeshPoint{}, err
 		}
 	}
+	var pt MeshPoint
+	ramp, err := awaitRamp(ctx, cfg.Logger, []endpoint{sender}, len(receivers), cfg.Bitrate, cfg.Ramp)
+	if err != nil {
+		return MeshPoint{}, err
+	}
+	pt.Ramped, pt.RampSeconds = ramp.Ramped, ramp.Seconds
 	if err := sleepCtx(ctx, cfg.Warmup); err != nil {
 		return MeshPoint{}, err
 	}
+	pt.MinEstimateKbps[0] = minEstimateKbps(sender)
 	sides := []endpoint{sender}
 	for _, r := range receivers {
 		sides = append(sides, &nativeSide{name: r.name, c: r})
@@ -159,7 +185,8 @@ func measureMesh(ctx context.Context, cfg MeshConfig, fs procFS, serverPID int, 
 	if err != nil {
 		return MeshPoint{}, err
 	}
-	pt := MeshPoint{Peers: len(receivers), Sender: res.Sides[0].Usage, SentKbps: res.Sides[0].SentKbps, Load: res.Load}
+	pt.MinEstimateKbps[1] = minEstimateKbps(sender)
+	pt.Peers, pt.Sender, pt.SentKbps, pt.Load = len(receivers), res.Sides[0].Usage, res.Sides[0].SentKbps, res.Load
 	if len(receivers) > 0 {
 		pt.MinRecvFPS = res.Sides[1].RecvFPS
 		sum := 0.0

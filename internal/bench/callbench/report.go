@@ -37,6 +37,11 @@ func (r *CallReport) WriteMarkdown(w io.Writer) {
 				sd.SentKbps, sd.RecvVideoKbps, sd.RecvFPS, codecName(sd.RecvCodec), c.Load[0])
 		}
 	}
+	for _, c := range r.Calls {
+		if !c.Ramped {
+			fmt.Fprintf(w, "\n%s: the native sender's link estimate did NOT reach %.0f %% of the bitrate in %.0f s (machine too loaded?): measured anyway.\n", c.Name, rampFraction*100, c.RampSeconds)
+		}
+	}
 	writeGoals(w, r.Goals)
 }
 
@@ -71,9 +76,14 @@ func writeGoals(w io.Writer, goals []GoalResult) {
 // WriteMarkdown writes the mesh report as a Markdown table.
 func (r *MeshReport) WriteMarkdown(w io.Writer) {
 	fmt.Fprintf(w, "Machine: %s\n\nSender video: %s\n\n", r.Machine, r.Video)
-	fmt.Fprintln(w, "| remote peers | sender CPU cores | sender RSS MiB | sent kbps (all peers) | receiver fps min / mean | load 1m |\n|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| remote peers | sender CPU cores | sender RSS MiB | sent kbps (all peers) | receiver fps min / mean | lowest link estimate kbps (start / end) | ramp-up s | load 1m |\n|---|---|---|---|---|---|---|---|")
 	for _, p := range r.Points {
-		fmt.Fprintf(w, "| %d | %.3f | %.0f | %.0f | %.1f / %.1f | %.2f |\n", p.Peers, p.Sender.CPUCores, p.Sender.RSSMiB, p.SentKbps, p.MinRecvFPS, p.MeanRecvFPS, p.Load[0])
+		ramp := fmt.Sprintf("%.1f", p.RampSeconds)
+		if !p.Ramped {
+			ramp = "> " + ramp + " (not ramped)"
+		}
+		fmt.Fprintf(w, "| %d | %.3f | %.0f | %.0f | %.1f / %.1f | %.0f / %.0f | %s | %.2f |\n", p.Peers, p.Sender.CPUCores, p.Sender.RSSMiB, p.SentKbps, p.MinRecvFPS, p.MeanRecvFPS,
+			p.MinEstimateKbps[0], p.MinEstimateKbps[1], ramp, p.Load[0])
 	}
 	if r.Ratio3to1 > 0 {
 		fmt.Fprintf(w, "\nCPU ratio 3:1 = %.2f×, 5:1 = %.2f×\n", r.Ratio3to1, r.Ratio5to1)

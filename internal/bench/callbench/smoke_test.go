@@ -35,7 +35,7 @@ func TestRunCallSmoke(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	rep, err := RunCall(ctx, CallConfig{Binary: binPath, Chromium: chromium, Runs: 1,
-		Measure: 3 * time.Second, Warmup: time.Second,
+		Measure: 3 * time.Second, Warmup: time.Second, Ramp: 20 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(tWriter{t}, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +91,7 @@ func TestRunMeshSmoke(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	rep, err := RunMesh(ctx, MeshConfig{Binary: binPath, Peers: []int{1, 2}, Video: "test",
-		Measure: 3 * time.Second, Warmup: time.Second})
+		Measure: 3 * time.Second, Warmup: time.Second, Ramp: 45 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,8 +106,19 @@ func TestRunMeshSmoke(t *testing.T) {
 			t.Errorf("point %d = %+v: want %d peers receiving video from a busy sender", i, p, i+1)
 		}
 	}
-	if rep.Points[1].SentKbps < rep.Points[0].SentKbps*1.5 {
-		t.Errorf("sent %.0f kbps to 2 peers vs %.0f to 1: want about twice", rep.Points[1].SentKbps, rep.Points[0].SentKbps)
+	// Each link starts at gcc's initial estimate: the windows open once
+	// every link's estimate is near the ceiling, so every receiver gets the
+	// full stream. gcc may still hold a link lower on a machine so loaded
+	// that its scheduling delays look like queueing (reported, not ramped).
+	if rep.Points[0].Ramped && rep.Points[1].Ramped {
+		if rep.Points[1].SentKbps < rep.Points[0].SentKbps*1.5 {
+			t.Errorf("sent %.0f kbps to 2 peers vs %.0f to 1 with every link ramped up: want about twice", rep.Points[1].SentKbps, rep.Points[0].SentKbps)
+		}
+	} else {
+		t.Logf("*** links did not ramp up (points %+v): the 2:1 bitrate ratio was NOT checked ***", rep.Points)
+		if rep.Points[1].SentKbps <= rep.Points[0].SentKbps {
+			t.Errorf("sent %.0f kbps to 2 peers vs %.0f to 1: want more", rep.Points[1].SentKbps, rep.Points[0].SentKbps)
+		}
 	}
 }
 
