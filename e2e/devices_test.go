@@ -180,7 +180,8 @@ func TestScreenToBrowser(t *testing.T) {
 	d.Paint(quadrants(640, 480))
 	_, url := startServer(ctx, t)
 	d.Setenv(t) // for the native peer only; headless Chromium ignores it
-	start(t, joinArgs(url, "screen", "screen", "--video", "screen", "--audio", "none", "--width", "320", "--height", "240")...)
+	start(t, joinArgs(url, "screen", "screen", "--video", "screen", "--audio", "none", "--width", "320", "--height", "240",
+		"--view", "none")...) // a window on the captured display would be captured
 
 	pg := browsertest.Launch(t, browsertest.Options{Name: "viewer"})
 	pg.Navigate(url + "/room/screen?name=viewer")

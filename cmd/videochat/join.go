@@ -99,6 +99,9 @@ func runJoin(ctx context.Context, f joinFlags) error {
 		f.duration = 10 * time.Second
 	}
 	f.stdinMedia = usesStdin(f.media)
+	if _, err := f.view.check(f.statsJSON); err != nil {
+		return withCode(exitUsage, err)
+	}
 	if viewOnly(f.token) && (f.media.Video != capture.SourceNone || f.media.Audio != capture.SourceNone) {
 		log.Warn("the room token does not allow publishing: joining receive-only, camera and microphone stay closed")
 		f.media.Video, f.media.Audio = capture.SourceNone, capture.SourceNone

@@ -31,6 +31,20 @@ func (v *viewFlags) register(fl *pflag.FlagSet) {
 	fl.BoolVar(&v.fullscreen, "fullscreen", false, "with --view window: cover the whole screen (kiosks)")
 }
 
+// check resolves --view and refuses combinations that cannot work; join
+// calls it before opening any device, so a bad --view is a usage error
+// even on a machine without a camera.
+func (v viewFlags) check(statsJSON string) (string, error) {
+	mode, err := v.viewMode()
+	if err != nil {
+		return "", err
+	}
+	if mode == "terminal" && statsJSON == "-" {
+		return "", errors.New("--view terminal draws on standard output: write --stats-json to a file")
+	}
+	return mode, nil
+}
+
 // viewMode resolves --view: "" means window when there is a display (and
 // the build has the window view), else none.
 func (v viewFlags) viewMode() (string, error) {
@@ -69,12 +83,9 @@ type viewer struct {
 // that video waits for (lip sync). statsJSON is join's --stats-json: "-"
 // (stdout) cannot share the terminal with the terminal view.
 func newViewer(f viewFlags, statsJSON, title string, log *slog.Logger, clock view.AudioClock) (*viewer, error) {
-	mode, err := f.viewMode()
+	mode, err := f.check(statsJSON)
 	if err != nil {
 		return nil, err
-	}
-	if mode == "terminal" && statsJSON == "-" {
-		return nil, errors.New("--view terminal draws on standard output: write --stats-json to a file")
 	}
 	w := &viewer{mode: mode, fullscreen: f.fullscreen, title: title, log: log.With("component", "view")}
 	if mode != "none" {

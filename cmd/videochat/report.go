@@ -7,6 +7,9 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/videochat/videochat/peer"
 	"github.com/videochat/videochat/playback"
@@ -21,10 +24,19 @@ type chatPrinter struct {
 	w      io.Writer
 	tty    bool
 	status string
+	// width is the terminal's width in columns now (0: unknown); the
+	// status line is cut to it so that it never wraps onto a second row.
+	width func() int
 }
 
 func newChatPrinter(f *os.File) *chatPrinter {
-	return &chatPrinter{w: f, tty: isTerminal(f)}
+	return &chatPrinter{w: f, tty: isTerminal(f), width: func() int {
+		ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+		if err != nil {
+			return 0
+		}
+		return int(ws.Col)
+	}}
 }
 
 func isTerminal(f *os.File) bool {
@@ -52,8 +64,23 @@ func (c *chatPrinter) setStatus(s string) {
 	if !c.tty {
 		return
 	}
+	if c.width != nil {
+		s = fitColumns(s, c.width())
+	}
 	c.status = s
 	fmt.Fprint(c.w, "\r\033[K"+s)
+}
+
+// fitColumns cuts s to at most cols runes, the last one an ellipsis when
+// something was cut (cols <= 0: unknown width, s is kept). Status lines are
+// plain text: one rune is one column, but for the level note's "♪" and the
+// quality glyphs, which are narrow too.
+func fitColumns(s string, cols int) string {
+	if cols <= 0 || utf8.RuneCountInString(s) <= cols-1 {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:cols-2]) + "…"
 }
 
 // reporter writes the per-second stats: JSON lines and the status line.
