@@ -60,3 +60,22 @@ type Backend interface {
 	// Close releases the backend's resources and stops its goroutines.
 	Close() error
 }
+
+// NonBlocking is an optional interface of a Backend. A Backend whose
+// NonBlocking reports true promises that Send never waits on I/O or on
+// another peer (it only hands the frame to a Sink, which never blocks): the
+// server then calls Send with context.Background instead of a per-message
+// timeout context, which would cost more than the rest of the relay.
+//
+// A wrapper around a Backend (metrics, tracing) keeps this fast path by
+// forwarding NonBlocking, for example by embedding the wrapped backend.
+// A Backend without the method gets the timeout: the safe default.
+type NonBlocking interface {
+	NonBlocking() bool
+}
+
+// nonBlocking reports whether b promises a non-blocking Send.
+func nonBlocking(b Backend) bool {
+	nb, ok := b.(NonBlocking)
+	return ok && nb.NonBlocking()
+}

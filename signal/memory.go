@@ -138,6 +138,10 @@ func (b *MemoryBackend) Broadcast(_ context.Context, room, except string, frame 
 	return nil
 }
 
+// NonBlocking reports true: Send only hands the frame to a Sink after a
+// map lookup under a short lock. See the NonBlocking interface.
+func (b *MemoryBackend) NonBlocking() bool { return true }
+
 // Close implements Backend. Afterwards Join, Send and Broadcast return
 // ErrUnavailable; Leave still works so that connections can wind down.
 func (b *MemoryBackend) Close() error {

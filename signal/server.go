@@ -39,8 +39,8 @@ type Server struct {
 	stats   counters
 	metrics *Metrics
 	clock   serverClock
-	// inlineBackend: the Backend is the MemoryBackend, whose calls never
-	// block, so directed messages skip the per-call timeout context.
+	// inlineBackend: the Backend promises a non-blocking Send (see
+	// NonBlocking), so directed messages skip the per-call timeout context.
 	inlineBackend   bool
 	readExtendEvery time.Duration
 	relayCap        *rate.Limiter // Config.RelayRate; nil without a cap
@@ -90,7 +90,7 @@ func New(cfg Config) (*Server, error) {
 		s.backend = NewMemoryBackend()
 		s.ownsBackend = true
 	}
-	_, s.inlineBackend = s.backend.(*MemoryBackend)
+	s.inlineBackend = nonBlocking(s.backend)
 	s.readExtendEvery = min(time.Second, cfg.PongWait/10)
 	if cfg.RelayRate > 0 {
 		s.relayCap = rate.NewLimiter(rate.Limit(cfg.RelayRate), cfg.RelayBurst)
