@@ -22,7 +22,7 @@ func TestEncodeStartsWithType(t *testing.T) {
 		ResumeToken: "rt", Grace: 1, Resumed: true, CanPublish: &yes, Peer: &PeerInfo{ID: "p"},
 		From: "f", To: "t", SDP: "v=0",
 		Candidate: &ICECandidate{Candidate: "c", SDPMid: &mid, SDPMLineIndex: &idx, UsernameFragment: &user},
-		Code: CodeRoomFull, Message: "m", Ref: "offer",
+		Code:      CodeRoomFull, Message: "m", Ref: "offer",
 	}
 	for _, typ := range []string{TypeJoin, TypeWelcome, TypePeerJoined, TypePeerLeft, TypeOffer,
 		TypeAnswer, TypeCandidate, TypeLeave, TypeError, TypeBye, ""} {
