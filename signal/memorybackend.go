@@ -10,7 +10,10 @@ import (
 	"github.com/videochat/videochat/signal/proto"
 )
 
-var _ Backend = (*MemoryBackend)(nil)
+var (
+	_ Backend     = (*MemoryBackend)(nil)
+	_ NonBlocking = (*MemoryBackend)(nil)
+)
 
 // MemoryBackend is the single-process Backend: rooms live in a map guarded
 // by one mutex. Membership changes happen under the lock; frames are handed
