@@ -23,7 +23,9 @@ type Sink interface {
 	// connection. It never blocks: it returns false when the peer's send
 	// queue is full, and the connection is then evicted. Deliver does not
 	// keep frame after it returns: a sink that queues it keeps a copy, so
-	// the caller may reuse the buffer.
+	// the caller may reuse the buffer (the relay hands out pooled buffers,
+	// see DESIGN.md "How a message flows"). A frame starts with
+	// {"type":"…" (see proto.Message), which a sink may read by prefix.
 	Deliver(frame []byte) bool
 }
 
