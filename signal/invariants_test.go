@@ -151,11 +151,10 @@ func TestOneWriterPerConnection(t *testing.T) {
 		}
 	}
 	var wg sync.WaitGroup
-	offer := proto.Encode(proto.Message{Type: proto.TypeOffer, To: target.id, SDP: "v=0"})
 	for _, s := range senders {
 		wg.Go(func() {
-			for range perSender {
-				write(s, offer)
+			for i := range perSender { // numbered: frames from one sender keep their order
+				write(s, proto.Encode(proto.Message{Type: proto.TypeOffer, To: target.id, SDP: fmt.Sprint("v=", i)}))
 			}
 		})
 	}
@@ -165,10 +164,13 @@ func TestOneWriterPerConnection(t *testing.T) {
 		}
 	})
 	// The target reads until every offer and error arrived, meanwhile
-	// peers come and go (broadcasts). Every frame must parse.
+	// peers come and go (broadcasts). Every frame must parse, and each
+	// sender's offers arrive in the order sent (a second writer could
+	// overtake the first).
 	done := make(chan error, 1)
 	go func() {
 		offers, errs := 0, 0
+		next := map[string]int{} // by sender: the number of its next offer
 		for offers < perSender*len(senders) || errs < perSender {
 			mt, data, err := target.ws.ReadMessage()
 			if err != nil {
@@ -182,6 +184,11 @@ func TestOneWriterPerConnection(t *testing.T) {
 			}
 			switch m.Type {
 			case proto.TypeOffer:
+				if want := fmt.Sprint("v=", next[m.From]); m.SDP != want {
+					done <- fmt.Errorf("offer from %s: %q, want %q (out of order)", m.From, m.SDP, want)
+					return
+				}
+				next[m.From]++
 				offers++
 			case proto.TypeError:
 				errs++
