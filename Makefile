@@ -5,13 +5,17 @@ GO ?= go
 BIN := bin/videochat
 ARGS ?=
 
-.PHONY: run test build deps-build deps-test fuzz clean
+.PHONY: run test build bench-build deps-build deps-test fuzz clean
 
 run: build
 	./$(BIN) serve $(ARGS)
 
 build: deps-build
 	$(GO) build -o $(BIN) ./cmd/videochat
+
+# The call benches (Chromium-driving) live in their own binary beside videochat.
+bench-build: build
+	$(GO) build -o bin/videochat-bench ./cmd/videochat-bench
 
 test: deps-test
 	$(GO) vet ./...

@@ -23,7 +23,9 @@ type Sink interface {
 	// connection. It never blocks: it returns false when the peer's send
 	// queue is full, and the connection is then evicted. Deliver does not
 	// keep frame after it returns: a sink that queues it keeps a copy, so
-	// the caller may reuse the buffer.
+	// the caller may reuse the buffer (the relay hands out pooled buffers,
+	// see DESIGN.md "How a message flows"). A frame starts with
+	// {"type":"…" (see proto.Message), which a sink may read by prefix.
 	Deliver(frame []byte) bool
 }
 
@@ -59,4 +61,23 @@ type Backend interface {
 
 	// Close releases the backend's resources and stops its goroutines.
 	Close() error
+}
+
+// NonBlocking is an optional interface of a Backend. A Backend whose
+// NonBlocking reports true promises that Send never waits on I/O or on
+// another peer (it only hands the frame to a Sink, which never blocks): the
+// server then calls Send with context.Background instead of a per-message
+// timeout context, which would cost more than the rest of the relay.
+//
+// A wrapper around a Backend (metrics, tracing) keeps this fast path by
+// forwarding NonBlocking, for example by embedding the wrapped backend.
+// A Backend without the method gets the timeout: the safe default.
+type NonBlocking interface {
+	NonBlocking() bool
+}
+
+// nonBlocking reports whether b promises a non-blocking Send.
+func nonBlocking(b Backend) bool {
+	nb, ok := b.(NonBlocking)
+	return ok && nb.NonBlocking()
 }

@@ -114,3 +114,33 @@ func TestBackendErrors(t *testing.T) {
 		})
 	}
 }
+
+// blockingBackend is a Backend that does not promise a non-blocking Send:
+// it hides the MemoryBackend's methods behind an interface field.
+type blockingBackend struct{ Backend }
+
+// TestNonBlockingBackend: the timeout-free Send path follows the optional
+// NonBlocking interface, not the concrete type, so a wrapper that embeds
+// the MemoryBackend keeps it and a backend without the method does not get it.
+func TestNonBlockingBackend(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		backend Backend
+		inline  bool
+	}{
+		{"memory", NewMemoryBackend(), true},
+		{"wrapper embedding memory", &hookBackend{MemoryBackend: NewMemoryBackend()}, true},
+		{"opaque wrapper", blockingBackend{NewMemoryBackend()}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := New(Config{Backend: tc.backend})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tc.backend.Close()
+			if s.inlineBackend != tc.inline {
+				t.Errorf("inlineBackend = %v, want %v", s.inlineBackend, tc.inline)
+			}
+		})
+	}
+}

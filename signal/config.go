@@ -150,20 +150,14 @@ type Config struct {
 	// message of peer peerID.
 	ICEServers func(peerID string) []proto.ICEServer
 
-	// ReturnMemoryAfter, when positive, hands the memory that a burst of
-	// connections leaves behind back to the operating system: once at
-	// least ReturnMemoryChurn connections have opened or closed since the
-	// last return, and none has for ReturnMemoryAfter, the server runs
-	// runtime/debug.FreeOSMemory, a full collection (which also frees the
-	// WebSocket handshakes' garbage and shrinks goroutine stacks) followed
-	// by returning every free page. It affects the whole process, costs one
-	// collection per burst (tens of milliseconds of CPU with 20,000
-	// connections) and never runs while connections keep arriving. Zero
-	// (the default) leaves memory to the Go runtime, which keeps up to the
-	// live heap again in garbage and returns free pages only slowly. A
-	// server that holds many idle connections should set it; 1 s
-	// measured well.
-	ReturnMemoryAfter time.Duration
+	// ConnChurn, when set, is called once each time a connection opens
+	// (is accepted and tracked) and once when it closes, from the
+	// connection's own goroutine and never while the server holds a lock
+	// or after Shutdown returns. It must return at once. cmd/videochat uses
+	// it to return memory to the OS after a burst of connections (serve
+	// --return-memory-after): that policy is the process's, not the
+	// library's.
+	ConnChurn func()
 
 	// Logger receives the server's log; nil discards it.
 	Logger *slog.Logger
@@ -243,7 +237,6 @@ func (c Config) validate() error {
 		{"ResumeGrace", int64(c.ResumeGrace)},
 		{"ResumeTTL", int64(c.ResumeTTL)},
 		{"ResumeBuffer", int64(c.ResumeBuffer)},
-		{"ReturnMemoryAfter", int64(c.ReturnMemoryAfter)},
 		{"MaxConnsPerIP", unlimitedOK(int64(c.MaxConnsPerIP))},
 		{"MaxRooms", unlimitedOK(int64(c.MaxRooms))},
 	} {

@@ -33,7 +33,6 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"negative queue", Config{SendQueue: -1}},
 		{"negative ping", Config{PingInterval: -time.Second}},
 		{"negative handshake", Config{HandshakeTimeout: -time.Second}},
-		{"negative memory return", Config{ReturnMemoryAfter: -time.Second}},
 		{"negative relay rate", Config{RelayRate: -2}},
 		{"negative relay burst", Config{RelayRate: 10, RelayBurst: -1}},
 		{"pong wait not above ping", Config{PingInterval: time.Second, PongWait: time.Second}},

@@ -224,8 +224,8 @@ func (c *conn) relayFailed(err error, typ, to string) {
 	c.reply(proto.Encode(msg))
 }
 
-// send hands a directed frame to the Backend. The MemoryBackend never
-// blocks, so it gets no timeout: a context with a timer per message would
+// send hands a directed frame to the Backend. A NonBlocking backend (the
+// MemoryBackend) gets no timeout: a context with a timer per message would
 // cost more than the rest of the relay.
 func (s *Server) send(room, to string, frame []byte) error {
 	if s.inlineBackend {

@@ -8,7 +8,7 @@
 // with one non-blocking write; a writer goroutine runs only while more is
 // queued than that (writer.go). A client whose queue overflows is
 // evicted, so a slow client never holds up its room. One housekeeping goroutine per Server sends the pings and enforces
-// the handshake timeout (clock.go). Directed messages in the usual shape
+// the handshake timeout (pingwheel.go). Directed messages in the usual shape
 // are relayed without a JSON decode (fastpath.go). Shutdown closes every
 // connection and waits for all of the server's goroutines.
 package signal
@@ -39,8 +39,8 @@ type Server struct {
 	stats   counters
 	metrics *Metrics
 	clock   serverClock
-	// inlineBackend: the Backend is the MemoryBackend, whose calls never
-	// block, so directed messages skip the per-call timeout context.
+	// inlineBackend: the Backend promises a non-blocking Send (see
+	// NonBlocking), so directed messages skip the per-call timeout context.
 	inlineBackend   bool
 	readExtendEvery time.Duration
 	relayCap        *rate.Limiter // Config.RelayRate; nil without a cap
@@ -49,15 +49,14 @@ type Server struct {
 
 	// mu guards the maps below and closed. It is held for map updates only,
 	// never while delivering a frame or calling the Backend.
-	mu        sync.Mutex
-	nconns    int
-	timers    timers              // the ping wheel holds every connection
-	memReturn memoryReturn        // see Config.ReturnMemoryAfter
-	sessions  map[string]*session // by sessionKey, attached or held
-	rooms     map[string]int      // sessions per room, for MaxRooms
-	perIP     map[string]int      // connections per remote IP
-	closed    bool
-	quit      chan struct{} // closed by Shutdown: held sessions end
+	mu       sync.Mutex
+	nconns   int
+	timers   timers              // the ping wheel holds every connection
+	sessions map[string]*session // by sessionKey, attached or held
+	rooms    map[string]int      // sessions per room, for MaxRooms
+	perIP    map[string]int      // connections per remote IP
+	closed   bool
+	quit     chan struct{} // closed by Shutdown: held sessions end
 	// wg counts two per tracked connection (its reader, and its writer's
 	// final close), one per held session and one for runTimers.
 	wg sync.WaitGroup
@@ -90,7 +89,7 @@ func New(cfg Config) (*Server, error) {
 		s.backend = NewMemoryBackend()
 		s.ownsBackend = true
 	}
-	_, s.inlineBackend = s.backend.(*MemoryBackend)
+	s.inlineBackend = nonBlocking(s.backend)
 	s.readExtendEvery = min(time.Second, cfg.PongWait/10)
 	if cfg.RelayRate > 0 {
 		s.relayCap = rate.NewLimiter(rate.Limit(cfg.RelayRate), cfg.RelayBurst)
@@ -253,15 +252,16 @@ func (s *Server) isClosed() bool {
 // covered by the second count: it is released by the last of them.
 func (s *Server) track(c *conn) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return false
 	}
 	s.addTimersLocked(c)
-	s.churnLocked()
 	s.nconns++
 	s.metrics.setConns(s.nconns)
 	s.wg.Add(2)
+	s.mu.Unlock()
+	s.churned()
 	return true
 }
 
@@ -269,12 +269,19 @@ func (s *Server) track(c *conn) bool {
 func (s *Server) untrack(c *conn) {
 	s.mu.Lock()
 	s.removeTimersLocked(c)
-	s.churnLocked()
 	s.nconns--
 	s.metrics.setConns(s.nconns)
 	s.releaseIPLocked(c.ip) // with nconns: a dropped count means a free slot
 	s.mu.Unlock()
+	s.churned() // before wg.Done: never after Shutdown returns
 	s.wg.Done()
+}
+
+// churned reports a connection opened or closed to Config.ConnChurn.
+func (s *Server) churned() {
+	if s.cfg.ConnChurn != nil {
+		s.cfg.ConnChurn()
+	}
 }
 
 // stamp is the time a frame is handed to a connection, for the relay

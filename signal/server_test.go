@@ -1,10 +1,12 @@
 package signal
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gorilla/websocket"
@@ -309,5 +311,30 @@ func TestConcurrentJoinsRespectCapacity(t *testing.T) {
 	}
 	if welcomed != capacity {
 		t.Fatalf("%d joins admitted, want %d", welcomed, capacity)
+	}
+}
+
+// TestConnChurn: Config.ConnChurn hears every connection open and close,
+// and nothing after Shutdown returns.
+func TestConnChurn(t *testing.T) {
+	var churn atomic.Int64
+	ts := startTestServer(t, Config{ConnChurn: func() { churn.Add(1) }})
+	a, _ := ts.join(t, "r", "A")
+	ts.join(t, "r", "B")
+	if got := churn.Load(); got != 2 {
+		t.Errorf("%d churn calls after two opens, want 2", got)
+	}
+	a.expect(proto.TypePeerJoined)
+	a.send(proto.Message{Type: proto.TypeLeave})
+	a.expectClose(websocket.CloseNormalClosure)
+	waitFor(t, "the leave's close", func() bool { return churn.Load() == 3 })
+	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+	defer cancel()
+	if err := ts.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ts.http.Close()
+	if got := churn.Load(); got != 4 {
+		t.Errorf("%d churn calls after Shutdown, want 4 (two opens, two closes)", got)
 	}
 }

@@ -106,6 +106,11 @@ func runServe(ctx context.Context, f serveFlags) error {
 	if backend != nil {
 		cfg.Backend = backend
 	}
+	if f.limits.returnMemory > 0 { // see memreturn.go
+		churn, stop := startMemoryReturn(f.limits.returnMemory, log)
+		cfg.ConnChurn = churn
+		defer stop()
+	}
 	sig, err := signal.New(cfg)
 	if err != nil {
 		return withCode(exitUsage, err)

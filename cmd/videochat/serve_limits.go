@@ -52,7 +52,9 @@ func (f *limitFlags) apply(cfg *signal.Config) error {
 	cfg.MaxRooms = f.maxRooms
 	cfg.HandshakeTimeout = f.handshake
 	cfg.ResumeGrace = f.resumeGrace
-	cfg.ReturnMemoryAfter = f.returnMemory
+	if f.returnMemory < 0 {
+		return withCode(exitUsage, fmt.Errorf("--return-memory-after %v: must not be negative", f.returnMemory))
+	}
 	if f.tokenSecret != "" {
 		v, err := token.NewVerifier([]byte(f.tokenSecret))
 		if err != nil {

@@ -71,6 +71,12 @@ type ICECandidate struct {
 
 // Message is the envelope of every signalling message. Only the fields that
 // belong to Type are set; the rest are omitted on the wire.
+//
+// Contract: Type is the FIRST field and never omitted, so Encode's output
+// always starts with {"type":"<type>". The server reads the type of frames
+// it forwards by that prefix, without decoding them (signal's roster.track
+// and outKind, and the relay fast path's splice writes the same prefix).
+// TestEncodeStartsWithType fails if a field is put before it.
 type Message struct {
 	Type string `json:"type"`
 
@@ -284,6 +290,7 @@ func Polite(self, other string) bool {
 }
 
 // Encode marshals m. Messages built from this package's types always marshal.
+// The output starts with {"type":" (see Message).
 func Encode(m Message) []byte {
 	b, err := json.Marshal(m)
 	if err != nil {

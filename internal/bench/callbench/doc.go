@@ -3,7 +3,7 @@
 // peers (child `videochat join` processes) and headless Chromium pages
 // running the browser client, all through one `videochat serve` child.
 //
-// It backs `videochat bench call` and `videochat bench mesh`. CPU comes from
+// It backs `videochat-bench call` and `videochat-bench mesh` (cmd/videochat-bench). CPU comes from
 // /proc/PID/stat (utime+stime of every process of a side, for Chromium its
 // whole process tree), memory from /proc/PID/status (VmRSS) and
 // /proc/PID/smaps_rollup (Pss). Linux only.

@@ -10,7 +10,10 @@ import (
 	"github.com/videochat/videochat/signal/proto"
 )
 
-var _ Backend = (*MemoryBackend)(nil)
+var (
+	_ Backend     = (*MemoryBackend)(nil)
+	_ NonBlocking = (*MemoryBackend)(nil)
+)
 
 // MemoryBackend is the single-process Backend: rooms live in a map guarded
 // by one mutex. Membership changes happen under the lock; frames are handed
@@ -137,6 +140,10 @@ func (b *MemoryBackend) Broadcast(_ context.Context, room, except string, frame 
 	deliverAll(sinks, frame)
 	return nil
 }
+
+// NonBlocking reports true: Send only hands the frame to a Sink after a
+// map lookup under a short lock. See the NonBlocking interface.
+func (b *MemoryBackend) NonBlocking() bool { return true }
 
 // Close implements Backend. Afterwards Join, Send and Broadcast return
 // ErrUnavailable; Leave still works so that connections can wind down.

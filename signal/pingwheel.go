@@ -8,6 +8,14 @@ import (
 	"github.com/videochat/videochat/signal/proto"
 )
 
+// The ping wheel and the join deadlines: one housekeeping goroutine per
+// Server (runTimers) instead of a ticker and a timer per connection. It
+// starts with the first connection and stops at Shutdown. Every tracked
+// connection sits in exactly one wheel slot from track to untrack, and each
+// slot is visited once per PingInterval; a connection that has not joined
+// within HandshakeTimeout is closed from here. All of it is guarded by
+// Server.mu, which is never held while a frame is written.
+
 // pingSlots is the number of slots of the ping wheel: each connection sits
 // in one slot, and one slot is visited every PingInterval/pingSlots, so
 // every connection is visited once per PingInterval.
@@ -53,7 +61,6 @@ func (s *Server) addTimersLocked(c *conn) {
 		for i := range t.wheel {
 			t.wheel[i] = make(map[*conn]struct{})
 		}
-		s.startMemoryReturnLocked()
 		s.wg.Add(1)
 		go s.runTimers()
 	}
@@ -87,14 +94,10 @@ func (s *Server) runTimers() {
 	slotLen := s.cfg.PingInterval / pingSlots
 	visited := s.clock.now() / slotLen // wheel position, in slots since the epoch
 	var scratch []*conn
-	quiet := s.quietC()
 	for {
 		select {
 		case <-s.quit:
 			return
-		case <-quiet:
-			s.returnMemory()
-			continue
 		case <-tick.C:
 		}
 		now := s.clock.now()

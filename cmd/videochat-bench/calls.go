@@ -12,9 +12,10 @@ import (
 	"github.com/videochat/videochat/internal/bench/callbench"
 )
 
-// benchCallCmds returns the media benchmark subcommands of `bench`.
-func benchCallCmds() []*cobra.Command {
-	return []*cobra.Command{newBenchCallCmd(), newBenchMeshCmd()}
+// benchCallCmds returns the media benchmark subcommands; bin is the
+// --videochat flag of the root command.
+func benchCallCmds(bin *string) []*cobra.Command {
+	return []*cobra.Command{newBenchCallCmd(bin), newBenchMeshCmd(bin)}
 }
 
 // benchOutput are the output flags of the media benchmarks.
@@ -57,15 +58,7 @@ func (o *benchOutput) write(rep reportable) error {
 	return nil
 }
 
-func selfBinary() (string, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return "", withCode(exitError, fmt.Errorf("find own executable: %w", err))
-	}
-	return exe, nil
-}
-
-func newBenchCallCmd() *cobra.Command {
+func newBenchCallCmd(bin *string) *cobra.Command {
 	var cfg callbench.CallConfig
 	var out benchOutput
 	var noChromium bool
@@ -78,7 +71,7 @@ func newBenchCallCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cfg.Binary, err = selfBinary(); err != nil {
+			if cfg.Binary, err = videochatBinary(*bin); err != nil {
 				return err
 			}
 			if !noChromium && cfg.Chromium == "" {
@@ -109,7 +102,7 @@ func newBenchCallCmd() *cobra.Command {
 	return cmd
 }
 
-func newBenchMeshCmd() *cobra.Command {
+func newBenchMeshCmd(bin *string) *cobra.Command {
 	var cfg callbench.MeshConfig
 	var out benchOutput
 	cmd := &cobra.Command{
@@ -121,7 +114,7 @@ func newBenchMeshCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cfg.Binary, err = selfBinary(); err != nil {
+			if cfg.Binary, err = videochatBinary(*bin); err != nil {
 				return err
 			}
 			cfg.Logger = log
@@ -138,7 +131,7 @@ func newBenchMeshCmd() *cobra.Command {
 	fl.DurationVar(&cfg.Warmup, "warmup", 5*time.Second, "wait after every link's estimate reached the bitrate")
 	fl.DurationVar(&cfg.Ramp, "ramp", 60*time.Second, "longest wait for every link's estimate to reach 90 % of the bitrate (then measured anyway, marked not ramped)")
 	fl.IntVar(&cfg.Bitrate, "bitrate", 1_000_000, "sender's video target, bits/s")
-	fl.StringVar(&cfg.Video, "video", "", "sender's video: test or a .y4m file (default: generate the clip of bench call)")
+	fl.StringVar(&cfg.Video, "video", "", "sender's video: test or a .y4m file (default: generate the clip of videochat-bench call)")
 	out.register(cmd)
 	return cmd
 }
