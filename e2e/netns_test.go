@@ -215,7 +215,10 @@ func TestBottleneckChromiumToNative(t *testing.T) {
 	if fps < 15 {
 		t.Errorf("native receiver got %.1f fps from Chromium behind the bottleneck, want ≥ 15", fps)
 	}
-	if out <= 0 || out > 500_000 {
+	// Adapted means near the link's rate, not at Chromium's unconstrained
+	// estimate (megabits on loopback): an estimate probing a little above
+	// 500 kbit/s is what a sender that found the bottleneck does.
+	if out <= 0 || out > 625_000 {
 		t.Errorf("Chromium's available outgoing bitrate %.0f bit/s behind a 500 kbit/s link: not adapted", out)
 	}
 }
