@@ -400,14 +400,16 @@ func (st *sgrState) parseLine(line string) []termCell {
 // TestViewTerminal: in tmux, `join --view terminal` draws the remote test
 // pattern in the cells where the layout puts it (half-blocks whose two
 // colours are the pattern's), dark cells beside it, the name in the
-// caption row, and the status line on the last row. Resizing the pane
-// re-flows the grid to the new size; a chat line shows under the grid
-// without breaking it.
+// caption row (green: basil's tone is talk; quality bars at the right end),
+// and the status line on the last row. Resizing the pane re-flows the grid
+// to the new size; a chat line shows under the grid without breaking it.
+// basil's /mute puts "[muted]" before its name and ends the green; its
+// /video off leaves its name on a dark tile.
 func TestViewTerminal(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	_, url := startServer(ctx, t)
-	basil := startWithStdin(t, joinArgs(url, "vterm", "basil", "--video", "test", "--audio", "none", "--view", "none")...)
+	basil := startWithStdin(t, joinArgs(url, "vterm", "basil", "--video", "test", "--audio", "test", "--view", "none")...)
 	errLog := filepath.Join(t.TempDir(), "viewer.log")
 	args := joinArgs(url, "vterm", "viewer", "--video", "none", "--audio", "none", "--view", "terminal")
 	quoted := make([]string, 0, len(args)+1)
@@ -422,13 +424,13 @@ func TestViewTerminal(t *testing.T) {
 		}
 	})
 
+	muted, speaking := false, true // basil sends a tone
 	check := func(cols, rows int) error {
 		cells, err := tm.capture()
 		if err != nil {
 			return err
 		}
-		const chatRows = 6 // term.Config default
-		tile := view.Layout(1, cols, rows-chatRows)[0]
+		tile := view.Layout(1, cols, rows-termChatRows)[0]
 		pic := tile
 		pic.Max.Y--
 		fit := view.Fit(image.Rect(pic.Min.X, pic.Min.Y*2, pic.Max.X, pic.Max.Y*2), 640, 480)
@@ -457,25 +459,21 @@ func TestViewTerminal(t *testing.T) {
 				return fmt.Errorf("%dx%d: the cell beside the picture is %+v, want the dark tile", cols, rows, c)
 			}
 		}
-		capRow := tile.Max.Y - 1
-		var text strings.Builder
-		for _, c := range cells[capRow] {
-			text.WriteRune(c.ch)
+		if err := checkCaption(cells, tile, "basil", muted, speaking); err != nil {
+			return fmt.Errorf("%dx%d: %w", cols, rows, err)
 		}
-		if got := strings.TrimSpace(text.String()); got != "basil" {
-			return fmt.Errorf("%dx%d: caption row %d is %q", cols, rows, capRow, got)
+		// The status line is at the bottom (with basil's audio level it
+		// may be longer than the row and wrap onto the last one).
+		for y := rows - 2; y < rows && y < len(cells); y++ {
+			var row strings.Builder
+			for _, c := range cells[y] {
+				row.WriteRune(c.ch)
+			}
+			if strings.HasPrefix(row.String(), "peers 1 |") {
+				return nil
+			}
 		}
-		if start := strings.Index(text.String(), "basil"); start != tile.Min.X+(tile.Dx()-5)/2 {
-			return fmt.Errorf("%dx%d: caption at column %d", cols, rows, start)
-		}
-		var last strings.Builder
-		for _, c := range cells[rows-1] {
-			last.WriteRune(c.ch)
-		}
-		if !strings.HasPrefix(last.String(), "peers 1 |") {
-			return fmt.Errorf("%dx%d: last row is %q, want the status line", cols, rows, last.String())
-		}
-		return nil
+		return fmt.Errorf("%dx%d: no status line in the last two rows", cols, rows)
 	}
 	waitCheck(ctx, t, "the pattern at 100x40", func() error { return check(100, 40) })
 	if out, err := tm.run("resize-window", "-x", "60", "-y", "30"); err != nil {
@@ -503,6 +501,68 @@ func TestViewTerminal(t *testing.T) {
 		}
 		return fmt.Errorf("no chat line in the chat rows")
 	})
+
+	// basil mutes: its caption gets the muted mark and stops being green
+	// (the talk detector's hold ends); its camera off: a dark tile with
+	// its name, while the caption keeps the marks.
+	if _, err := fmt.Fprintln(basil.stdin, "/mute"); err != nil {
+		t.Fatal(err)
+	}
+	muted, speaking = true, false
+	waitCheck(ctx, t, "basil muted", func() error { return check(60, 30) })
+	if _, err := fmt.Fprintln(basil.stdin, "/video off"); err != nil {
+		t.Fatal(err)
+	}
+	waitCheck(ctx, t, "basil's camera off", func() error {
+		cells, err := tm.capture()
+		if err != nil {
+			return err
+		}
+		tile := view.Layout(1, 60, 30-termChatRows)[0]
+		for y := tile.Min.Y; y < tile.Max.Y-1; y++ {
+			for x := tile.Min.X; x < tile.Max.X && x < len(cells[y]); x++ {
+				if c := cells[y][x]; c.ch != ' ' || c.bg != (color.RGBA{28, 28, 28, 255}) {
+					return fmt.Errorf("cell %d,%d is %+v, want the dark tile", x, y, c)
+				}
+			}
+		}
+		return checkCaption(cells, tile, "basil", true, false)
+	})
+}
+
+// termChatRows are the rows under the terminal view's grid (term.Config's
+// default).
+const termChatRows = 6
+
+// checkCaption checks the caption row of a tile in the terminal: the name
+// centred, "[muted] " just left of it when muted, the quality bars at the
+// right end, and the row green while the peer talks (term's colours).
+func checkCaption(cells [][]termCell, tile image.Rectangle, name string, muted, speaking bool) error {
+	capRow := tile.Max.Y - 1
+	if capRow >= len(cells) || len(cells[capRow]) <= tile.Min.X {
+		return fmt.Errorf("no caption row %d", capRow)
+	}
+	row := cells[capRow][tile.Min.X:min(tile.Max.X, len(cells[capRow]))] // capture-pane cuts trailing blanks
+	var text strings.Builder
+	for _, c := range row {
+		text.WriteRune(c.ch)
+	}
+	s := []rune(text.String())
+	at := (tile.Dx() - len(name)) / 2
+	if at+len(name) > len(s) || string(s[at:at+len(name)]) != name {
+		return fmt.Errorf("caption %q: %q not centred", text.String(), name)
+	}
+	if got := at >= 8 && string(s[at-8:at]) == "[muted] "; got != muted {
+		return fmt.Errorf("caption %q: muted mark %v, want %v", text.String(), got, muted)
+	}
+	if !strings.HasSuffix(strings.TrimRight(text.String(), " "), "▂▄▆") {
+		return fmt.Errorf("caption %q: no quality bars at the right end", text.String())
+	}
+	green := color.RGBA{24, 120, 56, 255}
+	if got := row[0].bg == green; got != speaking {
+		return fmt.Errorf("caption background %v: talking %v, want %v", row[0].bg, got, speaking)
+	}
+	return nil
 }
 
 // viewLine is a --stats-json line with the view's counters.
