@@ -188,7 +188,9 @@ func captionMatches(img image.Image, r image.Rectangle, name string) error {
 // shows a Chromium peer (fake camera playing solid blue) and a native
 // --video test peer: each tile has its colours in its picture area, dark
 // around the fitted picture, and its name in the caption strip, drawn with
-// the embedded font. When the native peer leaves, the grid re-flows to one
+// the embedded font; basil (no microphone) has the muted mark in its
+// caption, and when it turns its camera off its tile is dark with its
+// name. When the native peer leaves, the grid re-flows to one
 // tile. Closing the window leaves the call (exit 0).
 func TestViewWindow(t *testing.T) {
 	browsertest.Require(t)
@@ -197,7 +199,7 @@ func TestViewWindow(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	_, url := startServer(ctx, t)
-	basil := start(t, joinArgs(url, "vwin", "basil", "--video", "test", "--audio", "none", "--view", "none")...)
+	basil := startWithStdin(t, joinArgs(url, "vwin", "basil", "--video", "test", "--audio", "none", "--view", "none")...)
 	pg := browsertest.Launch(t, browsertest.Options{Name: "amberlynn",
 		Flags: map[string]any{"use-file-for-fake-video-capture": writeY4M(t, 640, 480, 41, 240, 110)}})
 	pg.Navigate(url + "/room/vwin?name=amberlynn")
@@ -239,9 +241,27 @@ func TestViewWindow(t *testing.T) {
 		if sd := lumaStddev(shrinkRect(view.Fit(rects[1].Picture, 640, 480), 0.05), at); sd < 10 {
 			return fmt.Errorf("basil's picture is flat (luma stddev %.1f)", sd)
 		}
-		return nil
+		return mutedMark(rects[1], "basil", at)
 	})
 	savePNG(t, "window-two-tiles.png", shot)
+
+	// basil turns its camera off: its name on a dark tile.
+	if _, err := fmt.Fprintln(basil.stdin, "/video off"); err != nil {
+		t.Fatal(err)
+	}
+	waitCheck(ctx, t, "basil's camera off", func() error {
+		if shot, err = screenshot(d); err != nil {
+			return err
+		}
+		r := window.Rects(2, 1280, 720)[1]
+		if s := share(shrinkRect(r.Picture, 0.02), 4, at, isDark); s < 0.99 {
+			return fmt.Errorf("basil's tile is %.0f%% dark", s*100)
+		}
+		if err := captionMatches(shot, r.Caption, "basil"); err != nil {
+			return err
+		}
+		return mutedMark(r, "basil", at)
+	})
 
 	basil.stop(10 * time.Second)
 	waitCheck(ctx, t, "one tile after basil left", func() error {
@@ -265,6 +285,28 @@ func TestViewWindow(t *testing.T) {
 	if out := viewer.output(); !strings.Contains(out, "window closed") {
 		t.Fatalf("the viewer did not say why it left:\n%s", out)
 	}
+}
+
+// mutedMark checks that the caption of tile r shows the crossed-out
+// microphone (window.Decorate) left of the centred name.
+func mutedMark(r window.TileRects, name string, at func(x, y int) color.RGBA) error {
+	nameW := window.Caption(name).Bounds().Dx()
+	left := image.Rect(r.Caption.Min.X, r.Caption.Min.Y, (r.Caption.Min.X+r.Caption.Max.X-nameW)/2, r.Caption.Max.Y)
+	red := func(c color.RGBA) bool {
+		s := window.ColMicSlash
+		return absDiff(c.R, s.R) <= 20 && absDiff(c.G, s.G) <= 20 && absDiff(c.B, s.B) <= 20
+	}
+	if s := share(left, 1, at, red); s*float64(left.Dx()*left.Dy()) < 20 {
+		return fmt.Errorf("%s: no muted microphone left of the name in %v", name, left)
+	}
+	return nil
+}
+
+func absDiff(a, b byte) int {
+	if a > b {
+		return int(a - b)
+	}
+	return int(b - a)
 }
 
 // screenshot is the whole screen now. Unlike xvfbtest's Screenshot it
