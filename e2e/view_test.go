@@ -188,7 +188,9 @@ func captionMatches(img image.Image, r image.Rectangle, name string) error {
 // shows a Chromium peer (fake camera playing solid blue) and a native
 // --video test peer: each tile has its colours in its picture area, dark
 // around the fitted picture, and its name in the caption strip, drawn with
-// the embedded font. When the native peer leaves, the grid re-flows to one
+// the embedded font; basil (no microphone) has the muted mark in its
+// caption, and when it turns its camera off its tile is dark with its
+// name. When the native peer leaves, the grid re-flows to one
 // tile. Closing the window leaves the call (exit 0).
 func TestViewWindow(t *testing.T) {
 	browsertest.Require(t)
@@ -197,7 +199,7 @@ func TestViewWindow(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	_, url := startServer(ctx, t)
-	basil := start(t, joinArgs(url, "vwin", "basil", "--video", "test", "--audio", "none", "--view", "none")...)
+	basil := startWithStdin(t, joinArgs(url, "vwin", "basil", "--video", "test", "--audio", "none", "--view", "none")...)
 	pg := browsertest.Launch(t, browsertest.Options{Name: "amberlynn",
 		Flags: map[string]any{"use-file-for-fake-video-capture": writeY4M(t, 640, 480, 41, 240, 110)}})
 	pg.Navigate(url + "/room/vwin?name=amberlynn")
@@ -239,9 +241,27 @@ func TestViewWindow(t *testing.T) {
 		if sd := lumaStddev(shrinkRect(view.Fit(rects[1].Picture, 640, 480), 0.05), at); sd < 10 {
 			return fmt.Errorf("basil's picture is flat (luma stddev %.1f)", sd)
 		}
-		return nil
+		return mutedMark(rects[1], "basil", at)
 	})
 	savePNG(t, "window-two-tiles.png", shot)
+
+	// basil turns its camera off: its name on a dark tile.
+	if _, err := fmt.Fprintln(basil.stdin, "/video off"); err != nil {
+		t.Fatal(err)
+	}
+	waitCheck(ctx, t, "basil's camera off", func() error {
+		if shot, err = screenshot(d); err != nil {
+			return err
+		}
+		r := window.Rects(2, 1280, 720)[1]
+		if s := share(shrinkRect(r.Picture, 0.02), 4, at, isDark); s < 0.99 {
+			return fmt.Errorf("basil's tile is %.0f%% dark", s*100)
+		}
+		if err := captionMatches(shot, r.Caption, "basil"); err != nil {
+			return err
+		}
+		return mutedMark(r, "basil", at)
+	})
 
 	basil.stop(10 * time.Second)
 	waitCheck(ctx, t, "one tile after basil left", func() error {
@@ -265,6 +285,28 @@ func TestViewWindow(t *testing.T) {
 	if out := viewer.output(); !strings.Contains(out, "window closed") {
 		t.Fatalf("the viewer did not say why it left:\n%s", out)
 	}
+}
+
+// mutedMark checks that the caption of tile r shows the crossed-out
+// microphone (window.Decorate) left of the centred name.
+func mutedMark(r window.TileRects, name string, at func(x, y int) color.RGBA) error {
+	nameW := window.Caption(name).Bounds().Dx()
+	left := image.Rect(r.Caption.Min.X, r.Caption.Min.Y, (r.Caption.Min.X+r.Caption.Max.X-nameW)/2, r.Caption.Max.Y)
+	red := func(c color.RGBA) bool {
+		s := window.ColMicSlash
+		return absDiff(c.R, s.R) <= 20 && absDiff(c.G, s.G) <= 20 && absDiff(c.B, s.B) <= 20
+	}
+	if s := share(left, 1, at, red); s*float64(left.Dx()*left.Dy()) < 20 {
+		return fmt.Errorf("%s: no muted microphone left of the name in %v", name, left)
+	}
+	return nil
+}
+
+func absDiff(a, b byte) int {
+	if a > b {
+		return int(a - b)
+	}
+	return int(b - a)
 }
 
 // screenshot is the whole screen now. Unlike xvfbtest's Screenshot it
@@ -400,14 +442,16 @@ func (st *sgrState) parseLine(line string) []termCell {
 // TestViewTerminal: in tmux, `join --view terminal` draws the remote test
 // pattern in the cells where the layout puts it (half-blocks whose two
 // colours are the pattern's), dark cells beside it, the name in the
-// caption row, and the status line on the last row. Resizing the pane
-// re-flows the grid to the new size; a chat line shows under the grid
-// without breaking it.
+// caption row (green: basil's tone is talk; quality bars at the right end),
+// and the status line on the last row. Resizing the pane re-flows the grid
+// to the new size; a chat line shows under the grid without breaking it.
+// basil's /mute puts "[muted]" before its name and ends the green; its
+// /video off leaves its name on a dark tile.
 func TestViewTerminal(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	_, url := startServer(ctx, t)
-	basil := startWithStdin(t, joinArgs(url, "vterm", "basil", "--video", "test", "--audio", "none", "--view", "none")...)
+	basil := startWithStdin(t, joinArgs(url, "vterm", "basil", "--video", "test", "--audio", "test", "--view", "none")...)
 	errLog := filepath.Join(t.TempDir(), "viewer.log")
 	args := joinArgs(url, "vterm", "viewer", "--video", "none", "--audio", "none", "--view", "terminal")
 	quoted := make([]string, 0, len(args)+1)
@@ -422,13 +466,13 @@ func TestViewTerminal(t *testing.T) {
 		}
 	})
 
+	muted, speaking := false, true // basil sends a tone
 	check := func(cols, rows int) error {
 		cells, err := tm.capture()
 		if err != nil {
 			return err
 		}
-		const chatRows = 6 // term.Config default
-		tile := view.Layout(1, cols, rows-chatRows)[0]
+		tile := view.Layout(1, cols, rows-termChatRows)[0]
 		pic := tile
 		pic.Max.Y--
 		fit := view.Fit(image.Rect(pic.Min.X, pic.Min.Y*2, pic.Max.X, pic.Max.Y*2), 640, 480)
@@ -457,25 +501,21 @@ func TestViewTerminal(t *testing.T) {
 				return fmt.Errorf("%dx%d: the cell beside the picture is %+v, want the dark tile", cols, rows, c)
 			}
 		}
-		capRow := tile.Max.Y - 1
-		var text strings.Builder
-		for _, c := range cells[capRow] {
-			text.WriteRune(c.ch)
+		if err := checkCaption(cells, tile, "basil", muted, speaking); err != nil {
+			return fmt.Errorf("%dx%d: %w", cols, rows, err)
 		}
-		if got := strings.TrimSpace(text.String()); got != "basil" {
-			return fmt.Errorf("%dx%d: caption row %d is %q", cols, rows, capRow, got)
+		// The status line is at the bottom (with basil's audio level it
+		// may be longer than the row and wrap onto the last one).
+		for y := rows - 2; y < rows && y < len(cells); y++ {
+			var row strings.Builder
+			for _, c := range cells[y] {
+				row.WriteRune(c.ch)
+			}
+			if strings.HasPrefix(row.String(), "peers 1 |") {
+				return nil
+			}
 		}
-		if start := strings.Index(text.String(), "basil"); start != tile.Min.X+(tile.Dx()-5)/2 {
-			return fmt.Errorf("%dx%d: caption at column %d", cols, rows, start)
-		}
-		var last strings.Builder
-		for _, c := range cells[rows-1] {
-			last.WriteRune(c.ch)
-		}
-		if !strings.HasPrefix(last.String(), "peers 1 |") {
-			return fmt.Errorf("%dx%d: last row is %q, want the status line", cols, rows, last.String())
-		}
-		return nil
+		return fmt.Errorf("%dx%d: no status line in the last two rows", cols, rows)
 	}
 	waitCheck(ctx, t, "the pattern at 100x40", func() error { return check(100, 40) })
 	if out, err := tm.run("resize-window", "-x", "60", "-y", "30"); err != nil {
@@ -503,6 +543,68 @@ func TestViewTerminal(t *testing.T) {
 		}
 		return fmt.Errorf("no chat line in the chat rows")
 	})
+
+	// basil mutes: its caption gets the muted mark and stops being green
+	// (the talk detector's hold ends); its camera off: a dark tile with
+	// its name, while the caption keeps the marks.
+	if _, err := fmt.Fprintln(basil.stdin, "/mute"); err != nil {
+		t.Fatal(err)
+	}
+	muted, speaking = true, false
+	waitCheck(ctx, t, "basil muted", func() error { return check(60, 30) })
+	if _, err := fmt.Fprintln(basil.stdin, "/video off"); err != nil {
+		t.Fatal(err)
+	}
+	waitCheck(ctx, t, "basil's camera off", func() error {
+		cells, err := tm.capture()
+		if err != nil {
+			return err
+		}
+		tile := view.Layout(1, 60, 30-termChatRows)[0]
+		for y := tile.Min.Y; y < tile.Max.Y-1; y++ {
+			for x := tile.Min.X; x < tile.Max.X && x < len(cells[y]); x++ {
+				if c := cells[y][x]; c.ch != ' ' || c.bg != (color.RGBA{28, 28, 28, 255}) {
+					return fmt.Errorf("cell %d,%d is %+v, want the dark tile", x, y, c)
+				}
+			}
+		}
+		return checkCaption(cells, tile, "basil", true, false)
+	})
+}
+
+// termChatRows are the rows under the terminal view's grid (term.Config's
+// default).
+const termChatRows = 6
+
+// checkCaption checks the caption row of a tile in the terminal: the name
+// centred, "[muted] " just left of it when muted, the quality bars at the
+// right end, and the row green while the peer talks (term's colours).
+func checkCaption(cells [][]termCell, tile image.Rectangle, name string, muted, speaking bool) error {
+	capRow := tile.Max.Y - 1
+	if capRow >= len(cells) || len(cells[capRow]) <= tile.Min.X {
+		return fmt.Errorf("no caption row %d", capRow)
+	}
+	row := cells[capRow][tile.Min.X:min(tile.Max.X, len(cells[capRow]))] // capture-pane cuts trailing blanks
+	var text strings.Builder
+	for _, c := range row {
+		text.WriteRune(c.ch)
+	}
+	s := []rune(text.String())
+	at := (tile.Dx() - len(name)) / 2
+	if at+len(name) > len(s) || string(s[at:at+len(name)]) != name {
+		return fmt.Errorf("caption %q: %q not centred", text.String(), name)
+	}
+	if got := at >= 8 && string(s[at-8:at]) == "[muted] "; got != muted {
+		return fmt.Errorf("caption %q: muted mark %v, want %v", text.String(), got, muted)
+	}
+	if !strings.HasSuffix(strings.TrimRight(text.String(), " "), "▂▄▆") {
+		return fmt.Errorf("caption %q: no quality bars at the right end", text.String())
+	}
+	green := color.RGBA{24, 120, 56, 255}
+	if got := row[0].bg == green; got != speaking {
+		return fmt.Errorf("caption background %v: talking %v, want %v", row[0].bg, got, speaking)
+	}
+	return nil
 }
 
 // viewLine is a --stats-json line with the view's counters.

@@ -255,8 +255,12 @@ func (c *clockOutput) run(m *Mixer) {
 		case <-c.done:
 			return
 		case now := <-t.C:
-			owed += now.Sub(last)
-			last = now
+			// A tick's time can be before last (the goroutine started
+			// late, after the first tick was due): no time is owed then.
+			if d := now.Sub(last); d > 0 {
+				owed += d
+				last = now
+			}
 			n := min(int(owed*Rate/time.Second), len(buf))
 			if n == 0 {
 				continue

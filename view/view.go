@@ -79,7 +79,7 @@ type View struct {
 
 	mu      sync.Mutex
 	tiles   map[string]*tile // by peer id
-	version uint64           // changes when tiles come or go
+	version uint64           // changes when tiles come or go, or a State changes
 	gone    Counters         // counters of tiles that went
 
 	decoders atomic.Int64 // open decoders (for leak checks)
@@ -116,6 +116,7 @@ type tile struct {
 	seq     uint64    // increments with each newly shown frame
 	lastNew time.Time // when the last frame was decoded
 	codec   string
+	state   State // SetState (state.go)
 }
 
 // Tile is what a renderer draws for one remote peer.
@@ -126,10 +127,13 @@ type Tile struct {
 	Frame *image.YCbCr
 	// Seq changes whenever Frame does, so a renderer can skip uploads.
 	Seq uint64
+	// State is what the caption shows (state.go); with State.CameraOff
+	// Frame is nil.
+	State State
 }
 
 // Tiles returns the tiles to draw now, in layout order, and a version that
-// changes when tiles come or go. It applies lip sync: a frame is shown once
+// changes when tiles come or go or a tile's State changes. It applies lip sync: a frame is shown once
 // the peer's audio clock has reached its sender time.
 func (v *View) Tiles() ([]Tile, uint64) {
 	now := v.cfg.Now()
@@ -182,8 +186,8 @@ func (v *View) present(t *tile, now time.Time) Tile {
 		clear(t.queue[:n])
 		t.queue = append(t.queue[:0], t.queue[n:]...)
 	}
-	out := Tile{ID: t.id, Name: t.name, Frame: t.shown, Seq: t.seq}
-	if t.shown != nil && now.Sub(t.lastNew) > v.cfg.StaleAfter {
+	out := Tile{ID: t.id, Name: t.name, Frame: t.shown, Seq: t.seq, State: t.state}
+	if t.shown != nil && now.Sub(t.lastNew) > v.cfg.StaleAfter || t.state.CameraOff {
 		out.Frame = nil
 	}
 	return out

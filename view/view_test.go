@@ -415,3 +415,53 @@ func TestPresentWithoutVideo(t *testing.T) {
 		t.Fatal("tile stayed after the peer left")
 	}
 }
+
+// TestStateCameraOff: a tile carries its peer's State; with the camera off
+// it shows no picture although frames still arrive, and the newest frame
+// again once the camera is on. Each change of State changes the version.
+func TestStateCameraOff(t *testing.T) {
+	v := view.New(view.Config{})
+	v.SetState("nobody", view.State{MicOff: true}) // no tile: ignored
+	tr := openTrack(t, v, "p1", "alice", codecVP8)
+	defer tr.sink.Close()
+	enc := vtest.NewEncoder(t, "video/VP8", 160, 120)
+	pk := vtest.NewPacketizer("video/VP8", ptVP8)
+	tr.write(pk.Packets(enc.Encode(t, vtest.Solid(160, 120, 145, 54, 34), true)))
+	waitColour(t, v, "p1", 160, 120, 145, 54, 34)
+	if len(v.Stats().Peers) != 1 {
+		t.Fatalf("SetState made a tile: %+v", v.Stats().Peers)
+	}
+	_, ver := v.Tiles()
+	st := view.State{MicOff: true, CameraOff: true, Speaking: true, Quality: view.QualityFair}
+	v.SetState("p1", st)
+	_, ver2 := v.Tiles()
+	if ver2 == ver {
+		t.Fatal("the version did not change with the state")
+	}
+	v.SetState("p1", st)
+	if _, ver3 := v.Tiles(); ver3 != ver2 {
+		t.Fatal("the version changed without a change of state")
+	}
+	tr.write(pk.Packets(enc.Encode(t, vtest.Solid(160, 120, 81, 90, 240), false)))
+	waitFor(t, "the new frame decoded", func() error {
+		if n := v.Stats().Peers["p1"].FramesDecoded; n < 2 {
+			return fmt.Errorf("%d frames decoded", n)
+		}
+		return nil
+	})
+	tl, ok := tileOf(v, "p1")
+	if !ok || tl.Frame != nil || tl.State != st {
+		t.Fatalf("camera off while frames arrive: %+v %v (want no frame, state %+v)", tl, ok, st)
+	}
+	v.SetState("p1", view.State{})
+	waitColour(t, v, "p1", 160, 120, 81, 90, 240)
+}
+
+// TestQualityBars: the quality mark's lit bars.
+func TestQualityBars(t *testing.T) {
+	for q, want := range map[string]int{"good": 3, "fair": 2, "poor": 1, "": 0, "bogus": 0} {
+		if got := view.QualityBars(q); got != want {
+			t.Errorf("QualityBars(%q) = %d, want %d", q, got, want)
+		}
+	}
+}

@@ -159,7 +159,7 @@ func runJoin(ctx context.Context, f joinFlags) error {
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
-	ctx, stopView := vw.start(ctx, out)
+	ctx, stopView := vw.start(ctx, out, p.Stats)
 	defer stopView()
 	return runPeer(ctx, p, f, out, media, remote.audio, vw.stats)
 }

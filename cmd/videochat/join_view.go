@@ -4,6 +4,12 @@ package main
 // view package decodes every remote video track into one tile per peer;
 // view/window (SDL2, not in nogui builds) or view/term draws the tiles.
 // Closing the window leaves the call.
+//
+// The tiles also show each peer's state (view.State): its announced
+// microphone and camera, whether it talks, its link quality. They come
+// from the peer's stats, polled every statePoll and at once when a peer
+// announces a change (peer.EventPeerState), by a goroutine that start
+// owns and its stop ends.
 
 import (
 	"context"
@@ -11,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -77,7 +84,12 @@ type viewer struct {
 	title      string
 	log        *slog.Logger
 	v          *view.View // nil with --view none
+	nudge      chan struct{} // a peer announced its state: poll now
 }
+
+// statePoll is how often the tiles' state is read from the peer's stats:
+// well under the peer's talk hysteresis, so the highlight follows it.
+const statePoll = 250 * time.Millisecond
 
 // newViewer checks the flags. clock, when set, is the audio player's clock
 // that video waits for (lip sync). statsJSON is join's --stats-json: "-"
@@ -90,6 +102,7 @@ func newViewer(f viewFlags, statsJSON, title string, log *slog.Logger, clock vie
 	w := &viewer{mode: mode, fullscreen: f.fullscreen, title: title, log: log.With("component", "view")}
 	if mode != "none" {
 		w.v = view.New(view.Config{AudioClock: clock, Logger: w.log})
+		w.nudge = make(chan struct{}, 1)
 	}
 	return w, nil
 }
@@ -115,6 +128,11 @@ func (w *viewer) events(next func(peer.Event)) func(peer.Event) {
 			w.v.SetPresent(e.Peer.ID, e.Peer.Name, false)
 		case e.Kind == peer.EventState, e.Kind == peer.EventPeerJoined, e.Kind == peer.EventFirstFrame:
 			w.v.SetPresent(e.Peer.ID, e.Peer.Name, true)
+		case e.Kind == peer.EventPeerState:
+			select {
+			case w.nudge <- struct{}{}:
+			default:
+			}
 		}
 		next(e)
 	}
@@ -129,16 +147,44 @@ func (w *viewer) stats() *view.Stats {
 	return &s
 }
 
-// start runs the renderer until stop. The returned context ends when the
-// user closes the window, so the call ends with it. stop ends the renderer
-// and waits for it (the terminal is given back).
-func (w *viewer) start(ctx context.Context, out *chatPrinter) (context.Context, func()) {
+// tileState is the view's State of a peer from its stats.
+func tileState(ps peer.PeerStats) view.State {
+	return view.State{MicOff: ps.Mic == "off", CameraOff: ps.Camera == "off", Speaking: ps.Speaking, Quality: ps.Quality}
+}
+
+// followState sets the tiles' state from stats until ctx ends.
+func (w *viewer) followState(ctx context.Context, stats func() peer.Snapshot) {
+	tick := time.NewTicker(statePoll)
+	defer tick.Stop()
+	for {
+		for _, ps := range stats().Peers {
+			w.v.SetState(ps.ID, tileState(ps))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-w.nudge:
+		}
+	}
+}
+
+// start runs the renderer, and the goroutine that keeps the tiles' state
+// from stats (the peer's Stats), until stop. The returned context ends
+// when the user closes the window, so the call ends with it. stop ends
+// both and waits for them (the terminal is given back).
+func (w *viewer) start(ctx context.Context, out *chatPrinter, stats func() peer.Snapshot) (context.Context, func()) {
 	if w.v == nil {
 		return ctx, func() {}
 	}
 	ctx, leave := context.WithCancel(ctx)
 	rctx, stopRender := context.WithCancel(ctx)
 	done := make(chan struct{})
+	stateDone := make(chan struct{})
+	go func() {
+		defer close(stateDone)
+		w.followState(rctx, stats)
+	}()
 	go func() {
 		defer close(done)
 		var err error
@@ -159,6 +205,7 @@ func (w *viewer) start(ctx context.Context, out *chatPrinter) (context.Context, 
 	return ctx, func() {
 		stopRender()
 		<-done
+		<-stateDone
 		leave()
 	}
 }

@@ -165,6 +165,12 @@ var (
 	colCaption = color.RGBA{60, 60, 60, 255}
 	colText    = color.RGBA{240, 240, 240, 255}
 	colBlack   = color.RGBA{0, 0, 0, 255}
+	// The caption of a peer that talks, the muted mark, and the quality
+	// bars: unlit, and lit for poor (1), fair (2) and good (3).
+	colSpeaking   = color.RGBA{24, 120, 56, 255}
+	colMuted      = color.RGBA{255, 96, 96, 255}
+	colUnlit      = color.RGBA{120, 120, 120, 255}
+	qualityColour = [4]color.RGBA{3: {96, 224, 112, 255}, 2: {232, 200, 64, 255}, 1: {255, 96, 96, 255}}
 )
 
 // frame draws one frame if anything changed.
@@ -254,19 +260,8 @@ func (r *renderer) drawTile(t view.Tile, rc image.Rectangle) (kittyPic, bool) {
 			r.cur[y*r.cols+x] = cell{ch: ' ', bg: colDark, fg: colDark}
 		}
 	}
-	// Caption: the name, centred, on a grey row.
 	cy := rc.Max.Y - 1
-	name := []rune(t.Name)
-	if len(name) > rc.Dx() {
-		name = name[:max(rc.Dx(), 0)]
-	}
-	x0 := rc.Min.X + (rc.Dx()-len(name))/2
-	for x := rc.Min.X; x < rc.Max.X; x++ {
-		r.cur[cy*r.cols+x] = cell{ch: ' ', bg: colCaption, fg: colText}
-	}
-	for i, ch := range name {
-		r.cur[cy*r.cols+x0+i] = cell{ch: ch, bg: colCaption, fg: colText}
-	}
+	r.caption(t, r.cur[cy*r.cols+rc.Min.X:cy*r.cols+rc.Max.X])
 	if t.Frame == nil || pic.Dy() <= 0 || pic.Dx() <= 0 {
 		return kittyPic{}, false
 	}
@@ -295,6 +290,52 @@ func (r *renderer) drawTile(t view.Tile, rc image.Rectangle) (kittyPic, bool) {
 		}
 	}
 	return kittyPic{}, false
+}
+
+// The caption's marks (see view.LayoutCaption): muteMark left of the name
+// of a peer whose microphone is off, and three bars (qualityMark) at the
+// right end lit by the link's quality. Plain text and block elements, one
+// cell each, which every terminal and tmux show.
+const (
+	muteMark    = "[muted]"
+	qualityMark = "▂▄▆"
+)
+
+// caption fills row (one tile wide) with t's caption: a grey row, green
+// while the peer talks.
+func (r *renderer) caption(t view.Tile, row []cell) {
+	bg := colCaption
+	if t.State.Speaking {
+		bg = colSpeaking
+	}
+	for i := range row {
+		row[i] = cell{ch: ' ', bg: bg, fg: colText}
+	}
+	name := []rune(t.Name)
+	mute, quality := 0, 0
+	if t.State.MicOff {
+		mute = len(muteMark)
+	}
+	bars := view.QualityBars(t.State.Quality)
+	if bars > 0 {
+		quality = utf8.RuneCountInString(qualityMark)
+	}
+	p := view.LayoutCaption(len(row), len(name), mute, quality, 1)
+	for i, ch := range name[:p.Name.W] {
+		row[p.Name.X+i] = cell{ch: ch, bg: bg, fg: colText}
+	}
+	for i, ch := range muteMark[:p.Mute.W] {
+		row[p.Mute.X+i] = cell{ch: ch, bg: bg, fg: colMuted}
+	}
+	if p.Quality.W > 0 {
+		for i, ch := range []rune(qualityMark) {
+			fg := colUnlit
+			if i < bars {
+				fg = qualityColour[bars]
+			}
+			row[p.Quality.X+i] = cell{ch: ch, bg: bg, fg: fg}
+		}
+	}
 }
 
 // sample is the colour of the picture at pixel (x, y) of the area fit it

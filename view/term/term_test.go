@@ -147,3 +147,38 @@ func TestDetectMode(t *testing.T) {
 		}
 	}
 }
+
+// TestCaptionState: the caption row shows the muted mark left of the
+// centred name in red, the quality bars at the right end (two of three lit
+// for fair), and turns green while the peer talks; without state it is the
+// name alone on grey.
+func TestCaptionState(t *testing.T) {
+	text := func(row []cell) string {
+		var b strings.Builder
+		for _, c := range row {
+			b.WriteRune(c.ch)
+		}
+		return b.String()
+	}
+	var r renderer
+	row := make([]cell, 40)
+	r.caption(view.Tile{Name: "alice", State: view.State{MicOff: true, Speaking: true, Quality: view.QualityFair}}, row)
+	if got, want := text(row), "         [muted] alice              ▂▄▆ "; got != want {
+		t.Fatalf("caption %q, want %q", got, want)
+	}
+	for i, c := range row {
+		if c.bg != colSpeaking {
+			t.Fatalf("cell %d background %v, want the talking green", i, c.bg)
+		}
+	}
+	if row[9].fg != colMuted || row[17].fg != colText {
+		t.Errorf("muted mark %v, name %v", row[9].fg, row[17].fg)
+	}
+	if row[36].fg != qualityColour[2] || row[37].fg != qualityColour[2] || row[38].fg != colUnlit {
+		t.Errorf("quality bars %v %v %v, want two lit for fair", row[36].fg, row[37].fg, row[38].fg)
+	}
+	r.caption(view.Tile{Name: "alice"}, row)
+	if got := text(row); strings.TrimSpace(got) != "alice" || strings.Index(got, "alice") != 17 || row[0].bg != colCaption {
+		t.Fatalf("caption without state %q (bg %v)", got, row[0].bg)
+	}
+}

@@ -197,8 +197,9 @@ func fill(ren *sdl.Renderer, r image.Rectangle, c sdl.Color) {
 	_ = ren.FillRect(sdlRect(r))
 }
 
-// drawTile draws the picture (fitted, on a dark tile) and the caption
-// strip with the name under it.
+// drawTile draws the picture (fitted, on a dark tile; none while the
+// peer's camera is off), the caption strip with the name under it, and the
+// marks of the peer's state (Decorate).
 func drawTile(ren *sdl.Renderer, t view.Tile, tt *tileTex, r TileRects) error {
 	pic, capRect := r.Picture, r.Caption
 	if pic.Empty() || capRect.Empty() {
@@ -206,9 +207,27 @@ func drawTile(ren *sdl.Renderer, t view.Tile, tt *tileTex, r TileRects) error {
 	}
 	fill(ren, pic, colDark)
 	fill(ren, capRect, colCaption)
-	if err := drawCaption(ren, t.Name, tt, capRect); err != nil {
+	if err := makeCaption(ren, t.Name, tt); err != nil {
 		return err
 	}
+	d := Decorate(r, int(tt.cw), int(tt.ch), t.State)
+	if tt.caption != nil && !d.Name.Empty() {
+		src := &sdl.Rect{W: int32(d.Name.Dx()), H: tt.ch}
+		if err := ren.Copy(tt.caption, src, sdlRect(d.Name)); err != nil {
+			return err
+		}
+	}
+	if err := drawPicture(ren, t, tt, pic); err != nil {
+		return err
+	}
+	for _, m := range d.Marks {
+		fill(ren, m.Rect, sdl.Color{R: m.Color.R, G: m.Color.G, B: m.Color.B, A: m.Color.A})
+	}
+	return nil
+}
+
+// drawPicture uploads t's frame when it changed and draws it fitted in pic.
+func drawPicture(ren *sdl.Renderer, t view.Tile, tt *tileTex, pic image.Rectangle) error {
 	if t.Frame == nil {
 		return nil
 	}
@@ -233,35 +252,30 @@ func drawTile(ren *sdl.Renderer, t view.Tile, tt *tileTex, r TileRects) error {
 	return ren.Copy(tt.pic, nil, sdlRect(view.Fit(pic, fw, fh)))
 }
 
-// drawCaption draws name centred in r, from a texture of Caption(name)
-// made once per name, copied 1:1.
-func drawCaption(ren *sdl.Renderer, name string, tt *tileTex, r image.Rectangle) error {
-	if tt.caption == nil || tt.name != name {
-		if tt.caption != nil {
-			_ = tt.caption.Destroy()
-			tt.caption = nil
-		}
-		img := Caption(name)
-		if img == nil {
-			return nil
-		}
-		b := img.Bounds()
-		tex, err := ren.CreateTexture(sdl.PIXELFORMAT_ABGR8888, sdl.TEXTUREACCESS_STATIC, int32(b.Dx()), int32(b.Dy()))
-		if err != nil {
-			return err
-		}
-		if err := tex.Update(nil, unsafe.Pointer(&img.Pix[0]), img.Stride); err != nil {
-			_ = tex.Destroy()
-			return err
-		}
-		_ = tex.SetBlendMode(sdl.BLENDMODE_BLEND)
-		tt.caption, tt.name, tt.cw, tt.ch = tex, name, int32(b.Dx()), int32(b.Dy())
+// makeCaption makes the texture of Caption(name) once per name (none for
+// an empty name); it is copied 1:1 where Decorate puts the name.
+func makeCaption(ren *sdl.Renderer, name string, tt *tileTex) error {
+	if tt.caption != nil && tt.name == name {
+		return nil
 	}
-	cw, ch := tt.cw, tt.ch
-	if int(cw) > r.Dx() { // clip long names to the tile's width
-		cw = int32(r.Dx())
+	if tt.caption != nil {
+		_ = tt.caption.Destroy()
 	}
-	src := &sdl.Rect{W: cw, H: ch}
-	dst := &sdl.Rect{X: int32(r.Min.X) + (int32(r.Dx())-cw)/2, Y: int32(r.Min.Y) + (int32(r.Dy())-ch)/2, W: cw, H: ch}
-	return ren.Copy(tt.caption, src, dst)
+	tt.caption, tt.name, tt.cw, tt.ch = nil, name, 0, 0
+	img := Caption(name)
+	if img == nil {
+		return nil
+	}
+	b := img.Bounds()
+	tex, err := ren.CreateTexture(sdl.PIXELFORMAT_ABGR8888, sdl.TEXTUREACCESS_STATIC, int32(b.Dx()), int32(b.Dy()))
+	if err != nil {
+		return err
+	}
+	if err := tex.Update(nil, unsafe.Pointer(&img.Pix[0]), img.Stride); err != nil {
+		_ = tex.Destroy()
+		return err
+	}
+	_ = tex.SetBlendMode(sdl.BLENDMODE_BLEND)
+	tt.caption, tt.cw, tt.ch = tex, int32(b.Dx()), int32(b.Dy())
+	return nil
 }

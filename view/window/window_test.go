@@ -67,16 +67,18 @@ func near(c color.RGBA, r, g, b byte) bool {
 }
 
 // TestRunDrawsTilesAndCloses: Run shows each tile's picture in its colour
-// (BT.601, as view.RGB), a dark tile for a peer without video, re-lays
+// (BT.601, as view.RGB), a dark tile for a peer without video, the marks
+// of a peer's state where Decorate puts them, re-lays
 // out when tiles change, returns ErrClosed when the window is closed and
 // nil when its context ends; no goroutine stays behind.
 func TestRunDrawsTilesAndCloses(t *testing.T) {
 	d := xvfbtest.Start(t, 800, 600)
 	d.Setenv(t)
 	src := &fakeSource{}
+	benState := view.State{MicOff: true, Speaking: true, Quality: view.QualityPoor}
 	src.set([]view.Tile{
 		{ID: "a", Name: "ann", Frame: solid(320, 240, 81, 90, 240), Seq: 1},
-		{ID: "b", Name: "ben"},
+		{ID: "b", Name: "ben", State: benState},
 	})
 	done := make(chan error, 1)
 	go func() { done <- window.Run(context.Background(), window.Config{Fullscreen: true}, src) }()
@@ -105,6 +107,19 @@ func TestRunDrawsTilesAndCloses(t *testing.T) {
 		p := rs[1].Picture
 		if c := rgbaAt(img, (p.Min.X+p.Max.X)/2, (p.Min.Y+p.Max.Y)/2); !near(c, 28, 28, 28) {
 			return fmt.Errorf("ben's tile is %v, want dark", c)
+		}
+		// ben's marks: each shows where no later mark covers it.
+		nb := window.Caption("ben").Bounds()
+		marks := window.Decorate(rs[1], nb.Dx(), nb.Dy(), benState).Marks
+		for i, m := range marks {
+			at := image.Pt((m.Rect.Min.X+m.Rect.Max.X)/2, (m.Rect.Min.Y+m.Rect.Max.Y)/2)
+			covered := false
+			for _, later := range marks[i+1:] {
+				covered = covered || at.In(later.Rect)
+			}
+			if c := rgbaAt(img, at.X, at.Y); !covered && !near(c, m.Color.R, m.Color.G, m.Color.B) {
+				return fmt.Errorf("ben's mark %v is %v, want %v", m.Rect, c, m.Color)
+			}
 		}
 		return nil
 	})
