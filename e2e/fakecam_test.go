@@ -80,11 +80,17 @@ func TestFakeCameraToBrowser(t *testing.T) {
 	}{
 		// the mode that matches exactly, from a camera with MJPEG only
 		{"fake-mjpeg", 640, 480, 30, "640x480@30 MJPEG", 640, 480, false},
+		// the size at the rate asked for (640x480 is offered at 30 and 15)
+		{"fake-yuyv", 640, 480, 15, "640x480@15 YUYV", 640, 480, false},
+		// the nearest size, scaled down to fit
+		{"fake-nv12", 320, 240, 30, "640x360@30 NV12", 320, 180, false},
 		// no 320x240: the camera's only mode, scaled to fit the box
 		{"fake-hd720", 320, 240, 30, "1280x720@30 YUYV", 320, 180, true},
 	} {
 		t.Run(c.camera, func(t *testing.T) {
 			pg := pg.For(t)
+			ctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
 			room := strings.TrimPrefix(c.camera, "fake-")
 			p := startBinary(t, bin, false, joinArgs(url, room, "cam", "--video", "camera", "--camera", c.camera, "--audio", "none", "--log-level", "info",
 				"--width", strconv.Itoa(c.w), "--height", strconv.Itoa(c.h), "--fps", strconv.Itoa(c.fps))...)
@@ -100,7 +106,7 @@ func TestFakeCameraToBrowser(t *testing.T) {
 				t.Errorf("Chromium shows %v, want %dx%d", size, c.outW, c.outH)
 			}
 			// The camera's picture: left bright, right dark.
-			live := fmt.Sprintf(`(%s)[0] > 150 && (%s)[1] < 90`, samples(sel), samples(sel))
+			live := fmt.Sprintf(`(() => { const s = %s; return s[0] > 150 && s[1] < 90; })()`, samples(sel))
 			pg.WaitFor("the camera's picture (bright left, dark right)", live, time.Minute)
 			if !c.unplug {
 				return
