@@ -68,6 +68,7 @@ type deviceVideo struct {
 	w, h  int          // the box frames are scaled to fit
 	img   *image.YCbCr // own copy: the driver's buffers are pooled
 	label string
+	mode  prop.Media // the mode recorded
 }
 
 // openDeviceVideo opens d, then chooses its mode from the modes it reports
@@ -92,7 +93,7 @@ func openDeviceVideo(d driver.Driver, choose videoChooser, w, h int) (*deviceVid
 		d.Close()
 		return nil, fmt.Errorf("%s: start %dx%d %s: %w", label, p.Width, p.Height, p.FrameFormat, err)
 	}
-	return &deviceVideo{d: d, r: video.ToI420(r), w: w, h: h, label: label}, nil
+	return &deviceVideo{d: d, r: video.ToI420(r), w: w, h: h, label: label, mode: p}, nil
 }
 
 // bestCameraProp picks the mode closest to w×h@fps: the size first
@@ -141,6 +142,13 @@ func screenProp(fps int) videoChooser {
 }
 
 func (c *deviceVideo) Interval() time.Duration { return 0 }
+
+// logOpen logs the device and the mode chosen, on each (re)open.
+func (c *deviceVideo) logOpen(log *slog.Logger, kind string) {
+	m := c.mode
+	log.Info(kind+" open", "device", c.label, "mode", fmt.Sprintf("%dx%d@%g %s", m.Width, m.Height, m.FrameRate, m.FrameFormat),
+		"sent", fmt.Sprintf("fit %dx%d", c.w, c.h))
+}
 
 // Read blocks until the device delivers the next frame.
 func (c *deviceVideo) Read() (img *image.YCbCr, err error) {

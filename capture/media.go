@@ -129,7 +129,12 @@ func openVideo(ctx context.Context, cfg Config, streamID string, ended func(erro
 			return nil, err
 		}
 		return live(resilient(cfg, log, func() (videoSource, error) {
-			return openDeviceVideo(d, bestCameraProp(cfg.Width, cfg.Height, cfg.FPS), cfg.Width, cfg.Height)
+			v, err := openDeviceVideo(d, bestCameraProp(cfg.Width, cfg.Height, cfg.FPS), cfg.Width, cfg.Height)
+			if err != nil {
+				return nil, err
+			}
+			v.logOpen(log, "camera")
+			return v, nil
 		}), keyVP8, keyH264), nil
 	}
 	if n, ok := screenNumber(cfg.Video); ok {

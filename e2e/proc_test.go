@@ -42,8 +42,14 @@ func startWithStdin(t testing.TB, args ...string) *proc {
 
 func startProc(t testing.TB, withStdin bool, args ...string) *proc {
 	t.Helper()
+	return startBinary(t, binPath, withStdin, args...)
+}
+
+// startBinary is startProc for another build of videochat (bin).
+func startBinary(t testing.TB, bin string, withStdin bool, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, lines: make(chan string, 1024), done: make(chan struct{})}
-	p.cmd = exec.Command(binPath, args...)
+	p.cmd = exec.Command(bin, args...)
 	if withStdin {
 		w, err := p.cmd.StdinPipe()
 		if err != nil {

@@ -16,13 +16,19 @@ const mainPkg = "github.com/videochat/videochat/cmd/videochat"
 // prefix, with the compiler's output on stderr. It returns the binary's
 // path and a function that removes the directory.
 func Build(prefix string) (path string, cleanup func(), err error) {
+	return BuildTags(prefix, "")
+}
+
+// BuildTags is Build with build tags (go build -tags tags), e.g.
+// "fakecam" for a binary with the test cameras of internal/fakecam.
+func BuildTags(prefix, tags string) (path string, cleanup func(), err error) {
 	dir, err := os.MkdirTemp("", prefix)
 	if err != nil {
 		return "", nil, err
 	}
 	cleanup = func() { os.RemoveAll(dir) }
 	path = filepath.Join(dir, "videochat")
-	build := exec.Command("go", "build", "-o", path, mainPkg)
+	build := exec.Command("go", "build", "-tags", tags, "-o", path, mainPkg)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		cleanup()
