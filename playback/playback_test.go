@@ -1,6 +1,7 @@
 package playback
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -8,6 +9,8 @@ import (
 
 	"github.com/pion/rtp"
 	"go.uber.org/goleak"
+
+	"github.com/videochat/videochat/capture/opus"
 )
 
 func TestMain(m *testing.M) {
@@ -306,8 +309,8 @@ func TestChurn(t *testing.T) {
 	<-done
 	for _, st := range all {
 		st.Close() // idempotent
-		if st.dec.p != nil {
-			t.Fatal("a decoder was not freed")
+		if _, err := st.dec.Decode(nil, make([]int16, 960), false); !errors.Is(err, opus.ErrClosed) {
+			t.Fatalf("a decoder was not freed: Decode after Close = %v", err)
 		}
 		st.WriteRTP(&rtp.Packet{Header: rtp.Header{PayloadType: 111}, Payload: []byte{0xfc, 0}}) // after Close: ignored
 	}
