@@ -19,7 +19,7 @@ func TestSpeakerPlaysToPulse(t *testing.T) {
 	srv := pulsetest.Start(t, pulsetest.Sink{Name: "other"}, pulsetest.Sink{Name: "spk"})
 	srv.Setenv(t)
 
-	devs, err := Speakers()
+	devs, err := Speakers(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
