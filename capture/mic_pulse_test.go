@@ -11,6 +11,7 @@ import (
 	"github.com/pion/mediadevices/pkg/wave"
 
 	"github.com/videochat/videochat/internal/pulsetest"
+	"github.com/videochat/videochat/internal/tonetest"
 )
 
 // The tests in this file record through the real driver path: a
@@ -41,9 +42,9 @@ func readMic(t *testing.T, s audioSource, d time.Duration) []float32 {
 // toneLevel is the amplitude at 440 Hz and the strongest amplitude at
 // other frequencies (harmonics, aliases, images) in x.
 func toneLevel(x []float32) (at440, other float64) {
-	at440 = goertzel(x, 440, audioRate)
+	at440 = tonetest.Amplitude(x, 440, audioRate)
 	for _, f := range []float64{220, 330, 550, 660, 880, 1000, 1320, 2000, 3000, 4000, 7560, 8000, 15560} {
-		other = math.Max(other, goertzel(x, f, audioRate))
+		other = math.Max(other, tonetest.Amplitude(x, f, audioRate))
 	}
 	return at440, other
 }
@@ -91,11 +92,11 @@ func TestMicrophoneRatesAndFormats(t *testing.T) {
 			if peak < 0.4 || peak > 0.6 {
 				t.Errorf("440 Hz at amplitude %.3f, want ≈ 0.5", peak)
 			}
-			if db(other/peak) > -40 {
-				t.Errorf("other frequencies only %.1f dB below the tone", db(other/peak))
+			if tonetest.DB(other/peak) > -40 {
+				t.Errorf("other frequencies only %.1f dB below the tone", tonetest.DB(other/peak))
 			}
 			at, _ := toneLevel(x)
-			t.Logf("440 Hz amplitude over 1 s %.3f, best 200 ms %.3f with the strongest other %.1f dB", at, peak, db(other/peak))
+			t.Logf("440 Hz amplitude over 1 s %.3f, best 200 ms %.3f with the strongest other %.1f dB", at, peak, tonetest.DB(other/peak))
 		})
 	}
 }

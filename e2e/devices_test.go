@@ -18,6 +18,7 @@ import (
 
 	"github.com/videochat/videochat/internal/browsertest"
 	"github.com/videochat/videochat/internal/pulsetest"
+	"github.com/videochat/videochat/internal/tonetest"
 	"github.com/videochat/videochat/internal/xvfbtest"
 )
 
@@ -120,9 +121,9 @@ func TestMicToneToBrowserAndRecording(t *testing.T) {
 				t.Fatalf("recording has %.1f s of audio, want ≥ 1", float64(len(x))/48000)
 			}
 			tail := x[len(x)-48000:]
-			at := goertzel(tail, 440)
+			at := tonetest.Amplitude(tail, 440, 48000)
 			for _, f := range []float64{220, 330, 550, 660, 880, 1000, 2000} {
-				if o := goertzel(tail, f); o > at/30 {
+				if o := tonetest.Amplitude(tail, f, 48000); o > at/30 {
 					t.Errorf("recording: %.0f Hz at %.4f, 440 Hz only %.4f", f, o, at)
 				}
 			}
@@ -156,19 +157,6 @@ const analyserJS = `(async () => {
 	ctx.close();
 	return best * ctx.sampleRate / an.fftSize;
 })()`
-
-// goertzel is the amplitude of frequency f in x sampled at 48 kHz.
-func goertzel(x []float32, f float64) float64 {
-	w := 2 * math.Pi * f / 48000
-	c := 2 * math.Cos(w)
-	var s1, s2 float64
-	for i, v := range x {
-		win := 0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/float64(len(x)-1))
-		s0 := float64(v)*win + c*s1 - s2
-		s2, s1 = s1, s0
-	}
-	return 2 * math.Sqrt(math.Max(s1*s1+s2*s2-c*s1*s2, 0)) / (float64(len(x)) * 0.5)
-}
 
 // TestScreenToBrowser: `join --video screen` of an Xvfb display showing
 // four coloured quadrants reaches Chromium with each colour in its place.

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/videochat/videochat/capture/opus"
+	"github.com/videochat/videochat/internal/tonetest"
 )
 
 func TestMain(m *testing.M) {
@@ -51,7 +52,7 @@ func TestPlaysTone(t *testing.T) {
 	if g := toneShare(played, 440); g < 0.8 {
 		t.Errorf("440 Hz holds %.2f of the power, want ≥ 0.8", g)
 	}
-	if r := rms(played); r < 0.15 {
+	if r := tonetest.RMS(played); r < 0.15 {
 		t.Errorf("rms %.3f, want ≈ 0.21 (a 0.3 sine)", r)
 	}
 	stats := s.m.Stats()[0]
