@@ -6,8 +6,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"image"
-	"image/color"
 	"math"
 	"os/exec"
 	"path/filepath"
@@ -165,7 +163,7 @@ func TestScreenToBrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	d := xvfbtest.Start(t, 640, 480)
-	d.Paint(quadrants(640, 480))
+	d.Paint(xvfbtest.Quadrants(640, 480))
 	_, url := startServer(ctx, t)
 	d.Setenv(t) // for the native peer only; headless Chromium ignores it
 	start(t, joinArgs(url, "screen", "screen", "--video", "screen", "--audio", "none", "--width", "320", "--height", "240")...)
@@ -203,27 +201,6 @@ func TestScreenToBrowser(t *testing.T) {
 		}
 	}
 	t.Logf("Chromium shows %v at the quadrant centres", px)
-}
-
-// quadrants is a w×h image with red, green, blue and white quadrants
-// (top left, top right, bottom left, bottom right).
-func quadrants(w, h int) *image.RGBA {
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			c := color.RGBA{255, 255, 255, 255}
-			switch {
-			case x < w/2 && y < h/2:
-				c = color.RGBA{220, 20, 20, 255}
-			case y < h/2:
-				c = color.RGBA{20, 220, 20, 255}
-			case x < w/2:
-				c = color.RGBA{20, 20, 220, 255}
-			}
-			img.SetRGBA(x, y, c)
-		}
-	}
-	return img
 }
 
 // TestBadDevices: a device that is not there is a usage error (exit 2)
