@@ -1,76 +1,38 @@
 package capture
 
-// #include <stdlib.h>
-import "C"
-
 import (
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"unsafe"
 
 	"github.com/gen2brain/malgo"
+
+	"github.com/videochat/videochat/capture/audiodev"
 )
 
-// audioBackend is one miniaudio context: the microphone driver of this
-// package. It is created when a command needs a microphone (never at
-// program start) and freed by its owner. PulseAudio (which PipeWire also
-// serves) is tried first, then ALSA; JACK is not used. What the libraries
-// print while they start and enumerate goes to the debug log.
+// audioBackend is the microphone driver of this package: capture devices
+// of an audiodev context, with the modes they record in.
 type audioBackend struct {
-	ctx     *malgo.AllocatedContext
-	log     *slog.Logger
-	backend malgo.Backend
+	*audiodev.Context
+	log *slog.Logger
 }
 
 func newAudioBackend(log *slog.Logger) (*audioBackend, error) {
-	var ctx *malgo.AllocatedContext
-	var err error
-	var chosen malgo.Backend
-	quietly(log, func() {
-		for _, be := range []malgo.Backend{malgo.BackendPulseaudio, malgo.BackendAlsa} {
-			ctx, err = malgo.InitContext([]malgo.Backend{be}, malgo.ContextConfig{}, func(msg string) {
-				log.Debug("miniaudio", "says", strings.TrimSpace(msg))
-			})
-			if err == nil {
-				chosen = be
-				return
-			}
-		}
-	})
-	if err == nil {
-		log.Debug("audio backend", "backend", backendName(chosen))
-	}
+	c, err := audiodev.Open(log)
 	if err != nil {
-		return nil, fmt.Errorf("audio: no sound system (PulseAudio, PipeWire or ALSA): %w", err)
+		return nil, err
 	}
-	return &audioBackend{ctx: ctx, log: log, backend: chosen}, nil
+	return &audioBackend{Context: c, log: log}, nil
 }
 
-func backendName(b malgo.Backend) string {
-	switch b {
-	case malgo.BackendPulseaudio:
-		return "pulseaudio"
-	case malgo.BackendAlsa:
-		return "alsa"
-	}
-	return fmt.Sprint(int(b))
-}
-
-func (b *audioBackend) close() {
-	_ = b.ctx.Uninit()
-	b.ctx.Free()
-}
+func (b *audioBackend) close() { b.Close() }
 
 // micInfo is one capture device as the backend reports it.
 type micInfo struct {
-	id      string // readable id: PulseAudio's source name, ALSA's hw:…
-	label   string
-	dflt    bool
-	monitor bool // records what an output plays, not a microphone
-	raw     malgo.DeviceID
-	modes   []audioMode // empty until probed
+	audiodev.Device             // ID: PulseAudio's source name, ALSA's hw:…
+	monitor         bool        // records what an output plays, not a microphone
+	modes           []audioMode // empty until probed
 }
 
 // audioMode is one native format of a capture device.
@@ -97,27 +59,22 @@ func (m audioMode) formatName() string {
 
 // exclusive reports whether a device can be busy in another program (ALSA
 // hardware); a sound server shares its sources.
-func (b *audioBackend) exclusive() bool { return b.backend != malgo.BackendPulseaudio }
+func (b *audioBackend) exclusive() bool { return b.Exclusive() }
 
 // microphones enumerates the capture devices and their modes. Devices that
 // cannot be opened to read their modes (ALSA lists every PCM plugin, most
 // of which are not devices) and ALSA's "null" device are left out.
 func (b *audioBackend) microphones() ([]micInfo, error) {
-	var infos []malgo.DeviceInfo
-	var err error
-	quietly(b.log, func() { infos, err = b.ctx.Devices(malgo.Capture) })
+	devs, err := b.Devices(malgo.Capture)
 	if err != nil {
-		return nil, fmt.Errorf("audio: list capture devices: %w", err)
+		return nil, err
 	}
 	var out []micInfo
-	for _, in := range infos {
-		m := micInfo{id: readableID(in.ID), label: strings.TrimSpace(in.Name()), dflt: in.IsDefault != 0, raw: in.ID}
-		if isNullDevice(m.id, m.label) {
-			continue
-		}
-		m.monitor = strings.HasSuffix(m.id, ".monitor") || strings.HasPrefix(m.label, "Monitor of ")
+	for _, d := range devs {
+		m := micInfo{Device: d}
+		m.monitor = strings.HasSuffix(m.ID, ".monitor") || strings.HasPrefix(m.Label, "Monitor of ")
 		if err := b.probe(&m); err != nil {
-			b.log.Debug("capture device skipped", "id", m.id, "err", err)
+			b.log.Debug("capture device skipped", "id", m.ID, "err", err)
 			continue
 		}
 		out = append(out, m)
@@ -129,11 +86,9 @@ func (b *audioBackend) microphones() ([]micInfo, error) {
 // deliver without conversion by the sound system. Formats with a zero rate
 // or channel count mean "any"; they are expanded to the usual values.
 func (b *audioBackend) probe(m *micInfo) error {
-	var info malgo.DeviceInfo
-	var err error
-	quietly(b.log, func() { info, err = b.ctx.DeviceInfo(malgo.Capture, m.raw, malgo.Shared) })
+	info, err := b.DeviceInfo(malgo.Capture, m.Device)
 	if err != nil {
-		return fmt.Errorf("microphone %s: %w", m.id, err)
+		return fmt.Errorf("microphone %s: %w", m.ID, err)
 	}
 	m.modes = m.modes[:0]
 	for _, f := range info.Formats {
@@ -217,55 +172,14 @@ func (b *audioBackend) startCapture(m micInfo, mode audioMode, data func([]byte)
 	cfg.SampleRate = uint32(mode.rate)
 	cfg.PeriodSizeInMilliseconds = 10
 	cfg.PerformanceProfile = malgo.LowLatency
-	id := C.CBytes(m.raw[:])
-	defer C.free(id)
-	cfg.Capture.DeviceID = unsafe.Pointer(id)
-	var dev *malgo.Device
-	var err error
-	quietly(b.log, func() {
-		dev, err = malgo.InitDevice(b.ctx.Context, cfg, malgo.DeviceCallbacks{
-			Data: func(_, in []byte, _ uint32) { data(in) },
-			Stop: stopped,
-		})
-		if err == nil {
-			if err = dev.Start(); err != nil {
-				dev.Uninit()
-			}
-		}
+	dev, err := b.Start(&m.Device, cfg, malgo.DeviceCallbacks{
+		Data: func(_, in []byte, _ uint32) { data(in) },
+		Stop: stopped,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("microphone %s: open %d Hz %d ch %s: %w", m.id, mode.rate, mode.channels, mode.formatName(), err)
+		return nil, fmt.Errorf("microphone %s: open %d Hz %d ch %s: %w", m.ID, mode.rate, mode.channels, mode.formatName(), err)
 	}
 	return dev, nil
-}
-
-// readableID is the device id as text: miniaudio's ids are C unions
-// holding a PulseAudio source name or an ALSA device string.
-func readableID(id malgo.DeviceID) string {
-	b := id[:]
-	if i := strings.IndexByte(string(b), 0); i >= 0 {
-		b = b[:i]
-	}
-	for _, c := range b {
-		if c < 0x20 || c > 0x7e {
-			return id.String()
-		}
-	}
-	if len(b) == 0 {
-		return id.String()
-	}
-	return string(b)
-}
-
-// isNullDevice reports ALSA's "null" device, which records silence.
-func isNullDevice(id, label string) bool {
-	for _, s := range []string{id, label} {
-		s = strings.ToLower(strings.TrimSpace(s))
-		if s == "null" || strings.HasPrefix(s, "null;") || strings.HasPrefix(s, "discard all samples") {
-			return true
-		}
-	}
-	return false
 }
 
 // chooseMicrophone returns the device id asks for ("" = the system's
@@ -274,14 +188,14 @@ func isNullDevice(id, label string) bool {
 func chooseMicrophone(mics []micInfo, id string) (micInfo, error) {
 	if id != "" {
 		for _, m := range mics {
-			if m.id == id || m.label == id || m.raw.String() == id {
+			if m.ID == id || m.Label == id || m.Raw.String() == id {
 				return m, nil
 			}
 		}
 		return micInfo{}, fmt.Errorf("no microphone with id %q", id)
 	}
 	for _, m := range mics {
-		if m.dflt && !m.monitor {
+		if m.Default && !m.monitor {
 			return m, nil
 		}
 	}

@@ -25,6 +25,8 @@ import (
 	"github.com/pion/mediadevices/pkg/frame"
 	"github.com/pion/mediadevices/pkg/io/video"
 	"github.com/pion/mediadevices/pkg/prop"
+
+	"github.com/videochat/videochat/capture/i420"
 )
 
 // findCamera returns the camera driver cfg asks for, or an error wrapping
@@ -163,11 +165,11 @@ func (c *deviceVideo) Read() (img *image.YCbCr, err error) {
 	if !ok || yuv.SubsampleRatio != image.YCbCrSubsampleRatio420 {
 		return nil, fmt.Errorf("%s: unexpected frame type %T", c.label, src)
 	}
-	w, h := fitSize(yuv.Rect.Dx(), yuv.Rect.Dy(), c.w, c.h)
+	w, h := i420.FitSize(yuv.Rect.Dx(), yuv.Rect.Dy(), c.w, c.h)
 	if c.img == nil || c.img.Rect.Dx() != w || c.img.Rect.Dy() != h {
 		c.img = newI420(w, h)
 	}
-	scaleI420(c.img, yuv)
+	i420.Scale(c.img, yuv)
 	return c.img, nil
 }
 

@@ -101,7 +101,7 @@ func microphoneDevices(log *slog.Logger) ([]Device, error) {
 	dflt, _ := chooseMicrophone(mics, "")
 	var out []Device
 	for _, m := range mics {
-		dev := Device{ID: m.id, Label: m.label, Kind: KindMicrophone, Default: m.id == dflt.id}
+		dev := Device{ID: m.ID, Label: m.Label, Kind: KindMicrophone, Default: m.ID == dflt.ID}
 		for _, a := range m.modes {
 			dev.Modes = append(dev.Modes, Mode{Rate: a.rate, Channels: a.channels, Format: a.formatName()})
 		}

@@ -28,7 +28,6 @@ package capture
 //     frame rate (as browsers do); it climbs back with some headroom.
 
 import (
-	"image"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -36,6 +35,7 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
+
 )
 
 const (
@@ -365,20 +365,3 @@ func (l *layerSet) send(i int, frame []byte, ts uint32) {
 	}
 }
 
-// halve writes src at half its size into dst (2x2 box filter, I420).
-func halve(src, dst *image.YCbCr) {
-	w, h := dst.Rect.Dx(), dst.Rect.Dy()
-	plane := func(sp []byte, ss int, dp []byte, ds, pw, ph int) {
-		for y := 0; y < ph; y++ {
-			r0 := sp[2*y*ss:]
-			r1 := sp[(2*y+1)*ss:]
-			d := dp[y*ds:]
-			for x := 0; x < pw; x++ {
-				d[x] = byte((int(r0[2*x]) + int(r0[2*x+1]) + int(r1[2*x]) + int(r1[2*x+1]) + 2) >> 2)
-			}
-		}
-	}
-	plane(src.Y, src.YStride, dst.Y, dst.YStride, w, h)
-	plane(src.Cb, src.CStride, dst.Cb, dst.CStride, w/2, h/2)
-	plane(src.Cr, src.CStride, dst.Cr, dst.CStride, w/2, h/2)
-}

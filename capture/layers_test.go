@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/videochat/videochat/capture/opus"
 )
 
 func TestGroupSpreadsAtMostThreeLayers(t *testing.T) {
@@ -165,7 +167,7 @@ func TestOpusFECFollowsLoss(t *testing.T) {
 		loss    float64
 		fec     bool
 		percent int
-	}{{0.05, true, 5}, {0.004, false, 0}, {0.6, true, maxLossPerc}} {
+	}{{0.05, true, 5}, {0.004, false, 0}, {0.6, true, opus.MaxLossPercent}} {
 		if err := enc.setLoss(tc.loss); err != nil {
 			t.Fatal(err)
 		}

@@ -68,7 +68,7 @@ func findMicrophone(cfg Config) (micChoice, error) {
 	mode, ok := bestAudioMode(m.modes)
 	if !ok {
 		return micChoice{}, fmt.Errorf("%w: microphone %s offers no mode this program records (%s; wanted s16 or f32, 8-96 kHz)",
-			ErrNoMicrophone, m.id, describeAudioModes(m.modes))
+			ErrNoMicrophone, m.ID, describeAudioModes(m.modes))
 	}
 	// A trial start finds a device busy in another program now, not in
 	// the middle of the call. Sound servers share their sources (and
@@ -81,13 +81,13 @@ func findMicrophone(cfg Config) (micChoice, error) {
 		}
 		dev.Uninit()
 	}
-	return micChoice{id: m.id, label: m.label, mode: mode}, nil
+	return micChoice{id: m.ID, label: m.Label, mode: mode}, nil
 }
 
 func noMicrophone(cfg Config, cause error, mics []micInfo) error {
 	var have []string
 	for _, m := range mics {
-		have = append(have, m.id)
+		have = append(have, m.ID)
 	}
 	list := ""
 	if len(have) > 0 {
@@ -168,7 +168,7 @@ func (s *micSource) connect() error {
 	}
 	mode, ok := bestAudioMode(m.modes)
 	if !ok {
-		return fmt.Errorf("microphone %s: no supported mode (%s)", m.id, describeAudioModes(m.modes))
+		return fmt.Errorf("microphone %s: no supported mode (%s)", m.ID, describeAudioModes(m.modes))
 	}
 	s.mu.Lock()
 	s.gen++
@@ -188,7 +188,7 @@ func (s *micSource) connect() error {
 	if old != nil {
 		s.release(old)
 	}
-	s.log.Info("microphone open", "id", m.id, "label", m.label, "rate", mode.rate, "channels", mode.channels, "format", mode.formatName())
+	s.log.Info("microphone open", "id", m.ID, "label", m.Label, "rate", mode.rate, "channels", mode.channels, "format", mode.formatName())
 	return nil
 }
 

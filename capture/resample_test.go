@@ -3,31 +3,9 @@ package capture
 import (
 	"math"
 	"testing"
+
+	"github.com/videochat/videochat/internal/tonetest"
 )
-
-// goertzel returns the amplitude of frequency f in x (sampled at rate),
-// for a sine of amplitude A it returns ≈ A.
-func goertzel(x []float32, f float64, rate int) float64 {
-	w := 2 * math.Pi * f / float64(rate)
-	c := 2 * math.Cos(w)
-	var s1, s2 float64
-	for i, v := range x {
-		// Hann window against leakage from the edges.
-		win := 0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/float64(len(x)-1))
-		s0 := float64(v)*win + c*s1 - s2
-		s2, s1 = s1, s0
-	}
-	p := s1*s1 + s2*s2 - c*s1*s2
-	return 2 * math.Sqrt(math.Max(p, 0)) / (float64(len(x)) * 0.5)
-}
-
-func sine(n int, f float64, rate int, amp float64) []float32 {
-	x := make([]float32, n)
-	for i := range x {
-		x[i] = float32(amp * math.Sin(2*math.Pi*f*float64(i)/float64(rate)))
-	}
-	return x
-}
 
 // resampleAll feeds x through r in uneven chunks, as a device would.
 func resampleAll(t *testing.T, r *resampler, x []float32) []float32 {
@@ -41,8 +19,6 @@ func resampleAll(t *testing.T, r *resampler, x []float32) []float32 {
 	}
 	return out
 }
-
-func db(a float64) float64 { return 20 * math.Log10(math.Max(a, 1e-12)) }
 
 // TestResamplerFrequencyResponse checks, for every rate a microphone may
 // deliver, that tones in the pass band keep their frequency and level, that
@@ -58,23 +34,23 @@ func TestResamplerFrequencyResponse(t *testing.T) {
 		for _, frac := range []float64{0.01, 0.1, 0.5, 0.7, 0.8} {
 			f := frac * nyq
 			r, _ := newResampler(in, audioRate)
-			x := sine(in, f, in, 0.5) // one second
+			x := tonetest.Sine(in, f, in, 0.5) // one second
 			out := resampleAll(t, r, x)
 			if d := len(out) - audioRate; d < -8 || d > 0 {
 				t.Errorf("%d Hz: %d output samples for 1 s, want ≈ %d", in, len(out), audioRate)
 			}
 			seg := out[len(out)/4 : len(out)*3/4]
-			got := goertzel(seg, f, audioRate)
+			got := tonetest.Amplitude(seg, f, audioRate)
 			tol := 0.1
 			if frac > 0.75 {
 				tol = 0.5 // the edge of the transition band
 			}
-			if g := db(got / 0.5); math.Abs(g) > tol {
+			if g := tonetest.DB(got / 0.5); math.Abs(g) > tol {
 				t.Errorf("%d Hz input, %.0f Hz tone: gain %.3f dB, want within ±%.1f dB", in, f, g, tol)
 			}
 			if in < audioRate {
 				image := 2*nyq - f // mirror around the input's Nyquist
-				if a := db(goertzel(seg, image, audioRate) / 0.5); a > -70 {
+				if a := tonetest.DB(tonetest.Amplitude(seg, image, audioRate) / 0.5); a > -70 {
 					t.Errorf("%d Hz input, %.0f Hz tone: image at %.0f Hz only %.1f dB down", in, f, image, a)
 				}
 			}
@@ -90,9 +66,9 @@ func TestResamplerRejectsAboveNyquist(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := resampleAll(t, r, sine(96000, 30000, 96000, 0.5))
+	out := resampleAll(t, r, tonetest.Sine(96000, 30000, 96000, 0.5))
 	seg := out[len(out)/4 : len(out)*3/4]
-	if a := db(goertzel(seg, 18000, audioRate) / 0.5); a > -70 {
+	if a := tonetest.DB(tonetest.Amplitude(seg, 18000, audioRate) / 0.5); a > -70 {
 		t.Errorf("30 kHz tone folded to 18 kHz at %.1f dB", a)
 	}
 }
@@ -116,7 +92,7 @@ func TestResamplerRatios(t *testing.T) {
 
 func BenchmarkResampler44100(b *testing.B) {
 	r, _ := newResampler(44100, audioRate)
-	x := sine(441, 440, 44100, 0.5) // 10 ms
+	x := tonetest.Sine(441, 440, 44100, 0.5) // 10 ms
 	var out []float32
 	b.SetBytes(int64(len(x) * 4))
 	for b.Loop() {

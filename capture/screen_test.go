@@ -11,27 +11,6 @@ import (
 	"github.com/videochat/videochat/internal/xvfbtest"
 )
 
-// quadrants is a w×h image with red, green, blue and white quadrants
-// (top left, top right, bottom left, bottom right).
-func quadrants(w, h int) *image.RGBA {
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			c := color.RGBA{255, 255, 255, 255}
-			switch {
-			case x < w/2 && y < h/2:
-				c = color.RGBA{220, 20, 20, 255}
-			case y < h/2:
-				c = color.RGBA{20, 220, 20, 255}
-			case x < w/2:
-				c = color.RGBA{20, 20, 220, 255}
-			}
-			img.SetRGBA(x, y, c)
-		}
-	}
-	return img
-}
-
 // rgbAt converts the I420 pixel at (x, y) to RGB.
 func rgbAt(img *image.YCbCr, x, y int) (r, g, b uint8) {
 	c := img.YCbCrAt(x, y)
@@ -62,7 +41,7 @@ func startScreens(t *testing.T, w, h int, img image.Image) {
 // TestScreenCapture: --video screen sends the X display scaled to fit the
 // requested box, with its colours where they are on the screen.
 func TestScreenCapture(t *testing.T) {
-	startScreens(t, 640, 400, quadrants(640, 400))
+	startScreens(t, 640, 400, xvfbtest.Quadrants(640, 400))
 	cfg := Config{Video: "screen", Width: 320, Height: 240}.withDefaults()
 	if cfg.FPS != DefaultScreenFPS {
 		t.Errorf("screen fps %d, want %d", cfg.FPS, DefaultScreenFPS)

@@ -5,6 +5,8 @@ import (
 	"image"
 	"log/slog"
 	"time"
+
+	"github.com/videochat/videochat/capture/i420"
 )
 
 // videoEncoder compresses raw frames for one codec. Implementations: the
@@ -201,7 +203,7 @@ func (s *videoState) halve(img *image.YCbCr) {
 	if s.half == nil || s.half.Rect.Dx() != w || s.half.Rect.Dy() != h {
 		s.half = newI420(w, h)
 	}
-	halve(img, s.half)
+	i420.Halve(s.half, img)
 }
 
 // publish hands the bindings' layers and targets to the track, for Stats.

@@ -6,8 +6,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"image"
-	"image/color"
 	"math"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/videochat/videochat/internal/browsertest"
 	"github.com/videochat/videochat/internal/pulsetest"
+	"github.com/videochat/videochat/internal/tonetest"
 	"github.com/videochat/videochat/internal/xvfbtest"
 )
 
@@ -120,9 +119,9 @@ func TestMicToneToBrowserAndRecording(t *testing.T) {
 				t.Fatalf("recording has %.1f s of audio, want ≥ 1", float64(len(x))/48000)
 			}
 			tail := x[len(x)-48000:]
-			at := goertzel(tail, 440)
+			at := tonetest.Amplitude(tail, 440, 48000)
 			for _, f := range []float64{220, 330, 550, 660, 880, 1000, 2000} {
-				if o := goertzel(tail, f); o > at/30 {
+				if o := tonetest.Amplitude(tail, f, 48000); o > at/30 {
 					t.Errorf("recording: %.0f Hz at %.4f, 440 Hz only %.4f", f, o, at)
 				}
 			}
@@ -157,19 +156,6 @@ const analyserJS = `(async () => {
 	return best * ctx.sampleRate / an.fftSize;
 })()`
 
-// goertzel is the amplitude of frequency f in x sampled at 48 kHz.
-func goertzel(x []float32, f float64) float64 {
-	w := 2 * math.Pi * f / 48000
-	c := 2 * math.Cos(w)
-	var s1, s2 float64
-	for i, v := range x {
-		win := 0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/float64(len(x)-1))
-		s0 := float64(v)*win + c*s1 - s2
-		s2, s1 = s1, s0
-	}
-	return 2 * math.Sqrt(math.Max(s1*s1+s2*s2-c*s1*s2, 0)) / (float64(len(x)) * 0.5)
-}
-
 // TestScreenToBrowser: `join --video screen` of an Xvfb display showing
 // four coloured quadrants reaches Chromium with each colour in its place.
 func TestScreenToBrowser(t *testing.T) {
@@ -177,7 +163,7 @@ func TestScreenToBrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	d := xvfbtest.Start(t, 640, 480)
-	d.Paint(quadrants(640, 480))
+	d.Paint(xvfbtest.Quadrants(640, 480))
 	_, url := startServer(ctx, t)
 	d.Setenv(t) // for the native peer only; headless Chromium ignores it
 	start(t, joinArgs(url, "screen", "screen", "--video", "screen", "--audio", "none", "--width", "320", "--height", "240",
@@ -216,27 +202,6 @@ func TestScreenToBrowser(t *testing.T) {
 		}
 	}
 	t.Logf("Chromium shows %v at the quadrant centres", px)
-}
-
-// quadrants is a w×h image with red, green, blue and white quadrants
-// (top left, top right, bottom left, bottom right).
-func quadrants(w, h int) *image.RGBA {
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			c := color.RGBA{255, 255, 255, 255}
-			switch {
-			case x < w/2 && y < h/2:
-				c = color.RGBA{220, 20, 20, 255}
-			case y < h/2:
-				c = color.RGBA{20, 220, 20, 255}
-			case x < w/2:
-				c = color.RGBA{20, 20, 220, 255}
-			}
-			img.SetRGBA(x, y, c)
-		}
-	}
-	return img
 }
 
 // TestBadDevices: a device that is not there is a usage error (exit 2)

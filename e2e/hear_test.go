@@ -2,12 +2,9 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +15,7 @@ import (
 
 	"github.com/videochat/videochat/internal/browsertest"
 	"github.com/videochat/videochat/internal/pulsetest"
+	"github.com/videochat/videochat/internal/tonetest"
 	"github.com/videochat/videochat/playback"
 )
 
@@ -117,21 +115,9 @@ func waitGone(ctx context.Context, t *testing.T, path, name string) {
 // recordSink records dur of the sink's monitor (mono, 48 kHz).
 func recordSink(t *testing.T, srv *pulsetest.Server, sink string, dur time.Duration) []int16 {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), sink+".raw")
-	rec := srv.Cmd("parecord", "-d", sink+".monitor", "--raw", "--format=s16le", fmt.Sprintf("--rate=%d", hearRate), "--channels=1", "--latency-msec=50", path)
-	if err := rec.Start(); err != nil {
-		t.Fatal(err)
-	}
+	rec := srv.Record(sink, hearRate)
 	time.Sleep(dur) // the recording's length is what is asked for
-	_ = rec.Process.Signal(os.Interrupt)
-	_ = rec.Wait()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pcm := make([]int16, len(raw)/2)
-	_ = binary.Read(bytes.NewReader(raw), binary.LittleEndian, pcm)
-	return pcm
+	return rec.Stop()
 }
 
 // recordUntil records the "spk" monitor in 2 s pieces until what was
@@ -150,31 +136,6 @@ func recordUntil(t *testing.T, srv *pulsetest.Server, ok func([]int16) bool) []i
 	return all
 }
 
-// goertzelShare is the share of a window's power at freq.
-func goertzelShare(x []int16, freq float64) float64 {
-	w := 2 * math.Pi * freq / hearRate
-	c := 2 * math.Cos(w)
-	var s1, s2, total float64
-	for _, v := range x {
-		f := float64(v)
-		s0 := f + c*s1 - s2
-		s2, s1 = s1, s0
-		total += f * f
-	}
-	if total == 0 {
-		return 0
-	}
-	return 2 * (s1*s1 + s2*s2 - c*s1*s2) / (float64(len(x)) * total)
-}
-
-func windowRMS(x []int16) float64 {
-	var s float64
-	for _, v := range x {
-		s += float64(v) * float64(v)
-	}
-	return math.Sqrt(s/float64(max(1, len(x)))) / math.MaxInt16
-}
-
 // Recordings are judged in 20 ms windows every 10 ms, so that a short
 // beep lies whole in some window, and gaps (the sound server or the
 // listener stalled on a loaded machine) only cost the windows they touch.
@@ -189,11 +150,11 @@ func toneWindows(x []int16, freq float64) float64 {
 	var sound, hits int
 	for i := 0; i+win <= len(x); i += hop {
 		w := x[i : i+win]
-		if windowRMS(w) < 0.02 {
+		if tonetest.RMS(w) < 0.02 {
 			continue
 		}
 		sound++
-		if goertzelShare(w, freq) > 0.6 {
+		if tonetest.Share(w, freq, hearRate) > 0.6 {
 			hits++
 		}
 	}
@@ -208,8 +169,8 @@ func beeps(x []int16) int {
 	n, in := 0, false
 	for i := 0; i+win <= len(x); i += hop {
 		w := x[i : i+win]
-		s400 := goertzelShare(w, 400)
-		b := windowRMS(w) > 0.05 && s400 > 0.6 && s400 > 2*goertzelShare(w, 440)
+		s400 := tonetest.Share(w, 400, hearRate)
+		b := tonetest.RMS(w) > 0.05 && s400 > 0.6 && s400 > 2*tonetest.Share(w, 440, hearRate)
 		if b && !in {
 			n++
 		}

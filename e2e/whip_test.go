@@ -32,7 +32,7 @@ func TestJoinWHIPAndWHEP(t *testing.T) {
 	if code := room.wait(ctx); code != 0 {
 		t.Fatalf("room participant: exit %d, want 0 (it must receive the WHIP publisher)\n%s\npublisher:\n%s", code, room.output(), pub.output())
 	}
-	if m := httpGet(t, url+"/metrics"); !strings.Contains(m, `videochat_whip_sessions{kind="whip"} 1`) {
+	if m := get(t, url+"/metrics"); !strings.Contains(m, `videochat_whip_sessions{kind="whip"} 1`) {
 		t.Errorf("/metrics does not count the WHIP session:\n%s", grepLines(m, "whip"))
 	}
 	rec := t.TempDir()
@@ -206,15 +206,4 @@ func TestWHIPServeWiring(t *testing.T) {
 		t.Fatalf("the publisher is not in the room under the token's name: %+v %v", s, err)
 	}
 	pub.stop(10 * time.Second)
-}
-
-func httpGet(t *testing.T, url string) string {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
 }

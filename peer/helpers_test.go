@@ -3,7 +3,6 @@ package peer_test
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media"
 	"go.uber.org/goleak"
 
+	"github.com/videochat/videochat/internal/logtest"
 	"github.com/videochat/videochat/internal/looptest"
 	"github.com/videochat/videochat/peer"
 	"github.com/videochat/videochat/signal"
@@ -31,37 +31,8 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// testLog is a slog.Logger writing to the test's output until the test
-// ends; later lines (late pion callbacks) are dropped instead of panicking.
-func testLog(t *testing.T) *slog.Logger {
-	if !testing.Verbose() {
-		return slog.New(slog.DiscardHandler)
-	}
-	w := &guardedWriter{w: t.Output()}
-	t.Cleanup(w.stop)
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type guardedWriter struct {
-	mu   sync.Mutex
-	w    io.Writer
-	done bool
-}
-
-func (g *guardedWriter) Write(b []byte) (int, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.done {
-		return len(b), nil
-	}
-	return g.w.Write(b)
-}
-
-func (g *guardedWriter) stop() {
-	g.mu.Lock()
-	g.done = true
-	g.mu.Unlock()
-}
+// testLog is the test's logger (logtest.New).
+func testLog(t testing.TB) *slog.Logger { return logtest.New(t) }
 
 // startServer runs the real signalling server on loopback and returns its
 // base URL. Cleanup shuts it down.

@@ -1,15 +1,12 @@
 package playback
 
 import (
-	"bytes"
-	"encoding/binary"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/videochat/videochat/internal/pulsetest"
+	"github.com/videochat/videochat/internal/tonetest"
 )
 
 // TestSpeakerPlaysToPulse: a Player on a PulseAudio null sink plays a
@@ -19,7 +16,7 @@ func TestSpeakerPlaysToPulse(t *testing.T) {
 	srv := pulsetest.Start(t, pulsetest.Sink{Name: "other"}, pulsetest.Sink{Name: "spk"})
 	srv.Setenv(t)
 
-	devs, err := Speakers()
+	devs, err := Speakers(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,12 +42,7 @@ func TestSpeakerPlaysToPulse(t *testing.T) {
 	}
 	defer st.Close()
 
-	wav := filepath.Join(t.TempDir(), "spk.raw")
-	rec := srv.Cmd("parecord", "-d", "spk.monitor", "--raw", "--format=s16le", "--rate=48000", "--channels=1", wav)
-	if err := rec.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = rec.Process.Kill(); _ = rec.Wait() }()
+	rec := srv.Record("spk", Rate)
 
 	// PulseAudio here takes about 2 s to start draining a low-latency
 	// stream on a null sink: wait until the device pulls in real time.
@@ -63,14 +55,7 @@ func TestSpeakerPlaysToPulse(t *testing.T) {
 		st.WriteRTP(src.next(t))
 	}
 	tick.Stop()
-	_ = rec.Process.Signal(os.Interrupt)
-	_ = rec.Wait()
-	raw, err := os.ReadFile(wav)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pcm := make([]int16, len(raw)/2)
-	_ = binary.Read(bytes.NewReader(raw), binary.LittleEndian, pcm)
+	pcm := rec.Stop()
 	share, loud := tonePresence(pcm, 660)
 	t.Logf("recorded %.1f s; 660 Hz in %.0f%% of 20 ms windows; stats %+v", float64(len(pcm))/Rate, 100*loud, p.Stats())
 	if loud < 0.5 || share < 0.5 {
@@ -105,10 +90,10 @@ func tonePresence(x []int16, freq float64) (share, frac float64) {
 	for i := 0; i+960 <= len(x); i += 960 {
 		n++
 		w := x[i : i+960]
-		if rms(w) < 0.01 {
+		if tonetest.RMS(w) < 0.01 {
 			continue
 		}
-		g := goertzel(w, freq)
+		g := tonetest.Share(w, freq, Rate)
 		share += g
 		loud++
 		if g > 0.5 {

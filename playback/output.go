@@ -1,7 +1,7 @@
 package playback
 
-// Outputs: a speaker through miniaudio (malgo, the audio stack the
-// microphone driver of mediadevices uses), or a clock that pulls the mixer
+// Outputs: a speaker through miniaudio (malgo, on the quiet context of
+// capture/audiodev that the microphone uses too), or a clock that pulls the mixer
 // in real time and discards the audio (--speaker none, or no device). Both
 // pull the mixer every device period, so decoding, levels, statistics and
 // SenderTimeNow work the same with or without a speaker.
@@ -9,23 +9,18 @@ package playback
 // Invariants: a Player owns its malgo context and device, or its clock
 // goroutine; Close stops the pulling before it returns and is idempotent.
 
-/*
-#include <stdlib.h>
-*/
-import "C"
-
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 	"unsafe"
 
 	"github.com/gen2brain/malgo"
+
+	"github.com/videochat/videochat/capture/audiodev"
 )
 
 // SpeakerNone is the --speaker value that plays nothing.
@@ -62,7 +57,7 @@ type Config struct {
 type Player struct {
 	*Mixer
 	log    *slog.Logger
-	ctx    *malgo.AllocatedContext
+	ctx    *audiodev.Context
 	dev    *malgo.Device
 	clock  *clockOutput
 	closed sync.Once
@@ -81,7 +76,7 @@ func New(cfg Config) (*Player, error) {
 		p.clock = startClock(p.Mixer)
 		return p, nil
 	}
-	err := p.openDevice(cfg.Speaker)
+	err := p.openDevice(cfg.Speaker, cfg.Logger)
 	if err == nil {
 		return p, nil
 	}
@@ -96,15 +91,14 @@ func New(cfg Config) (*Player, error) {
 // Output is the name of the device being played to, or "" when none.
 func (p *Player) Output() string { return p.device }
 
-func (p *Player) openDevice(id string) (err error) {
-	ctx, err := malgo.InitContext(nil, malgo.ContextConfig{}, nil)
+func (p *Player) openDevice(id string, log *slog.Logger) (err error) {
+	ctx, err := audiodev.Open(log)
 	if err != nil {
-		return fmt.Errorf("audio backend: %w", err)
+		return err
 	}
 	defer func() {
 		if err != nil {
-			_ = ctx.Uninit()
-			ctx.Free()
+			ctx.Close()
 		}
 	}()
 	cfg := malgo.DefaultDeviceConfig(malgo.Playback)
@@ -116,15 +110,13 @@ func (p *Player) openDevice(id string) (err error) {
 	cfg.PerformanceProfile = malgo.LowLatency
 	cfg.Pulse.StreamNamePlayback = "videochat"
 	name := "default"
+	var spk *audiodev.Device
 	if id != "" {
-		info, ferr := findSpeaker(ctx, id)
+		d, ferr := findSpeaker(ctx, id)
 		if ferr != nil {
 			return ferr
 		}
-		ptr := info.ID.Pointer()
-		defer C.free(ptr)
-		cfg.Playback.DeviceID = ptr
-		name = speakerID(info)
+		spk, name = &d, d.ID
 	}
 	m := p.Mixer
 	cb := malgo.DeviceCallbacks{Data: func(out, _ []byte, frames uint32) {
@@ -134,14 +126,10 @@ func (p *Player) openDevice(id string) (err error) {
 		m.SetLatency(time.Duration(frames*periods) * time.Second / Rate)
 		m.Read(unsafe.Slice((*int16)(unsafe.Pointer(&out[0])), frames))
 	}}
-	dev, err := malgo.InitDevice(ctx.Context, cfg, cb)
+	m.SetLatency(periods * periodMillis * time.Millisecond)
+	dev, err := ctx.Start(spk, cfg, cb)
 	if err != nil {
 		return fmt.Errorf("open speaker %s: %w", name, err)
-	}
-	m.SetLatency(periods * periodMillis * time.Millisecond)
-	if err := dev.Start(); err != nil {
-		dev.Uninit()
-		return fmt.Errorf("start speaker %s: %w", name, err)
 	}
 	p.ctx, p.dev, p.device = ctx, dev, name
 	p.log.Info("playing remote audio", "speaker", name)
@@ -156,8 +144,7 @@ func (p *Player) Close() {
 			p.dev.Uninit()
 		}
 		if p.ctx != nil {
-			_ = p.ctx.Uninit()
-			p.ctx.Free()
+			p.ctx.Close()
 		}
 		if p.clock != nil {
 			p.clock.stop()
@@ -165,67 +152,67 @@ func (p *Player) Close() {
 	})
 }
 
-// Speakers lists the audio output devices, the system default first.
-func Speakers() ([]Device, error) {
-	ctx, err := malgo.InitContext(nil, malgo.ContextConfig{}, nil)
+// Speakers lists the audio output devices, the system default first. What
+// the sound libraries print meanwhile goes to log at debug level.
+func Speakers(log *slog.Logger) ([]Device, error) {
+	ctx, err := audiodev.Open(log)
 	if err != nil {
-		return nil, fmt.Errorf("audio backend: %w", err)
+		return nil, err
 	}
-	defer func() { _ = ctx.Uninit(); ctx.Free() }()
-	infos, err := ctx.Devices(malgo.Playback)
+	defer ctx.Close()
+	devs, err := speakers(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list speakers: %w", err)
+		return nil, err
 	}
-	slices.SortStableFunc(infos, func(a, b malgo.DeviceInfo) int { return cmp.Compare(b.IsDefault, a.IsDefault) })
-	var out []Device
-	for _, info := range infos {
-		id := speakerID(info)
-		if alsaNonOutput(id) {
-			continue
-		}
-		out = append(out, Device{ID: id, Label: info.Name(), Kind: KindSpeaker})
+	out := make([]Device, 0, len(devs))
+	for _, d := range devs {
+		out = append(out, Device{ID: d.ID, Label: d.Label, Kind: KindSpeaker})
 	}
 	return out, nil
 }
 
+// speakers are the playback devices that are outputs, the default first.
+func speakers(ctx *audiodev.Context) ([]audiodev.Device, error) {
+	devs, err := ctx.Devices(malgo.Playback)
+	if err != nil {
+		return nil, err
+	}
+	devs = slices.DeleteFunc(devs, func(d audiodev.Device) bool { return alsaNonOutput(d.ID) })
+	slices.SortStableFunc(devs, func(a, b audiodev.Device) int {
+		switch {
+		case a.Default == b.Default:
+			return 0
+		case a.Default:
+			return -1
+		}
+		return 1
+	})
+	return devs, nil
+}
+
 // alsaNonOutput reports the ALSA plugin PCMs that miniaudio lists as
 // playback devices on a machine without a sound server but that are no
-// speaker: the "null" sink and rate, channel and DSP converters.
+// speaker: rate, channel and DSP converters (audiodev already leaves out
+// the "null" sink).
 func alsaNonOutput(id string) bool {
 	switch id {
-	case "null", "lavrate", "samplerate", "speexrate", "speex", "upmix", "vdownmix", "a52":
+	case "lavrate", "samplerate", "speexrate", "speex", "upmix", "vdownmix", "a52":
 		return true
 	}
 	return false
 }
 
-func findSpeaker(ctx *malgo.AllocatedContext, id string) (malgo.DeviceInfo, error) {
-	infos, err := ctx.Devices(malgo.Playback)
+func findSpeaker(ctx *audiodev.Context, id string) (audiodev.Device, error) {
+	devs, err := ctx.Devices(malgo.Playback)
 	if err != nil {
-		return malgo.DeviceInfo{}, fmt.Errorf("list speakers: %w", err)
+		return audiodev.Device{}, err
 	}
-	for _, info := range infos {
-		if speakerID(info) == id || info.Name() == id {
-			return info, nil
+	for _, d := range devs {
+		if d.ID == id || d.Label == id {
+			return d, nil
 		}
 	}
-	return malgo.DeviceInfo{}, fmt.Errorf("%w %q (see `videochat devices`)", ErrNoSpeaker, id)
-}
-
-// speakerID is the backend's own name of a device: the device id bytes
-// (a PulseAudio sink name, an ALSA device string) up to the first NUL.
-func speakerID(info malgo.DeviceInfo) string {
-	b := info.ID[:]
-	if i := slices.Index(b, 0); i >= 0 {
-		b = b[:i]
-	}
-	s := string(b)
-	for _, r := range s {
-		if r < 0x20 || r > 0x7e {
-			return info.ID.String()
-		}
-	}
-	return strings.TrimSpace(s)
+	return audiodev.Device{}, fmt.Errorf("%w %q (see `videochat devices`)", ErrNoSpeaker, id)
 }
 
 // clockOutput pulls the mixer in real time and discards the audio.

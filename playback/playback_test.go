@@ -1,6 +1,7 @@
 package playback
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -8,6 +9,9 @@ import (
 
 	"github.com/pion/rtp"
 	"go.uber.org/goleak"
+
+	"github.com/videochat/videochat/capture/opus"
+	"github.com/videochat/videochat/internal/tonetest"
 )
 
 func TestMain(m *testing.M) {
@@ -48,7 +52,7 @@ func TestPlaysTone(t *testing.T) {
 	if g := toneShare(played, 440); g < 0.8 {
 		t.Errorf("440 Hz holds %.2f of the power, want ≥ 0.8", g)
 	}
-	if r := rms(played); r < 0.15 {
+	if r := tonetest.RMS(played); r < 0.15 {
 		t.Errorf("rms %.3f, want ≈ 0.21 (a 0.3 sine)", r)
 	}
 	stats := s.m.Stats()[0]
@@ -306,8 +310,8 @@ func TestChurn(t *testing.T) {
 	<-done
 	for _, st := range all {
 		st.Close() // idempotent
-		if st.dec.p != nil {
-			t.Fatal("a decoder was not freed")
+		if _, err := st.dec.Decode(nil, make([]int16, 960), false); !errors.Is(err, opus.ErrClosed) {
+			t.Fatalf("a decoder was not freed: Decode after Close = %v", err)
 		}
 		st.WriteRTP(&rtp.Packet{Header: rtp.Header{PayloadType: 111}, Payload: []byte{0xfc, 0}}) // after Close: ignored
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+
+	"github.com/videochat/videochat/internal/tonetest"
 )
 
 // fakeClock is the mixer's clock in simulated tests.
@@ -93,36 +95,6 @@ func (s *sim) run(t testing.TB, dur time.Duration, feeds map[*Stream][]scheduled
 	}
 }
 
-// goertzel returns the power of freq in x relative to x's total power
-// (1 for a pure tone at freq, ≈ 0 without it).
-func goertzel(x []int16, freq float64) float64 {
-	if len(x) == 0 {
-		return 0
-	}
-	w := 2 * math.Pi * freq / Rate
-	c := 2 * math.Cos(w)
-	var s1, s2, total float64
-	for _, v := range x {
-		f := float64(v)
-		s0 := f + c*s1 - s2
-		s2, s1 = s1, s0
-		total += f * f
-	}
-	if total == 0 {
-		return 0
-	}
-	p := s1*s1 + s2*s2 - c*s1*s2
-	return 2 * p / (float64(len(x)) * total)
-}
-
-func rms(x []int16) float64 {
-	var s float64
-	for _, v := range x {
-		s += float64(v) * float64(v)
-	}
-	return math.Sqrt(s/float64(max(1, len(x)))) / math.MaxInt16
-}
-
 func addStream(t testing.TB, m *Mixer, id string) *Stream {
 	t.Helper()
 	s, err := m.AddStream(Track{PeerID: id, PeerName: id, PayloadType: 111})
@@ -152,7 +124,7 @@ func toneShare(x []int16, freq float64) float64 {
 	var sum float64
 	n := 0
 	for i := 0; i+960 <= len(x); i += 960 {
-		sum += goertzel(x[i:i+960], freq)
+		sum += tonetest.Share(x[i:i+960], freq, Rate)
 		n++
 	}
 	return sum / float64(max(n, 1))

@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+
+	"github.com/videochat/videochat/capture/opus"
 )
 
 const (
@@ -99,7 +101,7 @@ type Stream struct {
 	log   *slog.Logger
 
 	mu        sync.Mutex
-	dec       *decoder
+	dec       *opus.Decoder
 	jb        *jitterBuffer
 	playing   bool
 	next      int64 // media time of the next sample to decode
@@ -132,7 +134,7 @@ type playAnchor struct {
 }
 
 func newStream(t Track, mx *Mixer, log *slog.Logger) (*Stream, error) {
-	dec, err := newDecoder()
+	dec, err := opus.NewDecoder(1)
 	if err != nil {
 		return nil, err
 	}
@@ -322,7 +324,7 @@ func (s *Stream) flush() {
 	scratch := s.buffer(Rate * 120 / 1000)
 	for s.jb.span(s.next) > target+s.lastFrame {
 		p := s.jb.pop()
-		_, _ = s.dec.decode(p.payload, scratch[:p.samples], false)
+		_, _ = s.dec.Decode(p.payload, scratch[:p.samples], false)
 		s.st.RemovedSamples += uint64(p.samples)
 		s.next = max(s.next, p.end())
 	}
@@ -334,7 +336,7 @@ func (s *Stream) flush() {
 func (s *Stream) decode(p jbPacket) {
 	level := s.jb.span(s.next) + p.samples
 	buf := s.buffer(p.samples)
-	n, err := s.dec.decode(p.payload, buf, false)
+	n, err := s.dec.Decode(p.payload, buf, false)
 	s.underrun = 0
 	if err != nil || n == 0 {
 		s.st.DecodeErrors++
@@ -366,9 +368,9 @@ func (s *Stream) conceal(pkt []byte, n int, fec bool, ts int64) int {
 	buf := s.buffer(n)
 	var err error
 	if fec {
-		_, err = s.dec.decode(pkt, buf, true)
+		_, err = s.dec.Decode(pkt, buf, true)
 	} else {
-		_, err = s.dec.decode(nil, buf, false)
+		_, err = s.dec.Decode(nil, buf, false)
 	}
 	if err != nil {
 		clear(buf)

@@ -1,6 +1,10 @@
 package view
 
-import "image"
+import (
+	"image"
+
+	"github.com/videochat/videochat/capture/i420"
+)
 
 // Layout splits a w×h area into n tiles in a grid, row by row: the number of
 // columns is the one that gives 4:3 pictures the most room. Every tile has
@@ -31,17 +35,5 @@ func Layout(n, w, h int) []image.Rectangle {
 }
 
 // Fit returns the largest rectangle with the aspect ratio of a pw×ph
-// picture inside r, centred.
-func Fit(r image.Rectangle, pw, ph int) image.Rectangle {
-	if pw <= 0 || ph <= 0 || r.Empty() {
-		return r
-	}
-	w, h := r.Dx(), r.Dy()
-	if w*ph > h*pw { // r is wider than the picture
-		w = h * pw / ph
-	} else {
-		h = w * ph / pw
-	}
-	x, y := r.Min.X+(r.Dx()-w)/2, r.Min.Y+(r.Dy()-h)/2
-	return image.Rect(x, y, x+w, y+h)
-}
+// picture inside r, centred (i420.Fit, shared with capture's scaling).
+func Fit(r image.Rectangle, pw, ph int) image.Rectangle { return i420.Fit(r, pw, ph) }

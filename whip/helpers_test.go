@@ -2,7 +2,6 @@ package whip_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +13,7 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media"
 	"go.uber.org/goleak"
 
+	"github.com/videochat/videochat/internal/logtest"
 	"github.com/videochat/videochat/internal/looptest"
 	"github.com/videochat/videochat/peer"
 	"github.com/videochat/videochat/signal"
@@ -27,35 +27,8 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func testLog(t testing.TB) *slog.Logger {
-	if !testing.Verbose() {
-		return slog.New(slog.DiscardHandler)
-	}
-	w := &guardedWriter{w: t.Output()}
-	t.Cleanup(w.stop)
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type guardedWriter struct {
-	mu   sync.Mutex
-	w    io.Writer
-	done bool
-}
-
-func (g *guardedWriter) Write(b []byte) (int, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.done {
-		return len(b), nil
-	}
-	return g.w.Write(b)
-}
-
-func (g *guardedWriter) stop() {
-	g.mu.Lock()
-	g.done = true
-	g.mu.Unlock()
-}
+// testLog is the test's logger (logtest.New).
+func testLog(t testing.TB) *slog.Logger { return logtest.New(t) }
 
 // env is a signalling server with the WHIP/WHEP handler mounted beside it,
 // on one loopback HTTP server.

@@ -99,8 +99,8 @@ func audioStatus(p *playback.Player) string {
 
 // speakerDevices lists the audio outputs for `videochat devices` (kind
 // "speaker"); a system without any lists none.
-func speakerDevices(*slog.Logger) ([]capture.Device, error) {
-	spk, err := playback.Speakers()
+func speakerDevices(log *slog.Logger) ([]capture.Device, error) {
+	spk, err := playback.Speakers(log)
 	if err != nil {
 		return nil, nil // no sound server: nothing to list, as for microphones
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"image"
 	"strings"
 	"sync"
 	"testing"
@@ -13,22 +12,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/videochat/videochat/view"
+	"github.com/videochat/videochat/view/internal/vtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// fakeSource shows fixed tiles.
-type fakeSource struct {
-	mu    sync.Mutex
-	tiles []view.Tile
-	ver   uint64
-}
-
-func (f *fakeSource) Tiles() ([]view.Tile, uint64) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]view.Tile(nil), f.tiles...), f.ver
-}
 
 // syncBuffer is a bytes.Buffer safe for the renderer and the test.
 type syncBuffer struct {
@@ -46,17 +33,6 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-func solid(w, h int, y, cb, cr byte) *image.YCbCr {
-	img := image.NewYCbCr(image.Rect(0, 0, w, h), image.YCbCrSubsampleRatio420)
-	for i := range img.Y {
-		img.Y[i] = y
-	}
-	for i := range img.Cb {
-		img.Cb[i], img.Cr[i] = cb, cr
-	}
-	return img
 }
 
 // run draws src in mode until cond holds on the output, then stops.
@@ -90,7 +66,7 @@ func run(t *testing.T, mode string, src Source, cond func(string) bool) string {
 func TestBlocks(t *testing.T) {
 	r, g, b := view.RGB(81, 90, 240)
 	red := fmt.Sprintf("\x1b[38;2;%d;%d;%dm", r, g, b)
-	src := &fakeSource{tiles: []view.Tile{{ID: "1", Name: "alice", Frame: solid(64, 48, 81, 90, 240), Seq: 1}}, ver: 1}
+	src := vtest.NewTiles([]view.Tile{{ID: "1", Name: "alice", Frame: vtest.Solid(64, 48, 81, 90, 240), Seq: 1}}...)
 	out := run(t, "blocks", src, func(s string) bool { return strings.Contains(s, "alice") })
 	for _, want := range []string{"\x1b[25;30r", red, "▀", "a", "\x1b7", "\x1b8"} {
 		if !strings.Contains(out, want) {
@@ -105,7 +81,7 @@ func TestBlocks(t *testing.T) {
 // TestKitty: in kitty mode pictures go out as kitty graphics commands in
 // chunks of at most 4096 bytes of base64.
 func TestKitty(t *testing.T) {
-	src := &fakeSource{tiles: []view.Tile{{ID: "1", Name: "bob", Frame: solid(320, 240, 145, 54, 34), Seq: 1}}, ver: 1}
+	src := vtest.NewTiles([]view.Tile{{ID: "1", Name: "bob", Frame: vtest.Solid(320, 240, 145, 54, 34), Seq: 1}}...)
 	out := run(t, "kitty", src, func(s string) bool { return strings.Contains(s, "\x1b_Ga=T,f=24,s=320,v=240") })
 	for _, cmd := range strings.Split(out, "\x1b_G")[1:] {
 		end := strings.Index(cmd, "\x1b\\")

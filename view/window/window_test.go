@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,40 +15,11 @@ import (
 
 	"github.com/videochat/videochat/internal/xvfbtest"
 	"github.com/videochat/videochat/view"
+	"github.com/videochat/videochat/view/internal/vtest"
 	"github.com/videochat/videochat/view/window"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-type fakeSource struct {
-	mu    sync.Mutex
-	tiles []view.Tile
-	ver   uint64
-}
-
-func (f *fakeSource) Tiles() ([]view.Tile, uint64) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]view.Tile(nil), f.tiles...), f.ver
-}
-
-func (f *fakeSource) set(ts []view.Tile) {
-	f.mu.Lock()
-	f.tiles = ts
-	f.ver++
-	f.mu.Unlock()
-}
-
-func solid(w, h int, y, cb, cr byte) *image.YCbCr {
-	img := image.NewYCbCr(image.Rect(0, 0, w, h), image.YCbCrSubsampleRatio420)
-	for i := range img.Y {
-		img.Y[i] = y
-	}
-	for i := range img.Cb {
-		img.Cb[i], img.Cr[i] = cb, cr
-	}
-	return img
-}
 
 func rgbaAt(img image.Image, x, y int) color.RGBA {
 	r, g, b, _ := img.At(x, y).RGBA()
@@ -74,10 +44,10 @@ func near(c color.RGBA, r, g, b byte) bool {
 func TestRunDrawsTilesAndCloses(t *testing.T) {
 	d := xvfbtest.Start(t, 800, 600)
 	d.Setenv(t)
-	src := &fakeSource{}
+	src := vtest.NewTiles()
 	benState := view.State{MicOff: true, Speaking: true, Quality: view.QualityPoor}
-	src.set([]view.Tile{
-		{ID: "a", Name: "ann", Frame: solid(320, 240, 81, 90, 240), Seq: 1},
+	src.Set([]view.Tile{
+		{ID: "a", Name: "ann", Frame: vtest.Solid(320, 240, 81, 90, 240), Seq: 1},
 		{ID: "b", Name: "ben", State: benState},
 	})
 	done := make(chan error, 1)
@@ -123,7 +93,7 @@ func TestRunDrawsTilesAndCloses(t *testing.T) {
 		}
 		return nil
 	})
-	src.set([]view.Tile{{ID: "a", Name: "ann", Frame: solid(320, 240, 81, 90, 240), Seq: 1}})
+	src.Set([]view.Tile{{ID: "a", Name: "ann", Frame: vtest.Solid(320, 240, 81, 90, 240), Seq: 1}})
 	check(1, "one tile", func(img image.Image, rs []window.TileRects) error {
 		fit := view.Fit(rs[0].Picture, 320, 240)
 		if c := rgbaAt(img, fit.Min.X+4, fit.Min.Y+4); !near(c, wantR, wantG, wantB) {

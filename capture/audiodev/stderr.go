@@ -1,4 +1,4 @@
-package capture
+package audiodev
 
 import (
 	"bufio"
@@ -15,13 +15,13 @@ import (
 // package.
 var stderrMu sync.Mutex
 
-// quietly runs fn with file descriptor 2 pointed at a pipe whose lines go
+// Quietly runs fn with file descriptor 2 pointed at a pipe whose lines go
 // to log at debug level. The C audio libraries (ALSA, JACK, PulseAudio)
 // print their diagnostics straight to fd 2 while they initialise and
 // enumerate; this keeps that chatter out of the terminal. It is used only
 // around those short calls: anything else the process writes to stderr
 // meanwhile is logged at debug level too.
-func quietly(log *slog.Logger, fn func()) {
+func Quietly(log *slog.Logger, fn func()) {
 	stderrMu.Lock()
 	defer stderrMu.Unlock()
 	r, w, err := os.Pipe()
