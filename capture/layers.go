@@ -35,7 +35,6 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
-
 )
 
 const (
@@ -364,4 +363,3 @@ func (l *layerSet) send(i int, frame []byte, ts uint32) {
 		}
 	}
 }
-
