@@ -216,9 +216,10 @@ func TestBottleneckChromiumToNative(t *testing.T) {
 		t.Errorf("native receiver got %.1f fps from Chromium behind the bottleneck, want ≥ 15", fps)
 	}
 	// Adapted means near the link's rate, not at Chromium's unconstrained
-	// estimate (megabits on loopback): an estimate probing a little above
-	// 500 kbit/s is what a sender that found the bottleneck does.
-	if out <= 0 || out > 625_000 {
+	// estimate (megabits on loopback): an estimate probing above 500
+	// kbit/s (501–613 kbit/s seen) is what a sender that found the
+	// bottleneck does.
+	if out <= 0 || out > 750_000 {
 		t.Errorf("Chromium's available outgoing bitrate %.0f bit/s behind a 500 kbit/s link: not adapted", out)
 	}
 }
