@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 
@@ -48,6 +49,10 @@ type receiver struct {
 	tsBack    atomic.Int64 // video frames whose timestamp went backwards
 	firstKey  atomic.Int32 // 0: no video yet, 1: the first video packet started a keyframe, 2: it did not
 	wg        sync.WaitGroup
+	// pli, when set, asks the sender for a keyframe, as a browser does when
+	// its first video packet is not one (packets sent before the
+	// connection's SRTP was up are lost).
+	pli func(ssrc uint32)
 }
 
 func (r *receiver) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
@@ -71,8 +76,8 @@ func (r *receiver) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 			key := isKeyFrameStart(tr.Codec().MimeType, p.Payload)
 			if key || startsWithSPS(tr.Codec().MimeType, p.Payload) {
 				r.firstKey.CompareAndSwap(0, 1)
-			} else {
-				r.firstKey.CompareAndSwap(0, 2)
+			} else if r.firstKey.CompareAndSwap(0, 2) && r.pli != nil {
+				r.pli(uint32(tr.SSRC()))
 			}
 			if key {
 				r.keyframes.Add(1)
@@ -160,24 +165,41 @@ func dial(t testing.TB, sendAPI, recvAPI *webrtc.API, tracks []webrtc.TrackLocal
 	}
 	t.Cleanup(func() { c.close(t) })
 	c.recv.OnTrack(c.rx.onTrack)
+	recv := c.recv
+	c.rx.pli = func(ssrc uint32) {
+		_ = recv.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
+	}
 	for _, tr := range tracks {
 		s, err := c.send.AddTrack(tr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		c.senders = append(c.senders, s)
-		go drainRTCP(s)
+		go readRTCP(s, tr)
 	}
 	looptest.Connect(t, c.send, c.recv)
 	return c
 }
 
-// drainRTCP reads a sender's RTCP (required for interceptors) until it closes.
-func drainRTCP(s *webrtc.RTPSender) {
-	buf := make([]byte, 1500)
+// readRTCP reads a sender's RTCP (required for interceptors) until it
+// closes, and passes PLI/FIR on to the track as the native peer does.
+func readRTCP(s *webrtc.RTPSender, tr webrtc.TrackLocal) {
 	for {
-		if _, _, err := s.Read(buf); err != nil {
+		pkts, _, err := s.ReadRTCP()
+		if err != nil {
 			return
+		}
+		for _, p := range pkts {
+			switch p := p.(type) {
+			case *rtcp.PictureLossIndication:
+				if k, ok := tr.(KeyFrameRequester); ok {
+					k.RequestKeyFrameFor(p.MediaSSRC)
+				}
+			case *rtcp.FullIntraRequest:
+				if k, ok := tr.(KeyFrameRequester); ok {
+					k.RequestKeyFrame()
+				}
+			}
 		}
 	}
 }
