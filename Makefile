@@ -1,6 +1,7 @@
 # The two commands README.md promises:
 #   make run   — install build deps where possible, build, start the server, print the URL
-#   make test  — install test deps where possible, vet, run every test
+#   make test  — install test deps where possible, vet, run every test (one
+#                package at a time: browser and device tests need the CPU)
 GO ?= go
 BIN := bin/videochat
 ARGS ?=
@@ -20,7 +21,7 @@ bench-build: build
 test: deps-test
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./signal/...
-	$(GO) test -count=1 -timeout 40m ./...
+	$(GO) test -p 1 -count=1 -timeout 40m ./...
 
 deps-build:
 	@scripts/deps.sh build
