@@ -83,7 +83,7 @@ type viewer struct {
 	fullscreen bool
 	title      string
 	log        *slog.Logger
-	v          *view.View // nil with --view none
+	v          *view.View    // nil with --view none
 	nudge      chan struct{} // a peer announced its state: poll now
 }
 
