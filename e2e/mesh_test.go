@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -71,6 +72,7 @@ func TestMixedMeshLayers(t *testing.T) {
 		stopPageVideo(pg)
 	}
 	time.Sleep(10 * time.Second) // let the estimates settle, then judge a window
+	from := time.Now()
 	before := map[string]inboundVideo{}
 	for name, pg := range pages {
 		before[name] = readInbound(pg, ids[name])
@@ -92,12 +94,20 @@ func TestMixedMeshLayers(t *testing.T) {
 			rp.Layer, rp.TargetBitrate, rp.EstimateBitrate, rp.PLICount, rp.NACKCount, rp.Loss, rp.RTTMillis,
 			rp.CandidatePair.LocalType, rp.CandidatePair.RemoteType)
 	}
-	strong, weak := robotView(t, s, "strong"), robotView(t, s, "weak")
-	if strong.Layer != 0 || strong.TargetBitrate < ceiling*8/10 {
-		t.Errorf("unconstrained receiver: layer %d at %d bit/s, want layer 0 at ≥ 80%% of %d", strong.Layer, strong.TargetBitrate, ceiling)
+	// Judge the robot's choices over the whole window, not one snapshot:
+	// a delay-based estimate hovers around the link's capacity, so any
+	// single second may sit a little above it.
+	snaps, err := allSnapshots(stats)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if weak.Layer <= 0 || weak.TargetBitrate > 300_000 {
-		t.Errorf("weak receiver: layer %d at %d bit/s, want a lower layer under 300 kbit/s", weak.Layer, weak.TargetBitrate)
+	strong, weak := layerWindow(snaps, "strong", from), layerWindow(snaps, "weak", from)
+	t.Logf("over the window: strong %+v, weak %+v", strong, weak)
+	if strong.Seconds < 5 || strong.Base < 0.9 || strong.MedianTarget < ceiling*8/10 {
+		t.Errorf("unconstrained receiver: %+v, want layer 0 in ≥ 90%% of the seconds at a median ≥ 80%% of %d", strong, ceiling)
+	}
+	if weak.Seconds < 5 || weak.Base > 1.0/3 || weak.MedianTarget > 300_000 {
+		t.Errorf("weak receiver: %+v, want a lower layer in ≥ 2/3 of the seconds at a median under 300 kbit/s", weak)
 	}
 	if fps := got["weak"].Frames / window.Seconds(); fps < 10 {
 		t.Errorf("weak receiver decodes %.1f fps, want ≥ 10", fps)
@@ -110,6 +120,40 @@ func TestMixedMeshLayers(t *testing.T) {
 	if t.Failed() {
 		logEstimates(t, stats)
 	}
+}
+
+// layerChoice sums up what the sender chose for one receiver over a window.
+type layerChoice struct {
+	Seconds      int     // snapshots in the window
+	Base         float64 // fraction of them on layer 0 (the top layer)
+	MedianTarget int     // median target bitrate, bit/s
+}
+
+func layerWindow(snaps []peer.Snapshot, name string, from time.Time) layerChoice {
+	var c layerChoice
+	var base int
+	var targets []int
+	for _, s := range snaps {
+		if s.Time.Before(from) {
+			continue
+		}
+		for _, p := range s.Peers {
+			if p.Name != name {
+				continue
+			}
+			c.Seconds++
+			targets = append(targets, p.TargetBitrate)
+			if p.Layer == 0 {
+				base++
+			}
+		}
+	}
+	if c.Seconds > 0 {
+		c.Base = float64(base) / float64(c.Seconds)
+		slices.Sort(targets)
+		c.MedianTarget = targets[len(targets)/2]
+	}
+	return c
 }
 
 // logEstimates logs each second's target and estimate per peer.
