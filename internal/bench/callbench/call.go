@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"time"
+
+	"github.com/videochat/videochat/internal/procstat"
 )
 
 // CallConfig configures RunCall.
@@ -159,7 +161,7 @@ func callSpecs(withChromium bool) []callSpec {
 func RunCall(ctx context.Context, cfg CallConfig) (*CallReport, error) {
 	cfg = cfg.withDefaults()
 	began := time.Now()
-	fs := procFS{root: cfg.Proc}
+	fs := procstat.FS{Root: cfg.Proc}
 	rep := &CallReport{Bitrate: cfg.Bitrate, Machine: describeMachine(fs, cfg.Chromium)}
 	if cfg.Clip == "" {
 		dir, err := os.MkdirTemp("", "callbench-clip-")
@@ -195,14 +197,14 @@ func RunCall(ctx context.Context, cfg CallConfig) (*CallReport, error) {
 		rep.Calls = append(rep.Calls, res)
 	}
 	rep.Goals = callGoals(rep)
-	rep.Machine.LoadAfter = loadAvg(fs)
+	rep.Machine.LoadAfter = load(fs)
 	rep.Elapsed = time.Since(began)
 	return rep, nil
 }
 
 // measureCall starts a call, waits until both sides decode video and the
 // native senders' links have ramped up, lets it warm up and measures it.
-func measureCall(ctx context.Context, cfg CallConfig, e env, fs procFS, serverPID int, spec callSpec, room string) (CallResult, error) {
+func measureCall(ctx context.Context, cfg CallConfig, e env, fs procstat.FS, serverPID int, spec callSpec, room string) (CallResult, error) {
 	a, err := e.startSide(ctx, spec.A, room, "a")
 	if err != nil {
 		return CallResult{}, err
@@ -240,17 +242,17 @@ func measureCall(ctx context.Context, cfg CallConfig, e env, fs procFS, serverPI
 
 // measure samples the sides' processes each second for window and reads
 // their media counters at both ends.
-func measure(ctx context.Context, fs procFS, window time.Duration, serverPID int, name string, sides []endpoint) (CallResult, error) {
+func measure(ctx context.Context, fs procstat.FS, window time.Duration, serverPID int, name string, sides []endpoint) (CallResult, error) {
 	roots := []int{serverPID}
 	for _, s := range sides {
 		roots = append(roots, s.pid())
 	}
-	m := newMeter(fs, roots...)
+	m := procstat.NewMeter(fs, roots...)
 	before, err := readCounters(ctx, sides)
 	if err != nil {
 		return CallResult{}, err
 	}
-	if err := m.sample(); err != nil {
+	if err := m.Sample(); err != nil {
 		return CallResult{}, err
 	}
 	tick := time.NewTicker(time.Second)
@@ -262,7 +264,7 @@ func measure(ctx context.Context, fs procFS, window time.Duration, serverPID int
 			return CallResult{}, ctx.Err()
 		case <-tick.C:
 		}
-		if err := m.sample(); err != nil {
+		if err := m.Sample(); err != nil {
 			return CallResult{}, err
 		}
 	}
@@ -270,9 +272,9 @@ func measure(ctx context.Context, fs procFS, window time.Duration, serverPID int
 	if err != nil {
 		return CallResult{}, err
 	}
-	res := CallResult{Name: name, Seconds: m.end.Sub(m.start).Seconds(), Server: m.usage(0), Load: loadAvg(fs)}
+	res := CallResult{Name: name, Seconds: m.Window().Seconds(), Server: m.Usage(0), Load: load(fs)}
 	for i, s := range sides {
-		res.Sides = append(res.Sides, sideResult(s, m.usage(i+1), before[i], after[i]))
+		res.Sides = append(res.Sides, sideResult(s, m.Usage(i+1), before[i], after[i]))
 	}
 	return res, nil
 }

@@ -7,7 +7,12 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/videochat/videochat/internal/procstat"
 )
+
+// Usage is the CPU and memory one side used during a measurement window.
+type Usage = procstat.Usage
 
 // Machine describes where a benchmark ran.
 type Machine struct {
@@ -20,19 +25,8 @@ type Machine struct {
 	LoadAfter  [2]float64 `json:"load_after"`
 }
 
-func describeMachine(fs procFS, chromium string) Machine {
-	m := Machine{Cores: runtime.NumCPU(), Go: runtime.Version(), LoadBefore: loadAvg(fs)}
-	if info, err := fs.readFile("cpuinfo"); err == nil {
-		for _, line := range strings.Split(info, "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.CPU = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if k, err := fs.readFile("sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(k)
-	}
+func describeMachine(fs procstat.FS, chromium string) Machine {
+	m := Machine{CPU: fs.CPUModel(), Cores: runtime.NumCPU(), Kernel: fs.Kernel(), Go: runtime.Version(), LoadBefore: load(fs)}
 	if chromium != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -42,6 +36,12 @@ func describeMachine(fs procFS, chromium string) Machine {
 		}
 	}
 	return m
+}
+
+// load is the 1- and 5-minute load averages, as the reports show them.
+func load(fs procstat.FS) [2]float64 {
+	l := fs.LoadAvg()
+	return [2]float64{l[0], l[1]}
 }
 
 func (m Machine) String() string {

@@ -9,6 +9,8 @@ import (
 	"os"
 	"slices"
 	"time"
+
+	"github.com/videochat/videochat/internal/procstat"
 )
 
 // MeshConfig configures RunMesh.
@@ -104,7 +106,7 @@ func RunMesh(ctx context.Context, cfg MeshConfig) (*MeshReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	fs := procFS{root: cfg.Proc}
+	fs := procstat.FS{Root: cfg.Proc}
 	rep := &MeshReport{Machine: describeMachine(fs, ""), Video: cfg.Video}
 	if cfg.Video == "" {
 		dir, err := os.MkdirTemp("", "callbench-clip-")
@@ -151,7 +153,7 @@ func RunMesh(ctx context.Context, cfg MeshConfig) (*MeshReport, error) {
 		cfg.Logger.Info("mesh point", "peers", n, "cpu_cores", pt.Sender.CPUCores, "ramped", pt.Ramped, "ramp_s", pt.RampSeconds)
 		rep.Points = append(rep.Points, pt)
 	}
-	rep.Machine.LoadAfter = loadAvg(fs)
+	rep.Machine.LoadAfter = load(fs)
 	rep.computeRatios()
 	return rep, nil
 }
@@ -159,7 +161,7 @@ func RunMesh(ctx context.Context, cfg MeshConfig) (*MeshReport, error) {
 // measureMesh waits until every receiver decodes video and the sender's
 // estimate of every link is near the ceiling (each link starts at gcc's
 // initial estimate and ramps up), warms up and measures the sender.
-func measureMesh(ctx context.Context, cfg MeshConfig, fs procFS, serverPID int, sender *nativeSide, receivers []*child) (MeshPoint, error) {
+func measureMesh(ctx context.Context, cfg MeshConfig, fs procstat.FS, serverPID int, sender *nativeSide, receivers []*child) (MeshPoint, error) {
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	for _, r := range receivers {

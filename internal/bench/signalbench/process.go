@@ -2,7 +2,6 @@ package signalbench
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/videochat/videochat/internal/procstat"
 )
 
 // ChildConfig describes a child process to start.
@@ -290,44 +291,14 @@ func Shed(base string) (int, error) {
 
 // ProcRSS reads VmRSS of pid from /proc, in bytes.
 func ProcRSS(pid int) (int64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.Lines(string(data)) {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(rest)
-			if len(f) >= 1 {
-				kb, err := strconv.ParseInt(f[0], 10, 64)
-				return kb << 10, err
-			}
-		}
-	}
-	return 0, errors.New("no VmRSS in /proc status")
+	rss, _, err := procstat.FS{}.Memory(pid)
+	return rss << 10, err
 }
 
 // ProcCPU reads the user+system CPU time of pid from /proc.
 func ProcCPU(pid int) (time.Duration, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// Fields after the command name, which is in parentheses.
-	end := bytes.LastIndexByte(data, ')')
-	if end < 0 {
-		return 0, errors.New("malformed /proc stat")
-	}
-	f := strings.Fields(string(data[end+1:]))
-	if len(f) < 13 {
-		return 0, errors.New("short /proc stat")
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
-	}
-	const ticksPerSecond = 100 // USER_HZ on Linux
-	return time.Duration(utime+stime) * time.Second / ticksPerSecond, nil
+	s, err := procstat.FS{}.Stat(pid)
+	return s.CPU(), err
 }
 
 // Goroutines asks the server at base for its goroutine count: the

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/videochat/videochat/internal/procstat"
 )
 
 // bench is the state of one run.
@@ -141,7 +141,9 @@ func (b *bench) takeNotes() []string {
 
 // setup describes the machine and the run.
 func (b *bench) setup() Setup {
-	return Setup{Machine: cpuModel(), CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), LoadAvg: loadAvg(),
+	var fs procstat.FS
+	l := fs.LoadAvg()
+	return Setup{Machine: fs.CPUModel(), CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), LoadAvg: fmt.Sprintf("%.2f %.2f %.2f", l[0], l[1], l[2]),
 		Target: b.target.URL, Peers: b.cfg.Peers, RoomSize: b.cfg.RoomSize, StepSeconds: b.cfg.Duration.Seconds()}
 }
 
@@ -155,31 +157,4 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-// cpuModel is the CPU's model name from /proc/cpuinfo.
-func cpuModel() string {
-	data, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return runtime.GOARCH
-	}
-	for line := range strings.Lines(string(data)) {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return runtime.GOARCH
-}
-
-// loadAvg is the 1, 5 and 15 minute load average.
-func loadAvg() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(data))
-	if len(f) < 3 {
-		return ""
-	}
-	return strings.Join(f[:3], " ")
 }
