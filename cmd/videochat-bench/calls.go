@@ -29,8 +29,8 @@ func (o *benchOutput) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.BoolVar(&o.json, "json", false, "print the report as JSON instead of Markdown tables")
 	fl.StringVar(&o.plots, "plots", "", "write SVG plots into this directory (e.g. docs/bench)")
-	fl.StringVar(&o.log.level, "log-level", "info", "progress log level (stderr): debug, info, warn, error")
-	fl.StringVar(&o.log.format, "log-format", "text", "log format: text or json")
+	fl.StringVar(&o.log.Level, "log-level", "info", "progress log level (stderr): debug, info, warn, error")
+	fl.StringVar(&o.log.Format, "log-format", "text", "log format: text or json")
 }
 
 // reportable is what both benchmark reports offer.
@@ -67,7 +67,7 @@ func newBenchCallCmd(bin *string) *cobra.Command {
 		Short: "Call set-up time, CPU, memory and bitrate: native peers against Chromium, on loopback",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := out.log.logger(os.Stderr)
+			log, err := out.log.Logger(os.Stderr)
 			if err != nil {
 				return err
 			}
@@ -110,7 +110,7 @@ func newBenchMeshCmd(bin *string) *cobra.Command {
 		Short: "Native sender CPU with 1, 3 and 5 remote peers (encode once, send to many), on loopback",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := out.log.logger(os.Stderr)
+			log, err := out.log.Logger(os.Stderr)
 			if err != nil {
 				return err
 			}

@@ -13,39 +13,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/videochat/videochat/internal/cli"
 )
 
 // Exit codes, as videochat's.
 const (
-	exitOK    = 0
-	exitError = 1 // the benchmark failed
-	exitUsage = 2 // bad flags
+	exitError = 1             // the benchmark failed
+	exitUsage = cli.ExitUsage // bad flags
 )
 
-type codedError struct {
-	code int
-	err  error
-}
-
-func (e *codedError) Error() string { return e.err.Error() }
-func (e *codedError) Unwrap() error { return e.err }
-
-func withCode(code int, err error) error {
-	if err == nil {
-		return nil
-	}
-	return &codedError{code: code, err: err}
-}
+// withCode wraps err with an exit code for main (cli.WithCode).
+func withCode(code int, err error) error { return cli.WithCode(code, err) }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -66,16 +52,7 @@ func run(ctx context.Context, args []string) int {
 		"the videochat binary to measure (default: videochat beside this executable, else in PATH)")
 	root.AddCommand(benchCallCmds(&bin)...)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return exitOK
-	}
-	fmt.Fprintln(os.Stderr, "videochat-bench:", err)
-	var ce *codedError
-	if errors.As(err, &ce) {
-		return ce.code
-	}
-	return exitUsage
+	return cli.Exit(os.Stderr, "videochat-bench", root.ExecuteContext(ctx))
 }
 
 // videochatBinary resolves the --videochat flag: the given path, else
@@ -101,23 +78,4 @@ func videochatBinary(flag string) (string, error) {
 }
 
 // logFlags are the logging flags of both benchmarks.
-type logFlags struct {
-	level  string
-	format string
-}
-
-func (f *logFlags) logger(w io.Writer) (*slog.Logger, error) {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(f.level)); err != nil {
-		return nil, withCode(exitUsage, fmt.Errorf("--log-level %q: want debug, info, warn or error", f.level))
-	}
-	opts := &slog.HandlerOptions{Level: lvl}
-	switch strings.ToLower(f.format) {
-	case "text", "":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	default:
-		return nil, withCode(exitUsage, fmt.Errorf("--log-format %q: want text or json", f.format))
-	}
-}
+type logFlags = cli.LogFlags

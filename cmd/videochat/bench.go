@@ -86,13 +86,13 @@ to show the generator's own ceiling.`,
 	fl.StringArrayVar(&f.serverArgs, "server-arg", nil, "extra argument for the started server (repeatable)")
 	fl.DurationVar(&f.timeout, "timeout", 0, "hard cap on the whole run (default: twice the planned time)")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write the generator's own CPU profile to this file")
-	fl.StringVar(&f.log.level, "log-level", "warn", "log level: debug, info, warn, error")
-	fl.StringVar(&f.log.format, "log-format", "text", "log format: text or json")
+	fl.StringVar(&f.log.Level, "log-level", "warn", "log level: debug, info, warn, error")
+	fl.StringVar(&f.log.Format, "log-format", "text", "log format: text or json")
 	return cmd
 }
 
 func runBenchSignal(ctx context.Context, f benchSignalFlags) error {
-	log, err := f.log.logger(os.Stderr)
+	log, err := f.log.Logger(os.Stderr)
 	if err != nil {
 		return err
 	}

@@ -32,7 +32,7 @@ func newDevicesCmd() *cobra.Command {
 		Short: "List cameras, screens, microphones and speakers, with their modes",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			log, err := lf.logger(os.Stderr)
+			log, err := lf.Logger(os.Stderr)
 			if err != nil {
 				return withCode(exitUsage, err)
 			}
@@ -51,8 +51,8 @@ func newDevicesCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON, with every mode of every device")
-	cmd.Flags().StringVar(&lf.level, "log-level", "warn", "log level: debug shows what the audio libraries print")
-	cmd.Flags().StringVar(&lf.format, "log-format", "text", "log format: text or json")
+	cmd.Flags().StringVar(&lf.Level, "log-level", "warn", "log level: debug shows what the audio libraries print")
+	cmd.Flags().StringVar(&lf.Format, "log-format", "text", "log format: text or json")
 	return cmd
 }
 

@@ -25,7 +25,7 @@ func newDoctorCmd() *cobra.Command {
 		Short: "Check a server: WebSocket join, ICE servers, and candidates through each STUN/TURN path",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := lf.logger(os.Stderr)
+			log, err := lf.Logger(os.Stderr)
 			if err != nil {
 				return err
 			}
@@ -54,8 +54,8 @@ func newDoctorCmd() *cobra.Command {
 	fl.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	fl.DurationVar(&timeout, "timeout", 5*time.Second, "time limit of each check")
 	nf.register(fl)
-	fl.StringVar(&lf.level, "log-level", "warn", "log level: debug, info, warn, error")
-	fl.StringVar(&lf.format, "log-format", "text", "log format: text or json")
+	fl.StringVar(&lf.Level, "log-level", "warn", "log level: debug, info, warn, error")
+	fl.StringVar(&lf.Format, "log-format", "text", "log format: text or json")
 	return cmd
 }
 

@@ -71,15 +71,15 @@ func newJoinCmd() *cobra.Command {
 	f.net.register(fl)
 	f.play.register(fl)
 	f.view.register(fl)
-	fl.StringVar(&f.log.level, "log-level", "warn", "log level: debug, info, warn, error")
-	fl.StringVar(&f.log.format, "log-format", "text", "log format: text or json")
+	fl.StringVar(&f.log.Level, "log-level", "warn", "log level: debug, info, warn, error")
+	fl.StringVar(&f.log.Format, "log-format", "text", "log format: text or json")
 	fl.StringVar(&f.whipURL, "whip", "", "publish to this WHIP endpoint (e.g. http://host:8080/whip/ROOM?name=N) instead of joining a room; --room and --name are then not needed")
 	fl.StringVar(&f.whepURL, "whep", "", "play from this WHEP endpoint (e.g. http://host:8080/whep/ROOM/NAME) instead of joining a room")
 	return cmd
 }
 
 func runJoin(ctx context.Context, f joinFlags) error {
-	log, err := f.log.logger(os.Stderr)
+	log, err := f.log.Logger(os.Stderr)
 	if err != nil {
 		return err
 	}

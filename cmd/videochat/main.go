@@ -5,39 +5,26 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/videochat/videochat/internal/cli"
 )
 
 // Exit codes, documented in README.md.
 const (
 	exitOK       = 0
-	exitError    = 1 // runtime failure (network, server refused, …)
-	exitUsage    = 2 // bad flags, missing device
-	exitExpect   = 3 // --expect not met
-	exitRejected = 4 // the server refused the join (room full, unauthorized, …)
+	exitError    = 1             // runtime failure (network, server refused, …)
+	exitUsage    = cli.ExitUsage // bad flags, missing device
+	exitExpect   = 3             // --expect not met
+	exitRejected = 4             // the server refused the join (room full, unauthorized, …)
 )
 
-// exitError carries a chosen exit code up to main.
-type codedError struct {
-	code int
-	err  error
-}
-
-func (e *codedError) Error() string { return e.err.Error() }
-func (e *codedError) Unwrap() error { return e.err }
-
-func withCode(code int, err error) error {
-	if err == nil {
-		return nil
-	}
-	return &codedError{code: code, err: err}
-}
+// withCode wraps err with an exit code for main (cli.WithCode).
+func withCode(code int, err error) error { return cli.WithCode(code, err) }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -49,16 +36,7 @@ func main() {
 func run(ctx context.Context, args []string) int {
 	root := newRootCmd()
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return exitOK
-	}
-	fmt.Fprintln(os.Stderr, "videochat:", err)
-	var ce *codedError
-	if errors.As(err, &ce) {
-		return ce.code
-	}
-	return exitUsage // cobra's own errors are flag and argument errors
+	return cli.Exit(os.Stderr, "videochat", root.ExecuteContext(ctx))
 }
 
 func newRootCmd() *cobra.Command {

@@ -53,8 +53,8 @@ func newServeCmd() *cobra.Command {
 	f.tls.register(fl)
 	f.whip.register(fl)
 	fl.BoolVar(&f.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ (do not expose publicly)")
-	fl.StringVar(&f.log.level, "log-level", "info", "log level: debug, info, warn, error")
-	fl.StringVar(&f.log.format, "log-format", "text", "log format: text or json")
+	fl.StringVar(&f.log.Level, "log-level", "info", "log level: debug, info, warn, error")
+	fl.StringVar(&f.log.Format, "log-format", "text", "log format: text or json")
 	return cmd
 }
 
@@ -66,7 +66,7 @@ func envOr(key, def string) string {
 }
 
 func runServe(ctx context.Context, f serveFlags) error {
-	log, err := f.log.logger(os.Stderr)
+	log, err := f.log.Logger(os.Stderr)
 	if err != nil {
 		return err
 	}
