@@ -18,6 +18,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/videochat/videochat/internal/bench/signalbench"
+	"github.com/videochat/videochat/internal/childproc"
+	"github.com/videochat/videochat/internal/redistest"
 )
 
 // newBenchCmd is `videochat bench`: loopback benchmarks.
@@ -151,13 +153,13 @@ func runBenchSignal(ctx context.Context, f benchSignalFlags) error {
 // splitCPUs gives the server the first CPU and pins this process (the load
 // generator) to the others; with a single CPU nothing is pinned.
 func splitCPUs(notes *[]string) (server, gen []int) {
-	cpus, err := signalbench.CPUs()
+	cpus, err := childproc.CPUs()
 	if err != nil || len(cpus) < 2 {
 		*notes = append(*notes, "fewer than 2 CPUs available: server and generator are not pinned apart")
 		return nil, nil
 	}
 	server, gen = cpus[:1], cpus[1:]
-	if err := signalbench.PinProcess(os.Getpid(), gen); err != nil {
+	if err := childproc.Pin(os.Getpid(), gen); err != nil {
 		*notes = append(*notes, "pinning the generator: "+err.Error())
 		return server, nil
 	}
@@ -179,7 +181,7 @@ func startTarget(ctx context.Context, f benchSignalFlags, cpus []int, notes *[]s
 	if err != nil {
 		return signalbench.Target{}, "", nil, err
 	}
-	var children []*signalbench.Child
+	var children []*childproc.Child
 	stop := func() {
 		for i := len(children) - 1; i >= 0; i-- {
 			children[i].Close()
@@ -193,12 +195,12 @@ func startTarget(ctx context.Context, f benchSignalFlags, cpus []int, notes *[]s
 	case f.backend == "redis":
 		url := f.redisURL
 		if url == "" {
-			r, err := signalbench.StartRedis(ctx, cpus)
+			r, rurl, err := redistest.Launch(ctx, redistest.LaunchConfig{CPUs: cpus, MaxClients: 10000})
 			if err != nil {
 				return signalbench.Target{}, "", nil, err
 			}
 			children = append(children, r)
-			url = r.Ready
+			url = rurl
 			*notes = append(*notes, "redis-server shares the server's CPU")
 		}
 		args = append(args, "--redis", url)

@@ -25,6 +25,9 @@ func TestNoChromedpInVideochat(t *testing.T) {
 		t.Fatalf("go list -deps printed %d packages without signal: not a dependency list", len(deps))
 	}
 	for _, d := range deps {
+		if d == "testing" {
+			t.Errorf("videochat links the testing package (a test helper reached the binary)")
+		}
 		for _, bad := range []string{"github.com/chromedp/", "/internal/bench/callbench", "/internal/browsertest"} {
 			if strings.Contains(d, bad) {
 				t.Errorf("videochat links %s; the Chromium benches belong in cmd/videochat-bench", d)

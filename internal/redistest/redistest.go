@@ -2,19 +2,37 @@
 // process per Server, on a free loopback port, in the test's temporary
 // directory, without persistence. Tests can kill, restart, pause and resume
 // it to simulate outages. The process is killed when the test ends.
+//
+// Launch starts the same throw-away server outside tests, for `videochat
+// bench signal --backend redis`: this package does not import "testing"
+// (its helpers take the TB subset of TB), so the binary that links
+// the bench does not link the testing package.
 package redistest
 
 import (
 	"bufio"
+	"context"
+	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
-	"testing"
 	"time"
 )
+
+// TB is the part of TB this package uses; *testing.T and
+// *testing.B satisfy it.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Skip(args ...any)
+	Cleanup(func())
+	TempDir() string
+}
 
 // startTimeout bounds the wait for a new redis-server to answer PING. It is
 // generous: the test machines are shared.
@@ -26,7 +44,7 @@ const missing = "\n*** REDIS-SERVER NOT FOUND: the tests that need Redis did NOT
 
 // Server is one redis-server process owned by a test.
 type Server struct {
-	tb     testing.TB
+	tb     TB
 	path   string
 	dir    string
 	port   int
@@ -37,7 +55,7 @@ type Server struct {
 // Require returns the path of redis-server, or ends the test when there is
 // none: t.Fatal when the environment variable CI is "true", otherwise t.Skip
 // with a loud message.
-func Require(tb testing.TB) string {
+func Require(tb TB) string {
 	tb.Helper()
 	path, err := exec.LookPath("redis-server")
 	if err == nil {
@@ -52,14 +70,14 @@ func Require(tb testing.TB) string {
 
 // Start starts a redis-server found by Require and waits until it answers
 // PING. It is killed when the test ends.
-func Start(tb testing.TB) *Server {
+func Start(tb TB) *Server {
 	tb.Helper()
 	return StartPath(tb, Require(tb))
 }
 
 // StartPath is Start with the redis-server binary at path, for callers
 // with their own rule for a missing binary.
-func StartPath(tb testing.TB, path string) *Server {
+func StartPath(tb TB, path string) *Server {
 	tb.Helper()
 	s := &Server{tb: tb, path: path, dir: tb.TempDir(), port: FreePort(tb)}
 	s.start()
@@ -120,8 +138,7 @@ func (s *Server) start() {
 		s.tb.Fatal(err)
 	}
 	defer log.Close()
-	cmd := exec.Command(s.path, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir)
+	cmd := exec.Command(s.path, Args(s.port, s.dir)...)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		s.tb.Fatalf("start redis-server: %v", err)
@@ -132,22 +149,45 @@ func (s *Server) start() {
 	s.waitPing()
 }
 
-// waitPing polls the server until it answers PING, failing the test if it
+// waitPing waits until the server answers PING, failing the test if it
 // exits or stays silent for startTimeout.
 func (s *Server) waitPing() {
 	s.tb.Helper()
-	deadline := time.Now().Add(startTimeout)
-	for !Pings(s.Addr()) {
-		select {
-		case <-s.exited:
-			s.tb.Fatalf("redis-server exited at start; log:\n%s", s.Log())
-		default:
-		}
-		if time.Now().After(deadline) {
-			s.tb.Fatalf("redis-server on port %d did not answer PING within %v", s.port, startTimeout)
-		}
-		time.Sleep(20 * time.Millisecond) // polling an external process
+	if err := AwaitPing(context.Background(), s.Addr(), s.exited, startTimeout); err != nil {
+		s.tb.Fatalf("redis-server on port %d: %v; log:\n%s", s.port, err, s.Log())
 	}
+}
+
+// Args are the flags of a throw-away redis-server on 127.0.0.1:port,
+// without persistence; dir is its working directory ("" keeps the
+// current one).
+func Args(port int, dir string) []string {
+	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}
+	if dir != "" {
+		args = append(args, "--dir", dir)
+	}
+	return args
+}
+
+// AwaitPing polls the server at addr until it answers PING. It fails when
+// exited is closed (the process ended), timeout passes or ctx ends.
+func AwaitPing(ctx context.Context, addr string, exited <-chan struct{}, timeout time.Duration) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	poll := time.NewTicker(20 * time.Millisecond) // polling an external process
+	defer poll.Stop()
+	for !Pings(addr) {
+		select {
+		case <-exited:
+			return errors.New("exited at start")
+		case <-deadline.C:
+			return fmt.Errorf("did not answer PING within %v", timeout)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-poll.C:
+		}
+	}
+	return nil
 }
 
 // Pings reports whether a Redis server at addr answers PING within a
@@ -167,12 +207,20 @@ func Pings(addr string) bool {
 }
 
 // FreePort returns a loopback TCP port that was free a moment ago.
-func FreePort(tb testing.TB) int {
+func FreePort(tb TB) int {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freePort()
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return port
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -1,9 +1,11 @@
 package redistest_test
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -61,5 +63,25 @@ func TestPingsNothing(t *testing.T) {
 	addr := "127.0.0.1:" + strconv.Itoa(redistest.FreePort(t))
 	if redistest.Pings(addr) {
 		t.Fatalf("%s answers PING but nothing listens there", addr)
+	}
+}
+
+// TestLaunch starts a server outside the TB lifecycle, as the signalling
+// bench does, and stops it.
+func TestLaunch(t *testing.T) {
+	redistest.Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, url, err := redistest.Launch(ctx, redistest.LaunchConfig{MaxClients: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimSuffix(strings.TrimPrefix(url, "redis://"), "/0")
+	if !redistest.Pings(addr) {
+		t.Fatalf("%s (from %q) does not answer PING", addr, url)
+	}
+	c.Close()
+	if redistest.Pings(addr) {
+		t.Fatal("answers after Close")
 	}
 }
