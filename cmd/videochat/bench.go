@@ -224,7 +224,7 @@ func writeBenchSignal(rep *signalbench.Report, f benchSignalFlags) error {
 			return err
 		}
 		name := filepath.Join(f.plotDir, "signal-latency.svg")
-		if err := writeFileWith(name, func(w *os.File) error { return signalbench.WriteSVG(w, signalbench.LatencyChart(rep)) }); err != nil {
+		if err := writeFileWith(name, func(w *os.File) error { return signalbench.WriteSVG(w, rep) }); err != nil {
 			return err
 		}
 		rep.Notes = append(rep.Notes, "plot written to "+name)

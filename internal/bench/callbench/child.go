@@ -1,18 +1,16 @@
 package callbench
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/videochat/videochat/internal/childproc"
 )
 
 // nativeStats is the part of one `join --stats-json` line this package
@@ -66,12 +64,12 @@ type counters struct {
 	Estimates []int `json:"-"`
 }
 
-// child is a videochat process. It records the lines of its standard
-// error (slog text) that the benchmark waits for, and the latest
-// --stats-json line of its standard output.
+// child is a videochat process (a childproc.Child). It records the lines
+// of its standard error (slog text) that the benchmark waits for, and the
+// latest --stats-json line of its standard output.
 type child struct {
 	name    string
-	cmd     *exec.Cmd
+	proc    *childproc.Child
 	started time.Time
 
 	mu         sync.Mutex
@@ -81,84 +79,36 @@ type child struct {
 	joined     chan struct{}
 	firstVideo chan struct{}
 	videoAt    time.Time
-	serveURL   chan string
-
-	readers sync.WaitGroup
-	done    chan struct{}
-	waitErr error
 }
 
-var (
-	serveRE = regexp.MustCompile(`serving on (http://[0-9.:]+)/`)
-	timeRE  = regexp.MustCompile(`(?:^|\s)time=(\S+)`)
-)
+var timeRE = regexp.MustCompile(`(?:^|\s)time=(\S+)`)
 
-// startChild runs bin with args. The returned child's reader goroutines
-// end with the process; stop ends the process.
-func startChild(bin, name string, args ...string) (*child, error) {
-	c := &child{
-		name: name, cmd: exec.Command(bin, args...),
-		joined: make(chan struct{}), firstVideo: make(chan struct{}),
-		serveURL: make(chan string, 1), done: make(chan struct{}),
-	}
-	stdout, err := c.cmd.StdoutPipe()
+// startChild runs bin with args; ready, when set, is the stdout line to
+// wait for (childproc.Config.Ready). stop ends the process.
+func startChild(ctx context.Context, bin, name string, ready *regexp.Regexp, args ...string) (*child, error) {
+	c := &child{name: name, joined: make(chan struct{}), firstVideo: make(chan struct{}), started: time.Now()}
+	p, err := childproc.Start(ctx, childproc.Config{Path: bin, Args: args, StopSignal: syscall.SIGINT,
+		Stdout: c.stdoutLine, Stderr: func(line string) { c.stderrLine(line, time.Now()) }, Ready: ready})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	stderr, err := c.cmd.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
-	c.started = time.Now()
-	if err := c.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	c.readers.Add(2)
-	go c.readStdout(stdout)
-	go c.readStderr(stderr)
-	go func() {
-		c.readers.Wait()
-		c.waitErr = c.cmd.Wait()
-		close(c.done)
-	}()
+	c.proc = p
 	return c, nil
 }
 
-func (c *child) pid() int { return c.cmd.Process.Pid }
+func (c *child) pid() int { return c.proc.PID }
 
-func (c *child) readStdout(r io.Reader) {
-	defer c.readers.Done()
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	for sc.Scan() {
-		line := sc.Bytes()
-		if m := serveRE.FindSubmatch(line); m != nil {
-			select {
-			case c.serveURL <- string(m[1]):
-			default:
-			}
-			continue
-		}
-		var s nativeStats
-		if len(line) == 0 || line[0] != '{' || json.Unmarshal(line, &s) != nil {
-			continue
-		}
-		cs := s.counters()
-		cs.At = time.Now()
-		c.mu.Lock()
-		c.stats, c.haveStats = cs, true
-		c.mu.Unlock()
+// stdoutLine keeps the latest --stats-json line.
+func (c *child) stdoutLine(line string) {
+	var s nativeStats
+	if len(line) == 0 || line[0] != '{' || json.Unmarshal([]byte(line), &s) != nil {
+		return
 	}
-	_, _ = io.Copy(io.Discard, r)
-}
-
-func (c *child) readStderr(r io.Reader) {
-	defer c.readers.Done()
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		c.stderrLine(sc.Text(), time.Now())
-	}
-	_, _ = io.Copy(io.Discard, r)
+	cs := s.counters()
+	cs.At = time.Now()
+	c.mu.Lock()
+	c.stats, c.haveStats = cs, true
+	c.mu.Unlock()
 }
 
 // stderrLine notes the events of one log line received at now.
@@ -220,8 +170,8 @@ func (c *child) waitEvent(ctx context.Context, ch <-chan struct{}, what string) 
 	select {
 	case <-ch:
 		return nil
-	case <-c.done:
-		return fmt.Errorf("%s exited before %s: %v\n%s", c.name, what, c.waitErr, c.lastLines())
+	case <-c.proc.Done():
+		return fmt.Errorf("%s exited before %s: %v\n%s", c.name, what, c.proc.Err(), c.lastLines())
 	case <-ctx.Done():
 		return fmt.Errorf("%s: waiting for %s: %w\n%s", c.name, what, ctx.Err(), c.lastLines())
 	}
@@ -237,8 +187,8 @@ func (c *child) waitStats(ctx context.Context, what string, ok func(counters) bo
 		}
 		select {
 		case <-t.C:
-		case <-c.done:
-			return fmt.Errorf("%s exited before %s: %v\n%s", c.name, what, c.waitErr, c.lastLines())
+		case <-c.proc.Done():
+			return fmt.Errorf("%s exited before %s: %v\n%s", c.name, what, c.proc.Err(), c.lastLines())
 		case <-ctx.Done():
 			return fmt.Errorf("%s: waiting for %s: %w\n%s", c.name, what, ctx.Err(), c.lastLines())
 		}
@@ -252,41 +202,16 @@ func (c *child) lastLines() string {
 }
 
 // stop interrupts the process, kills it after grace, and waits for it.
-func (c *child) stop(grace time.Duration) error {
-	select {
-	case <-c.done:
-	default:
-		_ = c.cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-c.done:
-		case <-time.After(grace):
-			_ = c.cmd.Process.Kill()
-			<-c.done
-		}
-	}
-	var ee *exec.ExitError
-	if c.waitErr != nil && !errors.As(c.waitErr, &ee) {
-		return c.waitErr
-	}
-	return nil
-}
+func (c *child) stop(grace time.Duration) error { return c.proc.Stop(grace) }
 
 // startServer runs `videochat serve` on a free loopback port and returns
 // it with its base URL.
 func startServer(ctx context.Context, bin string) (*child, string, error) {
-	c, err := startChild(bin, "server", "serve", "--addr", "127.0.0.1:0", "--max-peers", "16", "--log-level", "warn")
+	c, err := startChild(ctx, bin, "server", childproc.ServingOn, "serve", "--addr", "127.0.0.1:0", "--max-peers", "16", "--log-level", "warn")
 	if err != nil {
 		return nil, "", err
 	}
-	select {
-	case url := <-c.serveURL:
-		return c, url, nil
-	case <-c.done:
-		return nil, "", fmt.Errorf("server exited: %v\n%s", c.waitErr, c.lastLines())
-	case <-ctx.Done():
-		_ = c.stop(time.Second)
-		return nil, "", fmt.Errorf("server did not start: %w", ctx.Err())
-	}
+	return c, c.proc.Ready, nil
 }
 
 // joinArgs are the flags of a native peer on loopback with per-second

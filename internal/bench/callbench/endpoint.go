@@ -111,7 +111,7 @@ func (e env) video(v string) string {
 // startSide starts one side in room and waits until it has joined.
 func (e env) startSide(ctx context.Context, s sideSpec, room, name string) (endpoint, error) {
 	if s.Kind == "native" {
-		c, err := startChild(e.bin, name, joinArgs(e.server, room, name, e.video(s.Video), e.audioSource(),
+		c, err := startChild(ctx, e.bin, name, nil, joinArgs(e.server, room, name, e.video(s.Video), e.audioSource(),
 			"--video-bitrate", fmt.Sprint(e.bitrate))...)
 		if err != nil {
 			return nil, err

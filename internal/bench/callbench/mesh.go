@@ -139,7 +139,7 @@ func RunMesh(ctx context.Context, cfg MeshConfig) (*MeshReport, error) {
 	}()
 	for _, n := range cfg.Peers {
 		for len(receivers) < n {
-			r, err := startChild(cfg.Binary, fmt.Sprintf("r%d", len(receivers)+1),
+			r, err := startChild(ctx, cfg.Binary, fmt.Sprintf("r%d", len(receivers)+1), nil,
 				joinArgs(server, room, fmt.Sprintf("r%d", len(receivers)+1), "none", "none")...)
 			if err != nil {
 				return nil, err

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/videochat/videochat/internal/plot"
 )
 
 // WriteMarkdown writes the report as Markdown tables.
@@ -98,27 +100,27 @@ func (r *CallReport) WritePlots(dir string) ([]string, error) {
 	s := r.Setup
 	charts := map[string]func(io.Writer) error{
 		"call-setup.svg": func(w io.Writer) error {
-			c := Chart{Title: "Call set-up, p50 (ms): native vs Chromium", YLabel: "ms",
+			c := plot.Chart{Title: "Call set-up, p50 (ms): native vs Chromium", YLabel: "ms",
 				Categories: []string{"native join", "Chromium (navigation)", "Chromium (launch)"},
-				Series:     []Series{{Name: "p50", Values: []float64{s.Native.P50, s.ChromiumNav.P50, s.ChromiumLaunch.P50}}}}
-			return WriteBarChart(w, c)
+				Series:     []plot.Series{{Name: "p50", Values: []float64{s.Native.P50, s.ChromiumNav.P50, s.ChromiumLaunch.P50}}}}
+			return plot.Bar(w, c)
 		},
 		"call-cpu.svg": func(w io.Writer) error {
-			return WriteBarChart(w, r.sideChart("CPU per side in a 1:1 call (cores)", "cores", func(s SideResult) float64 { return s.CPUCores }))
+			return plot.Bar(w, r.sideChart("CPU per side in a 1:1 call (cores)", "cores", func(s SideResult) float64 { return s.CPUCores }))
 		},
 		"call-pss.svg": func(w io.Writer) error {
-			return WriteBarChart(w, r.sideChart("Memory per side in a 1:1 call (MiB, summed PSS)", "MiB", func(s SideResult) float64 { return s.PSSMiB }))
+			return plot.Bar(w, r.sideChart("Memory per side in a 1:1 call (MiB, summed PSS)", "MiB", func(s SideResult) float64 { return s.PSSMiB }))
 		},
 		"call-rss.svg": func(w io.Writer) error {
-			return WriteBarChart(w, r.sideChart("Memory per side in a 1:1 call (MiB, summed VmRSS)", "MiB", func(s SideResult) float64 { return s.RSSMiB }))
+			return plot.Bar(w, r.sideChart("Memory per side in a 1:1 call (MiB, summed VmRSS)", "MiB", func(s SideResult) float64 { return s.RSSMiB }))
 		},
 	}
 	return writeCharts(dir, charts)
 }
 
 // sideChart has one category per call and one series per side.
-func (r *CallReport) sideChart(title, unit string, f func(SideResult) float64) Chart {
-	c := Chart{Title: title, YLabel: unit, Series: []Series{{Name: "side a (joins first)"}, {Name: "side b"}}}
+func (r *CallReport) sideChart(title, unit string, f func(SideResult) float64) plot.Chart {
+	c := plot.Chart{Title: title, YLabel: unit, Series: []plot.Series{{Name: "side a (joins first)"}, {Name: "side b"}}}
 	for _, call := range r.Calls {
 		c.Categories = append(c.Categories, shortName(call))
 		for i := range c.Series {
@@ -146,14 +148,14 @@ func shortName(c CallResult) string {
 
 // WritePlots writes mesh-cpu.svg into dir and returns its path.
 func (r *MeshReport) WritePlots(dir string) ([]string, error) {
-	c := Chart{Title: "Native sender CPU against remote peers (encode once)", YLabel: "cores", XLabel: "remote peers",
-		Series: []Series{{Name: "sender CPU (cores)"}}}
+	c := plot.Chart{Title: "Native sender CPU against remote peers (encode once)", YLabel: "cores", XLabel: "remote peers",
+		Series: []plot.Series{{Name: "sender CPU (cores)"}}}
 	for _, p := range r.Points {
 		c.X = append(c.X, float64(p.Peers))
 		c.Series[0].Values = append(c.Series[0].Values, p.Sender.CPUCores)
 	}
 	return writeCharts(dir, map[string]func(io.Writer) error{
-		"mesh-cpu.svg": func(w io.Writer) error { return WriteLineChart(w, c) },
+		"mesh-cpu.svg": func(w io.Writer) error { return plot.Line(w, c) },
 	})
 }
 

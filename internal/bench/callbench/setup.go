@@ -54,7 +54,7 @@ func nativeSetup(ctx context.Context, e env, room string) (float64, error) {
 		return 0, err
 	}
 	defer a.close()
-	b, err := startChild(e.bin, "b", joinArgs(e.server, room, "b", e.clip, e.audioSource(),
+	b, err := startChild(ctx, e.bin, "b", nil, joinArgs(e.server, room, "b", e.clip, e.audioSource(),
 		"--video-bitrate", fmt.Sprint(e.bitrate))...)
 	if err != nil {
 		return 0, err
