@@ -125,7 +125,7 @@ func TestFakeCameraToBrowser(t *testing.T) {
 			}
 			pg.WaitFramesDecoded(id, n+20) // frames go on while unplugged
 			select {
-			case <-p.done:
+			case <-p.done():
 				t.Fatalf("join ended while the camera was unplugged:\n%s", p.output())
 			default:
 			}

@@ -3,11 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -149,25 +146,5 @@ func waitPlayingTB(ctx context.Context, tb testing.TB, path, name string) playba
 // it is interrupted (then killed) when the benchmark ends.
 func startBenchJoin(tb testing.TB, env []string, args ...string) {
 	tb.Helper()
-	cmd := exec.Command(binPath, args...)
-	cmd.Env = append(os.Environ(), env...)
-	var out lockedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	tb.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if tb.Failed() {
-			tb.Logf("videochat %v:\n%s", args, out.String())
-		}
-	})
+	startWithEnv(tb, env, args...)
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/videochat/videochat/internal/bench/callbench"
 	"github.com/videochat/videochat/internal/browsertest"
+	"github.com/videochat/videochat/internal/procstat"
 )
 
 const (
@@ -120,7 +121,7 @@ func runNetProfile(t *testing.T, prof, sender, clip string) netRow {
 			args = append(args, "--relay-only")
 		}
 		p := start(t, joinArgs(url, room, "tx", args...)...)
-		pid := p.cmd.Process.Pid
+		pid := p.pid()
 		cpu = func() int64 { return treeTicks(pid) }
 		readTarget = func() float64 {
 			s, err := lastSnapshot(stats)
@@ -281,42 +282,10 @@ func treeTicks(root int) int64 {
 	if root == 0 {
 		return 0
 	}
-	type st struct {
-		ppid  int
-		ticks int64
+	all, _ := procstat.FS{}.All()
+	var sum uint64
+	for _, p := range procstat.Tree(all, root) {
+		sum += p.Ticks()
 	}
-	all := map[int]st{}
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// fields after the ")" of the command: state ppid ... utime(14) stime(15)
-		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-		if len(f) < 13 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		ut, _ := strconv.ParseInt(f[11], 10, 64)
-		stt, _ := strconv.ParseInt(f[12], 10, 64)
-		all[pid] = st{ppid: ppid, ticks: ut + stt}
-	}
-	var sum int64
-	for pid, s := range all {
-		for p := pid; p > 1; p = all[p].ppid {
-			if p == root {
-				sum += s.ticks
-				break
-			}
-			if _, ok := all[p]; !ok {
-				break
-			}
-		}
-	}
-	return sum
+	return int64(sum)
 }

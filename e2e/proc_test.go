@@ -1,31 +1,31 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"io"
-	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/videochat/videochat/internal/childproc"
+	"github.com/videochat/videochat/internal/procstat"
 )
 
-// proc is a videochat process started by a test. Its output is kept for
-// failure reports; Lines delivers stdout lines as they come.
+// proc is a videochat process started by a test (a childproc.Child). Its
+// output is kept for failure reports; waitLine reads stdout lines as they
+// come.
 type proc struct {
 	t     testing.TB
-	cmd   *exec.Cmd
-	mu    sync.Mutex
-	out   bytes.Buffer
-	lines chan string
-	done  chan struct{}
-	err   error
+	c     *childproc.Child
+	lines chan string    // stdout lines not yet read by waitLine
 	stdin io.WriteCloser // set by startWithStdin
 }
+
+// keepOutput bounds the output a proc keeps for output() and failure
+// reports.
+const keepOutput = 4 << 20
 
 // start runs videochat with args. The process is killed at test cleanup
 // if it is still running.
@@ -48,80 +48,63 @@ func startProc(t testing.TB, withStdin bool, args ...string) *proc {
 // startBinary is startProc for another build of videochat (bin).
 func startBinary(t testing.TB, bin string, withStdin bool, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, lines: make(chan string, 1024), done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	if withStdin {
-		w, err := p.cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
+	return launch(t, childproc.Config{Path: bin, Args: args, Stdin: withStdin})
+}
+
+// startWithEnv is start with env added to the process's environment.
+func startWithEnv(t testing.TB, env []string, args ...string) *proc {
+	t.Helper()
+	return launch(t, childproc.Config{Path: binPath, Args: args, Env: env})
+}
+
+// launch starts cfg (its Stdout, StopSignal and KeepOutput are set here).
+func launch(t testing.TB, cfg childproc.Config) *proc {
+	t.Helper()
+	p := &proc{t: t, lines: make(chan string, 1024)}
+	cfg.StopSignal, cfg.KeepOutput = syscall.SIGINT, keepOutput
+	cfg.Stdout = func(line string) {
+		select {
+		case p.lines <- line:
+		default: // nobody is reading lines: they stay in the output
 		}
-		p.stdin = w
 	}
-	stdout, err := p.cmd.StdoutPipe()
+	c, err := childproc.Start(context.Background(), cfg)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("start videochat %v: %v", cfg.Args, err)
 	}
-	p.cmd.Stderr = &lockedWriter{p: p}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start videochat %v: %v", args, err)
-	}
-	copied := make(chan struct{})
-	go p.copyLines(stdout, copied)
-	go func() {
-		<-copied
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
+	p.c, p.stdin = c, c.Stdin
 	t.Cleanup(func() {
 		p.stop(5 * time.Second)
 		if t.Failed() {
-			t.Logf("videochat %s output:\n%s", strings.Join(args, " "), p.output())
+			t.Logf("videochat %s output:\n%s", strings.Join(cfg.Args, " "), p.output())
 		}
 	})
 	return p
 }
 
-func (p *proc) copyLines(r io.Reader, done chan<- struct{}) {
-	defer close(done)
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		line := sc.Text()
-		p.mu.Lock()
-		p.out.WriteString(line + "\n")
-		p.mu.Unlock()
-		select {
-		case p.lines <- line:
-		default: // nobody is reading lines: they stay in out
-		}
-	}
-	close(p.lines)
-}
+func (p *proc) output() string { return p.c.Output() }
 
-type lockedWriter struct{ p *proc }
+// pid is the process id.
+func (p *proc) pid() int { return p.c.PID }
 
-func (w *lockedWriter) Write(b []byte) (int, error) {
-	w.p.mu.Lock()
-	defer w.p.mu.Unlock()
-	return w.p.out.Write(b)
-}
+// done is closed when the process has exited and its output is read.
+func (p *proc) done() <-chan struct{} { return p.c.Done() }
 
-func (p *proc) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
+// exited reports whether done is closed.
+func (p *proc) exited() bool { return p.c.Exited() }
 
 // waitLine waits for a stdout line matching re and returns its submatches.
 func (p *proc) waitLine(ctx context.Context, re *regexp.Regexp) []string {
 	p.t.Helper()
 	for {
 		select {
-		case line, ok := <-p.lines:
-			if !ok {
-				p.t.Fatalf("process ended before printing a line matching %q", re)
-			}
+		case line := <-p.lines:
 			if m := re.FindStringSubmatch(line); m != nil {
 				return m
+			}
+		case <-p.c.Done():
+			if len(p.lines) == 0 { // every line is handed over before Done
+				p.t.Fatalf("process ended before printing a line matching %q", re)
 			}
 		case <-ctx.Done():
 			p.t.Fatalf("no line matching %q: %v", re, ctx.Err())
@@ -133,49 +116,29 @@ func (p *proc) waitLine(ctx context.Context, re *regexp.Regexp) []string {
 func (p *proc) wait(ctx context.Context) int {
 	p.t.Helper()
 	select {
-	case <-p.done:
+	case <-p.c.Done():
 	case <-ctx.Done():
 		p.t.Fatalf("process still running: %v", ctx.Err())
 	}
-	if p.err == nil {
-		return 0
+	code, err := p.c.ExitCode()
+	if err != nil {
+		p.t.Fatalf("wait: %v", err)
 	}
-	if ee, ok := p.err.(*exec.ExitError); ok {
-		return ee.ExitCode()
-	}
-	p.t.Fatalf("wait: %v", p.err)
-	return -1
+	return code
 }
 
 // signal sends sig to the process.
-func (p *proc) signal(sig syscall.Signal) {
-	_ = p.cmd.Process.Signal(sig)
-}
+func (p *proc) signal(sig syscall.Signal) { p.c.Signal(sig) }
 
 // stop interrupts the process and kills it if it does not exit in time.
-func (p *proc) stop(grace time.Duration) {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-var serveURL = regexp.MustCompile(`serving on (https?://[0-9.:]+)/`)
+func (p *proc) stop(grace time.Duration) { _ = p.c.Stop(grace) }
 
 // startServer runs `videochat serve` on a free loopback port and returns
 // the process and its base URL.
 func startServer(ctx context.Context, t testing.TB, args ...string) (*proc, string) {
 	t.Helper()
 	p := start(t, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
-	m := p.waitLine(ctx, serveURL)
+	m := p.waitLine(ctx, childproc.ServingOn)
 	return p, m[1]
 }
 
@@ -183,4 +146,19 @@ func startServer(ctx context.Context, t testing.TB, args ...string) (*proc, stri
 func joinArgs(server, room, name string, extra ...string) []string {
 	return append([]string{"join", "--server", server, "--room", room, "--name", name,
 		"--ice-interface", "lo", "--mdns=false"}, extra...)
+}
+
+// cpuTicks is utime+stime of a process, in clock ticks (0 when it is gone).
+func cpuTicks(pid int) int64 {
+	s, err := procstat.FS{}.Stat(pid)
+	if err != nil {
+		return 0
+	}
+	return int64(s.Ticks())
+}
+
+// rssKB is a process's resident set in KiB (0 when it is gone).
+func rssKB(pid int) int64 {
+	rss, _, _ := procstat.FS{}.Memory(pid)
+	return rss
 }

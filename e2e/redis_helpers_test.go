@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -14,24 +13,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/videochat/videochat/internal/redistest"
 	"github.com/videochat/videochat/signal/proto"
 )
-
-// startRedis starts a throw-away redis-server on a free loopback port; it
-// is killed when the test ends. Without redis-server the test fails when
-// CI is set (see ci), and is skipped otherwise.
-func startRedis(tb testing.TB) *redistest.Server {
-	tb.Helper()
-	if ci() {
-		path, err := exec.LookPath("redis-server")
-		if err != nil {
-			tb.Fatalf("redis-server is required when CI is set: %v", err)
-		}
-		return redistest.StartPath(tb, path)
-	}
-	return redistest.Start(tb)
-}
 
 // redisURL is the --redis flag value for a server at addr.
 func redisURL(addr string) string { return "redis://" + addr + "/0" }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/videochat/videochat/internal/browsertest"
+	"github.com/videochat/videochat/internal/redistest"
 	"github.com/videochat/videochat/peer"
 	"github.com/videochat/videochat/signal/proto"
 )
@@ -25,7 +26,7 @@ import (
 // on server B, in one room through Redis, see each other's live video.
 func TestRedisBrowserAndNative(t *testing.T) {
 	browsertest.Require(t)
-	redis := startRedis(t)
+	redis := redistest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	_, urlA := startRedisServer(ctx, t, redis.Addr())
@@ -69,7 +70,7 @@ func statsFor(s peer.Snapshot, name string) (peer.PeerStats, bool) {
 // peer-left for B's peer within 30 s (the default presence TTL is 15 s),
 // and the call between two native peers on A keeps its media.
 func TestRedisKillServer(t *testing.T) {
-	redis := startRedis(t)
+	redis := redistest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	_, urlA := startRedisServer(ctx, t, redis.Addr())
@@ -93,7 +94,7 @@ func TestRedisKillServer(t *testing.T) {
 	})
 
 	before := framesFrom(mustLastSnapshot(t, statsA1), "a2")
-	if err := procB.cmd.Process.Kill(); err != nil {
+	if err := procB.c.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	killed := time.Now()
@@ -157,7 +158,7 @@ func TestRedisOutage(t *testing.T) {
 		{name: "proxy-reset-past-ttl", mode: proxyReset, hold: 20 * time.Second, settle: 25 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			redis := startRedis(t)
+			redis := redistest.Start(t)
 			proxy := startProxy(t, redis.Addr())
 			cut := func() { proxy.cut(tc.mode) }
 			restore := proxy.restore
@@ -371,7 +372,7 @@ func (r *roster) err() error {
 // room-full. Three rounds, in three rooms.
 func TestRedisCapacityRace(t *testing.T) {
 	const capacity, joiners = 8, 20
-	redis := startRedis(t)
+	redis := redistest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	maxPeers := strconv.Itoa(capacity)

@@ -1,19 +1,14 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
-	"os/exec"
 	"slices"
 	"strconv"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/videochat/videochat/internal/redistest"
 	"github.com/videochat/videochat/signal/proto"
 )
 
@@ -35,7 +30,7 @@ func BenchmarkRelay(b *testing.B) {
 	mem := startBenchServer(ctx, b)
 	b.Run("memory", func(b *testing.B) { benchRelay(ctx, b, mem, mem) })
 
-	redis := startRedis(b) // skips here without redis-server, unless CI
+	redis := redistest.Start(b) // skips here without redis-server, unless CI
 	srvA := startBenchServer(ctx, b, "--redis", redisURL(redis.Addr()))
 	srvB := startBenchServer(ctx, b, "--redis", redisURL(redis.Addr()))
 	waitStatus(ctx, b, srvA, "/readyz", 200)
@@ -111,73 +106,11 @@ func percentile(sorted []time.Duration, p int) time.Duration {
 
 func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
-// startBenchServer runs `videochat serve` for a benchmark and returns its
-// base URL. It is startServer for any testing.TB (proc needs a *testing.T);
-// the process is interrupted, then killed, when the benchmark ends.
+// startBenchServer runs `videochat serve` for a benchmark (no message
+// rate limit) and returns its base URL; the process is interrupted, then
+// killed, when the benchmark ends.
 func startBenchServer(ctx context.Context, tb testing.TB, args ...string) string {
 	tb.Helper()
-	cmd := exec.Command(binPath, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-level", "warn", "--message-rate", "-1"}, args...)...)
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	urls := make(chan string, 1)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := serveURL.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case urls <- m[1]:
-				default:
-				}
-			}
-		}
-		_ = cmd.Wait()
-	}()
-	tb.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if tb.Failed() {
-			tb.Logf("videochat serve %s output:\n%s", strings.Join(args, " "), stderr.String())
-		}
-	})
-	select {
-	case u := <-urls:
-		return u
-	case <-done:
-		tb.Fatalf("videochat serve %v exited:\n%s", args, stderr.String())
-	case <-ctx.Done():
-		tb.Fatalf("videochat serve %v: no URL: %v", args, ctx.Err())
-	}
-	return ""
-}
-
-// lockedBuffer is a bytes.Buffer safe for one writer and other readers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	_, url := startServer(ctx, tb, append([]string{"--log-level", "warn", "--message-rate", "-1"}, args...)...)
+	return url
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/videochat/videochat/internal/childproc"
 	"github.com/videochat/videochat/peer"
 	"github.com/videochat/videochat/signal/proto"
 )
@@ -26,7 +27,7 @@ func TestServerRestartNative(t *testing.T) {
 	addr := freeAddr(t)
 	serve := []string{"--resume-secret", "e2e-restart"}
 	srv := start(t, append([]string{"serve", "--addr", addr}, serve...)...)
-	srv.waitLine(ctx, serveURL)
+	srv.waitLine(ctx, childproc.ServingOn)
 	url := "http://" + addr
 
 	dir := t.TempDir()
@@ -53,7 +54,7 @@ func TestServerRestartNative(t *testing.T) {
 	}
 
 	srv2 := start(t, append([]string{"serve", "--addr", addr}, serve...)...)
-	srv2.waitLine(ctx, serveURL)
+	srv2.waitLine(ctx, childproc.ServingOn)
 	roster := waitRoster(ctx, t, url, "restart", 2)
 	want := []string{ids["alice"], ids["bob"]}
 	sort.Strings(want)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/videochat/videochat/internal/browsertest"
+	"github.com/videochat/videochat/internal/procstat"
 	"github.com/videochat/videochat/internal/xvfbtest"
 )
 
@@ -75,7 +76,7 @@ func benchViewCPU(b *testing.B, mode string) {
 			b.Fatalf("pane pid %q: %v", out, err)
 		}
 	} else {
-		viewerPID = start(b, append(args, "--view", "window")...).cmd.Process.Pid
+		viewerPID = start(b, append(args, "--view", "window")...).pid()
 	}
 	pg := browsertest.Launch(b, browsertest.Options{Name: "web"})
 	pg.Navigate(fmt.Sprintf("%s/room/cpu?name=web&token=%s", url, mint("web", "--can-publish=false")))
@@ -118,48 +119,17 @@ func benchViewCPU(b *testing.B, mode string) {
 }
 
 // procCPU is the user+system CPU seconds of process pid.
-func procCPU(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100 // USER_HZ
-}
+func procCPU(pid int) float64 { return float64(cpuTicks(pid)) / procstat.ClockTicks }
 
-// chromiumCPU sums procCPU over the Chromium processes descended from pid.
+// chromiumCPU sums the CPU seconds of the Chromium processes descended
+// from root.
 func chromiumCPU(root int) float64 {
-	ents, _ := os.ReadDir("/proc")
-	parent := map[int]int{}
-	comm := map[int]string{}
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		comm[pid] = s[strings.IndexByte(s, '(')+1 : strings.LastIndexByte(s, ')')]
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-		parent[pid], _ = strconv.Atoi(f[1])
-	}
-	total := 0.0
-	for pid, c := range comm {
-		if !strings.Contains(c, "chrom") {
-			continue
-		}
-		for p := parent[pid]; p > 1; p = parent[p] {
-			if p == root {
-				total += procCPU(pid)
-				break
-			}
+	all, _ := procstat.FS{}.All()
+	var ticks uint64
+	for _, p := range procstat.Tree(all, root) {
+		if strings.Contains(p.Comm, "chrom") {
+			ticks += p.Ticks()
 		}
 	}
-	return total
+	return float64(ticks) / procstat.ClockTicks
 }
