@@ -4,17 +4,15 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media"
 	"go.uber.org/goleak"
 
 	"github.com/videochat/videochat/internal/logtest"
 	"github.com/videochat/videochat/internal/looptest"
+	"github.com/videochat/videochat/internal/sigtest"
 	"github.com/videochat/videochat/peer"
 	"github.com/videochat/videochat/signal"
 	"github.com/videochat/videochat/whip"
@@ -46,91 +44,27 @@ func startEnv(t testing.TB, sc signal.Config, wc whip.Config) *env {
 	if sc.MaxConnsPerIP == 0 {
 		sc.MaxConnsPerIP = signal.Unlimited
 	}
-	sig, err := signal.New(sc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	api := looptest.API(t, nil)
-	mux := http.NewServeMux()
-	hs := httptest.NewUnstartedServer(mux)
-	base := "http://" + hs.Listener.Addr().String()
-	wc.WHIP, wc.WHEP = true, true
-	wc.API = api
-	wc.Server = func(string) string { return base }
-	wc.Logger = log.With("side", "whip")
-	h, err := whip.New(wc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux.Handle("GET /ws/{room}", sig)
-	mux.Handle("/whip/", h)
-	mux.Handle("/whep/", h)
-	hs.Start()
-	t.Cleanup(func() {
-		h.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-		defer cancel()
-		if err := sig.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
+	var h *whip.Handler
+	srv := sigtest.Start(t, sigtest.Config{Signal: sc, Mount: func(mux *http.ServeMux, base string) {
+		wc.WHIP, wc.WHEP = true, true
+		wc.API = api
+		wc.Server = func(string) string { return base }
+		wc.Logger = log.With("side", "whip")
+		var err error
+		if h, err = whip.New(wc); err != nil {
+			t.Fatal(err)
 		}
-		hs.Close()
-	})
-	return &env{url: base, sig: sig, h: h, api: api}
+		mux.Handle("/whip/", h)
+		mux.Handle("/whep/", h)
+	}})
+	t.Cleanup(h.Close) // runs before the server's own cleanup: sessions end first
+	return &env{url: srv.URL, sig: srv.Signal, h: h, api: api}
 }
 
-// synth feeds 30 fps VP8-shaped frames and 50/s Opus-shaped packets to two
-// sample tracks until stop. Payloads are not decodable; RTP, counters and
-// key-frame requests are what is exercised.
-type synth struct {
-	Video, Audio *webrtc.TrackLocalStaticSample
-	stop         chan struct{}
-	wg           sync.WaitGroup
-}
-
-func newSynth(t testing.TB, id string) *synth {
-	t.Helper()
-	v, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &synth{Video: v, Audio: a, stop: make(chan struct{})}
-	s.wg.Add(2)
-	go s.loop(v, 33*time.Millisecond, 1200)
-	go s.loop(a, 20*time.Millisecond, 80)
-	t.Cleanup(s.close)
-	return s
-}
-
-func (s *synth) tracks() []webrtc.TrackLocal { return []webrtc.TrackLocal{s.Video, s.Audio} }
-
-func (s *synth) loop(tr *webrtc.TrackLocalStaticSample, every time.Duration, size int) {
-	defer s.wg.Done()
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	buf := make([]byte, size)
-	for i := 0; ; i++ {
-		select {
-		case <-s.stop:
-			return
-		case <-tick.C:
-		}
-		buf[0] = byte(i) | 1
-		_ = tr.WriteSample(media.Sample{Data: buf, Duration: every})
-	}
-}
-
-func (s *synth) close() {
-	select {
-	case <-s.stop:
-	default:
-		close(s.stop)
-	}
-	s.wg.Wait()
-}
+// newSynth starts synthetic VP8 and Opus tracks (looptest.Synth) with
+// 1200-byte frames.
+func newSynth(t testing.TB, id string) *looptest.Synth { return looptest.NewSynth(t, id, 1200) }
 
 // roomPeer runs a native participant until the test ends.
 type roomPeer struct {

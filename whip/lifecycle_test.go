@@ -148,7 +148,7 @@ func (b *blackHole) ReadFrom(p []byte) (int, net.Addr, error) {
 // participant it plays leaves the room, and the watcher leaves too.
 func TestWHEPEndsWhenParticipantLeaves(t *testing.T) {
 	e := startEnv(t, signal.Config{}, whip.Config{DisconnectTimeout: time.Second})
-	alice := startRoomPeer(t, e, "demo", "alice", newSynth(t, "alice").tracks(), nil)
+	alice := startRoomPeer(t, e, "demo", "alice", newSynth(t, "alice").Tracks(), nil)
 	bob := startRoomPeer(t, e, "demo", "bob", nil, nil)
 	pl, err := play(t, e, e.url+"/whep/demo/alice", "")
 	if err != nil {
@@ -237,7 +237,7 @@ func TestWHIPH264Publisher(t *testing.T) {
 // participant's video codec gets 400 no-codec, not a silent session.
 func TestWHEPPlayerWithoutTheCodec(t *testing.T) {
 	e := startEnv(t, signal.Config{}, whip.Config{})
-	startRoomPeer(t, e, "demo", "alice", newSynth(t, "alice").tracks(), nil) // VP8 + Opus
+	startRoomPeer(t, e, "demo", "alice", newSynth(t, "alice").Tracks(), nil) // VP8 + Opus
 	pc, err := e.api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
@@ -273,7 +273,7 @@ func TestTrickleThroughPATCH(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	for _, tr := range newSynth(t, "tr").tracks() {
+	for _, tr := range newSynth(t, "tr").Tracks() {
 		if _, err := pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
 			t.Fatal(err)
 		}

@@ -33,7 +33,7 @@ func publish(t *testing.T, e *env, url, token string) (*publisher, error) {
 	}
 	t.Cleanup(func() { _ = pc.Close() })
 	pub := &publisher{pc: pc}
-	for _, tr := range newSynth(t, "pub").tracks() {
+	for _, tr := range newSynth(t, "pub").Tracks() {
 		tc, err := pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {
 			t.Fatal(err)
@@ -166,7 +166,7 @@ func TestWHIPPublishesIntoRoom(t *testing.T) {
 // its media through one watcher, which leaves when the last player does.
 func TestWHEPFansOut(t *testing.T) {
 	e := startEnv(t, signal.Config{}, whip.Config{})
-	alice := startRoomPeer(t, e, "demo", "alice", newSynth(t, "alice").tracks(), nil)
+	alice := startRoomPeer(t, e, "demo", "alice", newSynth(t, "alice").Tracks(), nil)
 	var players []*player
 	for range 2 {
 		pl, err := play(t, e, e.url+"/whep/demo/alice", "")

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/videochat/videochat/internal/bench/callbench"
+	"github.com/videochat/videochat/internal/cli"
 )
 
 // benchCallCmds returns the media benchmark subcommands; bin is the
@@ -43,7 +44,7 @@ func (o *benchOutput) write(rep reportable) error {
 	if o.plots != "" {
 		paths, err := rep.WritePlots(o.plots)
 		if err != nil {
-			return withCode(exitError, fmt.Errorf("plots: %w", err))
+			return cli.WithCode(exitError, fmt.Errorf("plots: %w", err))
 		}
 		for _, p := range paths {
 			fmt.Fprintln(os.Stderr, "videochat: wrote", p)
@@ -83,7 +84,7 @@ func newBenchCallCmd(bin *string) *cobra.Command {
 			cfg.Logger = log
 			rep, err := callbench.RunCall(cmd.Context(), cfg)
 			if err != nil {
-				return withCode(exitError, err)
+				return cli.WithCode(exitError, err)
 			}
 			return out.write(rep)
 		},
@@ -120,7 +121,7 @@ func newBenchMeshCmd(bin *string) *cobra.Command {
 			cfg.Logger = log
 			rep, err := callbench.RunMesh(cmd.Context(), cfg)
 			if err != nil {
-				return withCode(exitError, err)
+				return cli.WithCode(exitError, err)
 			}
 			return out.write(rep)
 		},

@@ -30,9 +30,6 @@ const (
 	exitUsage = cli.ExitUsage // bad flags
 )
 
-// withCode wraps err with an exit code for main (cli.WithCode).
-func withCode(code int, err error) error { return cli.WithCode(code, err) }
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:])
@@ -60,7 +57,7 @@ func run(ctx context.Context, args []string) int {
 func videochatBinary(flag string) (string, error) {
 	if flag != "" {
 		if _, err := os.Stat(flag); err != nil {
-			return "", withCode(exitUsage, fmt.Errorf("--videochat: %w", err))
+			return "", cli.WithCode(exitUsage, fmt.Errorf("--videochat: %w", err))
 		}
 		return flag, nil
 	}
@@ -72,7 +69,7 @@ func videochatBinary(flag string) (string, error) {
 	}
 	p, err := exec.LookPath("videochat")
 	if err != nil {
-		return "", withCode(exitUsage, errors.New("no videochat binary beside videochat-bench or in PATH: build it (make build) or pass --videochat"))
+		return "", cli.WithCode(exitUsage, errors.New("no videochat binary beside videochat-bench or in PATH: build it (make build) or pass --videochat"))
 	}
 	return p, nil
 }

@@ -102,3 +102,44 @@ func TestAPIConnects(t *testing.T) {
 		t.Fatalf("data channel did not open; ICE state %s", a.ICEConnectionState())
 	}
 }
+
+// TestSynth sends a Synth's tracks from one loopback peer to another and
+// waits for both kinds to arrive.
+func TestSynth(t *testing.T) {
+	api := looptest.API(t, nil)
+	tx, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Close() }()
+	rx, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = rx.Close() }()
+	s := looptest.NewSynth(t, "synth", 1200)
+	for _, tr := range s.Tracks() {
+		if _, err := tx.AddTrack(tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := make(chan string, 2)
+	rx.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		if _, _, err := tr.ReadRTP(); err == nil {
+			got <- tr.Kind().String()
+		}
+	})
+	looptest.Connect(t, tx, rx)
+	kinds := map[string]bool{}
+	deadline := time.After(waitTimeout)
+	for len(kinds) < 2 {
+		select {
+		case k := <-got:
+			kinds[k] = true
+		case <-deadline:
+			t.Fatalf("received only %v", kinds)
+		}
+	}
+	s.Close()
+	s.Close()
+}
