@@ -4,14 +4,20 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/videochat/videochat/internal/childproc"
 )
 
 // TestStartServer starts a child that prints the ready line (a shell, not
 // videochat) and reads its memory and CPU through ProcRSS and ProcCPU.
 func TestStartServer(t *testing.T) {
+	cpus, err := childproc.CPUs()
+	if err != nil || len(cpus) == 0 {
+		t.Fatalf("CPUs: %v %v", cpus, err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := StartServer(ctx, "sh", []string{"-c", `echo "serving on http://127.0.0.1:9/ GOMAXPROCS=$GOMAXPROCS"; exec sleep 60`}, []int{0})
+	c, err := StartServer(ctx, "sh", []string{"-c", `echo "serving on http://127.0.0.1:9/"; exec sleep 60`}, cpus[:1])
 	if err != nil {
 		t.Fatal(err)
 	}
