@@ -19,8 +19,8 @@ import (
 func TestNativeFiles(t *testing.T) {
 	server := startServer(t)
 	downloads := t.TempDir()
-	alice := startPeer(t, server, "files", "alice", peerOpts{tracks: newSynthSource(t, "alice").tracks()})
-	bob := startPeer(t, server, "files", "bob", peerOpts{tracks: newSynthSource(t, "bob").tracks(),
+	alice := startPeer(t, server, "files", "alice", peerOpts{tracks: newSynthSource(t, "alice").Tracks()})
+	bob := startPeer(t, server, "files", "bob", peerOpts{tracks: newSynthSource(t, "bob").Tracks(),
 		files: peer.FileConfig{Dir: downloads, MaxSize: 1 << 20}})
 	bobID := waitWelcome(t, bob)
 	aliceID := waitWelcome(t, alice)

@@ -4,20 +4,17 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"os/exec"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media"
 	"go.uber.org/goleak"
 
 	"github.com/videochat/videochat/internal/logtest"
 	"github.com/videochat/videochat/internal/looptest"
+	"github.com/videochat/videochat/internal/sigtest"
 	"github.com/videochat/videochat/peer"
 	"github.com/videochat/videochat/signal"
 	"github.com/videochat/videochat/signal/proto"
@@ -34,8 +31,8 @@ func TestMain(m *testing.M) {
 // testLog is the test's logger (logtest.New).
 func testLog(t testing.TB) *slog.Logger { return logtest.New(t) }
 
-// startServer runs the real signalling server on loopback and returns its
-// base URL. Cleanup shuts it down.
+// startServer runs the real signalling server on loopback (sigtest) and
+// returns its base URL. Cleanup shuts it down.
 func startServer(t *testing.T) string {
 	t.Helper()
 	return startServerWith(t, signal.Config{})
@@ -44,54 +41,14 @@ func startServer(t *testing.T) string {
 // startServerWith is startServer with a custom configuration.
 func startServerWith(t *testing.T, cfg signal.Config) string {
 	t.Helper()
-	return startSignal(t, cfg, "127.0.0.1:0").url
+	return startSignal(t, cfg, "").URL
 }
 
-// sigServer is a signalling server on loopback that a test can stop and
-// start again on the same address.
-type sigServer struct {
-	srv  *signal.Server
-	hs   *httptest.Server
-	url  string
-	addr string
-	once sync.Once
-}
-
-// startSignal runs the real signalling server with cfg on addr (port 0
-// picks one). Cleanup stops it if the test did not.
-func startSignal(t *testing.T, cfg signal.Config, addr string) *sigServer {
+// startSignal runs the real signalling server with cfg on addr ("" picks a
+// free port; a stopped server's Addr restarts it in place).
+func startSignal(t *testing.T, cfg signal.Config, addr string) *sigtest.Server {
 	t.Helper()
-	cfg.Logger = testLog(t).With("side", "server")
-	srv, err := signal.New(cfg)
-	if err != nil {
-		t.Fatalf("signal.New: %v", err)
-	}
-	l, err := net.Listen("tcp4", addr)
-	if err != nil {
-		t.Fatalf("listen %s: %v", addr, err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /ws/{room}", srv)
-	hs := httptest.NewUnstartedServer(mux)
-	_ = hs.Listener.Close()
-	hs.Listener = l
-	hs.Start()
-	s := &sigServer{srv: srv, hs: hs, url: hs.URL, addr: l.Addr().String()}
-	t.Cleanup(func() { s.stop(t) })
-	return s
-}
-
-// stop shuts the server down (every client gets bye) and closes its
-// listener. Safe to call more than once.
-func (s *sigServer) stop(t *testing.T) {
-	s.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-		defer cancel()
-		if err := s.srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		s.hs.Close()
-	})
+	return sigtest.Start(t, sigtest.Config{Signal: cfg, Addr: addr})
 }
 
 // atOnce runs each fn in its own goroutine, releases them all at the same
@@ -265,59 +222,9 @@ func peerStats(r *runner, id string) (peer.PeerStats, bool) {
 	return peer.PeerStats{}, false
 }
 
-// synthSource feeds VP8-ish frames (30 fps) and Opus-ish packets (50/s) to
-// sample tracks until stop; the payloads are not decodable but exercise
-// RTP, counters and key-frame requests.
-type synthSource struct {
-	Video, Audio *webrtc.TrackLocalStaticSample
-	stop         chan struct{}
-	wg           sync.WaitGroup
-}
-
-func newSynthSource(t *testing.T, id string) *synthSource {
-	t.Helper()
-	v, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "video", id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus}, "audio", id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &synthSource{Video: v, Audio: a, stop: make(chan struct{})}
-	s.wg.Add(2)
-	go s.loop(v, 33*time.Millisecond, 3000)
-	go s.loop(a, 20*time.Millisecond, 80)
-	t.Cleanup(s.close)
-	return s
-}
-
-func (s *synthSource) tracks() []webrtc.TrackLocal { return []webrtc.TrackLocal{s.Video, s.Audio} }
-
-func (s *synthSource) loop(tr *webrtc.TrackLocalStaticSample, every time.Duration, size int) {
-	defer s.wg.Done()
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	buf := make([]byte, size)
-	for i := 0; ; i++ {
-		select {
-		case <-s.stop:
-			return
-		case <-tick.C:
-		}
-		buf[0] = byte(i) | 1 // VP8 tag bit 0 = 1: inter frame
-		_ = tr.WriteSample(media.Sample{Data: buf, Duration: every})
-	}
-}
-
-func (s *synthSource) close() {
-	select {
-	case <-s.stop:
-	default:
-		close(s.stop)
-	}
-	s.wg.Wait()
-}
+// newSynthSource starts synthetic VP8 and Opus tracks (looptest.Synth)
+// with 3000-byte frames.
+func newSynthSource(t *testing.T, id string) *looptest.Synth { return looptest.NewSynth(t, id, 3000) }
 
 // needTool skips the test when a command-line tool is missing.
 func needTool(t *testing.T, name string) {

@@ -40,9 +40,9 @@ func mediaFrom(r *runner, id string) func() error {
 // ways.
 func pair(t *testing.T, server, room string) (alice, bob *runner, aliceID, bobID string) {
 	t.Helper()
-	alice = startPeer(t, server, room, "alice", peerOpts{tracks: newSynthSource(t, "alice").tracks()})
+	alice = startPeer(t, server, room, "alice", peerOpts{tracks: newSynthSource(t, "alice").Tracks()})
 	aliceID = waitWelcome(t, alice)
-	bob = startPeer(t, server, room, "bob", peerOpts{tracks: newSynthSource(t, "bob").tracks()})
+	bob = startPeer(t, server, room, "bob", peerOpts{tracks: newSynthSource(t, "bob").Tracks()})
 	bobID = waitWelcome(t, bob)
 	waitFor(t, "alice receives bob", mediaFrom(alice, bobID))
 	waitFor(t, "bob receives alice", mediaFrom(bob, aliceID))
@@ -146,7 +146,7 @@ func TestStatsJSONSchema(t *testing.T) {
 
 func TestAloneCheckFails(t *testing.T) {
 	server := startServer(t)
-	alone := startPeer(t, server, "alone", "solo", peerOpts{tracks: newSynthSource(t, "solo").tracks()})
+	alone := startPeer(t, server, "alone", "solo", peerOpts{tracks: newSynthSource(t, "solo").Tracks()})
 	waitWelcome(t, alone)
 	err := alone.Stats().Check(1)
 	if err == nil {
@@ -235,7 +235,7 @@ func TestChurn(t *testing.T) {
 	}
 	for i := range 3 {
 		a0, b0 := frames()
-		carol := startPeer(t, server, "churn", fmt.Sprintf("carol%d", i), peerOpts{tracks: newSynthSource(t, "carol").tracks()})
+		carol := startPeer(t, server, "churn", fmt.Sprintf("carol%d", i), peerOpts{tracks: newSynthSource(t, "carol").Tracks()})
 		carolID := waitWelcome(t, carol)
 		waitFor(t, "carol receives both", func() error {
 			return errors.Join(mediaFrom(carol, aliceID)(), mediaFrom(carol, bobID)())

@@ -209,7 +209,7 @@ func TestRecordingWebM(t *testing.T) {
 	}
 
 	server := startServer(t)
-	rec := startPeer(t, server, "rec", "recorder", peerOpts{recordDir: recDir, tracks: newSynthSource(t, "rec").tracks()})
+	rec := startPeer(t, server, "rec", "recorder", peerOpts{recordDir: recDir, tracks: newSynthSource(t, "rec").Tracks()})
 	waitWelcome(t, rec)
 	src := newFileSource(t, ivf, ogg)
 	sender := startPeer(t, server, "rec", "cam 1/x", peerOpts{tracks: src.tracks()})

@@ -41,7 +41,7 @@ func relayPair(t *testing.T, iceServers func(string) []proto.ICEServer) (alice, 
 	t.Helper()
 	server := startServerWith(t, signal.Config{ICEServers: iceServers})
 	o := func(name string) peerOpts {
-		return peerOpts{tracks: newSynthSource(t, name).tracks(), relayOnly: true, iceRestartAfter: -1}
+		return peerOpts{tracks: newSynthSource(t, name).Tracks(), relayOnly: true, iceRestartAfter: -1}
 	}
 	alice = startPeer(t, server, "relay", "alice", o("alice"))
 	waitWelcome(t, alice)

@@ -111,7 +111,7 @@ func TestICERestartRecoversCutPath(t *testing.T) {
 	l := newLAN(t)
 
 	opts := func(name, ip string) peerOpts {
-		return peerOpts{tracks: newSynthSource(t, name).tracks(), api: l.api(t, ip), iceRestartAfter: testRestartAfter}
+		return peerOpts{tracks: newSynthSource(t, name).Tracks(), api: l.api(t, ip), iceRestartAfter: testRestartAfter}
 	}
 	// alice is in the room first, so she offers to bob and owns restarts.
 	alice := startPeer(t, server, "cut", "alice", opts("alice", "10.0.0.1"))
@@ -266,7 +266,7 @@ func TestICERestartGlare(t *testing.T) {
 func joinWithPolarity(t *testing.T, server, room, aliceID string, alicePolite bool) (*runner, string) {
 	t.Helper()
 	for range 48 {
-		bob := startPeer(t, server, room, "bob", peerOpts{tracks: newSynthSource(t, "bob").tracks()})
+		bob := startPeer(t, server, room, "bob", peerOpts{tracks: newSynthSource(t, "bob").Tracks()})
 		bobID := waitWelcome(t, bob)
 		if proto.Polite(aliceID, bobID) == alicePolite {
 			return bob, bobID
@@ -331,7 +331,7 @@ func restartGlare(t *testing.T, alice, bob *runner, aliceID, bobID string) {
 func joinMidID(t *testing.T, server, room, name string) (*runner, string) {
 	t.Helper()
 	for range 48 {
-		r := startPeer(t, server, room, name, peerOpts{tracks: newSynthSource(t, name).tracks()})
+		r := startPeer(t, server, room, name, peerOpts{tracks: newSynthSource(t, name).Tracks()})
 		id := waitWelcome(t, r)
 		if id[0] >= '4' && id[0] <= 'b' {
 			return r, id

@@ -196,14 +196,14 @@ func TestResumeAfterDrop(t *testing.T) {
 // offer made during the outage is delivered then.
 func TestServerRestartKeepsCall(t *testing.T) {
 	secret := []byte("resume secret shared by both servers")
-	s1 := startSignal(t, signal.Config{ResumeSecret: secret}, "127.0.0.1:0")
-	alice, bob, aliceID, bobID := pair(t, s1.url, "restart")
+	s1 := startSignal(t, signal.Config{ResumeSecret: secret}, "")
+	alice, bob, aliceID, bobID := pair(t, s1.URL, "restart")
 	aliceJoined, _ := roomEvents(alice)
 	bobJoined, _ := roomEvents(bob)
 	w := watchFrames([]link{{alice, bobID}, {bob, aliceID}}, 1)
 	w.waitSamples(t, 1)
 
-	s1.stop(t)
+	s1.Stop()
 	down := time.Now()
 	for _, r := range []*runner{alice, bob} {
 		waitEvent(t, r, peer.EventReconnecting, 1)
@@ -232,7 +232,7 @@ func TestServerRestartKeepsCall(t *testing.T) {
 	}
 	t.Logf("server down for %.1f s; %d samples so far", time.Since(down).Seconds(), w.count())
 
-	s2 := startSignal(t, signal.Config{ResumeSecret: secret}, s1.addr)
+	s2 := startSignal(t, signal.Config{ResumeSecret: secret}, s1.Addr)
 	up := time.Now()
 	for _, c := range []struct {
 		r  *runner
@@ -266,20 +266,20 @@ func TestServerRestartKeepsCall(t *testing.T) {
 			t.Errorf("%s rejoined %d times, want a resume", c.r.name, n)
 		}
 	}
-	s2.stop(t)
+	s2.Stop()
 }
 
 // TestServerRestartNewSecretRejoins restarts the server with another resume
 // secret: the tokens are refused, both peers come back under new ids, drop
 // their old connections and build one new connection to each other.
 func TestServerRestartNewSecretRejoins(t *testing.T) {
-	s1 := startSignal(t, signal.Config{ResumeSecret: []byte("first secret")}, "127.0.0.1:0")
-	alice, bob, aliceID, bobID := pair(t, s1.url, "rejoin")
-	s1.stop(t)
+	s1 := startSignal(t, signal.Config{ResumeSecret: []byte("first secret")}, "")
+	alice, bob, aliceID, bobID := pair(t, s1.URL, "rejoin")
+	s1.Stop()
 	for _, r := range []*runner{alice, bob} {
 		waitEvent(t, r, peer.EventReconnecting, 1)
 	}
-	startSignal(t, signal.Config{ResumeSecret: []byte("second secret")}, s1.addr)
+	startSignal(t, signal.Config{ResumeSecret: []byte("second secret")}, s1.Addr)
 	aliceNew := waitEvent(t, alice, peer.EventRejoined, 1).Peer.ID
 	bobNew := waitEvent(t, bob, peer.EventRejoined, 1).Peer.ID
 	if aliceNew == aliceID || bobNew == bobID || aliceNew == "" || bobNew == "" {
@@ -309,15 +309,15 @@ func TestServerRestartNewSecretRejoins(t *testing.T) {
 // peer, to each of them) while alice↔bob never stops.
 func TestJoinDuringOutage(t *testing.T) {
 	secret := []byte("resume secret")
-	s1 := startSignal(t, signal.Config{ResumeSecret: secret}, "127.0.0.1:0")
-	alice, bob, aliceID, bobID := pair(t, s1.url, "late")
+	s1 := startSignal(t, signal.Config{ResumeSecret: secret}, "")
+	alice, bob, aliceID, bobID := pair(t, s1.URL, "late")
 	w := watchFrames([]link{{alice, bobID}, {bob, aliceID}}, -1) // connections grow from 1 to 2
-	s1.stop(t)
+	s1.Stop()
 	for _, r := range []*runner{alice, bob} {
 		waitEvent(t, r, peer.EventReconnecting, 1)
 	}
-	startSignal(t, signal.Config{ResumeSecret: secret}, s1.addr)
-	carol := startPeer(t, s1.url, "late", "carol", peerOpts{tracks: newSynthSource(t, "carol").tracks()})
+	startSignal(t, signal.Config{ResumeSecret: secret}, s1.Addr)
+	carol := startPeer(t, s1.URL, "late", "carol", peerOpts{tracks: newSynthSource(t, "carol").Tracks()})
 	carolID := waitWelcome(t, carol)
 	waitFor(t, "full mesh", func() error {
 		return errors.Join(mediaFrom(alice, carolID)(), mediaFrom(bob, carolID)(),
@@ -335,11 +335,11 @@ func TestJoinDuringOutage(t *testing.T) {
 // TestGiveUpWithoutServer: with a short ReconnectFor and no server coming
 // back, Run returns ErrSignallingLost once that time has passed, not before.
 func TestGiveUpWithoutServer(t *testing.T) {
-	s := startSignal(t, signal.Config{}, "127.0.0.1:0")
+	s := startSignal(t, signal.Config{}, "")
 	const giveUp = 2 * time.Second
-	solo := startPeer(t, s.url, "gone", "solo", peerOpts{reconnectFor: giveUp, wantErr: true})
+	solo := startPeer(t, s.URL, "gone", "solo", peerOpts{reconnectFor: giveUp, wantErr: true})
 	waitWelcome(t, solo)
-	s.stop(t)
+	s.Stop()
 	start := time.Now()
 	select {
 	case <-solo.done:
@@ -379,10 +379,10 @@ func TestNoReconnect(t *testing.T) {
 		}
 	})
 	t.Run("bye", func(t *testing.T) {
-		s := startSignal(t, signal.Config{}, "127.0.0.1:0")
-		r := startPeer(t, s.url, "once", "solo", peerOpts{reconnectFor: -1, wantErr: true})
+		s := startSignal(t, signal.Config{}, "")
+		r := startPeer(t, s.URL, "once", "solo", peerOpts{reconnectFor: -1, wantErr: true})
 		waitWelcome(t, r)
-		s.stop(t)
+		s.Stop()
 		waitFor(t, "Run returns", func() error {
 			if r.running() {
 				return errors.New("still running")

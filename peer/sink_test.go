@@ -53,7 +53,7 @@ func TestOnTrackSinks(t *testing.T) {
 		return s
 	}})
 	waitWelcome(t, alice)
-	bob := startPeer(t, server, "sinks", "bob", peerOpts{tracks: newSynthSource(t, "bob").tracks()})
+	bob := startPeer(t, server, "sinks", "bob", peerOpts{tracks: newSynthSource(t, "bob").Tracks()})
 	waitWelcome(t, bob)
 
 	waitFor(t, "packets and sender reports on both sinks", func() error {

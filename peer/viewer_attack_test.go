@@ -86,7 +86,7 @@ func (s *stage) token(t *testing.T, name string, canPublish *bool) string {
 
 // publisher starts a real native peer that publishes.
 func (s *stage) publisher(t *testing.T) *runner {
-	return startPeer(t, s.server, "stage", "pub", peerOpts{tracks: newSynthSource(t, "pub").tracks(), token: s.token(t, "pub", nil)})
+	return startPeer(t, s.server, "stage", "pub", peerOpts{tracks: newSynthSource(t, "pub").Tracks(), token: s.token(t, "pub", nil)})
 }
 
 // attacker is a modified native peer: a raw pion PeerConnection and a

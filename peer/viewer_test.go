@@ -29,11 +29,11 @@ func TestViewerTokenReceivesOnly(t *testing.T) {
 	no := false
 	// The viewer joins first, so the publisher offers to it; a second
 	// publisher joins last, so the viewer offers to it.
-	pub := startPeer(t, server, "stage", "pub", peerOpts{tracks: newSynthSource(t, "pub").tracks(), token: issue("pub", nil)})
+	pub := startPeer(t, server, "stage", "pub", peerOpts{tracks: newSynthSource(t, "pub").Tracks(), token: issue("pub", nil)})
 	pubID := waitWelcome(t, pub)
-	viewer := startPeer(t, server, "stage", "viewer", peerOpts{tracks: newSynthSource(t, "viewer").tracks(), token: issue("viewer", &no)})
+	viewer := startPeer(t, server, "stage", "viewer", peerOpts{tracks: newSynthSource(t, "viewer").Tracks(), token: issue("viewer", &no)})
 	viewerID := waitWelcome(t, viewer)
-	late := startPeer(t, server, "stage", "late", peerOpts{tracks: newSynthSource(t, "late").tracks(), token: issue("late", nil)})
+	late := startPeer(t, server, "stage", "late", peerOpts{tracks: newSynthSource(t, "late").Tracks(), token: issue("late", nil)})
 	lateID := waitWelcome(t, late)
 
 	waitFor(t, "viewer receives pub", mediaFrom(viewer, pubID))
