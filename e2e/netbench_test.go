@@ -156,7 +156,7 @@ func runNetProfile(t *testing.T, prof, sender, clip string) netRow {
 			}
 			return v
 		}
-		capTx = func() { browsertest.Eval[int](tx, maxBitrateJS(benchCeiling)) }
+		capTx = func() { browsertest.Eval[int](tx, browsertest.MaxBitrateJS(benchCeiling)) }
 	}
 	rx := browsertest.Launch(t, browsertest.Options{Name: "rx"})
 	rx.Navigate(fmt.Sprintf("%s/room/%s?name=rx%s", url, room, q))
@@ -240,23 +240,6 @@ func readFreezesRaw(pg *browsertest.Page) freezeReport {
 			});
 		return r;
 	})()`)
-}
-
-// maxBitrateJS caps every video sender of the page at bps.
-func maxBitrateJS(bps int) string {
-	return fmt.Sprintf(`(async () => {
-		let n = 0;
-		for (const pc of window.videochat.peers().values())
-			for (const s of pc.getSenders()) {
-				if (!s.track || s.track.kind !== 'video') continue;
-				const p = s.getParameters();
-				if (!p.encodings || !p.encodings.length) continue;
-				p.encodings[0].maxBitrate = %d;
-				await s.setParameters(p);
-				n++;
-			}
-		return n;
-	})()`, bps)
 }
 
 // findProc returns the pid of the process whose command line contains

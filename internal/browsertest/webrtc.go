@@ -141,3 +141,23 @@ func (p *Page) StatsSummary() (string, error) {
 	b, _ := json.MarshalIndent(v, "", "  ")
 	return string(b), nil
 }
+
+// MaxBitrateJS returns JavaScript that caps every video sender of the
+// videochat page at bps (encodings[0].maxBitrate) and evaluates to the
+// number of senders changed. Plain text, for any page driver.
+func MaxBitrateJS(bps int) string {
+	return fmt.Sprintf(`(async () => {
+  let n = 0;
+  for (const pc of window.videochat.peers().values()) {
+    for (const s of pc.getSenders()) {
+      if (!s.track || s.track.kind !== 'video') continue;
+      const p = s.getParameters();
+      if (!p.encodings || !p.encodings.length) continue;
+      p.encodings[0].maxBitrate = %d;
+      await s.setParameters(p);
+      n++;
+    }
+  }
+  return n;
+})()`, bps)
+}

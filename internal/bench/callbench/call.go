@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/videochat/videochat/internal/browsertest"
 	"github.com/videochat/videochat/internal/procstat"
 )
 
@@ -223,7 +224,7 @@ func measureCall(ctx context.Context, cfg CallConfig, e env, fs procstat.FS, ser
 			return CallResult{}, err
 		}
 		if cs, ok := s.(*chromiumSide); ok {
-			if _, err := eval[int](cs.b, maxBitrateJS(cfg.Bitrate)); err != nil {
+			if _, err := eval[int](cs.b, browsertest.MaxBitrateJS(cfg.Bitrate)); err != nil {
 				return CallResult{}, fmt.Errorf("%s: set maxBitrate: %w", cs.name, err)
 			}
 		}

@@ -110,22 +110,3 @@ const countersJS = `(async () => {
   }
   return out;
 })()`
-
-// maxBitrateJS returns JavaScript that caps every video sender of the page
-// at bps and evaluates to the number of senders changed.
-func maxBitrateJS(bps int) string {
-	return fmt.Sprintf(`(async () => {
-  let n = 0;
-  for (const pc of window.videochat.peers().values()) {
-    for (const s of pc.getSenders()) {
-      if (!s.track || s.track.kind !== 'video') continue;
-      const p = s.getParameters();
-      if (!p.encodings || !p.encodings.length) continue;
-      p.encodings[0].maxBitrate = %d;
-      await s.setParameters(p);
-      n++;
-    }
-  }
-  return n;
-})()`, bps)
-}
