@@ -245,15 +245,12 @@ func readFreezesRaw(pg *browsertest.Page) freezeReport {
 // findProc returns the pid of the process whose command line contains
 // tag (0: none).
 func findProc(tag string) int {
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && strings.Contains(string(b), tag) && !strings.Contains(string(b), "test.run") {
-			return pid
+	var fs procstat.FS
+	all, _ := fs.All()
+	for _, p := range all {
+		cmd, err := fs.Cmdline(p.PID)
+		if err == nil && strings.Contains(cmd, tag) && !strings.Contains(cmd, "test.run") {
+			return p.PID
 		}
 	}
 	return 0

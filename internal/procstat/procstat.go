@@ -126,6 +126,12 @@ func (p FS) Stat(pid int) (Stat, error) {
 	return ParseStat(text)
 }
 
+// Cmdline returns pid's command line, its arguments joined by spaces.
+func (p FS) Cmdline(pid int) (string, error) {
+	text, err := p.read(pid, "cmdline")
+	return strings.TrimSpace(strings.ReplaceAll(text, "\x00", " ")), err
+}
+
 // Memory returns VmRSS and Pss of pid in KiB. Pss is 0 where smaps_rollup
 // is unreadable (a process exiting, an old kernel).
 func (p FS) Memory(pid int) (rss, pss int64, err error) {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -170,6 +171,9 @@ func TestSelf(t *testing.T) {
 	rss, _, err := fs.Memory(pid)
 	if err != nil || rss <= 0 {
 		t.Fatalf("Memory(self) rss = %d KiB, %v", rss, err)
+	}
+	if cmd, err := fs.Cmdline(pid); err != nil || !strings.Contains(cmd, "procstat.test") {
+		t.Errorf("Cmdline(self) = %q, %v", cmd, err)
 	}
 	if _, _, err := fs.Memory(1 << 30); err == nil {
 		t.Fatal("Memory of a missing pid: no error")
