@@ -1,4 +1,4 @@
-package signal
+package wsconn
 
 import (
 	"bufio"
@@ -55,7 +55,7 @@ type batchConn struct {
 const maxBatch = 64 << 10
 
 // errAborted reports a batch dropped because the connection is closing.
-var errAborted = errors.New("signal: write aborted, connection closing")
+var errAborted = errors.New("wsconn: write aborted, connection closing")
 
 // begin starts collecting writes.
 func (b *batchConn) begin() {

@@ -1,4 +1,4 @@
-package signal
+package wsconn
 
 import "testing"
 
@@ -6,11 +6,11 @@ import "testing"
 func TestStackMark(t *testing.T) {
 	moved := make(chan [2]bool)
 	go func() {
-		var m stackMark
-		m.set()
-		before := m.moved()
+		var m StackMark
+		m.Set()
+		before := m.Moved()
 		growStack(64) // 64 frames of 1 KiB: past any starting stack size
-		moved <- [2]bool{before, m.moved()}
+		moved <- [2]bool{before, m.Moved()}
 	}()
 	if got := <-moved; got != [2]bool{false, true} {
 		t.Fatalf("moved before, after growing = %v, want [false true]", got)
