@@ -45,6 +45,8 @@ type batchConn struct {
 	wn      int
 	werr    error
 
+	// ws follows the frames gorilla writes, under mu, to see a close.
+	ws writeState
 	// closeSent is set, under mu, when gorilla writes a close frame (its
 	// echo of the client's close, or ours): no data frame may follow it.
 	closeSent bool
@@ -68,10 +70,7 @@ func (b *batchConn) begin() {
 func (b *batchConn) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	// Gorilla starts every Write with a frame header, except the payload
-	// of a long text message, which is UTF-8 and so never starts with the
-	// byte 0x88 (a continuation byte) that starts a close frame.
-	if len(p) > 0 && p[0] == 0x80|websocket.CloseMessage {
+	if b.ws.follow(p) {
 		b.closeSent = true
 	}
 	if !b.batching {
@@ -256,4 +255,48 @@ func appendTextFrame(dst, payload []byte) []byte {
 		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
 	}
 	return append(dst, payload...)
+}
+
+// writeState follows the frames gorilla writes through batchConn.Write
+// and sees a close frame among them. It parses every header, because a
+// Write need not start one: gorilla writes a message longer than its
+// write buffer with two Writes, the second starting in the middle of the
+// payload, possibly on the byte 0x88 (a UTF-8 continuation byte) that
+// also starts a close frame (TestLongTextIsNotAClose). Frames written by
+// tryWrite do not pass through it; they are written whole, between
+// gorilla's frames.
+type writeState struct {
+	// framed is set once the handshake's response is out: from then on
+	// Writes carry frames.
+	framed bool
+	hdr    [14]byte // the current frame's header, while it is written
+	hlen   int
+	left   uint64 // payload bytes of the current frame still to come
+}
+
+// follow follows p and reports whether a close frame starts in it.
+func (w *writeState) follow(p []byte) (closes bool) {
+	if !w.framed {
+		return false
+	}
+	for len(p) > 0 {
+		if w.hlen == 0 && w.left > 0 {
+			n := min(uint64(len(p)), w.left)
+			w.left -= n
+			p = p[n:]
+			continue
+		}
+		n := copy(w.hdr[w.hlen:headerLen(w.hdr[:w.hlen])], p)
+		w.hlen += n
+		p = p[n:]
+		if w.hlen < headerLen(w.hdr[:w.hlen]) {
+			continue
+		}
+		if w.hdr[0]&0x0f == websocket.CloseMessage {
+			closes = true
+		}
+		w.left = payloadLen(w.hdr[:w.hlen])
+		w.hlen = 0
+	}
+	return closes
 }

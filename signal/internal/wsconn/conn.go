@@ -12,10 +12,11 @@
 //   - Writes are batched: between Begin and Flush every frame gorilla
 //     writes is collected and sent with one write(2). A frame to an idle
 //     connection is written without gorilla (TryWrite, appendTextFrame),
-//     byte for byte as gorilla would write it. batchConn recognises
-//     gorilla's close frame by the first byte of a Write, so that no data
-//     frame follows it. Pinned: TestGorillaWritesWholeFrames,
-//     TestGorillaTextFrameBytes, TestGorillaCloseFrameOneWrite.
+//     byte for byte as gorilla would write it. batchConn follows the frame
+//     headers gorilla writes to see a close frame, so that no direct
+//     write follows it. Pinned: TestGorillaTextFrameBytes,
+//     TestGorillaWrites, TestGorillaEchoesCloseFromReader,
+//     TestLongTextIsNotAClose.
 //   - Reads go ahead of gorilla (readahead.go): the reader waits a few
 //     frames deep (Wait), not deep inside gorilla, and gorilla is handed
 //     the bytes of one frame at a time; frame headers are checked against
@@ -121,6 +122,9 @@ func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request) (*Conn, error
 	if err != nil {
 		return nil, err
 	}
+	hj.bc.mu.Lock()
+	hj.bc.ws.framed = true // the handshake's response is out
+	hj.bc.mu.Unlock()
 	return &Conn{ws: ws, bc: hj.bc}, nil
 }
 
