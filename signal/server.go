@@ -96,7 +96,7 @@ func New(cfg Config) (*Server, error) {
 		b := make([]byte, 0, 1024)
 		return &b
 	}
-	s.upgrader = wsconn.NewUpgrader(wsconn.Config{CheckOrigin: s.checkOrigin})
+	s.upgrader = wsconn.NewUpgrader(wsconn.Config{CheckOrigin: s.checkOrigin, Plain: cfg.plainWebSocket})
 	return s, nil
 }
 
