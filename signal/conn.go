@@ -57,9 +57,6 @@ type conn struct {
 	// Used by readLoop only.
 	limiter    msgLimiter
 	lastExtend time.Time // last read deadline extension
-	// nextHandOff is the earliest time (serverClock) at which the reader
-	// may hand over to a fresh goroutine again; see readLoop.
-	nextHandOff time.Duration
 	// nextShedReply is the earliest time (serverClock) at which the reader
 	// may send the next overloaded error; see shed.
 	nextShedReply time.Duration
@@ -417,19 +414,14 @@ func (c *conn) startReading() {
 // readLoop reads frames until the connection ends, then takes the peer out
 // of its room.
 //
-// When its stack has grown (see wsconn.StackMark) and the client has
-// nothing more buffered, the reader hands over to a fresh goroutine before it waits:
-// the runtime never shrinks a parked reader's 4 KiB stack back to 2 KiB,
-// since what the waiting frames use plus the runtime's reserve is more
-// than a quarter of it. Relaying a message can take a fresh stack past
-// 2 KiB, so a busy reader hands over at most once per handOffEvery; one
-// that went idle on a grown stack hands over when it next wakes, at the
-// latest for the pong that answers its next ping.
+// When its stack has grown the reader goes on on a fresh goroutine before
+// it waits, so that an idle reader keeps a small stack (see
+// wsconn.Conn.HandOff).
 func (c *conn) readLoop() {
 	var mark wsconn.StackMark
 	mark.Set()
 	for {
-		if !c.ws.Buffered() && mark.Moved() && c.mayHandOff() {
+		if c.ws.HandOff(&mark) {
 			go c.readLoop() // the same loop on a 2 KiB stack; this one ends
 			return
 		}
@@ -450,21 +442,6 @@ func (c *conn) readLoop() {
 		c.handleRead(mt, *frame)
 		c.srv.putFrame(frame)
 	}
-}
-
-// handOffEvery is the least time between two hand-overs of a reader to a
-// fresh goroutine (see readLoop).
-const handOffEvery = time.Second
-
-// mayHandOff reports whether the reader may hand over to a fresh goroutine
-// now, and if so counts the hand-over. The first is always allowed.
-func (c *conn) mayHandOff() bool {
-	now := c.srv.clock.now()
-	if now < c.nextHandOff {
-		return false
-	}
-	c.nextHandOff = now + handOffEvery
-	return true
 }
 
 // endReading runs when the connection's reading has ended for good.

@@ -24,14 +24,15 @@
 //     gorilla. Pinned: TestGorillaReadsOneFrameAtATime,
 //     TestGorillaPongHandler, TestGorillaReadErrors.
 //   - The reader hands over to a fresh goroutine when its stack has grown
-//     (StackMark, stack.go). Pinned: TestStackMark.
+//     (HandOff, StackMark in stack.go). Pinned: TestStackMark,
+//     TestHandOff; its effect is held by signal's TestIdlePeerCost.
 //
 // Config.Plain switches all three off: gorilla as is over the hijacked
 // socket. The signal package's tests run the same conversations over both
 // paths and compare them (TestPlainGorillaAgrees).
 //
-// Invariants: a Conn has one reader (Wait, Buffered, Next and the read
-// setters are called only by it) and one writer at a time (Begin, Flush,
+// Invariants: a Conn has one reader (HandOff, Wait, Buffered, Next and the
+// read setters are called only by it) and one writer at a time (Begin, Flush,
 // WriteText, WritePing, WriteClose, TryWrite); the caller guarantees both.
 // Abort and Close may be called from anywhere.
 package wsconn
@@ -136,6 +137,9 @@ type Conn struct {
 	// own flag).
 	aborted atomic.Bool
 	onPong  func()
+	// handOffAt is the earliest time (Unix ns) at which the reader may
+	// hand over to a fresh goroutine again; see HandOff.
+	handOffAt int64
 }
 
 // ErrAborted reports a write dropped because the connection is closing.
@@ -158,10 +162,37 @@ func (c *Conn) SetPongHandler(h func()) {
 }
 
 // Buffered reports whether bytes of the client's are waiting to be read,
-// or may be (the plain path cannot tell). A reader whose stack has grown
-// (StackMark) may hand over to a fresh goroutine only when it reports
-// false: then no frame is half read.
+// or may be (the plain path cannot tell).
 func (c *Conn) Buffered() bool { return c.bc == nil || c.bc.buffered() }
+
+// handOffEvery is the least time between two hand-overs of a reader to a
+// fresh goroutine (see HandOff).
+const handOffEvery = time.Second
+
+// HandOff reports whether the reader, whose StackMark (a local variable
+// set when it started) is mark, should stop and go on on a fresh
+// goroutine before it waits, and if so counts the hand-over.
+//
+// The runtime never shrinks a parked reader's 4 KiB stack back to 2 KiB,
+// since what the waiting frames use plus the runtime's reserve is more
+// than a quarter of it. So when the stack has grown (mark moved) and the
+// client has nothing more buffered (no frame is half read), the reader
+// hands over. Relaying a message can take a fresh stack past 2 KiB, so a
+// busy reader hands over at most once per handOffEvery (the first time
+// always); one that went idle on a grown stack hands over when it next
+// wakes, at the latest for the pong that answers its next ping. On the
+// plain path it never hands over.
+func (c *Conn) HandOff(mark *StackMark) bool {
+	if c.Buffered() || !mark.Moved() {
+		return false
+	}
+	now := time.Now().UnixNano()
+	if now < c.handOffAt {
+		return false
+	}
+	c.handOffAt = now + int64(handOffEvery)
+	return true
+}
 
 // Wait returns when the client has sent something, the connection has
 // failed or the read deadline has passed; Next then returns the frame or

@@ -6,7 +6,7 @@ import "unsafe"
 // Set: the runtime moves a stack to a larger one when it grows (and to a
 // smaller one when a collection shrinks it), so a local variable's address
 // changes then. A connection's reader uses it to notice that its stack has
-// grown, and then hands over to a fresh goroutine (see Conn.Buffered).
+// grown, and then hands over to a fresh goroutine (see Conn.HandOff).
 //
 // The mark must be a local variable of the goroutine it watches; its
 // address is only compared, never turned back into a pointer.

@@ -1,6 +1,9 @@
 package wsconn
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 // TestStackMark: the mark sees its goroutine's stack move when it grows.
 func TestStackMark(t *testing.T) {
@@ -27,4 +30,22 @@ func growStack(n int) byte {
 		return pad[0]
 	}
 	return growStack(n-1) + pad[n%len(pad)]
+}
+
+// TestHandOff: a reader hands over when its stack has moved and nothing
+// is buffered, at most once per handOffEvery, and never on the plain path.
+func TestHandOff(t *testing.T) {
+	c := tricksPair(t, false).server
+	plain := tricksPair(t, true).server
+	got := make(chan []bool)
+	go func() {
+		var m StackMark
+		m.Set()
+		before := c.HandOff(&m)
+		growStack(64)
+		got <- []bool{before, plain.HandOff(&m), c.HandOff(&m), c.HandOff(&m)}
+	}()
+	if g, want := <-got, []bool{false, false, true, false}; fmt.Sprint(g) != fmt.Sprint(want) {
+		t.Fatalf("HandOff before growing, plain, first, second = %v, want %v", g, want)
+	}
 }
