@@ -6,7 +6,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/videochat/videochat/signal/internal/wsconn"
-
 	"github.com/videochat/videochat/signal/proto"
 )
 
@@ -21,7 +20,7 @@ func (c *conn) handleFrame(mt int, data []byte) {
 	if mt == wsconn.TextMessage && c.mayRelayFast() && c.relayFast(data) {
 		return
 	}
-	onFreshStack(func() { c.handleSlow(mt, data) })
+	wsconn.OnFreshStack(func() { c.handleSlow(mt, data) })
 }
 
 // relayFast relays data if it is a directed message in the usual shape
@@ -71,20 +70,6 @@ func (c *conn) handleSlow(mt int, data []byte) {
 	default:
 		c.handleDecoded(data)
 	}
-}
-
-// onFreshStack runs f on a goroutine of its own and waits for it to
-// return. The full path (JSON decode and encode, the join) needs a deep
-// stack; run on the reader it would grow the reader's stack for good,
-// since an idle reader rarely sees the garbage collections that shrink
-// it. A finished goroutine's grown stack is freed at once.
-func onFreshStack(f func()) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f()
-	}()
-	<-done
 }
 
 // handleDecoded decodes a frame in full and dispatches it by type.

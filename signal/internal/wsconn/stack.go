@@ -22,3 +22,18 @@ func (m *StackMark) Set() { m.home = m.addr() }
 func (m *StackMark) Moved() bool { return m.addr() != m.home }
 
 func (m *StackMark) addr() uintptr { return uintptr(unsafe.Pointer(&m.b)) }
+
+// OnFreshStack runs f on a goroutine of its own and waits for it to
+// return. For a reader's work that needs a deep stack (the signal
+// server's full path: JSON decode and encode, the join): run on the
+// reader it would grow the reader's stack for good, since an idle reader
+// rarely sees the garbage collections that shrink it. A finished
+// goroutine's grown stack is freed at once.
+func OnFreshStack(f func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	<-done
+}
