@@ -46,7 +46,8 @@ type closeReq struct {
 // runs the handlers; a writer goroutine owns every write and runs only
 // while something is queued (see writer.go). Everything else talks to the
 // client through Deliver, which never blocks. The WebSocket itself, and
-// everything that knows its wire format, is in package wsconn.
+// everything that knows its wire format, is in package wsconn. The bool
+// fields sit together, so that conn fits the 352-byte size class.
 type conn struct {
 	srv    *Server
 	ws     *wsconn.Conn
@@ -72,17 +73,22 @@ type conn struct {
 	state connState
 	id    string
 	sess  *session // set by hold; the session may move on to another conn
+	req   closeReq // set with closing, before killed
 	// viewer: the room token does not allow publishing, so the peer's
 	// offers and answers must be receive-only (see handleDirected).
 	viewer  bool
 	closing bool
-	req     closeReq // set with closing, before killed
-	killed  bool     // the writer is to run the close
-	writing bool     // a writer goroutine or a direct write runs (writer.go)
+	killed  bool // the writer is to run the close
+	writing bool // a writer goroutine or a direct write runs (writer.go)
 	// flushDue says that a direct write left part of its frame in the
 	// batch buffer, for the writer to send first; directErr is the error a
 	// direct write met, for the writer to act on.
-	flushDue  bool
+	flushDue bool
+	pingDue  bool // the ping wheel asks the writer for a ping
+	// While a join is in progress frames are held back so that welcome is
+	// the first frame the client sees after joining.
+	holding   bool
+	held      [][]byte
 	directErr error
 	queue     []outFrame
 	// inFlight is the number of room frames the writer took and is
@@ -90,11 +96,6 @@ type conn struct {
 	inFlight  int
 	replies   [][]byte
 	replyWait chan struct{} // closed when the reply queue has room
-	pingDue   bool
-	// While a join is in progress frames are held back so that welcome is
-	// the first frame the client sees after joining.
-	holding bool
-	held    [][]byte
 }
 
 func newConn(s *Server, ws *wsconn.Conn, room, remote, ip string) *conn {
@@ -407,7 +408,7 @@ func (c *conn) release(welcome []byte) {
 func (c *conn) startReading() {
 	c.ws.SetReadLimit(c.srv.cfg.ReadLimit)
 	c.extendReadDeadline(time.Now())
-	c.ws.SetPongHandler(func() { c.extendReadDeadline(time.Now()) })
+	c.ws.SetPongHandler(func(string) error { c.extendReadDeadline(time.Now()); return nil })
 	go c.readLoop()
 }
 

@@ -43,7 +43,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -116,31 +115,36 @@ func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request) (*Conn, error
 		if err != nil {
 			return nil, err
 		}
-		return &Conn{ws: ws}, nil
+		return &Conn{ws: ws}, nil // b stays zero
 	}
-	hj := &batchHijacker{ResponseWriter: w, pool: u.pool}
+	c := &Conn{}
+	hj := &batchHijacker{ResponseWriter: w, pool: u.pool, bc: &c.b}
 	ws, err := u.up.Upgrade(hj, r, nil)
 	if err != nil {
 		return nil, err
 	}
-	hj.bc.mu.Lock()
-	hj.bc.ws.framed = true // the handshake's response is out
-	hj.bc.mu.Unlock()
-	return &Conn{ws: ws, bc: hj.bc}, nil
+	c.ws = ws
+	c.b.mu.Lock()
+	c.b.ws.framed = true // the handshake's response is out
+	c.b.mu.Unlock()
+	return c, nil
 }
 
-// Conn is one client's WebSocket, server side.
+// Conn is one client's WebSocket, server side. It is one allocation with
+// its batchConn, which an idle connection keeps.
 type Conn struct {
 	ws *websocket.Conn
-	bc *batchConn // ws's net.Conn; nil on the plain path
-	// aborted: on the plain path, Abort was called (batchConn keeps its
-	// own flag).
-	aborted atomic.Bool
-	onPong  func()
 	// handOffAt is the earliest time (Unix ns) at which the reader may
 	// hand over to a fresh goroutine again; see HandOff.
 	handOffAt int64
+	// b is ws's net.Conn; zero on the plain path, where only its aborted
+	// flag is used.
+	b batchConn
 }
+
+// tricks reports whether the connection runs over its batchConn (not the
+// plain path).
+func (c *Conn) tricks() bool { return c.b.Conn != nil }
 
 // ErrAborted reports a write dropped because the connection is closing.
 var ErrAborted = errAborted
@@ -154,16 +158,14 @@ func (c *Conn) SetReadLimit(n int64) { c.ws.SetReadLimit(n) }
 // SetReadDeadline sets the deadline of the reads.
 func (c *Conn) SetReadDeadline(t time.Time) error { return c.ws.SetReadDeadline(t) }
 
-// SetPongHandler sets what runs for each pong from the client, whether
-// gorilla or the read-ahead consumes it.
-func (c *Conn) SetPongHandler(h func()) {
-	c.onPong = h
-	c.ws.SetPongHandler(func(string) error { h(); return nil })
-}
+// SetPongHandler sets what runs for each pong from the client (with its
+// payload), whether gorilla or the read-ahead consumes it. Its error is
+// ignored.
+func (c *Conn) SetPongHandler(h func(appData string) error) { c.ws.SetPongHandler(h) }
 
 // Buffered reports whether bytes of the client's are waiting to be read,
 // or may be (the plain path cannot tell).
-func (c *Conn) Buffered() bool { return c.bc == nil || c.bc.buffered() }
+func (c *Conn) Buffered() bool { return !c.tricks() || c.b.buffered() }
 
 // handOffEvery is the least time between two hand-overs of a reader to a
 // fresh goroutine (see HandOff).
@@ -199,8 +201,8 @@ func (c *Conn) HandOff(mark *StackMark) bool {
 // the error. It parks the caller with a shallow stack (readahead.go). On
 // the plain path it returns at once (Next waits, inside gorilla).
 func (c *Conn) Wait() {
-	if c.bc != nil {
-		c.bc.waitReadable()
+	if c.tricks() {
+		c.b.waitReadable()
 	}
 }
 
@@ -209,10 +211,8 @@ func (c *Conn) Wait() {
 // A pong consumed below gorilla is returned as PongMessage with a nil
 // reader, after its handler has run: the reader goes back to its Wait.
 func (c *Conn) Next() (int, io.Reader, error) {
-	if c.bc != nil && c.bc.skipPong() {
-		if c.onPong != nil {
-			c.onPong()
-		}
+	if c.tricks() && c.b.skipPong() {
+		_ = c.ws.PongHandler()("") // the payload is not kept: ours is empty
 		return PongMessage, nil, nil
 	}
 	return c.ws.NextReader()
@@ -222,10 +222,10 @@ func (c *Conn) Next() (int, io.Reader, error) {
 // client still sends after reading ended (the frame checks would refuse
 // it after a protocol violation).
 func (c *Conn) Unframed() net.Conn {
-	if c.bc == nil {
+	if !c.tricks() {
 		return c.ws.NetConn()
 	}
-	return c.bc.unframed()
+	return c.b.unframed()
 }
 
 // Write side: the one writer only.
@@ -233,17 +233,17 @@ func (c *Conn) Unframed() net.Conn {
 // Begin starts a batch: what is written until Flush goes out with one
 // write(2).
 func (c *Conn) Begin() {
-	if c.bc != nil {
-		c.bc.begin()
+	if c.tricks() {
+		c.b.begin()
 	}
 }
 
 // Flush ends the batch and writes it.
 func (c *Conn) Flush() error {
-	if c.bc == nil {
+	if !c.tricks() {
 		return nil
 	}
-	return c.bc.flush()
+	return c.b.flush()
 }
 
 // SetWriteDeadline sets the deadline of the writes (inside a batch: of
@@ -252,15 +252,15 @@ func (c *Conn) SetWriteDeadline(t time.Time) error { return c.ws.SetWriteDeadlin
 
 // WriteText writes p as one text message.
 func (c *Conn) WriteText(p []byte) error {
-	if c.aborted.Load() {
-		return errAborted
+	if !c.tricks() && c.b.aborted.Load() {
+		return errAborted // batchConn refuses it in its flush
 	}
 	return c.ws.WriteMessage(websocket.TextMessage, p)
 }
 
 // WritePing writes an empty ping.
 func (c *Conn) WritePing(deadline time.Time) error {
-	if c.aborted.Load() {
+	if !c.tricks() && c.b.aborted.Load() {
 		return errAborted
 	}
 	return c.ws.WriteControl(websocket.PingMessage, nil, deadline)
@@ -274,24 +274,24 @@ func (c *Conn) WriteClose(code int, reason string, deadline time.Time) error {
 
 // CanWriteDirect reports whether TryWrite may be used: the connection has
 // a raw socket for a non-blocking write.
-func (c *Conn) CanWriteDirect() bool { return c.bc != nil && c.bc.raw != nil }
+func (c *Conn) CanWriteDirect() bool { return c.tricks() && c.b.raw != nil }
 
 // TryWrite writes payload as one text frame with a single non-blocking
 // write(2) and never waits. It reports whether the whole frame went out;
 // when only part of it did, the rest waits for the writer's next Flush
 // (which the caller must make, in a batch, before anything else). Only
 // when CanWriteDirect.
-func (c *Conn) TryWrite(payload []byte) (bool, error) { return c.bc.tryWrite(payload) }
+func (c *Conn) TryWrite(payload []byte) (bool, error) { return c.b.tryWrite(payload) }
 
 // Abort makes a write stuck on a client that does not read fail now, and
 // makes later data writes fail with ErrAborted (close frames still go
 // out). It never blocks.
 func (c *Conn) Abort() {
-	if c.bc != nil {
-		c.bc.abort()
+	if c.tricks() {
+		c.b.abort()
 		return
 	}
-	c.aborted.Store(true)
+	c.b.aborted.Store(true)
 	_ = c.ws.NetConn().SetWriteDeadline(time.Now())
 }
 

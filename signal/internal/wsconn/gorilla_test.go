@@ -161,7 +161,7 @@ func TestGorillaWrites(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i, w := range u.rec.take() {
-			if ws.follow(w) {
+			if ws.follow(w); ws.closeSent {
 				t.Fatalf("%d bytes: write %d (% x…) taken for a close frame", n, i, w[:min(len(w), 4)])
 			}
 		}
@@ -172,16 +172,22 @@ func TestGorillaWrites(t *testing.T) {
 	if err := u.server.WritePing(time.Now().Add(ioTimeout)); err != nil {
 		t.Fatal(err)
 	}
-	if w := u.rec.take(); len(w) != 1 || !bytes.Equal(w[0], []byte{0x89, 0}) || ws.follow(w[0]) {
+	if w := u.rec.take(); len(w) != 1 || !bytes.Equal(w[0], []byte{0x89, 0}) || follows(&ws, w[0]) {
 		t.Fatalf("ping written as %x, want one write of 89 00", w)
 	}
 	if err := u.server.WriteClose(CloseGoingAway, "bye", time.Now().Add(ioTimeout)); err != nil {
 		t.Fatal(err)
 	}
 	want := []byte{0x80 | websocket.CloseMessage, 5, 0x03, 0xe9, 'b', 'y', 'e'}
-	if w := u.rec.take(); len(w) != 1 || !bytes.Equal(w[0], want) || !ws.follow(w[0]) {
+	if w := u.rec.take(); len(w) != 1 || !bytes.Equal(w[0], want) || !follows(&ws, w[0]) {
 		t.Fatalf("close written as %x, want one write of % x, seen as a close", w, want)
 	}
+}
+
+// follows follows p and reports whether a close frame has been seen.
+func follows(ws *writeState, p []byte) bool {
+	ws.follow(p)
+	return ws.closeSent
 }
 
 // TestWriteStateSplitHeaders: writeState follows frames however the
@@ -196,8 +202,9 @@ func TestWriteStateSplitHeaders(t *testing.T) {
 		ws := writeState{framed: true}
 		closes := 0
 		for off := 0; off < len(stream); off += cut {
-			if ws.follow(stream[off:min(off+cut, len(stream))]) {
+			if follows(&ws, stream[off:min(off+cut, len(stream))]) {
 				closes++
+				ws.closeSent = false
 			}
 		}
 		if closes != 1 || ws.hlen != 0 || ws.left != 0 {
@@ -250,7 +257,7 @@ func clientClose(t *testing.T, ws *websocket.Conn) {
 // sight).
 func TestGorillaReadsThroughBatchConn(t *testing.T) {
 	u := tricksPair(t, false)
-	if u.server.ws.NetConn() != net.Conn(u.server.bc) {
+	if u.server.ws.NetConn() != net.Conn(&u.server.b) {
 		t.Fatal("gorilla's net.Conn is not the batchConn")
 	}
 
@@ -323,7 +330,7 @@ func TestGorillaPongHandler(t *testing.T) {
 	g := gorillaPair(t)
 	for _, u := range []upgraded{g, tricksPair(t, false), tricksPair(t, true)} {
 		pongs := 0
-		u.server.SetPongHandler(func() { pongs++ })
+		u.server.SetPongHandler(func(string) error { pongs++; return nil })
 		stream := append(maskedFrame(0x8a, "p1"), maskedFrame(0x8a, "")...)
 		stream = append(stream, maskedFrame(0x81, "after")...)
 		if _, err := u.client.NetConn().Write(stream); err != nil {
