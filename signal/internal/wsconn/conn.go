@@ -16,20 +16,21 @@
 //     headers gorilla writes to see a close frame, so that no direct
 //     write follows it. Pinned: TestGorillaTextFrameBytes,
 //     TestGorillaWrites, TestGorillaEchoesCloseFromReader,
-//     TestLongTextIsNotAClose.
+//     TestLongTextIsNotAClose, TestWriteStateSplitHeaders.
 //   - Reads go ahead of gorilla (readahead.go): the reader waits a few
 //     frames deep (Wait), not deep inside gorilla, and gorilla is handed
 //     the bytes of one frame at a time; frame headers are checked against
 //     RFC 6455 before gorilla sees them, and pongs are swallowed below
-//     gorilla. Pinned: TestGorillaReadsOneFrameAtATime,
-//     TestGorillaPongHandler, TestGorillaReadErrors.
+//     gorilla. Pinned: TestGorillaReadsThroughBatchConn,
+//     TestGorillaReadsOneFrameAtATime, TestGorillaPongHandler,
+//     TestGorillaReadErrors.
 //   - The reader hands over to a fresh goroutine when its stack has grown
 //     (HandOff, StackMark in stack.go). Pinned: TestStackMark,
 //     TestHandOff; its effect is held by signal's TestIdlePeerCost.
 //
 // Config.Plain switches all three off: gorilla as is over the hijacked
-// socket. The signal package's tests run the same conversations over both
-// paths and compare them (TestPlainGorillaAgrees).
+// socket. TestPlainGorillaAgrees (here, client byte streams) and signal's
+// TestPlainGorillaPath (a whole conversation) run both paths and compare.
 //
 // Invariants: a Conn has one reader (HandOff, Wait, Buffered, Next and the
 // read setters are called only by it) and one writer at a time (Begin, Flush,
