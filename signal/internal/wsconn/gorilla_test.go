@@ -523,3 +523,28 @@ func TestLongTextIsNotAClose(t *testing.T) {
 		}
 	}
 }
+
+// FuzzWriteState: whatever the frame lengths and however the Writes cut
+// them, writeState sees exactly the one close frame at the end.
+func FuzzWriteState(f *testing.F) {
+	f.Add([]byte{0, 5, 200, 1, 255}, uint8(3))
+	f.Add([]byte{126, 127, 0}, uint8(1))
+	f.Fuzz(func(t *testing.T, lens []byte, cut uint8) {
+		var stream []byte
+		for i, l := range lens[:min(len(lens), 16)] {
+			n := min(int(l)<<(i%9), 70000)
+			stream = appendTextFrame(stream, bytes.Repeat([]byte{0x88}, n))
+		}
+		stream = append(stream, 0x88, 0)
+		ws := writeState{framed: true}
+		step := int(cut%64) + 1
+		for off := 0; off < len(stream); off += step {
+			if ws.follow(stream[off:min(off+step, len(stream))]); ws.closeSent && off+step < len(stream) {
+				t.Fatalf("close seen at %d of %d", off, len(stream))
+			}
+		}
+		if !ws.closeSent || ws.hlen != 0 || ws.left != 0 {
+			t.Fatalf("after the stream: %+v, want the close seen, at a boundary", ws)
+		}
+	})
+}
