@@ -2,6 +2,7 @@ package signal
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/gorilla/websocket"
@@ -84,4 +85,34 @@ func conversation(t *testing.T, cfg Config) []string {
 	out = append(out, "bob closed with 1000")
 	log("alice", a.expect(proto.TypePeerLeft))
 	return out
+}
+
+// TestLongFrameThenDirectWrite: a frame that gorilla writes in two pieces
+// (a welcome longer than its write buffer, listing peers with non-ASCII
+// names) followed by a frame written directly (an offer to the idle
+// peer): both arrive. Before wsconn's writeState, batchConn took the
+// second piece for a close frame when it began with the UTF-8
+// continuation byte 0x88, and dropped the connection at the next direct
+// write. Three room names shift the welcome's bytes through every
+// alignment of the 3-byte "∈" (e2 88 88).
+func TestLongFrameThenDirectWrite(t *testing.T) {
+	ts := newTestServer(t, Config{MaxConnsPerIP: Unlimited})
+	name := strings.Repeat("∈", proto.MaxNameLen)
+	for _, room := range []string{"r", "rr", "rrr"} {
+		var first *client
+		for i := range 7 {
+			p, _ := ts.join(t, room, name)
+			if i == 0 {
+				first = p
+			}
+		}
+		x, w := ts.join(t, room, "x")
+		if n := len(proto.Encode(w)); n <= 1024 {
+			t.Fatalf("welcome of %d bytes, want more than gorilla's write buffer", n)
+		}
+		first.offer(x.id, "v=0")
+		if m := x.expect(proto.TypeOffer); m.From != first.id {
+			t.Fatalf("offer from %q, want %q", m.From, first.id)
+		}
+	}
 }
