@@ -165,6 +165,10 @@ type Config struct {
 	// Metrics, when set, receives the server's Prometheus metrics (see
 	// NewMetrics); nil records none.
 	Metrics *Metrics
+
+	// plainWebSocket runs plain gorilla below the protocol, without the
+	// transport tricks (wsconn.Config.Plain): for tests that compare.
+	plainWebSocket bool
 }
 
 // withDefaults validates c and returns a copy with defaults filled in.

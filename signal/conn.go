@@ -2,16 +2,13 @@ package signal
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
-
+	"github.com/videochat/videochat/signal/internal/wsconn"
 	"github.com/videochat/videochat/signal/proto"
 )
 
@@ -44,15 +41,16 @@ type closeReq struct {
 	leave bool
 }
 
-// conn is one client's WebSocket. Its reader goroutine (readLoop) lives as
-// long as the connection, reads frames and runs the handlers; a writer
-// goroutine owns every write and runs only while something is queued (see
-// writer.go). Everything else talks to the client through Deliver, which
-// never blocks.
+// conn is one client's connection: its protocol state. Its reader
+// goroutine (readLoop) lives as long as the connection, reads frames and
+// runs the handlers; a writer goroutine owns every write and runs only
+// while something is queued (see writer.go). Everything else talks to the
+// client through Deliver, which never blocks. The WebSocket itself, and
+// everything that knows its wire format, is in package wsconn. The bool
+// fields sit together, so that conn fits the 352-byte size class.
 type conn struct {
 	srv    *Server
-	ws     *websocket.Conn
-	bc     *batchConn // ws's net.Conn
+	ws     *wsconn.Conn
 	room   string
 	remote string // the client's address, for logs
 	ip     string // counted against MaxConnsPerIP
@@ -60,9 +58,6 @@ type conn struct {
 	// Used by readLoop only.
 	limiter    msgLimiter
 	lastExtend time.Time // last read deadline extension
-	// nextHandOff is the earliest time (serverClock) at which the reader
-	// may hand over to a fresh goroutine again; see readLoop.
-	nextHandOff time.Duration
 	// nextShedReply is the earliest time (serverClock) at which the reader
 	// may send the next overloaded error; see shed.
 	nextShedReply time.Duration
@@ -78,17 +73,22 @@ type conn struct {
 	state connState
 	id    string
 	sess  *session // set by hold; the session may move on to another conn
+	req   closeReq // set with closing, before killed
 	// viewer: the room token does not allow publishing, so the peer's
 	// offers and answers must be receive-only (see handleDirected).
 	viewer  bool
 	closing bool
-	req     closeReq // set with closing, before killed
-	killed  bool     // the writer is to run the close
-	writing bool     // a writer goroutine or a direct write runs (writer.go)
+	killed  bool // the writer is to run the close
+	writing bool // a writer goroutine or a direct write runs (writer.go)
 	// flushDue says that a direct write left part of its frame in the
 	// batch buffer, for the writer to send first; directErr is the error a
 	// direct write met, for the writer to act on.
-	flushDue  bool
+	flushDue bool
+	pingDue  bool // the ping wheel asks the writer for a ping
+	// While a join is in progress frames are held back so that welcome is
+	// the first frame the client sees after joining.
+	holding   bool
+	held      [][]byte
 	directErr error
 	queue     []outFrame
 	// inFlight is the number of room frames the writer took and is
@@ -96,18 +96,12 @@ type conn struct {
 	inFlight  int
 	replies   [][]byte
 	replyWait chan struct{} // closed when the reply queue has room
-	pingDue   bool
-	// While a join is in progress frames are held back so that welcome is
-	// the first frame the client sees after joining.
-	holding bool
-	held    [][]byte
 }
 
-func newConn(s *Server, ws *websocket.Conn, bc *batchConn, room, remote, ip string) *conn {
+func newConn(s *Server, ws *wsconn.Conn, room, remote, ip string) *conn {
 	c := &conn{
 		srv:          s,
 		ws:           ws,
-		bc:           bc,
 		room:         room,
 		remote:       remote,
 		ip:           ip,
@@ -195,7 +189,7 @@ func (c *conn) evictLocked() {
 	c.loggerLocked().Warn("evicting slow consumer", "queue", c.srv.cfg.SendQueue)
 	c.srv.stats.evictions.Add(1)
 	c.srv.metrics.evicted(proto.CodeSlowConsumer)
-	c.closeLocked(closeReq{code: websocket.ClosePolicyViolation, reason: proto.CodeSlowConsumer, leave: true})
+	c.closeLocked(closeReq{code: wsconn.ClosePolicyViolation, reason: proto.CodeSlowConsumer, leave: true})
 }
 
 // closeWith asks the writer to close the connection as req says. Only the
@@ -228,7 +222,7 @@ func (c *conn) sealLocked(req closeReq) bool {
 		// close is over. And unblock a write stuck on a client that does
 		// not read.
 		c.queue, c.replies = nil, nil
-		c.bc.abort()
+		c.ws.Abort()
 	}
 	return true
 }
@@ -282,7 +276,7 @@ func (c *conn) sealForShutdown() {
 	// Even past SendQueue: the queue is bounded anyway, and a slow
 	// consumer is cut off by WriteWait.
 	c.queue = append(c.queue, outFrame{data: bye})
-	c.sealLocked(closeReq{code: websocket.CloseGoingAway, reason: proto.CodeServerShutdown, graceful: true})
+	c.sealLocked(closeReq{code: wsconn.CloseGoingAway, reason: proto.CodeServerShutdown, graceful: true})
 }
 
 // byeMessage tells a client that the server is going away.
@@ -421,28 +415,22 @@ func (c *conn) startReading() {
 // readLoop reads frames until the connection ends, then takes the peer out
 // of its room.
 //
-// When its stack has grown (see stackMark) and the client has nothing more
-// buffered, the reader hands over to a fresh goroutine before it waits:
-// the runtime never shrinks a parked reader's 4 KiB stack back to 2 KiB,
-// since what the waiting frames use plus the runtime's reserve is more
-// than a quarter of it. Relaying a message can take a fresh stack past
-// 2 KiB, so a busy reader hands over at most once per handOffEvery; one
-// that went idle on a grown stack hands over when it next wakes, at the
-// latest for the pong that answers its next ping.
+// When its stack has grown the reader goes on on a fresh goroutine before
+// it waits, so that an idle reader keeps a small stack (see
+// wsconn.Conn.HandOff).
 func (c *conn) readLoop() {
-	var mark stackMark
-	mark.set()
+	var mark wsconn.StackMark
+	mark.Set()
 	for {
-		if !c.bc.buffered() && mark.moved() && c.mayHandOff() {
+		if c.ws.HandOff(&mark) {
 			go c.readLoop() // the same loop on a 2 KiB stack; this one ends
 			return
 		}
-		c.bc.waitReadable() // a shallow wait: see readahead.go
-		if c.bc.skipPong() {
-			c.extendReadDeadline(time.Now()) // what the pong handler does
-			continue
+		c.ws.Wait() // a shallow wait
+		mt, r, err := c.ws.Next()
+		if mt == wsconn.PongMessage {
+			continue // swallowed below gorilla; its handler has run
 		}
-		mt, r, err := c.ws.NextReader()
 		var frame *[]byte
 		if err == nil {
 			frame, err = c.srv.readFrame(r)
@@ -455,21 +443,6 @@ func (c *conn) readLoop() {
 		c.handleRead(mt, *frame)
 		c.srv.putFrame(frame)
 	}
-}
-
-// handOffEvery is the least time between two hand-overs of a reader to a
-// fresh goroutine (see readLoop).
-const handOffEvery = time.Second
-
-// mayHandOff reports whether the reader may hand over to a fresh goroutine
-// now, and if so counts the hand-over. The first is always allowed.
-func (c *conn) mayHandOff() bool {
-	now := c.srv.clock.now()
-	if now < c.nextHandOff {
-		return false
-	}
-	c.nextHandOff = now + handOffEvery
-	return true
 }
 
 // endReading runs when the connection's reading has ended for good.
@@ -512,65 +485,48 @@ func (c *conn) extendReadDeadline(now time.Time) {
 // client still sends until it closes, so that dropping the socket with
 // unread data (a TCP reset) cannot destroy the close frame.
 func (c *conn) readEnded(err error) {
-	var pe protocolError
+	end, reason := wsconn.Classify(err)
 	switch {
-	case errors.Is(err, websocket.ErrReadLimit):
+	case end == wsconn.EndTooLarge:
 		// gorilla has sent close 1009 itself.
 		c.logger().Info("frame over the read limit", "limit", c.srv.cfg.ReadLimit)
 		c.expel(nil, 0, "")
 		c.drain()
 	case c.isClosing():
 		// The client answered our close frame, or we dropped the socket.
-	case isCloseFrame(err):
+	case end == wsconn.EndClosed:
 		// The client closed on purpose: gorilla has echoed its close frame.
 		c.logger().Debug("connection closed by client", "err", err)
 		c.closeWith(closeReq{})
-	case errors.As(err, &pe):
-		// A frame header that breaks RFC 6455 (readahead.go).
+	case end == wsconn.EndViolation:
+		// A frame header that breaks RFC 6455.
 		c.logger().Info("websocket protocol violation", "err", err)
-		c.expel(nil, websocket.CloseProtocolError, string(pe))
+		c.expel(nil, wsconn.CloseProtocolError, reason)
 		c.drain()
-	case isDrop(err):
+	case end == wsconn.EndDrop:
 		c.logger().Info("connection lost", "err", err)
 		c.connLost()
 	default:
-		// A violation gorilla found in a close frame's payload (a bad
-		// close code, a reason that is not UTF-8); it has sent close 1002.
+		// A violation gorilla found in a close frame's payload; it has
+		// sent close 1002.
 		c.logger().Info("websocket protocol violation", "err", err)
 		c.expel(nil, 0, "")
 		c.drain()
 	}
 }
 
-// isDrop reports whether a read error means that the connection broke:
-// a network error or deadline (net.Error), or the end of the stream
-// without a close frame (gorilla reports it as close 1006).
-func isDrop(err error) bool {
-	var ne net.Error
-	var ce *websocket.CloseError
-	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		(errors.As(err, &ce) && ce.Code == websocket.CloseAbnormalClosure)
-}
-
-// writeFailed closes the connection after a failed write. ErrCloseSent
-// means the reader has just answered the client's close frame (gorilla
-// echoes it from the reader): the client left on purpose, and the reader
-// takes the peer out of its room. Any other error means the connection
-// broke.
+// writeFailed closes the connection after a failed write. A close frame
+// sent before it means the reader has just answered the client's close
+// frame (gorilla echoes it from the reader): the client left on purpose,
+// and the reader takes the peer out of its room. Any other error means
+// the connection broke.
 func (c *conn) writeFailed(err error) {
 	c.logger().Debug("write failed", "err", err)
-	if errors.Is(err, websocket.ErrCloseSent) {
+	if wsconn.IsCloseSent(err) {
 		c.closeWith(closeReq{})
 		return
 	}
 	c.connLost()
-}
-
-// isCloseFrame reports whether err reports a close frame from the client
-// (gorilla reports a connection that ended without one as 1006).
-func isCloseFrame(err error) bool {
-	var ce *websocket.CloseError
-	return errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure
 }
 
 // connLost closes a connection that broke (a network error, a write that
@@ -589,7 +545,7 @@ func (c *conn) connLost() {
 // drain discards raw bytes from the socket for at most CloseGrace, until
 // the client closes it.
 func (c *conn) drain() {
-	nc := c.bc.unframed()
+	nc := c.ws.Unframed()
 	if nc.SetReadDeadline(time.Now().Add(c.srv.cfg.CloseGrace)) == nil {
 		_, _ = io.Copy(io.Discard, nc)
 	}

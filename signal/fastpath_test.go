@@ -110,37 +110,3 @@ func FuzzFastPathAgrees(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) { checkAgrees(t, data) })
 }
-
-// TestReadStateFrames: however the bytes arrive and however gorilla asks
-// for them, batchConn hands out no chunk that crosses a frame boundary.
-func TestReadStateFrames(t *testing.T) {
-	var stream []byte
-	var ends []int // offsets where frames end
-	for _, n := range []int{0, 5, 125, 126, 300, 65535, 70000} {
-		stream = clientFrame(stream, []byte(strings.Repeat("x", n)))
-		ends = append(ends, len(stream))
-	}
-	stream = append(stream, 0x89, 0x80, 0, 0, 0, 0) // an empty ping
-	ends = append(ends, len(stream))
-	for _, ask := range []int{1, 2, 3, 7, 128, 4096, 1 << 20} {
-		var r readState
-		off, next := 0, 0
-		for off < len(stream) {
-			n := r.limit(min(ask, len(stream)-off))
-			if n <= 0 {
-				t.Fatalf("ask %d: stuck at %d", ask, off)
-			}
-			r.advance(stream[off : off+n])
-			for next < len(ends) && ends[next] <= off {
-				next++
-			}
-			if off+n > ends[next] {
-				t.Fatalf("ask %d: chunk [%d,%d) crosses the frame end at %d", ask, off, off+n, ends[next])
-			}
-			off += n
-		}
-		if r.hlen != 0 || r.left != 0 {
-			t.Fatalf("ask %d: state %+v after the last frame", ask, r)
-		}
-	}
-}

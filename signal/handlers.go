@@ -5,8 +5,7 @@ import (
 	"errors"
 	"unicode/utf8"
 
-	"github.com/gorilla/websocket"
-
+	"github.com/videochat/videochat/signal/internal/wsconn"
 	"github.com/videochat/videochat/signal/proto"
 )
 
@@ -18,10 +17,10 @@ import (
 // its stack frames small: the reader's stack should not outgrow 2 KiB (see
 // readLoop). Errors and everything else run elsewhere.
 func (c *conn) handleFrame(mt int, data []byte) {
-	if mt == websocket.TextMessage && c.mayRelayFast() && c.relayFast(data) {
+	if mt == wsconn.TextMessage && c.mayRelayFast() && c.relayFast(data) {
 		return
 	}
-	onFreshStack(func() { c.handleSlow(mt, data) })
+	wsconn.OnFreshStack(func() { c.handleSlow(mt, data) })
 }
 
 // relayFast relays data if it is a directed message in the usual shape
@@ -60,31 +59,17 @@ func spliceDirected(data []byte, self string, out *[]byte) (typ string, kind int
 // accepts only valid UTF-8, so the check costs it nothing.
 func (c *conn) handleSlow(mt int, data []byte) {
 	switch {
-	case mt != websocket.TextMessage:
+	case mt != wsconn.TextMessage:
 		c.srv.metrics.messageIn(inInvalid)
 		c.reject(proto.Errorf(proto.CodeBadMessage, "binary frames are not part of the protocol; send JSON text frames"))
 	case !utf8.Valid(data):
 		c.srv.metrics.messageIn(inInvalid)
 		c.logger().Info("text frame is not valid UTF-8")
 		c.expel(proto.Errorf(proto.CodeBadMessage, "text frames must be valid UTF-8"),
-			websocket.CloseInvalidFramePayloadData, proto.CodeBadMessage)
+			wsconn.CloseInvalidFramePayloadData, proto.CodeBadMessage)
 	default:
 		c.handleDecoded(data)
 	}
-}
-
-// onFreshStack runs f on a goroutine of its own and waits for it to
-// return. The full path (JSON decode and encode, the join) needs a deep
-// stack; run on the reader it would grow the reader's stack for good,
-// since an idle reader rarely sees the garbage collections that shrink
-// it. A finished goroutine's grown stack is freed at once.
-func onFreshStack(f func()) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f()
-	}()
-	<-done
 }
 
 // handleDecoded decodes a frame in full and dispatches it by type.
@@ -113,7 +98,7 @@ func (c *conn) handleDecoded(data []byte) {
 // fatal (error, then close 1008); after it the connection stays open.
 func (c *conn) reject(perr *proto.Error) {
 	if c.getState() == stateNew {
-		c.fail(perr, websocket.ClosePolicyViolation)
+		c.fail(perr, wsconn.ClosePolicyViolation)
 		return
 	}
 	c.reply(c.errorFrame(perr))
@@ -147,17 +132,17 @@ func inKind(typ string, perr *proto.Error) int {
 func joinCloseCode(code string) int {
 	switch code {
 	case proto.CodeUnavailable, proto.CodeRoomLimit:
-		return websocket.CloseTryAgainLater
+		return wsconn.CloseTryAgainLater
 	case proto.CodeInternal:
-		return websocket.CloseInternalServerErr
+		return wsconn.CloseInternalServerErr
 	}
-	return websocket.ClosePolicyViolation
+	return wsconn.ClosePolicyViolation
 }
 
 // handleLeave takes the peer out of its room and closes with 1000.
 func (c *conn) handleLeave() {
 	c.leave()
-	c.closeWith(closeReq{code: websocket.CloseNormalClosure, reason: "left", graceful: true})
+	c.closeWith(closeReq{code: wsconn.CloseNormalClosure, reason: "left", graceful: true})
 }
 
 // leave takes a joined peer out of its room; the others get peer-left. It

@@ -248,3 +248,9 @@ func (ts *testServer) waitHeld(t *testing.T, n int) {
 	t.Helper()
 	waitFor(t, "held sessions", func() bool { return ts.Stats().Held == n })
 }
+
+// maskedFrame is a client frame: first byte b0, payload masked with the
+// all-zero key.
+func maskedFrame(b0 byte, payload string) []byte {
+	return append([]byte{b0, 0x80 | byte(len(payload)), 0, 0, 0, 0}, payload...)
+}

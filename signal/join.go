@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 
-	"github.com/gorilla/websocket"
+	"github.com/videochat/videochat/signal/internal/wsconn"
 
 	"github.com/videochat/videochat/signal/proto"
 )
@@ -90,7 +90,7 @@ func (c *conn) join(info proto.PeerInfo, canPublish *bool, resumed bool) bool {
 	if !c.srv.reserveRoom(c.room) {
 		c.srv.metrics.refused(proto.CodeRoomLimit)
 		c.fail(proto.Errorf(proto.CodeRoomLimit, "the server holds too many rooms; try again later").WithRef(proto.TypeJoin),
-			websocket.CloseTryAgainLater)
+			wsconn.CloseTryAgainLater)
 		return true
 	}
 	sess := newSession(c.srv, c.room, info, canPublish, c)

@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
+	"github.com/videochat/videochat/signal/internal/wsconn"
 	"golang.org/x/time/rate"
 
 	"github.com/videochat/videochat/signal/proto"
@@ -136,7 +136,7 @@ func (c *conn) admitFrame(now time.Time) bool {
 		c.srv.stats.rateCloses.Add(1)
 		c.srv.metrics.evicted(proto.CodeRateLimited)
 		c.logger().Warn("closing a connection that keeps exceeding the rate limit")
-		c.expel(proto.Errorf(proto.CodeRateLimited, "too many messages"), websocket.ClosePolicyViolation, proto.CodeRateLimited)
+		c.expel(proto.Errorf(proto.CodeRateLimited, "too many messages"), wsconn.ClosePolicyViolation, proto.CodeRateLimited)
 	}
 	return false
 }

@@ -3,7 +3,7 @@ package signal
 import (
 	"time"
 
-	"github.com/gorilla/websocket"
+	"github.com/videochat/videochat/signal/internal/wsconn"
 
 	"github.com/videochat/videochat/signal/proto"
 )
@@ -162,6 +162,6 @@ func (c *conn) requestPing() {
 func (c *conn) handshakeExpired() {
 	if c.getState() == stateNew {
 		c.fail(proto.Errorf(proto.CodeHandshakeTimeout, "no join message within %v", c.srv.cfg.HandshakeTimeout),
-			websocket.ClosePolicyViolation)
+			wsconn.ClosePolicyViolation)
 	}
 }

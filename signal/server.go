@@ -21,9 +21,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"golang.org/x/time/rate"
 
+	"github.com/videochat/videochat/signal/internal/wsconn"
 	"github.com/videochat/videochat/signal/proto"
 )
 
@@ -33,7 +33,7 @@ type Server struct {
 	backend     Backend
 	ownsBackend bool
 	log         *slog.Logger
-	upgrader    websocket.Upgrader
+	upgrader    *wsconn.Upgrader
 
 	resumes resumeSigner
 	stats   counters
@@ -45,7 +45,6 @@ type Server struct {
 	readExtendEvery time.Duration
 	relayCap        *rate.Limiter // Config.RelayRate; nil without a cap
 	frames          sync.Pool     // *[]byte read buffers, see readFrame
-	batches         *sync.Pool
 
 	// mu guards the maps below and closed. It is held for map updates only,
 	// never while delivering a frame or calling the Backend.
@@ -78,7 +77,6 @@ func New(cfg Config) (*Server, error) {
 		log:      cfg.Logger.With("component", "signal"),
 		metrics:  cfg.Metrics,
 		clock:    serverClock{epoch: time.Now()},
-		batches:  newBufferPool(),
 		sessions: make(map[string]*session),
 		rooms:    make(map[string]int),
 		perIP:    make(map[string]int),
@@ -98,14 +96,7 @@ func New(cfg Config) (*Server, error) {
 		b := make([]byte, 0, 1024)
 		return &b
 	}
-	s.upgrader = websocket.Upgrader{
-		CheckOrigin:    s.checkOrigin,
-		ReadBufferSize: readBufferSize,
-		// Gorilla takes a buffer for each message it writes and puts it
-		// back after: an idle connection holds none.
-		WriteBufferPool: &sync.Pool{},
-		WriteBufferSize: writeBufferSize,
-	}
+	s.upgrader = wsconn.NewUpgrader(wsconn.Config{CheckOrigin: s.checkOrigin, Plain: cfg.plainWebSocket})
 	return s, nil
 }
 
@@ -135,8 +126,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	room := r.PathValue("room")
-	hj := &batchHijacker{ResponseWriter: w, pool: s.batches}
-	ws, err := s.upgrader.Upgrade(hj, r, nil)
+	ws, err := s.upgrader.Upgrade(w, r)
 	if err != nil {
 		// The upgrader has answered with an HTTP error already.
 		s.metrics.refused(refusedHandshake)
@@ -145,7 +135,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"origin", r.Header.Get("Origin"), "err", err)
 		return
 	}
-	c := newConn(s, ws, hj.bc, room, r.RemoteAddr, ip)
+	c := newConn(s, ws, room, r.RemoteAddr, ip)
 	if !s.track(c) {
 		s.metrics.refused(refusedShutdown)
 		s.releaseIP(ip)
@@ -155,19 +145,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !proto.ValidRoom(room) {
 		s.metrics.refused(proto.CodeBadRoom)
 		c.fail(proto.Errorf(proto.CodeBadRoom, "room names are 1 to 64 letters, digits, '-', '_' or '.'"),
-			websocket.ClosePolicyViolation)
+			wsconn.ClosePolicyViolation)
 	}
 	c.startReading()
 }
-
-// Buffer sizes of each connection. Gorilla's read buffer stays with the
-// connection, but batchConn reads ahead into pooled buffers, so it needs
-// little more than a frame header (gorilla's minimum is 125). Gorilla's
-// write buffer is pooled.
-const (
-	readBufferSize  = 128
-	writeBufferSize = 1024
-)
 
 // Shutdown stops accepting connections, sends every client a bye with code
 // server-shutdown and closes it with 1001, ends the sessions held for a
@@ -211,12 +192,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // refuse says bye to a connection upgraded while the server shut down.
-func (s *Server) refuse(ws *websocket.Conn) {
+func (s *Server) refuse(ws *wsconn.Conn) {
 	deadline := time.Now().Add(s.cfg.WriteWait)
 	_ = ws.SetWriteDeadline(deadline)
-	if ws.WriteMessage(websocket.TextMessage, proto.Encode(byeMessage())) == nil {
-		msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, proto.CodeServerShutdown)
-		_ = ws.WriteControl(websocket.CloseMessage, msg, deadline)
+	if ws.WriteText(proto.Encode(byeMessage())) == nil {
+		_ = ws.WriteClose(wsconn.CloseGoingAway, proto.CodeServerShutdown, deadline)
 	}
 	_ = ws.Close()
 }

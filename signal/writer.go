@@ -2,8 +2,6 @@ package signal
 
 import (
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // The write side of a connection.
@@ -21,7 +19,7 @@ import (
 //   - kickLocked, called after anything is queued (a frame, a reply, a
 //     ping, the close), starts writeLoop if writing is false and sets it.
 //   - writeLoop takes everything queued under the lock and writes it as
-//     one batch (one write(2), see batchConn), then looks again. When it
+//     one batch (one write(2), see wsconn.Conn.Begin), then looks again. When it
 //     finds nothing it clears writing, under the same lock, and returns.
 //
 //   - Deliver may instead write a frame itself when the connection is idle
@@ -118,24 +116,24 @@ func (c *conn) takeLocked(b *writeBatch) bool {
 func (c *conn) write(b *writeBatch) error {
 	cfg := &c.srv.cfg
 	deadline := time.Now().Add(cfg.WriteWait)
-	c.bc.begin()
+	c.ws.Begin()
 	err := c.ws.SetWriteDeadline(deadline)
 	for _, f := range b.replies {
 		if err != nil {
 			break
 		}
-		err = c.ws.WriteMessage(websocket.TextMessage, f)
+		err = c.ws.WriteText(f)
 	}
 	for _, f := range b.frames {
 		if err != nil {
 			break
 		}
-		err = c.ws.WriteMessage(websocket.TextMessage, f.data)
+		err = c.ws.WriteText(f.data)
 	}
 	if err == nil && b.ping {
-		err = c.ws.WriteControl(websocket.PingMessage, nil, deadline)
+		err = c.ws.WritePing(deadline)
 	}
-	if ferr := c.bc.flush(); err == nil {
+	if ferr := c.ws.Flush(); err == nil {
 		err = ferr
 	}
 	if err == nil {
@@ -173,8 +171,7 @@ func (c *conn) finish() {
 		if !req.graceful {
 			wait = min(wait, time.Second)
 		}
-		msg := websocket.FormatCloseMessage(req.code, req.reason)
-		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(wait))
+		_ = c.ws.WriteClose(req.code, req.reason, time.Now().Add(wait))
 		c.logger().Info("closing connection", "code", req.code, "reason", req.reason)
 	}
 	if req.graceful {
@@ -211,7 +208,7 @@ func (c *conn) flush() {
 // a non-blocking write. c.mu is held.
 func (c *conn) mayWriteDirectLocked() bool {
 	return !c.writing && !c.closing && !c.holding && !c.pingDue &&
-		len(c.queue) == 0 && len(c.replies) == 0 && c.bc.raw != nil
+		len(c.queue) == 0 && len(c.replies) == 0 && c.ws.CanWriteDirect()
 }
 
 // writeDirect writes frame to the client from the delivering goroutine,
@@ -219,7 +216,7 @@ func (c *conn) mayWriteDirectLocked() bool {
 // the client: what a full socket buffer leaves over, an error, and frames
 // queued meanwhile are left to writeLoop, which it starts only then.
 func (c *conn) writeDirect(frame []byte, at time.Duration) {
-	done, err := c.bc.tryWrite(frame)
+	done, err := c.ws.TryWrite(frame)
 	if done {
 		c.srv.metrics.wroteFrame(frame, at, c.srv.clock.now())
 	}

@@ -1,4 +1,4 @@
-package signal
+package wsconn
 
 import (
 	"bufio"
@@ -32,11 +32,11 @@ type batchConn struct {
 	// the socket write, so frames never interleave.
 	mu       sync.Mutex
 	batching bool
+	// aborted is set by abort: queued data is no longer worth sending.
+	aborted  atomic.Bool
 	buf      *[]byte   // pooled; nil outside a batch
 	deadline time.Time // write deadline recorded during a batch
 
-	// aborted is set by abort: queued data is no longer worth sending.
-	aborted atomic.Bool
 	// writeFn makes the write(2) of writeNow with wp, leaving its results
 	// in wn and werr. It is made once, on the first direct write, so that
 	// a write allocates no closure. Guarded by mu.
@@ -45,9 +45,10 @@ type batchConn struct {
 	wn      int
 	werr    error
 
-	// closeSent is set, under mu, when gorilla writes a close frame (its
-	// echo of the client's close, or ours): no data frame may follow it.
-	closeSent bool
+	// ws follows the frames gorilla writes, under mu; ws.closeSent is set
+	// when gorilla writes a close frame (its echo of the client's close,
+	// or ours): no data frame may follow it.
+	ws writeState
 }
 
 // maxBatch is the most a batch buffers before writing out early, so that
@@ -55,7 +56,7 @@ type batchConn struct {
 const maxBatch = 64 << 10
 
 // errAborted reports a batch dropped because the connection is closing.
-var errAborted = errors.New("signal: write aborted, connection closing")
+var errAborted = errors.New("wsconn: write aborted, connection closing")
 
 // begin starts collecting writes.
 func (b *batchConn) begin() {
@@ -68,12 +69,7 @@ func (b *batchConn) begin() {
 func (b *batchConn) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	// Gorilla starts every Write with a frame header, except the payload
-	// of a long text message, which is UTF-8 and so never starts with the
-	// byte 0x88 (a continuation byte) that starts a close frame.
-	if len(p) > 0 && p[0] == 0x80|websocket.CloseMessage {
-		b.closeSent = true
-	}
+	b.ws.follow(p)
 	if !b.batching {
 		return b.Conn.Write(p)
 	}
@@ -152,11 +148,11 @@ func newBufferPool() *sync.Pool {
 }
 
 // batchHijacker wraps the ResponseWriter handed to the Upgrader so that the
-// connection it hijacks is a batchConn.
+// connection it hijacks is bc, a batchConn.
 type batchHijacker struct {
 	http.ResponseWriter
 	pool *sync.Pool
-	bc   *batchConn
+	bc   *batchConn // zero; Hijack sets it up
 }
 
 // Hijack implements http.Hijacker.
@@ -165,7 +161,7 @@ func (h *batchHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	h.bc = &batchConn{Conn: nc, pool: h.pool}
+	h.bc.Conn, h.bc.pool = nc, h.pool
 	if sc, ok := nc.(syscall.Conn); ok {
 		h.bc.raw, _ = sc.SyscallConn()
 	}
@@ -185,7 +181,7 @@ func (b *batchConn) tryWrite(payload []byte) (bool, error) {
 	if b.aborted.Load() {
 		return false, errAborted
 	}
-	if b.closeSent {
+	if b.ws.closeSent {
 		return false, websocket.ErrCloseSent
 	}
 	buf := b.pool.Get().(*[]byte)
@@ -256,4 +252,65 @@ func appendTextFrame(dst, payload []byte) []byte {
 		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
 	}
 	return append(dst, payload...)
+}
+
+// writeState follows the frames gorilla writes through batchConn.Write
+// and sees a close frame among them. It parses every header, because a
+// Write need not start one: gorilla writes a message longer than its
+// write buffer with two Writes, the second starting in the middle of the
+// payload, possibly on the byte 0x88 (a UTF-8 continuation byte) that
+// also starts a close frame (TestLongTextIsNotAClose). Frames written by
+// tryWrite do not pass through it; they are written whole, between
+// gorilla's frames. It keeps no header bytes, so that it stays small.
+type writeState struct {
+	// left is the payload of the current frame still to come; while a
+	// header passes, the payload length read so far.
+	left uint64
+	hlen uint8 // header bytes seen; 0 outside a header
+	need uint8 // the header's length, once its second byte is seen
+	ext  uint8 // bytes of extended payload length in the header
+	// isClose: the frame whose header passes is a close frame.
+	isClose bool
+	// framed is set once the handshake's response is out: from then on
+	// Writes carry frames.
+	framed    bool
+	closeSent bool // a close frame has been written
+}
+
+// follow follows p through the frames and sets closeSent when a close
+// frame's header has passed.
+func (w *writeState) follow(p []byte) {
+	if !w.framed {
+		return
+	}
+	for len(p) > 0 {
+		if w.hlen == 0 && w.left > 0 { // payload
+			n := min(uint64(len(p)), w.left)
+			w.left -= n
+			p = p[n:]
+			continue
+		}
+		b := p[0]
+		p = p[1:]
+		w.hlen++
+		switch {
+		case w.hlen == 1:
+			w.isClose = b&0x0f == websocket.CloseMessage
+			continue
+		case w.hlen == 2:
+			w.need = uint8(headerLen([]byte{0, b}))
+			switch w.left, w.ext = uint64(b&0x7f), 0; w.left {
+			case 126:
+				w.left, w.ext = 0, 2
+			case 127:
+				w.left, w.ext = 0, 8
+			}
+		case w.hlen <= 2+w.ext:
+			w.left = w.left<<8 | uint64(b)
+		}
+		if w.hlen == w.need {
+			w.closeSent = w.closeSent || w.isClose
+			w.hlen = 0
+		}
+	}
 }

@@ -1,4 +1,4 @@
-package signal
+package wsconn
 
 import (
 	"errors"
@@ -12,7 +12,8 @@ import (
 )
 
 // tcpPair returns the two ends of a loopback TCP connection, the first
-// wrapped in a batchConn as the server's hijacked connection would be.
+// wrapped in a batchConn as the server's hijacked connection would be
+// after the handshake.
 func tcpPair(t *testing.T) (*batchConn, net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -29,7 +30,7 @@ func tcpPair(t *testing.T) (*batchConn, net.Conn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close(); server.Close() })
-	bc := &batchConn{Conn: server, pool: newBufferPool()}
+	bc := &batchConn{Conn: server, pool: newBufferPool(), ws: writeState{framed: true}}
 	bc.raw, err = server.(syscall.Conn).SyscallConn()
 	if err != nil {
 		t.Fatal(err)

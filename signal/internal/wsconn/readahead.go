@@ -1,4 +1,4 @@
-package signal
+package wsconn
 
 import (
 	"encoding/binary"
@@ -13,12 +13,13 @@ import (
 // The read side of batchConn keeps an idle connection's reader goroutine
 // small. Gorilla parks the reader deep in its own call chain while it
 // waits for the next frame, which keeps the goroutine's stack at 4 KiB;
-// readLoop instead waits in waitReadable, a few frames deep, so the runtime
-// shrinks the stack of an idle reader to the minimum. For that to be safe
-// readLoop must know that gorilla's buffer holds no complete frame when it
-// waits, so batchConn reads ahead into a pooled buffer of its own and
-// hands gorilla the bytes of one frame at a time: when gorilla starts on a
-// frame, everything buffered is in batchConn, and buffered reports it.
+// the reader instead waits in Conn.Wait (waitReadable), a few frames
+// deep, so the runtime shrinks the stack of an idle reader to the
+// minimum. For that to be safe the reader must know that gorilla's buffer
+// holds no complete frame when it waits, so batchConn reads ahead into a
+// pooled buffer of its own and hands gorilla the bytes of one frame at a
+// time: when gorilla starts on a frame, everything buffered is in
+// batchConn, and buffered reports it (TestGorillaReadsOneFrameAtATime).
 //
 // Since it follows the frame headers anyway, the read side also checks
 // them against RFC 6455 before gorilla sees them (checkHeader): a header

@@ -1,7 +1,9 @@
-package signal
+package wsconn
 
 import (
 	"bytes"
+	"encoding/binary"
+	"strings"
 	"testing"
 )
 
@@ -79,4 +81,55 @@ func BenchmarkReadState(b *testing.B) {
 			off += n
 		}
 	}
+}
+
+// TestReadStateFrames: however the bytes arrive and however gorilla asks
+// for them, batchConn hands out no chunk that crosses a frame boundary.
+func TestReadStateFrames(t *testing.T) {
+	var stream []byte
+	var ends []int // offsets where frames end
+	for _, n := range []int{0, 5, 125, 126, 300, 65535, 70000} {
+		stream = clientFrame(stream, []byte(strings.Repeat("x", n)))
+		ends = append(ends, len(stream))
+	}
+	stream = append(stream, 0x89, 0x80, 0, 0, 0, 0) // an empty ping
+	ends = append(ends, len(stream))
+	for _, ask := range []int{1, 2, 3, 7, 128, 4096, 1 << 20} {
+		var r readState
+		off, next := 0, 0
+		for off < len(stream) {
+			n := r.limit(min(ask, len(stream)-off))
+			if n <= 0 {
+				t.Fatalf("ask %d: stuck at %d", ask, off)
+			}
+			r.advance(stream[off : off+n])
+			for next < len(ends) && ends[next] <= off {
+				next++
+			}
+			if off+n > ends[next] {
+				t.Fatalf("ask %d: chunk [%d,%d) crosses the frame end at %d", ask, off, off+n, ends[next])
+			}
+			off += n
+		}
+		if r.hlen != 0 || r.left != 0 {
+			t.Fatalf("ask %d: state %+v after the last frame", ask, r)
+		}
+	}
+}
+
+// clientFrame appends payload as a masked text frame with the all-zero key.
+func clientFrame(dst, payload []byte) []byte {
+	n := len(payload)
+	switch {
+	case n < 126:
+		dst = append(dst, 0x81, 0x80|byte(n))
+	case n <= 0xffff:
+		dst = append(dst, 0x81, 0x80|126)
+		dst = binary.BigEndian.AppendUint16(dst, uint16(n))
+	default:
+		dst = append(dst, 0x81, 0x80|127)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
+	}
+	dst = append(dst, 0, 0, 0, 0)
+	return append(dst, payload...)
 }
