@@ -20,13 +20,10 @@ package e2e
 //	offset    = audio lag − video lag  (> 0: the sound comes after the picture)
 //
 // Measurement clocks:
-//   - Audio: the sink's monitor is recorded by parec with a 10 ms latency,
-//     each read stamped with the wall clock. A sample cannot be read before
-//     it was played, so sample i left the sink at or before
-//     min over reads k of (read time k − (samples read by k − i)/rate);
-//     that bound is taken as its time (reads within 1 s of it). Its error
-//     is the record latency, which pulse reports to parec -v (logged: a
-//     few ms). (A click played with pacat does not calibrate it: pacat's
+//   - Audio: the sink's monitor is recorded with the time of each read
+//     (pulsetest.RecordTimed); a sample's time is the latest it can have
+//     been played, off by the record latency that pulse reports (logged:
+//     a few ms). (A click played with pacat does not calibrate it: pacat's
 //     own playback delay wandered from 5 ms to 1.5 s here.)
 //   - Video: the strip's rows of the window are read with X11 GetImage
 //     about every 4 ms; a frame's time on screen is the first read that
@@ -34,24 +31,21 @@ package e2e
 //     Xvfb has no scan-out: a real monitor adds its refresh delay.
 
 import (
+	"bytes"
 	"context"
-	"encoding/binary"
+	"encoding/json"
 	"errors"
-	"fmt"
 	"image"
-	"io"
 	"math"
-	"os/exec"
+	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/videochat/videochat/internal/pulsetest"
 	"github.com/videochat/videochat/internal/timestrip"
+	"github.com/videochat/videochat/internal/tonetest"
 	"github.com/videochat/videochat/internal/xvfbtest"
 	"github.com/videochat/videochat/view"
 	"github.com/videochat/videochat/view/window"
@@ -97,7 +91,7 @@ func measureLipSync(tb testing.TB, dur time.Duration) lipSync {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	rec := startTimedRecording(tb, srv, "spk")
+	rec := srv.RecordTimed("spk", hearRate)
 
 	_, url := startServer(ctx, tb)
 	env := append(srv.Env(), d.Env()...)
@@ -124,26 +118,22 @@ func measureLipSync(tb testing.TB, dur time.Duration) lipSync {
 	}
 	time.Sleep(time.Second) // let the jitter buffer and the lip sync settle: a time to wait, not an event
 
-	from := rec.samples()
+	from, begin := rec.Samples(), time.Now()
 	shown := sampleFrames(tb, g, strip, dur)
-	pcm, clock := rec.snapshot()
+	pcm, clock := rec.Snapshot()
 	pcm = pcm[from:]
-	onsets := beepOnsets(pcm)
+	// The test tone: 440 Hz at 0.05 of full scale, 0.3 in the beeps
+	// (RMS 0.035 and 0.21); an onset crosses 0.12 after 0.5 s without.
+	onsets := tonetest.Onsets(pcm, 440, hearRate, 0.12, hearRate/2)
 
 	var r lipSync
-	r.recLatency = rec.latency()
-	if s, err := lastPlayStats(stats); err == nil {
-		for _, st := range s.Playback {
-			if st.PeerName == "talker" {
-				r.heardLag = time.Duration(st.HeardLagMillis * float64(time.Millisecond))
-			}
-		}
-	}
+	r.recLatency = rec.Latency()
+	r.heardLag = medianHeardLag(tb, stats, "talker", begin)
 	r.framesSeen = len(shown)
 	r.beepsRaw = len(onsets)
 	var aLags, vLags []time.Duration
 	for _, i := range onsets {
-		out := clock.at(from + i)
+		out := clock.At(from + i)
 		second := out.Truncate(time.Second)
 		aLag := out.Sub(second)
 		var v []time.Duration
@@ -182,145 +172,26 @@ func startEnv(tb testing.TB, env []string, args ...string) {
 	startBenchJoin(tb, env, args...)
 }
 
-// --- audio: a recording with the wall-clock time of its samples ---
-
-// timedRecording is parec reading a sink's monitor, mono s16 at hearRate,
-// each read stamped with the time it returned.
-type timedRecording struct {
-	cmd     *exec.Cmd
-	done    chan struct{}
-	verbose lockedBuffer // parec -v: its latency, twenty times a second
-
-	mu    sync.Mutex
-	pcm   []int16
-	reads []timedRead
-}
-
-type timedRead struct {
-	end int // samples read so far
-	at  time.Time
-}
-
-func startTimedRecording(tb testing.TB, srv *pulsetest.Server, sink string) *timedRecording {
-	tb.Helper()
-	r := &timedRecording{done: make(chan struct{})}
-	r.cmd = srv.Cmd("parec", "-v", "-d", sink+".monitor", "--raw", "--format=s16le",
-		fmt.Sprintf("--rate=%d", hearRate), "--channels=1", "--latency-msec=10")
-	out, err := r.cmd.StdoutPipe()
+// medianHeardLag is the median of name's heard_lag_ms in the stats lines
+// written since begin.
+func medianHeardLag(tb testing.TB, path, name string, begin time.Time) time.Duration {
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	r.cmd.Stderr = &r.verbose
-	if err := r.cmd.Start(); err != nil {
-		tb.Fatalf("parec: %v", err)
-	}
-	go r.read(out)
-	tb.Cleanup(func() {
-		_ = r.cmd.Process.Kill()
-		<-r.done
-		_ = r.cmd.Wait()
-	})
-	return r
-}
-
-func (r *timedRecording) read(out io.Reader) {
-	defer close(r.done)
-	buf := make([]byte, 4096)
-	var odd []byte
-	for {
-		n, err := out.Read(buf)
-		at := time.Now()
-		if n > 0 {
-			b := append(odd, buf[:n]...)
-			r.mu.Lock()
-			for len(b) >= 2 {
-				r.pcm = append(r.pcm, int16(binary.LittleEndian.Uint16(b)))
-				b = b[2:]
+	var lags []time.Duration
+	for _, line := range bytes.Split(raw, []byte("\n")) {
+		var s playStats
+		if json.Unmarshal(line, &s) != nil || s.Time.Before(begin) {
+			continue
+		}
+		for _, st := range s.Playback {
+			if st.PeerName == name && st.HeardLagMillis != 0 {
+				lags = append(lags, time.Duration(st.HeardLagMillis*float64(time.Millisecond)))
 			}
-			r.reads = append(r.reads, timedRead{end: len(r.pcm), at: at})
-			r.mu.Unlock()
-			odd = append([]byte(nil), b...)
-		}
-		if err != nil {
-			return
 		}
 	}
-}
-
-func (r *timedRecording) samples() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.pcm)
-}
-
-var parecLatency = regexp.MustCompile(`Latency: (-?\d+) usec`)
-
-// latency is the median record latency (absolute) parec reported: how
-// long a sample played into the sink waits before parec can read it.
-func (r *timedRecording) latency() time.Duration {
-	var all []time.Duration
-	for _, m := range parecLatency.FindAllStringSubmatch(r.verbose.String(), -1) {
-		us, _ := strconv.Atoi(m[1])
-		all = append(all, time.Duration(max(us, -us))*time.Microsecond)
-	}
-	return median(all)
-}
-
-// snapshot is what was recorded so far and the clock of its samples.
-func (r *timedRecording) snapshot() ([]int16, sampleClock) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.pcm), sampleClock(slices.Clone(r.reads))
-}
-
-// sampleClock maps sample indices of a recording to the wall clock.
-type sampleClock []timedRead
-
-// at is the latest time sample i can have been played: the earliest
-// bound given by the reads within a second of it.
-func (c sampleClock) at(i int) time.Time {
-	var best time.Time
-	for _, rd := range c {
-		if rd.end < i || rd.end > i+hearRate {
-			continue
-		}
-		t := rd.at.Add(-time.Duration(rd.end-i) * time.Second / hearRate)
-		if best.IsZero() || t.Before(best) {
-			best = t
-		}
-	}
-	return best
-}
-
-// beepOnsets returns the sample indices where the test tone turns loud:
-// its RMS over one period of 440 Hz crosses 0.12 of full scale (between
-// the quiet 0.035 and the beep's 0.21) after at least 0.5 s below it.
-func beepOnsets(x []int16) []int {
-	const w = hearRate / 440
-	var out []int
-	var sum float64
-	quiet := 0
-	for i := range x {
-		v := float64(x[i]) / math.MaxInt16
-		sum += v * v
-		if i >= w {
-			o := float64(x[i-w]) / math.MaxInt16
-			sum -= o * o
-		}
-		if i < w {
-			continue
-		}
-		loud := math.Sqrt(max(sum, 0)/w) > 0.12
-		if loud && quiet >= hearRate/2 {
-			out = append(out, i-w/2) // the window's centre
-		}
-		if loud {
-			quiet = 0
-		} else {
-			quiet++
-		}
-	}
-	return out
+	return median(lags)
 }
 
 // --- video: when frames first appear in the window ---
