@@ -61,8 +61,8 @@ const maxAVOffset = 80 * time.Millisecond
 func TestLipSyncNative(t *testing.T) {
 	xvfbtest.Require(t)
 	r := measureLipSync(t, 12*time.Second)
-	t.Logf("lip sync over %d beeps: offset median %+.1f ms, min %+.1f ms, max %+.1f ms (audio lag median %.1f ms, video lag median %.1f ms); receiver's own audio lag estimate %.1f ms; record latency reported by pulse %.1f ms (median)",
-		len(r.offsets), ms(r.median), ms(r.min), ms(r.max), ms(r.audioLag), ms(r.videoLag), ms(r.heardLag), ms(r.recLatency))
+	t.Logf("lip sync over %d beeps: offset median %+.1f ms, min %+.1f ms, max %+.1f ms (audio lag median %.1f ms, video lag median %.1f ms); receiver's own audio lag estimate %.1f ms; record latency reported by pulse %.1f ms (median); %d frames seen",
+		len(r.offsets), ms(r.median), ms(r.min), ms(r.max), ms(r.audioLag), ms(r.videoLag), ms(r.heardLag), ms(r.recLatency), r.framesSeen)
 	if len(r.offsets) < 6 {
 		t.Fatalf("only %d beeps measured in 12 s", len(r.offsets))
 	}
@@ -72,16 +72,35 @@ func TestLipSyncNative(t *testing.T) {
 	}
 }
 
+// BenchmarkLipSync is TestLipSyncNative's measurement over 30 s, with
+// its numbers as metrics (ms): the offset's median, min and max over the
+// beeps, the audio and video lags, and the receiver's own estimate of
+// the audio lag.
+//
+//	go test ./e2e -run '^$' -bench LipSync -benchtime 1x -count 1
+func BenchmarkLipSync(b *testing.B) {
+	xvfbtest.Require(b)
+	r := measureLipSync(b, 30*time.Second)
+	b.ReportMetric(ms(r.median), "offset-p50-ms")
+	b.ReportMetric(ms(r.min), "offset-min-ms")
+	b.ReportMetric(ms(r.max), "offset-max-ms")
+	b.ReportMetric(ms(r.audioLag), "audio-lag-ms")
+	b.ReportMetric(ms(r.videoLag), "video-lag-ms")
+	b.ReportMetric(ms(r.heardLag), "heard-lag-est-ms")
+	b.ReportMetric(float64(len(r.offsets)), "beeps")
+	b.ReportMetric(0, "ns/op")
+}
+
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // lipSync is one measurement.
 type lipSync struct {
-	offsets                      []time.Duration // per beep, audio lag − video lag
-	median, min, max             time.Duration
-	audioLag, videoLag           time.Duration // medians
-	recLatency                   time.Duration // the median record latency parec reported
-	heardLag                     time.Duration // the receiver's own estimate of the audio lag (stats)
-	frames, framesSeen, beepsRaw int
+	offsets            []time.Duration // per beep, audio lag − video lag
+	median, min, max   time.Duration
+	audioLag, videoLag time.Duration // medians
+	recLatency         time.Duration // the median record latency parec reported
+	heardLag           time.Duration // the receiver's own estimate of the audio lag (stats)
+	framesSeen         int           // distinct frames seen on the screen
 }
 
 // measureLipSync runs the call and measures it for dur.
@@ -130,7 +149,6 @@ func measureLipSync(tb testing.TB, dur time.Duration) lipSync {
 	r.recLatency = rec.Latency()
 	r.heardLag = medianHeardLag(tb, stats, "talker", begin)
 	r.framesSeen = len(shown)
-	r.beepsRaw = len(onsets)
 	var aLags, vLags []time.Duration
 	for _, i := range onsets {
 		out := clock.At(from + i)
