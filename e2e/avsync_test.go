@@ -60,7 +60,7 @@ const maxAVOffset = 80 * time.Millisecond
 // 12 s, is within ±80 ms; it and its spread are logged.
 func TestLipSyncNative(t *testing.T) {
 	xvfbtest.Require(t)
-	r := measureLipSync(t, 12*time.Second)
+	r := measureLipSync(t, 12*time.Second, nativeTalker(t))
 	t.Logf("lip sync over %d beeps: offset median %+.1f ms, min %+.1f ms, max %+.1f ms (audio lag median %.1f ms, video lag median %.1f ms); receiver's own audio lag estimate %.1f ms; record latency reported by pulse %.1f ms (median); %d frames seen",
 		len(r.offsets), ms(r.median), ms(r.min), ms(r.max), ms(r.audioLag), ms(r.videoLag), ms(r.heardLag), ms(r.recLatency), r.framesSeen)
 	if len(r.offsets) < 6 {
@@ -80,7 +80,7 @@ func TestLipSyncNative(t *testing.T) {
 //	go test ./e2e -run '^$' -bench LipSync -benchtime 1x -count 1
 func BenchmarkLipSync(b *testing.B) {
 	xvfbtest.Require(b)
-	r := measureLipSync(b, 30*time.Second)
+	r := measureLipSync(b, 30*time.Second, nativeTalker(b))
 	b.ReportMetric(ms(r.median), "offset-p50-ms")
 	b.ReportMetric(ms(r.min), "offset-min-ms")
 	b.ReportMetric(ms(r.max), "offset-max-ms")
@@ -103,9 +103,19 @@ type lipSync struct {
 	framesSeen         int           // distinct frames seen on the screen
 }
 
-// measureLipSync runs the call and measures it for dur.
-func measureLipSync(tb testing.TB, dur time.Duration) lipSync {
-	srv := pulsetest.Start(tb, pulsetest.Sink{Name: "spk", Channels: 1})
+// nativeTalker starts the native sender "talker".
+func nativeTalker(tb testing.TB) func(url string, srv *pulsetest.Server, env []string) {
+	return func(url string, _ *pulsetest.Server, env []string) {
+		startEnv(tb, env, joinArgs(url, "sync", "talker", "--video", "test", "--audio", "test", "--view", "none", "--speaker", "none")...)
+	}
+}
+
+// measureLipSync runs the call with the sender "talker" that talker
+// starts (env: the sound server's and the display's) and measures it
+// for dur.
+func measureLipSync(tb testing.TB, dur time.Duration, talker func(url string, srv *pulsetest.Server, env []string)) lipSync {
+	// "other" is the default sink, so that nothing else plays on "spk".
+	srv := pulsetest.Start(tb, pulsetest.Sink{Name: "other"}, pulsetest.Sink{Name: "spk", Channels: 1})
 	d := xvfbtest.Start(tb, 1280, 720)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -115,7 +125,7 @@ func measureLipSync(tb testing.TB, dur time.Duration) lipSync {
 	_, url := startServer(ctx, tb)
 	env := append(srv.Env(), d.Env()...)
 	stats := filepath.Join(tb.TempDir(), "watcher.jsonl")
-	startEnv(tb, env, joinArgs(url, "sync", "talker", "--video", "test", "--audio", "test", "--view", "none", "--speaker", "none")...)
+	talker(url, srv, env)
 	startEnv(tb, env, joinArgs(url, "sync", "watcher", "--video", "none", "--audio", "none",
 		"--speaker", "spk", "--view", "window", "--fullscreen", "--stats-json", stats)...)
 
