@@ -82,6 +82,7 @@ type View struct {
 	version uint64           // changes when tiles come or go, or a State changes
 	gone    Counters         // counters of tiles that went
 
+	display  atomic.Int64 // the renderer's display delay (display.go)
 	decoders atomic.Int64 // open decoders (for leak checks)
 	sinks    atomic.Int64 // open sinks
 }
@@ -163,6 +164,7 @@ func (v *View) present(t *tile, now time.Time) Tile {
 	haveAudio := false
 	if v.cfg.AudioClock != nil {
 		audio, haveAudio = v.cfg.AudioClock.SenderTimeNow(t.id)
+		audio = audio.Add(v.DisplayDelay()) // what will be heard when a frame released now is seen
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()

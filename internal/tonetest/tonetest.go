@@ -66,3 +66,34 @@ func RMS(x []int16) float64 {
 
 // DB is the ratio a in decibels (an amplitude ratio; -240 dB for 0).
 func DB(a float64) float64 { return 20 * math.Log10(math.Max(a, 1e-12)) }
+
+// Onsets returns where a tone of frequency f in x (sampled at rate) turns
+// loud: the centres of the one-period windows whose RMS (relative to full
+// scale) crosses threshold after at least quiet samples below it.
+func Onsets(x []int16, f float64, rate int, threshold float64, quiet int) []int {
+	w := max(1, int(float64(rate)/f))
+	var out []int
+	var sum float64
+	below := 0
+	for i := range x {
+		v := float64(x[i]) / math.MaxInt16
+		sum += v * v
+		if i >= w {
+			o := float64(x[i-w]) / math.MaxInt16
+			sum -= o * o
+		}
+		if i < w {
+			continue
+		}
+		loud := math.Sqrt(max(sum, 0)/float64(w)) > threshold
+		if loud && below >= quiet {
+			out = append(out, i-w/2)
+		}
+		if loud {
+			below = 0
+		} else {
+			below++
+		}
+	}
+	return out
+}

@@ -33,3 +33,26 @@ func TestMeasures(t *testing.T) {
 		t.Errorf("DB(0.1) = %v", d)
 	}
 }
+
+// TestOnsets: a tone that turns loud at known samples is found there,
+// within a period.
+func TestOnsets(t *testing.T) {
+	const rate = 48000
+	x := make([]int16, 3*rate)
+	for i := range x {
+		amp := 0.05
+		if i%rate < rate*3/10 && i >= rate/2 {
+			amp = 0.3
+		}
+		x[i] = int16(amp * math.MaxInt16 * math.Sin(2*math.Pi*440*float64(i)/rate))
+	}
+	got := Onsets(x, 440, rate, 0.12, rate/2)
+	if len(got) != 2 {
+		t.Fatalf("onsets %v, want 2", got)
+	}
+	for k, want := range []int{rate, 2 * rate} {
+		if d := got[k] - want; d < -rate/440 || d > rate/440 {
+			t.Errorf("onset %d at %d, want %d", k, got[k], want)
+		}
+	}
+}

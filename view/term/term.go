@@ -126,7 +126,7 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 	defer signal.Stop(winch)
 	tick := time.NewTicker(time.Second / time.Duration(cfg.FPS))
 	defer tick.Stop()
-	r := &renderer{cfg: cfg}
+	r := &renderer{cfg: cfg, meter: view.DelayMeter{Interval: time.Second / time.Duration(cfg.FPS)}}
 	defer r.restore()
 	for {
 		r.frame(src)
@@ -148,6 +148,7 @@ type cell struct {
 
 // renderer is Run's state; used by Run's goroutine only.
 type renderer struct {
+	meter      view.DelayMeter // lip sync: Tiles → written, for the view (view/display.go)
 	cfg        Config
 	cols, rows int // terminal size at the last layout
 	vrows      int // rows of the grid
@@ -179,6 +180,7 @@ func (r *renderer) frame(src Source) {
 	if err != nil || cols <= 0 || rows <= 0 {
 		return
 	}
+	taken := time.Now()
 	tiles, ver := src.Tiles()
 	resized := cols != r.cols || rows != r.rows
 	if !resized && ver == r.version && r.drawn && sameSeqs(tiles, r.seqs) {
@@ -213,6 +215,9 @@ func (r *renderer) frame(src Source) {
 	}
 	r.drawn = true
 	r.flush()
+	if d, ok := src.(interface{ SetDisplayDelay(time.Duration) }); ok {
+		d.SetDisplayDelay(r.meter.Frame(time.Since(taken)))
+	}
 }
 
 func sameSeqs(ts []view.Tile, seqs []uint64) bool {

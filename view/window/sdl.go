@@ -111,6 +111,10 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 	tick := time.NewTicker(time.Second / time.Duration(cfg.FPS))
 	defer tick.Stop()
 	var last, now []uint64 // what was drawn: redraw only when it changes
+	// Lip sync: the view releases frames early by the time they take to
+	// reach the screen (view/display.go).
+	delays, _ := src.(interface{ SetDisplayDelay(time.Duration) })
+	meter := view.DelayMeter{Interval: time.Second / time.Duration(cfg.FPS)}
 	for {
 		dirty := false
 		for ev := sdl.PollEvent(); ev != nil; ev = sdl.PollEvent() {
@@ -132,6 +136,7 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 				}
 			}
 		}
+		taken := time.Now()
 		tiles, ver := src.Tiles()
 		w, h, err := ren.GetOutputSize()
 		if err != nil {
@@ -148,6 +153,9 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 		if dirty || !slices.Equal(now, last) {
 			if err := draw1(ren, tiles, int(w), int(h), texs); err != nil {
 				cfg.Logger.Warn("window draw", "err", err)
+			}
+			if delays != nil {
+				delays.SetDisplayDelay(meter.Frame(time.Since(taken)))
 			}
 			last, now = now, last
 		}
