@@ -20,6 +20,7 @@ import (
 	"image"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -69,6 +70,17 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 	sdl.SetHint(sdl.HINT_NO_SIGNAL_HANDLERS, "1") // SIGINT stays with Go
 	sdl.SetHint(sdl.HINT_RENDER_SCALE_QUALITY, "1")
 	sdl.SetHint("SDL_YUV_CONVERSION_MODE", "BT601") // what VP8 and H.264 streams use
+	// Hints set here have normal priority: the same SDL_* variables in
+	// the environment win over them.
+	if drv := cfg.videoDriver(); drv != "" {
+		sdl.SetHint("SDL_VIDEODRIVER", drv)
+	}
+	if cfg.RenderDriver != "" {
+		sdl.SetHint(sdl.HINT_RENDER_DRIVER, cfg.RenderDriver)
+	}
+	// The software renderer draws into the window's own surface, put
+	// on the screen as it is (MIT-SHM on X11), not through a GL texture.
+	sdl.SetHint(sdl.HINT_FRAMEBUFFER_ACCELERATION, "0")
 	if err := sdl.Init(sdl.INIT_VIDEO); err != nil {
 		return fmt.Errorf("window: %w", err)
 	}
@@ -91,16 +103,14 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 		return fmt.Errorf("window: %w", err)
 	}
 	defer func() { _ = win.Destroy() }()
-	ren, err := sdl.CreateRenderer(win, -1, sdl.RENDERER_ACCELERATED)
+	ren, gl, err := openRenderer(win)
 	if err != nil {
-		if ren, err = sdl.CreateRenderer(win, -1, sdl.RENDERER_SOFTWARE); err != nil {
-			return fmt.Errorf("window: %w", err)
-		}
+		return fmt.Errorf("window: %w", err)
 	}
 	defer func() { _ = ren.Destroy() }()
 	if info, err := ren.GetInfo(); err == nil {
 		drv, _ := sdl.GetCurrentVideoDriver()
-		cfg.Logger.Info("window open", "renderer", info.Name, "driver", drv)
+		cfg.Logger.Info("window open", "renderer", info.Name, "gl", gl, "driver", drv)
 	}
 	texs := map[string]*tileTex{}
 	defer func() {
@@ -108,8 +118,14 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 			t.destroy()
 		}
 	}()
-	tick := time.NewTicker(time.Second / time.Duration(cfg.FPS))
+	// Look for events and new frames pollHz times a second (at least), but
+	// present at most cfg.FPS times a second: two peers' frames that come
+	// out of phase share one present.
+	poll := time.Second / time.Duration(max(pollHz, cfg.FPS))
+	gap := time.Second/time.Duration(cfg.FPS) - poll/2
+	tick := time.NewTicker(poll)
 	defer tick.Stop()
+	var presented time.Time
 	var last, now []uint64 // what was drawn: redraw only when it changes
 	for {
 		dirty := false
@@ -145,11 +161,15 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 			}
 			now = append(now, t.Seq, shown)
 		}
-		if dirty || !slices.Equal(now, last) {
+		if dirty || !slices.Equal(now, last) && time.Since(presented) >= gap {
 			if err := draw1(ren, tiles, int(w), int(h), texs); err != nil {
 				cfg.Logger.Warn("window draw", "err", err)
 			}
 			last, now = now, last
+			presented = time.Now()
+			if cfg.OnPresent != nil {
+				cfg.OnPresent()
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -158,6 +178,44 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 		}
 	}
 }
+
+// openRenderer creates win's renderer: the one SDL_RENDER_DRIVER names
+// (Config.RenderDriver or the environment), else SDL's first accelerated
+// one unless that is GL drawn by a software rasteriser (no GPU: Mesa's
+// llvmpipe), which costs about three times SDL's software renderer here;
+// then the software renderer. gl is the GL_RENDERER string of a GL
+// renderer that was tried.
+func openRenderer(win *sdl.Window) (ren *sdl.Renderer, gl string, err error) {
+	if sdl.GetHint(sdl.HINT_RENDER_DRIVER) != "" {
+		ren, err := sdl.CreateRenderer(win, -1, 0)
+		if err == nil {
+			gl = currentGL(ren)
+		}
+		return ren, gl, err
+	}
+	ren, err = sdl.CreateRenderer(win, -1, sdl.RENDERER_ACCELERATED)
+	if err == nil {
+		if gl = currentGL(ren); !softwareGL(gl) {
+			return ren, gl, nil
+		}
+		_ = ren.Destroy()
+	}
+	ren, err = sdl.CreateRenderer(win, -1, sdl.RENDERER_SOFTWARE)
+	return ren, gl, err
+}
+
+// currentGL is the GL_RENDERER of ren's GL context ("" when ren is not a
+// GL renderer).
+func currentGL(ren *sdl.Renderer) string {
+	info, err := ren.GetInfo()
+	if err != nil || !strings.HasPrefix(info.Name, "opengl") {
+		return ""
+	}
+	return glRenderer()
+}
+
+// pollHz is how often Run looks for events and new frames.
+const pollHz = 60
 
 // draw1 draws one frame of the tiles in a w×h window.
 func draw1(ren *sdl.Renderer, tiles []view.Tile, w, h int, texs map[string]*tileTex) error {
