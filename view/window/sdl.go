@@ -109,8 +109,14 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 	}
 	defer func() { _ = ren.Destroy() }()
 	if info, err := ren.GetInfo(); err == nil {
+		if info.Name == "software" {
+			// Nearest-pixel scaling: linear costs the software renderer
+			// a quarter more of its CPU (BenchmarkWindowCPU).
+			sdl.SetHint(sdl.HINT_RENDER_SCALE_QUALITY, "0")
+		}
 		drv, _ := sdl.GetCurrentVideoDriver()
-		cfg.Logger.Info("window open", "renderer", info.Name, "gl", gl, "driver", drv)
+		cfg.Logger.Info("window open", "renderer", info.Name, "gl", gl, "driver", drv,
+			"scale", sdl.GetHint(sdl.HINT_RENDER_SCALE_QUALITY))
 	}
 	texs := map[string]*tileTex{}
 	defer func() {
@@ -263,7 +269,7 @@ func drawTile(ren *sdl.Renderer, t view.Tile, tt *tileTex, r TileRects) error {
 	if pic.Empty() || capRect.Empty() {
 		return nil
 	}
-	fill(ren, pic, colDark)
+	fillAround(ren, pic, picRect(t, pic), colDark)
 	fill(ren, capRect, colCaption)
 	if err := makeCaption(ren, t.Name, tt); err != nil {
 		return err
@@ -282,6 +288,33 @@ func drawTile(ren *sdl.Renderer, t view.Tile, tt *tileTex, r TileRects) error {
 		fill(ren, m.Rect, sdl.Color{R: m.Color.R, G: m.Color.G, B: m.Color.B, A: m.Color.A})
 	}
 	return nil
+}
+
+// picRect is where t's picture goes in pic (empty: no picture).
+func picRect(t view.Tile, pic image.Rectangle) image.Rectangle {
+	if t.Frame == nil {
+		return image.Rectangle{}
+	}
+	return view.Fit(pic, t.Frame.Rect.Dx(), t.Frame.Rect.Dy())
+}
+
+// fillAround fills r but for its part in (which is drawn over anyway).
+func fillAround(ren *sdl.Renderer, r, in image.Rectangle, c sdl.Color) {
+	in = in.Intersect(r)
+	if in.Empty() {
+		fill(ren, r, c)
+		return
+	}
+	for _, bar := range [4]image.Rectangle{
+		{Min: r.Min, Max: image.Pt(r.Max.X, in.Min.Y)},
+		{Min: image.Pt(r.Min.X, in.Max.Y), Max: r.Max},
+		{Min: image.Pt(r.Min.X, in.Min.Y), Max: image.Pt(in.Min.X, in.Max.Y)},
+		{Min: image.Pt(in.Max.X, in.Min.Y), Max: image.Pt(r.Max.X, in.Max.Y)},
+	} {
+		if !bar.Empty() {
+			fill(ren, bar, c)
+		}
+	}
 }
 
 // drawPicture uploads t's frame when it changed and draws it fitted in pic.
@@ -307,7 +340,7 @@ func drawPicture(ren *sdl.Renderer, t view.Tile, tt *tileTex, pic image.Rectangl
 		}
 		tt.seq = t.Seq
 	}
-	return ren.Copy(tt.pic, nil, sdlRect(view.Fit(pic, fw, fh)))
+	return ren.Copy(tt.pic, nil, sdlRect(picRect(t, pic)))
 }
 
 // makeCaption makes the texture of Caption(name) once per name (none for
