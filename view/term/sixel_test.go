@@ -201,3 +201,27 @@ func within(a, b byte, tol int) bool {
 	d := int(a) - int(b)
 	return d >= -tol && d <= tol
 }
+
+// BenchmarkSixelEncode: one 640×480 picture of the capture test pattern's
+// kind (colour bars) as a 640×480 sixel image.
+//
+//	go test ./view/term -run '^$' -bench SixelEncode
+func BenchmarkSixelEncode(b *testing.B) {
+	img := vtest.Solid(640, 480, 0, 0, 0)
+	for y := 0; y < 480; y++ {
+		for x := 0; x < 640; x++ {
+			img.Y[y*img.YStride+x] = byte(16 + (x*7+y*3)%220)
+			ci := img.COffset(x, y)
+			img.Cb[ci], img.Cr[ci] = byte(16+x*224/640), byte(16+y*224/480)
+		}
+	}
+	var s sixelState
+	var buf bytes.Buffer
+	s.place(&buf, nil, nil, 8, 16) // init
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		buf.Reset()
+		s.encode(&buf, img, 640, 480)
+	}
+	b.ReportMetric(float64(buf.Len()), "bytes/image")
+}

@@ -10,7 +10,12 @@ package window
 //     size changes, uploaded only when its frame changes) and one caption
 //     texture; both are destroyed when the tile goes and when Run returns.
 //   - It redraws only when a tile, the layout or the window changed, at
-//     most Config.FPS times a second.
+//     most Config.FPS times a second; two peers' new frames share a redraw.
+//   - The renderer is the one SDL_RENDER_DRIVER names, else SDL's first
+//     accelerated one unless that is GL on a software rasteriser (no GPU),
+//     else SDL's software renderer drawing into the window's own surface
+//     (openRenderer). Hints are set with normal priority, so the same
+//     SDL_* environment variables override them.
 //   - Run returns ErrClosed when the user closes the window, nil when ctx
 //     ends; SDL is shut down before it returns.
 
