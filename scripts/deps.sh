@@ -9,7 +9,8 @@
 #                           and the real device stack the tests drive:
 #                           pulseaudio (+ utils, sox) for microphone and
 #                           speaker, xvfb + imagemagick for screen capture and
-#                           the window view, tmux for the terminal view
+#                           the window view, tmux for the terminal view,
+#                           libsixel-bin (sixel2png) to decode its sixel images
 #
 # On Debian/Ubuntu as root it runs apt-get; otherwise it prints the exact
 # command to run and fails if something needed is missing.
@@ -17,7 +18,7 @@ set -euo pipefail
 
 want=(libvpx-dev pkg-config libopus-dev libsdl2-dev libavcodec-dev libx11-dev libxext-dev)
 if [[ "${1:-build}" == test ]]; then
-	want+=(chromium redis-server ffmpeg pulseaudio pulseaudio-utils sox xvfb imagemagick tmux)
+	want+=(chromium redis-server ffmpeg pulseaudio pulseaudio-utils sox xvfb imagemagick tmux libsixel-bin)
 	command -v npm >/dev/null || want+=(nodejs npm) # third-party WHIP/WHEP browser clients (scripts/whipjs.sh)
 fi
 [[ "${1:-build}" == test ]] && want+=(iproute2) # tc, ip: the network-namespace tests (e2e/netns_test.go)

@@ -189,7 +189,7 @@ func (s *trackSink) decodeLoop() {
 			s.t.codec = mime
 			s.t.mu.Unlock()
 		}
-		img, err := dec.Decode(f.data)
+		img, err := dec.Decode(f.data, s.t.reusable())
 		switch {
 		case errors.Is(err, decode.ErrNoPicture):
 			continue

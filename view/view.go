@@ -19,6 +19,11 @@
 //     layouts are stable. A peer without video is its name on a dark tile.
 //   - A tile whose last decoded frame is older than Config.StaleAfter shows
 //     no picture (the renderer draws the name on a dark tile).
+//   - A Tile's Frame may be read until the next call of Tiles: Tiles has one
+//     caller, the renderer. Frames that left a tile before that call
+//     (replaced, dropped from the queue unseen) go to the tile's few spare
+//     pictures, which its decoder writes the next frames into, so a steady
+//     stream allocates no pictures.
 //   - Key frames are requested (PLI) when decoding cannot proceed, at most
 //     once per keyRequestInterval per track.
 //   - Nothing here blocks the caller of WriteRTP beyond a short mutex.
@@ -117,7 +122,33 @@ type tile struct {
 	seq     uint64    // increments with each newly shown frame
 	lastNew time.Time // when the last frame was decoded
 	codec   string
-	state   State // SetState (state.go)
+	state   State          // SetState (state.go)
+	spare   []*image.YCbCr // pictures no one reads, for the decoder to reuse
+}
+
+// maxSpare bounds a tile's spare pictures.
+const maxSpare = 4
+
+// reusable returns a spare picture for the decoder, or nil.
+func (t *tile) reusable() *image.YCbCr {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := len(t.spare)
+	if n == 0 {
+		return nil
+	}
+	img := t.spare[n-1]
+	t.spare[n-1] = nil
+	t.spare = t.spare[:n-1]
+	return img
+}
+
+// recycleLocked keeps img, which no one reads any more, as a spare. t.mu
+// is held.
+func (t *tile) recycleLocked(img *image.YCbCr) {
+	if img != nil && len(t.spare) < maxSpare {
+		t.spare = append(t.spare, img)
+	}
 }
 
 // Tile is what a renderer draws for one remote peer.
@@ -135,7 +166,9 @@ type Tile struct {
 
 // Tiles returns the tiles to draw now, in layout order, and a version that
 // changes when tiles come or go or a tile's State changes. It applies lip sync: a frame is shown once
-// the peer's audio clock has reached its sender time.
+// the peer's audio clock has reached its sender time. Its one caller may
+// read the frames it returns until it calls Tiles again (then the pictures
+// may be reused).
 func (v *View) Tiles() ([]Tile, uint64) {
 	now := v.cfg.Now()
 	v.mu.Lock()
@@ -180,6 +213,9 @@ func (v *View) present(t *tile, now time.Time) Tile {
 			}
 			break
 		}
+		// The picture shown until now was returned by an earlier call
+		// of Tiles at most, whose caller is done with it.
+		t.recycleLocked(t.shown)
 		t.shown = f.img
 		t.seq++
 		n++
@@ -200,6 +236,7 @@ func (t *tile) push(f queuedFrame) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.queue) >= maxQueue {
+		t.recycleLocked(t.queue[0].img) // never shown
 		clear(t.queue[:1])
 		t.queue = append(t.queue[:0], t.queue[1:]...)
 		t.stats.framesOverflow.Add(1)

@@ -31,11 +31,15 @@ import (
 type viewFlags struct {
 	mode       string
 	fullscreen bool
+	renderer   string // --window-renderer: SDL render driver ("" auto)
+	graphics   string // --terminal-graphics: term.Config.Mode
 }
 
 func (v *viewFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&v.mode, "view", "", "show the others' video: window, terminal or none (default: window when a display is available, else none)")
 	fl.BoolVar(&v.fullscreen, "fullscreen", false, "with --view window: cover the whole screen (kiosks)")
+	fl.StringVar(&v.renderer, "window-renderer", "", "with --view window: SDL's render driver, e.g. software, opengl, opengles2 (default: the first accelerated one, but software when GL has no GPU behind it); SDL_RENDER_DRIVER overrides it")
+	fl.StringVar(&v.graphics, "terminal-graphics", "auto", "with --view terminal: blocks (truecolor half-blocks), kitty, sixel, or auto (kitty or sixel when the environment names a terminal that has it)")
 }
 
 // check resolves --view and refuses combinations that cannot work; join
@@ -45,6 +49,11 @@ func (v viewFlags) check(statsJSON string) (string, error) {
 	mode, err := v.viewMode()
 	if err != nil {
 		return "", err
+	}
+	switch v.graphics {
+	case "", "auto", "blocks", "kitty", "sixel":
+	default:
+		return "", fmt.Errorf("--terminal-graphics %q: use auto, blocks, kitty or sixel", v.graphics)
 	}
 	if mode == "terminal" && statsJSON == "-" {
 		return "", errors.New("--view terminal draws on standard output: write --stats-json to a file")
@@ -81,6 +90,8 @@ func (v viewFlags) viewMode() (string, error) {
 type viewer struct {
 	mode       string
 	fullscreen bool
+	renderer   string
+	graphics   string
 	title      string
 	log        *slog.Logger
 	v          *view.View    // nil with --view none
@@ -99,7 +110,8 @@ func newViewer(f viewFlags, statsJSON, title string, log *slog.Logger, clock vie
 	if err != nil {
 		return nil, err
 	}
-	w := &viewer{mode: mode, fullscreen: f.fullscreen, title: title, log: log.With("component", "view")}
+	w := &viewer{mode: mode, fullscreen: f.fullscreen, renderer: f.renderer, graphics: f.graphics,
+		title: title, log: log.With("component", "view")}
 	if mode != "none" {
 		w.v = view.New(view.Config{AudioClock: clock, Logger: w.log})
 		w.nudge = make(chan struct{}, 1)
@@ -190,9 +202,9 @@ func (w *viewer) start(ctx context.Context, out *chatPrinter, stats func() peer.
 		var err error
 		switch w.mode {
 		case "window":
-			err = window.Run(rctx, window.Config{Title: w.title, Fullscreen: w.fullscreen, Logger: w.log}, w.v)
+			err = window.Run(rctx, window.Config{Title: w.title, Fullscreen: w.fullscreen, RenderDriver: w.renderer, Logger: w.log}, w.v)
 		case "terminal":
-			err = term.Run(rctx, term.Config{Out: out.w, Lock: &out.mu}, w.v)
+			err = term.Run(rctx, term.Config{Out: out.w, Lock: &out.mu, Mode: w.graphics}, w.v)
 		}
 		switch {
 		case errors.Is(err, window.ErrClosed):

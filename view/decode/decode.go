@@ -8,7 +8,9 @@
 //   - Decode never returns a frame larger than MaxWidth×MaxHeight: larger
 //     streams are refused before the codec allocates for them (ErrTooLarge).
 //   - Returned images live in Go memory, are owned by the caller and are
-//     never written again by the decoder.
+//     never written again by the decoder. A picture passed back as reuse
+//     (of the stream's size) is written over instead of allocating a new
+//     one: the caller hands it back only once nothing reads it any more.
 package decode
 
 import (
@@ -41,8 +43,10 @@ var (
 // Decoder decodes one stream.
 type Decoder interface {
 	// Decode decodes one whole encoded frame. VP8: the VP8 payload; H.264:
-	// Annex-B NAL units (start codes).
-	Decode(frame []byte) (*image.YCbCr, error)
+	// Annex-B NAL units (start codes). reuse, when not nil, is a picture
+	// the caller no longer needs; it is filled and returned when it has the
+	// decoded size (else a new picture is made).
+	Decode(frame []byte, reuse *image.YCbCr) (*image.YCbCr, error)
 	Close()
 }
 
@@ -72,9 +76,13 @@ func New(mime string) (Decoder, error) {
 	return nil, fmt.Errorf("%w: %s", ErrUnsupported, mime)
 }
 
-// copyI420 copies three planes of a w×h 4:2:0 picture into a new image.
-func copyI420(w, h int, y, u, v []byte, ys, us, vs int) *image.YCbCr {
-	img := image.NewYCbCr(image.Rect(0, 0, w, h), image.YCbCrSubsampleRatio420)
+// copyI420 copies three planes of a w×h 4:2:0 picture into dst when it is
+// a w×h 4:2:0 picture, else into a new image.
+func copyI420(dst *image.YCbCr, w, h int, y, u, v []byte, ys, us, vs int) *image.YCbCr {
+	img := dst
+	if img == nil || img.Rect != image.Rect(0, 0, w, h) || img.SubsampleRatio != image.YCbCrSubsampleRatio420 {
+		img = image.NewYCbCr(image.Rect(0, 0, w, h), image.YCbCrSubsampleRatio420)
+	}
 	cw, ch := (w+1)/2, (h+1)/2
 	for r := 0; r < h; r++ {
 		copy(img.Y[r*img.YStride:r*img.YStride+w], y[r*ys:r*ys+w])

@@ -97,7 +97,7 @@ func newH264() (*h264, error) {
 	return &h264{d: d}, nil
 }
 
-func (d *h264) Decode(frame []byte) (*image.YCbCr, error) {
+func (d *h264) Decode(frame []byte, reuse *image.YCbCr) (*image.YCbCr, error) {
 	if d.d == nil {
 		return nil, fmt.Errorf("decode: closed")
 	}
@@ -131,7 +131,7 @@ func (d *h264) Decode(frame []byte) (*image.YCbCr, error) {
 	y := unsafe.Slice((*byte)(unsafe.Pointer(f.data[0])), ys*h)
 	u := unsafe.Slice((*byte)(unsafe.Pointer(f.data[1])), us*ch)
 	v := unsafe.Slice((*byte)(unsafe.Pointer(f.data[2])), vs*ch)
-	img := copyI420(w, h, y, u, v, ys, us, vs)
+	img := copyI420(reuse, w, h, y, u, v, ys, us, vs)
 	return img, nil
 }
 

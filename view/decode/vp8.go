@@ -66,7 +66,7 @@ func vp8Size(b []byte) (w, h int, ok bool) {
 	return w, h, true
 }
 
-func (d *vp8) Decode(frame []byte) (*image.YCbCr, error) {
+func (d *vp8) Decode(frame []byte, reuse *image.YCbCr) (*image.YCbCr, error) {
 	if d.ctx == nil {
 		return nil, fmt.Errorf("decode: closed")
 	}
@@ -95,7 +95,7 @@ func (d *vp8) Decode(frame []byte) (*image.YCbCr, error) {
 	y := unsafe.Slice((*byte)(unsafe.Pointer(img.planes[0])), ys*h)
 	u := unsafe.Slice((*byte)(unsafe.Pointer(img.planes[1])), us*ch)
 	v := unsafe.Slice((*byte)(unsafe.Pointer(img.planes[2])), vs*ch)
-	return copyI420(w, h, y, u, v, ys, us, vs), nil
+	return copyI420(reuse, w, h, y, u, v, ys, us, vs), nil
 }
 
 func (d *vp8) Close() {

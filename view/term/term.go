@@ -4,8 +4,11 @@
 // is the upper pixel, the background the lower), which every modern
 // terminal and tmux show. In kitty (TERM=xterm-kitty or KITTY_WINDOW_ID set,
 // not inside tmux or screen) pictures are sent with the kitty graphics
-// protocol instead. Sixel is not implemented: terminals that speak it get
-// half-blocks.
+// protocol instead. Terminals that speak sixel get sixel images (sixel.go)
+// when asked (Config.Mode "sixel", join's --view-graphics sixel) or when
+// the environment names one that does (DetectMode); it is not detected
+// by querying the terminal (DA1), because the reply would arrive on the
+// standard input that the chat reads.
 //
 // Invariants:
 //   - The grid fills the top of the screen; the bottom Config.ChatRows rows
@@ -60,8 +63,13 @@ type Config struct {
 	// ChatRows are the bottom rows left to chat and the status line
 	// (default 6).
 	ChatRows int
-	// Mode is "auto" (default), "blocks" or "kitty".
+	// Mode is "auto" (default), "blocks", "kitty" or "sixel".
 	Mode string
+	// CellSize returns a character cell's size in pixels, for sixel
+	// images (default: TIOCGWINSZ's pixel size of Out divided by its
+	// cells; when the terminal does not tell, 6×12, small enough that an
+	// image stays inside its tile).
+	CellSize func() (w, h int)
 	// Getenv reads the environment for Mode "auto" (default os.Getenv).
 	Getenv func(string) string
 }
@@ -98,20 +106,55 @@ func (c *Config) defaults() error {
 			return int(ws.Col), int(ws.Row), nil
 		}
 	}
+	if c.CellSize == nil {
+		f, _ := c.Out.(*os.File)
+		c.CellSize = func() (int, int) { return cellSize(f) }
+	}
 	if c.Mode == "" || c.Mode == "auto" {
 		c.Mode = DetectMode(c.Getenv)
 	}
 	return nil
 }
 
-// DetectMode picks "kitty" in kitty itself (not through tmux or screen,
-// which do not pass the graphics protocol on), else "blocks".
+// Fallback cell size when the terminal does not report pixels.
+const (
+	fallbackCellW = 6
+	fallbackCellH = 12
+)
+
+// cellSize is a cell's size in pixels from TIOCGWINSZ on f, or the
+// fallback.
+func cellSize(f *os.File) (int, int) {
+	if f != nil {
+		ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+		if err == nil && ws.Col > 0 && ws.Row > 0 && ws.Xpixel >= ws.Col && ws.Ypixel >= ws.Row {
+			return int(ws.Xpixel / ws.Col), int(ws.Ypixel / ws.Row)
+		}
+	}
+	return fallbackCellW, fallbackCellH
+}
+
+// DetectMode picks, from the environment: "kitty" in kitty itself, "sixel"
+// in terminals known to speak sixel (foot, mlterm, contour, yaft,
+// WezTerm), both only when not inside tmux or screen (which may not pass
+// graphics on); else "blocks". xterm speaks sixel only when started as a
+// VT340 (-ti vt340), which its environment does not tell: ask for sixel
+// there (Config.Mode).
 func DetectMode(getenv func(string) string) string {
-	if getenv("TMUX") != "" || strings.HasPrefix(getenv("TERM"), "screen") || strings.HasPrefix(getenv("TERM"), "tmux") {
+	term := getenv("TERM")
+	if getenv("TMUX") != "" || strings.HasPrefix(term, "screen") || strings.HasPrefix(term, "tmux") {
 		return "blocks"
 	}
-	if getenv("KITTY_WINDOW_ID") != "" || getenv("TERM") == "xterm-kitty" {
+	if getenv("KITTY_WINDOW_ID") != "" || term == "xterm-kitty" {
 		return "kitty"
+	}
+	for _, t := range [...]string{"foot", "mlterm", "contour", "yaft"} {
+		if strings.HasPrefix(term, t) {
+			return "sixel"
+		}
+	}
+	if getenv("TERM_PROGRAM") == "WezTerm" {
+		return "sixel"
 	}
 	return "blocks"
 }
@@ -157,6 +200,7 @@ type renderer struct {
 	version    uint64
 	drawn      bool
 	kitty      kittyState
+	sixel      sixelState
 	buf        bytes.Buffer
 	num        []byte // scratch for escape sequences
 }
@@ -209,14 +253,37 @@ func (r *renderer) frame(src Source) {
 			pics = append(pics, pic)
 		}
 	}
+	var sizes []image.Point
+	cw, ch := 0, 0
+	if r.cfg.Mode == "sixel" {
+		cw, ch = r.cfg.CellSize()
+		for _, p := range pics {
+			sizes = append(sizes, sixelSize(p.at, cw, ch, p.img.Rect.Dx(), p.img.Rect.Dy()))
+		}
+		for _, rc := range r.sixel.stale(pics, sizes) {
+			r.unwrite(rc)
+		}
+	}
 	r.writeCells()
-	if r.cfg.Mode == "kitty" {
+	switch r.cfg.Mode {
+	case "kitty":
 		r.kitty.place(&r.buf, pics)
+	case "sixel":
+		r.sixel.place(&r.buf, pics, sizes, cw, ch)
 	}
 	r.drawn = true
 	r.flush()
 	if d, ok := src.(interface{ SetDisplayDelay(time.Duration) }); ok {
 		d.SetDisplayDelay(r.meter.Frame(time.Since(taken)))
+	}
+}
+
+// unwrite marks the cells of rc (clipped to the grid) as not on the
+// screen, so writeCells writes them again.
+func (r *renderer) unwrite(rc image.Rectangle) {
+	rc = rc.Intersect(image.Rect(0, 0, r.cols, r.vrows))
+	for y := rc.Min.Y; y < rc.Max.Y; y++ {
+		clear(r.prev[y*r.cols+rc.Min.X : y*r.cols+rc.Max.X])
 	}
 }
 
@@ -243,6 +310,7 @@ func (r *renderer) layoutScreen(cols, rows int) {
 	r.cur = make([]cell, n)
 	r.prev = make([]cell, n) // zero cells never match: the whole grid is redrawn
 	r.kitty.reset(&r.buf)
+	r.sixel.reset()
 	if r.vrows > 0 {
 		fmt.Fprintf(&r.buf, "\x1b[%d;%dr\x1b[%d;1H", r.vrows+1, rows, rows)
 		r.buf.WriteString("\x1b7")
@@ -271,6 +339,9 @@ func (r *renderer) drawTile(t view.Tile, rc image.Rectangle) (kittyPic, bool) {
 		return kittyPic{}, false
 	}
 	fw, fh := t.Frame.Rect.Dx(), t.Frame.Rect.Dy()
+	if r.cfg.Mode == "sixel" {
+		return kittyPic{id: t.ID, seq: t.Seq, img: t.Frame, at: pic}, true
+	}
 	if r.cfg.Mode == "kitty" {
 		// Cells are about twice as high as wide.
 		fit := view.Fit(image.Rect(pic.Min.X, pic.Min.Y*2, pic.Max.X, pic.Max.Y*2), fw, fh)

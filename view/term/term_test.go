@@ -117,6 +117,10 @@ func TestDetectMode(t *testing.T) {
 		{env("KITTY_WINDOW_ID", "1", "TMUX", "/tmp/x"), "blocks"},
 		{env("TERM", "screen-256color", "KITTY_WINDOW_ID", "1"), "blocks"},
 		{env("TERM", "xterm-256color"), "blocks"},
+		{env("TERM", "foot"), "sixel"},
+		{env("TERM", "mlterm"), "sixel"},
+		{env("TERM", "xterm-256color", "TERM_PROGRAM", "WezTerm"), "sixel"},
+		{env("TERM", "foot", "TMUX", "/tmp/x"), "blocks"},
 	} {
 		if got := DetectMode(c.env); got != c.want {
 			t.Errorf("DetectMode = %s, want %s", got, c.want)

@@ -10,7 +10,12 @@ package window
 //     size changes, uploaded only when its frame changes) and one caption
 //     texture; both are destroyed when the tile goes and when Run returns.
 //   - It redraws only when a tile, the layout or the window changed, at
-//     most Config.FPS times a second.
+//     most Config.FPS times a second; two peers' new frames share a redraw.
+//   - The renderer is the one SDL_RENDER_DRIVER names, else SDL's first
+//     accelerated one unless that is GL on a software rasteriser (no GPU),
+//     else SDL's software renderer drawing into the window's own surface
+//     (openRenderer). Hints are set with normal priority, so the same
+//     SDL_* environment variables override them.
 //   - Run returns ErrClosed when the user closes the window, nil when ctx
 //     ends; SDL is shut down before it returns.
 
@@ -20,6 +25,7 @@ import (
 	"image"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -69,6 +75,17 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 	sdl.SetHint(sdl.HINT_NO_SIGNAL_HANDLERS, "1") // SIGINT stays with Go
 	sdl.SetHint(sdl.HINT_RENDER_SCALE_QUALITY, "1")
 	sdl.SetHint("SDL_YUV_CONVERSION_MODE", "BT601") // what VP8 and H.264 streams use
+	// Hints set here have normal priority: the same SDL_* variables in
+	// the environment win over them.
+	if drv := cfg.videoDriver(); drv != "" {
+		sdl.SetHint("SDL_VIDEODRIVER", drv)
+	}
+	if cfg.RenderDriver != "" {
+		sdl.SetHint(sdl.HINT_RENDER_DRIVER, cfg.RenderDriver)
+	}
+	// The software renderer draws into the window's own surface, put
+	// on the screen as it is (MIT-SHM on X11), not through a GL texture.
+	sdl.SetHint(sdl.HINT_FRAMEBUFFER_ACCELERATION, "0")
 	if err := sdl.Init(sdl.INIT_VIDEO); err != nil {
 		return fmt.Errorf("window: %w", err)
 	}
@@ -91,16 +108,20 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 		return fmt.Errorf("window: %w", err)
 	}
 	defer func() { _ = win.Destroy() }()
-	ren, err := sdl.CreateRenderer(win, -1, sdl.RENDERER_ACCELERATED)
+	ren, gl, err := openRenderer(win)
 	if err != nil {
-		if ren, err = sdl.CreateRenderer(win, -1, sdl.RENDERER_SOFTWARE); err != nil {
-			return fmt.Errorf("window: %w", err)
-		}
+		return fmt.Errorf("window: %w", err)
 	}
 	defer func() { _ = ren.Destroy() }()
 	if info, err := ren.GetInfo(); err == nil {
+		if info.Name == "software" {
+			// Nearest-pixel scaling: linear costs the software renderer
+			// a quarter more of its CPU (BenchmarkWindowCPU).
+			sdl.SetHint(sdl.HINT_RENDER_SCALE_QUALITY, "0")
+		}
 		drv, _ := sdl.GetCurrentVideoDriver()
-		cfg.Logger.Info("window open", "renderer", info.Name, "driver", drv)
+		cfg.Logger.Info("window open", "renderer", info.Name, "gl", gl, "driver", drv,
+			"scale", sdl.GetHint(sdl.HINT_RENDER_SCALE_QUALITY))
 	}
 	texs := map[string]*tileTex{}
 	defer func() {
@@ -108,8 +129,14 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 			t.destroy()
 		}
 	}()
-	tick := time.NewTicker(time.Second / time.Duration(cfg.FPS))
+	// Look for events and new frames pollHz times a second (at least), but
+	// present at most cfg.FPS times a second: two peers' frames that come
+	// out of phase share one present.
+	poll := time.Second / time.Duration(max(pollHz, cfg.FPS))
+	gap := time.Second/time.Duration(cfg.FPS) - poll/2
+	tick := time.NewTicker(poll)
 	defer tick.Stop()
+	var presented time.Time
 	var last, now []uint64 // what was drawn: redraw only when it changes
 	// Lip sync: the view releases frames early by the time they take to
 	// reach the screen (view/display.go).
@@ -150,7 +177,7 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 			}
 			now = append(now, t.Seq, shown)
 		}
-		if dirty || !slices.Equal(now, last) {
+		if dirty || !slices.Equal(now, last) && time.Since(presented) >= gap {
 			if err := draw1(ren, tiles, int(w), int(h), texs); err != nil {
 				cfg.Logger.Warn("window draw", "err", err)
 			}
@@ -158,6 +185,10 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 				delays.SetDisplayDelay(meter.Frame(time.Since(taken)))
 			}
 			last, now = now, last
+			presented = time.Now()
+			if cfg.OnPresent != nil {
+				cfg.OnPresent()
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -166,6 +197,44 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 		}
 	}
 }
+
+// openRenderer creates win's renderer: the one SDL_RENDER_DRIVER names
+// (Config.RenderDriver or the environment), else SDL's first accelerated
+// one unless that is GL drawn by a software rasteriser (no GPU: Mesa's
+// llvmpipe), which costs about three times SDL's software renderer here;
+// then the software renderer. gl is the GL_RENDERER string of a GL
+// renderer that was tried.
+func openRenderer(win *sdl.Window) (ren *sdl.Renderer, gl string, err error) {
+	if sdl.GetHint(sdl.HINT_RENDER_DRIVER) != "" {
+		ren, err := sdl.CreateRenderer(win, -1, 0)
+		if err == nil {
+			gl = currentGL(ren)
+		}
+		return ren, gl, err
+	}
+	ren, err = sdl.CreateRenderer(win, -1, sdl.RENDERER_ACCELERATED)
+	if err == nil {
+		if gl = currentGL(ren); !softwareGL(gl) {
+			return ren, gl, nil
+		}
+		_ = ren.Destroy()
+	}
+	ren, err = sdl.CreateRenderer(win, -1, sdl.RENDERER_SOFTWARE)
+	return ren, gl, err
+}
+
+// currentGL is the GL_RENDERER of ren's GL context ("" when ren is not a
+// GL renderer).
+func currentGL(ren *sdl.Renderer) string {
+	info, err := ren.GetInfo()
+	if err != nil || !strings.HasPrefix(info.Name, "opengl") {
+		return ""
+	}
+	return glRenderer()
+}
+
+// pollHz is how often Run looks for events and new frames.
+const pollHz = 60
 
 // draw1 draws one frame of the tiles in a w×h window.
 func draw1(ren *sdl.Renderer, tiles []view.Tile, w, h int, texs map[string]*tileTex) error {
@@ -213,7 +282,7 @@ func drawTile(ren *sdl.Renderer, t view.Tile, tt *tileTex, r TileRects) error {
 	if pic.Empty() || capRect.Empty() {
 		return nil
 	}
-	fill(ren, pic, colDark)
+	fillAround(ren, pic, picRect(t, pic), colDark)
 	fill(ren, capRect, colCaption)
 	if err := makeCaption(ren, t.Name, tt); err != nil {
 		return err
@@ -232,6 +301,33 @@ func drawTile(ren *sdl.Renderer, t view.Tile, tt *tileTex, r TileRects) error {
 		fill(ren, m.Rect, sdl.Color{R: m.Color.R, G: m.Color.G, B: m.Color.B, A: m.Color.A})
 	}
 	return nil
+}
+
+// picRect is where t's picture goes in pic (empty: no picture).
+func picRect(t view.Tile, pic image.Rectangle) image.Rectangle {
+	if t.Frame == nil {
+		return image.Rectangle{}
+	}
+	return view.Fit(pic, t.Frame.Rect.Dx(), t.Frame.Rect.Dy())
+}
+
+// fillAround fills r but for its part in (which is drawn over anyway).
+func fillAround(ren *sdl.Renderer, r, in image.Rectangle, c sdl.Color) {
+	in = in.Intersect(r)
+	if in.Empty() {
+		fill(ren, r, c)
+		return
+	}
+	for _, bar := range [4]image.Rectangle{
+		{Min: r.Min, Max: image.Pt(r.Max.X, in.Min.Y)},
+		{Min: image.Pt(r.Min.X, in.Max.Y), Max: r.Max},
+		{Min: image.Pt(r.Min.X, in.Min.Y), Max: image.Pt(in.Min.X, in.Max.Y)},
+		{Min: image.Pt(in.Max.X, in.Min.Y), Max: image.Pt(r.Max.X, in.Max.Y)},
+	} {
+		if !bar.Empty() {
+			fill(ren, bar, c)
+		}
+	}
 }
 
 // drawPicture uploads t's frame when it changed and draws it fitted in pic.
@@ -257,7 +353,7 @@ func drawPicture(ren *sdl.Renderer, t view.Tile, tt *tileTex, pic image.Rectangl
 		}
 		tt.seq = t.Seq
 	}
-	return ren.Copy(tt.pic, nil, sdlRect(view.Fit(pic, fw, fh)))
+	return ren.Copy(tt.pic, nil, sdlRect(picRect(t, pic)))
 }
 
 // makeCaption makes the texture of Caption(name) once per name (none for

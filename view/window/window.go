@@ -24,9 +24,25 @@ type Config struct {
 	Fullscreen bool
 	// Width and Height of the window (default 1280×720).
 	Width, Height int
-	// FPS caps the redraws per second (default 60).
-	FPS    int
-	Logger *slog.Logger
+	// FPS caps the redraws per second (default 30: the frame rate
+	// browsers and `videochat join` send at; more would only present the
+	// same pictures again).
+	FPS int
+	// RenderDriver is SDL's render driver ("software", "opengl",
+	// "opengles2", …); "" picks the default (see renderDriver). The
+	// environment variable SDL_RENDER_DRIVER overrides either.
+	RenderDriver string
+	// VideoDriver is SDL's video driver ("x11", "wayland", "kmsdrm", …);
+	// "" lets SDL choose, except "kmsdrm" (the Linux console, through
+	// DRM/KMS) when neither DISPLAY nor WAYLAND_DISPLAY is set. The
+	// environment variable SDL_VIDEODRIVER overrides either.
+	VideoDriver string
+	// Getenv reads the environment (default os.Getenv).
+	Getenv func(string) string
+	// OnPresent, when set, is called after each frame is presented
+	// (benchmarks count them).
+	OnPresent func()
+	Logger    *slog.Logger
 }
 
 func (c *Config) defaults() {
@@ -37,7 +53,10 @@ func (c *Config) defaults() {
 		c.Width, c.Height = 1280, 720
 	}
 	if c.FPS <= 0 {
-		c.FPS = 60
+		c.FPS = 30
+	}
+	if c.Getenv == nil {
+		c.Getenv = os.Getenv
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -59,4 +78,15 @@ func DisplayAvailable(getenv func(string) string) bool {
 		}
 	}
 	return false
+}
+
+// videoDriver is the video driver Run asks SDL for ("": SDL's choice).
+func (c *Config) videoDriver() string {
+	if c.VideoDriver != "" {
+		return c.VideoDriver
+	}
+	if c.Getenv("DISPLAY") == "" && c.Getenv("WAYLAND_DISPLAY") == "" {
+		return "kmsdrm"
+	}
+	return ""
 }
