@@ -2,7 +2,7 @@ package capture
 
 // The camera and screen path, top to bottom:
 //
-//	driver (mediadevices: v4l2, X11, or a test's fake) opened first, then
+//	driver (mediadevices v4l2, our X11 xscreen, or a test's fake) opened first, then
 //	its mode chosen from what it reports → frames decoded by the driver
 //	(MJPEG, YUYV, NV12, RGBA …) → I420 → scaled to fit --width/--height
 //	→ the live video pipeline.

@@ -1,0 +1,66 @@
+package e2e
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/videochat/videochat/internal/xvfbtest"
+	"github.com/videochat/videochat/peer"
+)
+
+// The tests in this file break a native peer's devices in the middle of a
+// call, or before it: the X server of --video screen dies, a camera is
+// busy, a microphone is refused.
+
+// TestScreenXServerDies: the X server that `join --video screen` captures
+// is killed mid-call. The process lives on (Xlib's default is exit), a
+// native receiver still sees the peer connected with its audio flowing and
+// video frames (the name card) arriving; when an X server is back on the
+// display, the screen is captured again.
+func TestScreenXServerDies(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	d := xvfbtest.Start(t, 640, 480)
+	d.Paint(xvfbtest.Quadrants(640, 480))
+	_, url := startServer(ctx, t)
+	d.Setenv(t)
+	sender := start(t, joinArgs(url, "xdie", "screen", "--video", "screen", "--audio", "test", "--width", "320", "--height", "240",
+		"--view", "none", "--log-level", "info")...)
+	stats := filepath.Join(t.TempDir(), "rx.json")
+	start(t, joinArgs(url, "xdie", "rx", "--video", "none", "--audio", "none", "--view", "none", "--stats-json", stats)...)
+	screenPeer := func(s peer.Snapshot) (peer.PeerStats, bool) {
+		for _, p := range s.Peers {
+			if p.Name == "screen" {
+				return p, true
+			}
+		}
+		return peer.PeerStats{}, false
+	}
+	before := waitStats(ctx, t, stats, func(s peer.Snapshot) bool {
+		p, ok := screenPeer(s)
+		return ok && p.Video.FramesReceived >= 30 && p.Audio.PacketsReceived >= 50
+	})
+	b, _ := screenPeer(before)
+
+	d.Kill()
+	waitOutput(ctx, t, sender, "video device lost")
+	after := waitStats(ctx, t, stats, func(s peer.Snapshot) bool {
+		p, ok := screenPeer(s)
+		// 5 s more of audio (20 ms packets) and of video frames
+		return ok && p.State == "connected" &&
+			p.Audio.PacketsReceived >= b.Audio.PacketsReceived+250 && p.Video.FramesReceived >= b.Video.FramesReceived+5*15
+	})
+	a, _ := screenPeer(after)
+	t.Logf("after the X server's death: audio packets %d → %d, video frames %d → %d, state %s",
+		b.Audio.PacketsReceived, a.Audio.PacketsReceived, b.Video.FramesReceived, a.Video.FramesReceived, a.State)
+
+	d.Restart()
+	waitOutput(ctx, t, sender, "video device is back")
+	if out := sender.output(); strings.Contains(out, "panic") || strings.Contains(out, "X connection to") {
+		t.Errorf("sender output:\n%s", out)
+	}
+	sender.stop(10 * time.Second)
+}
