@@ -2,11 +2,15 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/videochat/videochat/internal/fakecam"
+	"github.com/videochat/videochat/internal/pulsetest"
+	"github.com/videochat/videochat/internal/testbin"
 	"github.com/videochat/videochat/internal/xvfbtest"
 	"github.com/videochat/videochat/peer"
 )
@@ -63,4 +67,50 @@ func TestScreenXServerDies(t *testing.T) {
 		t.Errorf("sender output:\n%s", out)
 	}
 	sender.stop(10 * time.Second)
+}
+
+// TestBusyDevices: a camera another program streams from (the fake
+// camera driver answering EBUSY, as V4L2 does) and a microphone the sound
+// server refuses (a real PulseAudio refusal, pulsetest.Refuse) make `join`
+// exit 1 at once with one line naming the device and the way on.
+func TestBusyDevices(t *testing.T) {
+	bin, cleanup, err := testbin.BuildTags("videochat-fakecam-", "fakecam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cleanup)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	busy := filepath.Join(t.TempDir(), "busy")
+	if err := os.WriteFile(busy, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(fakecam.EnvModels, "yuyv")
+	t.Setenv(fakecam.EnvBusy, busy)
+	pa := pulsetest.Start(t, pulsetest.Sink{Name: "vsink"})
+	pa.AddMicrophone("vmic", "vsink")
+	pa.Setenv(t)
+	pa.Refuse("vmic")
+
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--video", "camera", "--camera", "fake-yuyv", "--audio", "none"}, []string{`camera "fake-yuyv"`, "in use by another program", "--video test"}},
+		{[]string{"--video", "none", "--audio", "mic", "--mic", "vmic"}, []string{"microphone vmic", "refused", "--audio test"}},
+	} {
+		p := startBinary(t, bin, false, joinArgs("http://127.0.0.1:1", "busy", "busy", c.args...)...)
+		if code := p.wait(ctx); code != 1 {
+			t.Errorf("%v: exit %d, want 1\n%s", c.args, code, p.output())
+		}
+		out := p.output()
+		for _, w := range c.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%v: output lacks %q:\n%s", c.args, w, out)
+			}
+		}
+		if strings.Contains(out, "panic") {
+			t.Errorf("%v: panic:\n%s", c.args, out)
+		}
+	}
 }
