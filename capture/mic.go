@@ -77,7 +77,7 @@ func findMicrophone(cfg Config) (micChoice, error) {
 		return micChoice{}, fmt.Errorf("%w: microphone %s offers no mode this program records (%s; wanted s16 or f32, 8-96 kHz)",
 			ErrNoMicrophone, m.ID, describeAudioModes(m.modes))
 	}
-	dev, err := be.startCapture(m, mode, func([]byte) {}, nil)
+	dev, err := be.startCapture(m, mode, 0, func([]byte) {}, nil)
 	if err != nil {
 		be.close()
 		return micChoice{}, fmt.Errorf("%w: microphone %s does not start: in use by another program or refused by the sound server (%v): close that program, pick another with --mic (see `videochat devices`), or use --audio test or --audio none",
@@ -138,11 +138,12 @@ func describeAudioModes(modes []audioMode) string {
 
 // micSource records a microphone for one pipeline run.
 type micSource struct {
-	want string // --mic ("" = default)
-	log  *slog.Logger
-	be   *audioBackend
-	stop chan struct{} // closed by Close: ends the reopen loop
-	wg   sync.WaitGroup
+	want   string // --mic ("" = default)
+	period int    // capture period, ms (0: micPeriodMillis); benchmarks vary it
+	log    *slog.Logger
+	be     *audioBackend
+	stop   chan struct{} // closed by Close: ends the reopen loop
+	wg     sync.WaitGroup
 
 	mu      sync.Mutex
 	dev     *malgo.Device
@@ -169,13 +170,19 @@ type micSource struct {
 // the call: the source sends silence and the reopen loop tries it every
 // second.
 func openMicrophone(want string, log *slog.Logger, released <-chan struct{}) (*micSource, error) {
+	return openMicrophonePeriod(want, log, released, 0)
+}
+
+// openMicrophonePeriod is openMicrophone with a capture period in ms (0:
+// micPeriodMillis).
+func openMicrophonePeriod(want string, log *slog.Logger, released <-chan struct{}, period int) (*micSource, error) {
 	waitReleased(released)
 	be, err := newAudioBackend(log)
 	if err != nil {
 		return nil, err
 	}
 	s := &micSource{
-		want: want, log: log, be: be, stop: make(chan struct{}), ready: make(chan struct{}, 1),
+		want: want, period: period, log: log, be: be, stop: make(chan struct{}), ready: make(chan struct{}, 1),
 		chunk: wave.NewInt16Interleaved(wave.ChunkInfo{Len: audioFrameTicks, Channels: 1, SamplingRate: audioRate}),
 		timer: time.NewTimer(time.Hour),
 	}
@@ -204,7 +211,7 @@ func (s *micSource) connect() error {
 	gen := s.gen
 	s.mu.Unlock()
 	dec := sampleDecoder(mode)
-	dev, err := s.be.startCapture(m, mode,
+	dev, err := s.be.startCapture(m, mode, s.period,
 		func(b []byte) { s.push(gen, mode.rate, dec, b) },
 		func() { s.lose(gen, "device stopped") })
 	if err != nil {

@@ -129,7 +129,7 @@ func (s *Server) Env() []string {
 // Setenv points this process's audio libraries at the server until the test
 // ends. It must run before they are initialised (t.Setenv: not in parallel
 // tests).
-func (s *Server) Setenv(t *testing.T) {
+func (s *Server) Setenv(t testing.TB) {
 	t.Helper()
 	for _, kv := range s.Env() {
 		k, v, _ := strings.Cut(kv, "=")
