@@ -71,7 +71,7 @@ func TestMicrophoneRatesAndFormats(t *testing.T) {
 			if choice.id != "vmic" || choice.mode.rate != c.rate || choice.mode.channels != c.ch {
 				t.Errorf("chose %+v, want vmic at its native %d Hz %d ch", choice, c.rate, c.ch)
 			}
-			s, err := openMicrophone("", log, nil)
+			s, err := openMicrophone("", log, choice.released)
 			if err != nil {
 				t.Fatal(err)
 			}
