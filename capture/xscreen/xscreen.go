@@ -8,11 +8,13 @@
 //     from Read, never the end of the process. Xlib's default I/O error
 //     handling calls exit(); every display this package opens has an
 //     exit handler that returns (XSetIOErrorExitHandler, libX11 ≥ 1.7), and
-//     the process's I/O error handler is one that returns, so that Xlib
-//     gets to call it. Displays opened by other code keep Xlib's default
-//     exit handler: for them an I/O error still ends the process, as
-//     before. After the error no Xlib call is made on the display: its
-//     socket is closed and its Display struct abandoned (see vc_free).
+//     the process's I/O error handler returns for our displays, so that
+//     Xlib gets to call it. Displays opened by other code (the SDL window
+//     of the view) get the handler it replaced and Xlib's default exit
+//     handler: for them an I/O error still ends the process, with Xlib's
+//     message, as before. After the error no Xlib call is made on our
+//     display: its socket is closed and its Display struct abandoned
+//     (vc_disconnect).
 //   - Screens are counted when a command needs them (Screens), never at
 //     program start.
 //   - A Screen is used by one goroutine at a time (the pipeline that
@@ -21,6 +23,7 @@
 package xscreen
 
 // #cgo pkg-config: x11 xext
+// #include <pthread.h>
 // #include <stdlib.h>
 // #include <string.h>
 // #include <unistd.h>
@@ -38,15 +41,55 @@ package xscreen
 //   volatile int dead; // set by the exit handler: the connection is gone
 // } vc_grab;
 //
-// static int vc_io_error(Display *d) { (void)d; return 0; }
 // static void vc_io_exit(Display *d, void *p) { (void)d; ((vc_grab*)p)->dead = 1; }
+//
+// // The I/O error handler is one per process (Xlib's), so what it needs is
+// // too: the handler it replaced, and the displays that are ours.
+// static pthread_mutex_t vc_mu = PTHREAD_MUTEX_INITIALIZER;
+// static XIOErrorHandler vc_prev;
+// static Display *vc_ours[64];
+//
+// static void vc_mark(Display *d, Display *with) {
+//   pthread_mutex_lock(&vc_mu);
+//   for (int i = 0; i < 64; i++) if (vc_ours[i] == d) { vc_ours[i] = with; break; }
+//   pthread_mutex_unlock(&vc_mu);
+// }
+//
+// // vc_io_error: our displays go on to their exit handler, which returns;
+// // any other display (the SDL window's) gets the handler we replaced, as
+// // before (Xlib's default prints the error and exits).
+// static int vc_io_error(Display *d) {
+//   int ours = 0;
+//   XIOErrorHandler prev;
+//   pthread_mutex_lock(&vc_mu);
+//   for (int i = 0; i < 64; i++) if (vc_ours[i] == d) ours = 1;
+//   prev = vc_prev;
+//   pthread_mutex_unlock(&vc_mu);
+//   if (!ours && prev) return prev(d);
+//   return 0;
+// }
 //
 // // vc_connect opens the display with the non-exiting I/O error handling.
 // static Display *vc_connect(vc_grab *g) {
-//   XSetIOErrorHandler(vc_io_error);
+//   pthread_mutex_lock(&vc_mu);
+//   XIOErrorHandler old = XSetIOErrorHandler(vc_io_error);
+//   if (old != vc_io_error) vc_prev = old;
+//   pthread_mutex_unlock(&vc_mu);
 //   Display *d = XOpenDisplay(NULL);
-//   if (d) XSetIOErrorExitHandler(d, vc_io_exit, g);
+//   if (!d) return NULL;
+//   XSetIOErrorExitHandler(d, vc_io_exit, g);
+//   vc_mark(NULL, d);
 //   return d;
+// }
+//
+// static void vc_disconnect(Display *d, int dead) {
+//   vc_mark(d, NULL);
+//   // After an I/O error libX11 may keep the display locked by the
+//   // thread that met it, and XCloseDisplay would wait for that lock for
+//   // ever: a dead display's socket is closed and its (small) Display
+//   // struct left behind.
+//   if (dead) close(ConnectionNumber(d));
+//   else XCloseDisplay(d);
 // }
 //
 // static int vc_count(void) {
@@ -54,7 +97,7 @@ package xscreen
 //   Display *d = vc_connect(&g);
 //   if (!d) return -1;
 //   int n = ScreenCount(d);
-//   XCloseDisplay(d);
+//   vc_disconnect(d, g.dead);
 //   return n;
 // }
 //
@@ -69,15 +112,7 @@ package xscreen
 //     }
 //     g->img = NULL;
 //   }
-//   if (g->dpy) {
-//     // After an I/O error libX11 may keep the display locked by the
-//     // thread that met it, and XCloseDisplay would wait for that lock
-//     // for ever: a dead display's socket is closed and its (small)
-//     // Display struct left behind.
-//     if (g->dead) close(ConnectionNumber(g->dpy));
-//     else XCloseDisplay(g->dpy);
-//     g->dpy = NULL;
-//   }
+//   if (g->dpy) { vc_disconnect(g->dpy, g->dead); g->dpy = NULL; }
 //   free(g);
 // }
 //
