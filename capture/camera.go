@@ -2,7 +2,7 @@ package capture
 
 // The camera and screen path, top to bottom:
 //
-//	driver (mediadevices: v4l2, X11, or a test's fake) opened first, then
+//	driver (mediadevices v4l2, our X11 xscreen, or a test's fake) opened first, then
 //	its mode chosen from what it reports → frames decoded by the driver
 //	(MJPEG, YUYV, NV12, RGBA …) → I420 → scaled to fit --width/--height
 //	→ the live video pipeline.
@@ -18,7 +18,9 @@ import (
 	"image"
 	"log/slog"
 	"math"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/pion/mediadevices/pkg/driver"
@@ -45,6 +47,31 @@ func noCamera(cfg Config, cause error) error {
 		which = fmt.Sprintf(" (--camera %q)", cfg.Camera)
 	}
 	return fmt.Errorf("%w%s: %v: use --video test, or list devices with `videochat devices`", ErrNoCamera, which, cause)
+}
+
+// trialCamera starts and stops the camera once, so that a camera another
+// program streams from (EBUSY) or that refuses to start is a clear error
+// at Open, not a call without video.
+func trialCamera(cfg Config, open func() (*deviceVideo, error)) error {
+	v, err := open()
+	if err == nil {
+		return v.Close()
+	}
+	which := "the camera"
+	if cfg.Camera != "" {
+		which = fmt.Sprintf("camera %q", cfg.Camera)
+	}
+	if isBusy(err) {
+		return fmt.Errorf("%w: %s is in use by another program (%v): close that program, pick another with --camera (see `videochat devices`), or use --video test or --video none",
+			ErrDeviceBusy, which, err)
+	}
+	return fmt.Errorf("%s does not start (%v): pick another with --camera (see `videochat devices`), or use --video test or --video none", which, err)
+}
+
+// isBusy reports a device in use elsewhere: EBUSY, which V4L2 drivers
+// return when another program streams (some wrappers keep only its text).
+func isBusy(err error) bool {
+	return errors.Is(err, syscall.EBUSY) || strings.Contains(err.Error(), syscall.EBUSY.Error())
 }
 
 // findScreen returns the X11 screen n, or an error wrapping ErrNoScreen.
@@ -202,12 +229,19 @@ type lostVideo struct {
 	mu   sync.Mutex // guards src against Close from another goroutine
 }
 
+// newLostVideo opens the device; if it cannot be opened now (busy, X
+// server gone since Open checked it) the source starts lost: it sends the
+// name card and retries, and the call has video once the device is back.
 func newLostVideo(open videoOpener, name string, w, h, fps int, log *slog.Logger) (*lostVideo, error) {
+	l := &lostVideo{open: open, name: name, w: w, h: h, fps: fps, log: log, reopen: time.Second}
 	src, err := open()
 	if err != nil {
-		return nil, err
+		log.Warn("video device unavailable: sending black frames, retrying every second", "err", err)
+		l.next, l.last = time.Now(), time.Now()
+		return l, nil
 	}
-	return &lostVideo{open: open, name: name, w: w, h: h, fps: fps, log: log, reopen: time.Second, src: src}, nil
+	l.src = src
+	return l, nil
 }
 
 func (l *lostVideo) Interval() time.Duration { return 0 }

@@ -9,15 +9,17 @@ import (
 	"strings"
 
 	"github.com/pion/mediadevices/pkg/driver"
-	// Video drivers registered in mediadevices' driver manager at program
-	// start. Both are quiet and cheap there: the v4l2 camera driver globs
-	// /dev/video*, the X11 screen driver opens $DISPLAY (if set) to count
-	// its screens. Microphones are not registered there: this package's
-	// own miniaudio driver (audiodev.go) starts only when a command needs
-	// one. The mediadevices test drivers are deliberately not linked: the
-	// "test" sources are this package's own.
+	// The v4l2 camera driver registers in mediadevices' driver manager at
+	// program start; that is quiet and cheap (it globs /dev/video*).
+	// Screens are this package's own X11 driver (xscreen), counted when a
+	// command needs them: it survives the X server's death, which
+	// mediadevices' screen driver does not (Xlib exits the process).
+	// Microphones are this package's own miniaudio driver (audiodev.go),
+	// also started only when needed. The mediadevices test drivers are
+	// deliberately not linked: the "test" sources are this package's own.
 	_ "github.com/pion/mediadevices/pkg/driver/camera"
-	_ "github.com/pion/mediadevices/pkg/driver/screen"
+
+	"github.com/videochat/videochat/capture/xscreen"
 )
 
 // Device kinds reported by [Devices]. Other packages listing devices (the
@@ -145,13 +147,12 @@ func cameraDrivers() []driver.Driver {
 	return ds
 }
 
-// screenDrivers are the X11 screens, by screen number.
+// screenDrivers are the screens of $DISPLAY, by screen number.
 func screenDrivers() []driver.Driver {
-	ds := driver.GetManager().Query(driver.FilterAnd(
-		driver.FilterVideoRecorder(), driver.FilterDeviceType(driver.Screen)))
-	slices.SortFunc(ds, func(a, b driver.Driver) int {
-		return cmp.Or(cmp.Compare(len(a.Info().Label), len(b.Info().Label)), cmp.Compare(a.Info().Label, b.Info().Label))
-	})
+	var ds []driver.Driver
+	for i := range xscreen.Screens() {
+		ds = append(ds, xscreen.New(i))
+	}
 	return ds
 }
 

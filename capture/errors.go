@@ -13,6 +13,10 @@ var (
 	// ErrNoScreen means that the X11 screen asked for does not exist (or
 	// DISPLAY is not set).
 	ErrNoScreen = errors.New("no screen found")
+	// ErrDeviceBusy means that a camera or microphone exists but would
+	// not start: another program uses it (EBUSY) or the sound server
+	// refused the stream. Open finds it, not the middle of a call.
+	ErrDeviceBusy = errors.New("device busy or refused")
 	// ErrClosed is returned when a track of a closed [Media] is bound.
 	ErrClosed = errors.New("capture: media closed")
 )

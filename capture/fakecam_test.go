@@ -1,7 +1,9 @@
 package capture
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/pion/mediadevices/pkg/frame"
@@ -136,4 +138,34 @@ func TestDevicesListsModes(t *testing.T) {
 		}
 	}
 	t.Errorf("fake camera not listed: %s", fmt.Sprint(ds))
+}
+
+// TestCameraBusy: a camera another program streams from (EBUSY when a
+// stream starts) is a clear error at Open, wrapping ErrDeviceBusy, naming
+// the camera and the way on. Busy when the pipeline starts (after Open
+// found it free), the track sends the name card and the camera's frames
+// once it is free; the receiver gets frames throughout.
+func TestCameraBusy(t *testing.T) {
+	cam := registerFakeCamera(t, "fake-busy", models(t, "yuyv")...)
+	cam.Busy(true)
+	_, err := Open(Config{Video: "camera", Camera: "fake-busy", Audio: SourceNone, Logger: testLogger(t)})
+	if !errors.Is(err, ErrDeviceBusy) || !strings.Contains(err.Error(), "fake-busy") || !strings.Contains(err.Error(), "--video test") {
+		t.Fatalf("Open of a busy camera: %v; want ErrDeviceBusy naming fake-busy and --video test", err)
+	}
+
+	cam.Busy(false)
+	m := openMedia(t, Config{Video: "camera", Camera: "fake-busy", Width: 320, Height: 240, FPS: 30, Name: "robot"})
+	cam.Busy(true)
+	streams := cam.Streams() // Open's trial
+	api := newAPI(t, RegisterCodecs)
+	c := dial(t, api, api, m.Tracks())
+	eventually(t, "30 frames (the name card) while the camera is busy", func() bool { return c.rx.frames.Load() >= 30 })
+	if cam.Streams() != streams {
+		t.Fatalf("a busy camera started streaming (%d streams, want %d)", cam.Streams(), streams)
+	}
+	cam.Busy(false)
+	eventually(t, "the camera streaming", func() bool { return cam.Streams() > streams })
+	before := c.rx.frames.Load()
+	eventually(t, "30 frames from the camera", func() bool { return c.rx.frames.Load() >= before+30 })
+	c.close(t)
 }

@@ -22,6 +22,10 @@ type Media struct {
 	done    chan struct{}
 	endOnce sync.Once
 	endErr  error
+
+	// released is closed when the microphone's trial stream (Open) has
+	// been let go of; nil without one. Close waits for it.
+	released <-chan struct{}
 }
 
 // Open checks the configured sources (a missing camera or microphone fails
@@ -51,7 +55,7 @@ func OpenContext(ctx context.Context, cfg Config) (*Media, error) {
 	if m.video != nil && m.video.persistent {
 		m.video.start() // Close now closes the stream
 	}
-	if m.audio, err = openAudio(ctx, cfg, streamID, m.ended); err != nil {
+	if m.audio, err = openAudio(ctx, cfg, streamID, m.ended, &m.released); err != nil {
 		m.Close()
 		return nil, err
 	}
@@ -105,6 +109,7 @@ func (m *Media) Close() error {
 				t.close()
 			}
 		}
+		waitReleased(m.released)
 	})
 	return nil
 }
@@ -128,8 +133,14 @@ func openVideo(ctx context.Context, cfg Config, streamID string, ended func(erro
 		if err != nil {
 			return nil, err
 		}
+		open := func() (*deviceVideo, error) {
+			return openDeviceVideo(d, bestCameraProp(cfg.Width, cfg.Height, cfg.FPS), cfg.Width, cfg.Height)
+		}
+		if err := trialCamera(cfg, open); err != nil {
+			return nil, err
+		}
 		return live(resilient(cfg, log, func() (videoSource, error) {
-			v, err := openDeviceVideo(d, bestCameraProp(cfg.Width, cfg.Height, cfg.FPS), cfg.Width, cfg.Height)
+			v, err := open()
 			if err != nil {
 				return nil, err
 			}
@@ -166,7 +177,9 @@ func openVideo(ctx context.Context, cfg Config, streamID string, ended func(erro
 	return nil, fmt.Errorf("--video %q: want camera, screen, screen:N, test, none, a .y4m or .ivf file, - (stdin), tcp://HOST:PORT or unix:PATH", cfg.Video)
 }
 
-func openAudio(ctx context.Context, cfg Config, streamID string, ended func(error)) (*track, error) {
+// released is set to a channel closed when a trial device opened by Open
+// is let go of (microphones).
+func openAudio(ctx context.Context, cfg Config, streamID string, ended func(error), released *<-chan struct{}) (*track, error) {
 	log := cfg.Logger.With("media", "audio")
 	live := func(open audioOpener) *track {
 		p := &liveAudio{open: open, bitrate: DefaultAudioBitrate, loss: cfg.AudioLoss, log: log}
@@ -184,7 +197,8 @@ func openAudio(ctx context.Context, cfg Config, streamID string, ended func(erro
 		}
 		log.Info("microphone", "id", mic.id, "label", mic.label, "rate", mic.mode.rate, "channels", mic.mode.channels, "format", mic.mode.formatName())
 		want := cfg.Mic
-		return live(func() (audioSource, error) { return openMicrophone(want, log) }), nil
+		*released = mic.released
+		return live(func() (audioSource, error) { return openMicrophone(want, log, mic.released) }), nil
 	}
 	if IsStream(cfg.Audio) {
 		return openStreamTrack(ctx, cfg, cfg.Audio, true, streamID, ended, log, nil)

@@ -42,46 +42,71 @@ const (
 	micMaxBuffered = 1
 )
 
-// micChoice is what Open found: the device to record and how.
+// micChoice is what Open found: the device to record and how. released
+// is closed once the trial stream of Open has been let go of.
 type micChoice struct {
 	id, label string
 	mode      audioMode
+	released  <-chan struct{}
 }
 
 // findMicrophone checks at Open time that the microphone cfg asks for
 // exists, opens it and finds a mode it can record in, or returns an error
-// wrapping ErrNoMicrophone (naming the devices there are).
+// wrapping ErrNoMicrophone (naming the devices there are). A trial start
+// finds a device busy in another program (ALSA hardware) or a source the
+// sound server refuses now, not in the middle of the call: that error
+// wraps ErrDeviceBusy.
 func findMicrophone(cfg Config) (micChoice, error) {
 	be, err := newAudioBackend(cfg.Logger)
 	if err != nil {
 		return micChoice{}, noMicrophone(cfg, err, nil)
 	}
-	defer be.close()
 	mics, err := be.microphones()
 	if err != nil {
+		be.close()
 		return micChoice{}, noMicrophone(cfg, err, nil)
 	}
 	m, err := chooseMicrophone(mics, cfg.Mic)
 	if err != nil {
+		be.close()
 		return micChoice{}, noMicrophone(cfg, err, mics)
 	}
 	mode, ok := bestAudioMode(m.modes)
 	if !ok {
+		be.close()
 		return micChoice{}, fmt.Errorf("%w: microphone %s offers no mode this program records (%s; wanted s16 or f32, 8-96 kHz)",
 			ErrNoMicrophone, m.ID, describeAudioModes(m.modes))
 	}
-	// A trial start finds a device busy in another program now, not in
-	// the middle of the call. Sound servers share their sources (and
-	// uninitialising an idle PulseAudio stream takes seconds): only
-	// exclusive devices are tried.
-	if be.exclusive() {
-		dev, err := be.startCapture(m, mode, func([]byte) {}, nil)
-		if err != nil {
-			return micChoice{}, fmt.Errorf("%w (busy or failing?)", err)
-		}
-		dev.Uninit()
+	dev, err := be.startCapture(m, mode, 0, func([]byte) {}, nil)
+	if err != nil {
+		be.close()
+		return micChoice{}, fmt.Errorf("%w: microphone %s does not start: in use by another program or refused by the sound server (%v): close that program, pick another with --mic (see `videochat devices`), or use --audio test or --audio none",
+			ErrDeviceBusy, m.ID, err)
 	}
-	return micChoice{id: m.ID, label: m.Label, mode: mode}, nil
+	// Letting go of a PulseAudio stream that was just started can take
+	// more than a second: it happens in the background, and the
+	// pipeline (and Media.Close) wait for it before they go on.
+	released := make(chan struct{})
+	go func() {
+		defer close(released)
+		dev.Uninit()
+		be.close()
+	}()
+	return micChoice{id: m.ID, label: m.Label, mode: mode, released: released}, nil
+}
+
+// waitReleased waits, bounded by micReleaseWait, until the trial stream
+// of Open is let go of (nil: nothing to wait for).
+func waitReleased(released <-chan struct{}) {
+	if released == nil {
+		return
+	}
+	t := time.NewTimer(micReleaseWait)
+	defer t.Stop()
+	select {
+	case <-released:
+	case <-t.C:
+	}
 }
 
 func noMicrophone(cfg Config, cause error, mics []micInfo) error {
@@ -113,11 +138,12 @@ func describeAudioModes(modes []audioMode) string {
 
 // micSource records a microphone for one pipeline run.
 type micSource struct {
-	want string // --mic ("" = default)
-	log  *slog.Logger
-	be   *audioBackend
-	stop chan struct{} // closed by Close: ends the reopen loop
-	wg   sync.WaitGroup
+	want   string // --mic ("" = default)
+	period int    // capture period, ms (0: micPeriodMillis); benchmarks vary it
+	log    *slog.Logger
+	be     *audioBackend
+	stop   chan struct{} // closed by Close: ends the reopen loop
+	wg     sync.WaitGroup
 
 	mu      sync.Mutex
 	dev     *malgo.Device
@@ -139,19 +165,29 @@ type micSource struct {
 	timer *time.Timer
 }
 
-func openMicrophone(want string, log *slog.Logger) (*micSource, error) {
+// openMicrophone starts recording the microphone want. A device that was
+// there at Open but does not start now (busy, refused, gone) does not end
+// the call: the source sends silence and the reopen loop tries it every
+// second.
+func openMicrophone(want string, log *slog.Logger, released <-chan struct{}) (*micSource, error) {
+	return openMicrophonePeriod(want, log, released, 0)
+}
+
+// openMicrophonePeriod is openMicrophone with a capture period in ms (0:
+// micPeriodMillis).
+func openMicrophonePeriod(want string, log *slog.Logger, released <-chan struct{}, period int) (*micSource, error) {
+	waitReleased(released)
 	be, err := newAudioBackend(log)
 	if err != nil {
 		return nil, err
 	}
 	s := &micSource{
-		want: want, log: log, be: be, stop: make(chan struct{}), ready: make(chan struct{}, 1),
+		want: want, period: period, log: log, be: be, stop: make(chan struct{}), ready: make(chan struct{}, 1),
 		chunk: wave.NewInt16Interleaved(wave.ChunkInfo{Len: audioFrameTicks, Channels: 1, SamplingRate: audioRate}),
 		timer: time.NewTimer(time.Hour),
 	}
 	if err := s.connect(); err != nil {
-		be.close()
-		return nil, err
+		s.stall("cannot open: " + err.Error())
 	}
 	return s, nil
 }
@@ -175,7 +211,7 @@ func (s *micSource) connect() error {
 	gen := s.gen
 	s.mu.Unlock()
 	dec := sampleDecoder(mode)
-	dev, err := s.be.startCapture(m, mode,
+	dev, err := s.be.startCapture(m, mode, s.period,
 		func(b []byte) { s.push(gen, mode.rate, dec, b) },
 		func() { s.lose(gen, "device stopped") })
 	if err != nil {

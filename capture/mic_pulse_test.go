@@ -71,7 +71,7 @@ func TestMicrophoneRatesAndFormats(t *testing.T) {
 			if choice.id != "vmic" || choice.mode.rate != c.rate || choice.mode.channels != c.ch {
 				t.Errorf("chose %+v, want vmic at its native %d Hz %d ch", choice, c.rate, c.ch)
 			}
-			s, err := openMicrophone("", log)
+			s, err := openMicrophone("", log, choice.released)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -145,7 +145,7 @@ func TestMicrophoneUnplugged(t *testing.T) {
 	pa.SetDefaultSource("vmic")
 	pa.Setenv(t)
 	pa.Play("vsink", 44100, 1, "600", "sine", "440", "gain", "-6")
-	s, err := openMicrophone("vmic", testLogger(t))
+	s, err := openMicrophone("vmic", testLogger(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,9 +4,7 @@ import (
 	"image"
 	"image/color"
 	"testing"
-
-	"github.com/pion/mediadevices/pkg/driver"
-	"github.com/pion/mediadevices/pkg/driver/screen"
+	"time"
 
 	"github.com/videochat/videochat/internal/xvfbtest"
 )
@@ -17,25 +15,13 @@ func rgbAt(img *image.YCbCr, x, y int) (r, g, b uint8) {
 	return color.YCbCrToRGB(c.Y, c.Cb, c.Cr)
 }
 
-// startScreens starts an Xvfb display showing img and registers its
-// screens with mediadevices' X11 driver, as the driver does at program
-// start when DISPLAY is set.
-func startScreens(t *testing.T, w, h int, img image.Image) {
+// startScreens starts an Xvfb display showing img, as DISPLAY.
+func startScreens(t *testing.T, w, h int, img image.Image) *xvfbtest.Display {
 	t.Helper()
 	d := xvfbtest.Start(t, w, h)
 	d.Setenv(t)
 	d.Paint(img)
-	m := driver.GetManager()
-	before := map[string]bool{}
-	for _, dr := range screenDrivers() {
-		before[dr.ID()] = true
-	}
-	screen.Initialize()
-	for _, dr := range screenDrivers() {
-		if !before[dr.ID()] {
-			t.Cleanup(func() { m.Delete(dr.ID()) })
-		}
-	}
+	return d
 }
 
 // TestScreenCapture: --video screen sends the X display scaled to fit the
@@ -85,4 +71,55 @@ func absDiff(a, b uint8) int {
 		return int(a - b)
 	}
 	return int(b - a)
+}
+
+// TestScreenSurvivesXServerDeath: the X server of --video screen is
+// killed mid-capture. The process lives on (Xlib would call exit), the
+// source sends the peer's name card instead of the screen, and when a
+// server is back on the same display the screen's pixels come back.
+func TestScreenSurvivesXServerDeath(t *testing.T) {
+	d := startScreens(t, 320, 240, xvfbtest.Quadrants(320, 240))
+	log := testLogger(t)
+	cfg := Config{Video: "screen", Width: 320, Height: 240, Name: "scr", Logger: log}.withDefaults()
+	dr, err := findScreen(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := resilient(cfg, log, func() (videoSource, error) {
+		return openDeviceVideo(dr, screenProp(cfg.FPS), cfg.Width, cfg.Height)
+	})()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	// topLeftRed reports whether the top-left quadrant shows the red of
+	// xvfbtest.Quadrants (the name card is black with grey text).
+	topLeftRed := func(img *image.YCbCr) bool {
+		r, g, _ := rgbAt(img, img.Rect.Dx()/4, img.Rect.Dy()/4)
+		return r > 180 && g < 60
+	}
+	// readUntil reads frames until ok or the deadline (reopening happens
+	// every second, on a loaded machine Xvfb takes a while).
+	readUntil := func(what string, ok func(*image.YCbCr) bool) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+			img, err := src.Read()
+			if err != nil {
+				t.Fatalf("%s: Read: %v", what, err)
+			}
+			if ok(img) {
+				return
+			}
+		}
+		t.Fatalf("no frame with %s within 30 s", what)
+	}
+	readUntil("the screen", topLeftRed)
+	d.Kill()
+	readUntil("the name card", func(img *image.YCbCr) bool {
+		c := img.YCbCrAt(img.Rect.Dx()/4, img.Rect.Dy()/4)
+		return c.Y < 40 && img.Rect.Dx() == 320 && img.Rect.Dy() == 240
+	})
+	d.Restart()
+	d.Paint(xvfbtest.Quadrants(320, 240))
+	readUntil("the screen again", topLeftRed)
 }

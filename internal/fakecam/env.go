@@ -13,6 +13,9 @@ const (
 	// EnvUnplug names a file: while it exists, every fake camera is
 	// unplugged.
 	EnvUnplug = "VIDEOCHAT_FAKECAM_UNPLUG"
+	// EnvBusy names a file: while it exists, every fake camera is busy
+	// (in use by another program: starting a stream fails with EBUSY).
+	EnvBusy = "VIDEOCHAT_FAKECAM_BUSY"
 )
 
 // RegisterFromEnv registers the cameras getenv(EnvModels) names, for the
@@ -27,7 +30,8 @@ func RegisterFromEnv(getenv func(string) string) error {
 		if !ok {
 			return fmt.Errorf("%s: unknown model %q (mjpeg, yuyv, nv12, hd720)", EnvModels, model)
 		}
-		if _, _, err := Register("fake-"+strings.TrimSpace(model), getenv(EnvUnplug), modes...); err != nil {
+		files := Files{Unplug: getenv(EnvUnplug), Busy: getenv(EnvBusy)}
+		if _, _, err := RegisterFiles("fake-"+strings.TrimSpace(model), files, modes...); err != nil {
 			return err
 		}
 	}

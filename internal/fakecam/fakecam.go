@@ -11,7 +11,10 @@
 //     NV12), decoded by mediadevices' own frame decoders;
 //   - frames are paced at the mode's rate;
 //   - unplugged (Unplug, or the unplug file exists): Open and reads fail
-//     until it is plugged back.
+//     until it is plugged back;
+//   - busy (Busy, or the busy file exists: another program streams from
+//     it): Open works but starting a stream fails with EBUSY, as V4L2's
+//     VIDIOC_S_FMT does; a stream already running goes on.
 //
 // Every frame has a bright left half (luma 200) and a dark right half
 // (luma 50), neutral chroma: a receiver can tell it from a black card.
@@ -20,11 +23,13 @@ package fakecam
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"image"
 	"image/jpeg"
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pion/mediadevices/pkg/driver"
@@ -42,12 +47,19 @@ const (
 // ErrUnplugged is what Open and reads return while the camera is unplugged.
 var ErrUnplugged = errors.New("fake camera: no such device")
 
+// ErrBusy is what starting a stream returns while the camera is busy: it
+// wraps syscall.EBUSY, as the V4L2 driver's error does.
+var ErrBusy = fmt.Errorf("fake camera: set format: %w", syscall.EBUSY)
+
 // Camera is one fake camera.
 type Camera struct {
 	modes      []prop.Media
 	unplugFile string // unplugged while this file exists ("" = never)
+	busyFile   string // busy while this file exists ("" = never)
 	unplug     atomic.Bool
+	busy       atomic.Bool
 	opens      atomic.Int32
+	streams    atomic.Int32
 	mu         sync.Mutex
 	recorded   prop.Media // the mode VideoRecord was last asked for
 }
@@ -56,7 +68,18 @@ type Camera struct {
 // driver manager. While unplugFile (if not "") exists, the camera is
 // unplugged. remove takes it out of the manager again.
 func Register(id, unplugFile string, modes ...prop.Media) (c *Camera, remove func(), err error) {
-	c = &Camera{modes: modes, unplugFile: unplugFile}
+	return RegisterFiles(id, Files{Unplug: unplugFile}, modes...)
+}
+
+// Files are the files whose existence switches a camera's state.
+type Files struct {
+	Unplug string // unplugged while it exists ("" = never)
+	Busy   string // busy while it exists ("" = never)
+}
+
+// RegisterFiles is Register with both state files.
+func RegisterFiles(id string, f Files, modes ...prop.Media) (c *Camera, remove func(), err error) {
+	c = &Camera{modes: modes, unplugFile: f.Unplug, busyFile: f.Busy}
 	m := driver.GetManager()
 	if err := m.Register(c, driver.Info{Label: id, Name: "Fake " + id, DeviceType: driver.Camera}); err != nil {
 		return nil, nil, err
@@ -76,11 +99,28 @@ func (c *Camera) Unplug(v bool) { c.unplug.Store(v) }
 // Opens counts the successful Opens.
 func (c *Camera) Opens() int { return int(c.opens.Load()) }
 
+// Streams counts the streams started (successful VideoRecords).
+func (c *Camera) Streams() int { return int(c.streams.Load()) }
+
 // Recorded is the mode last passed to VideoRecord.
 func (c *Camera) Recorded() prop.Media {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.recorded
+}
+
+// Busy makes starting a stream fail with EBUSY (true) or work (false).
+func (c *Camera) Busy(v bool) { c.busy.Store(v) }
+
+func (c *Camera) isBusy() bool {
+	if c.busy.Load() {
+		return true
+	}
+	if c.busyFile == "" {
+		return false
+	}
+	_, err := os.Stat(c.busyFile)
+	return err == nil
 }
 
 func (c *Camera) unplugged() bool {
@@ -107,6 +147,9 @@ func (c *Camera) Close() error { return nil }
 func (c *Camera) Properties() []prop.Media { return c.modes }
 
 func (c *Camera) VideoRecord(p prop.Media) (video.Reader, error) {
+	if c.isBusy() {
+		return nil, ErrBusy
+	}
 	dec, err := frame.NewDecoder(p.FrameFormat)
 	if err != nil {
 		return nil, err
@@ -118,6 +161,7 @@ func (c *Camera) VideoRecord(p prop.Media) (video.Reader, error) {
 	c.mu.Lock()
 	c.recorded = p
 	c.mu.Unlock()
+	c.streams.Add(1)
 	interval := time.Second / time.Duration(max(1, int(p.FrameRate)))
 	next := time.Now()
 	return video.ReaderFunc(func() (image.Image, func(), error) {

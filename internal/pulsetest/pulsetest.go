@@ -129,7 +129,7 @@ func (s *Server) Env() []string {
 // Setenv points this process's audio libraries at the server until the test
 // ends. It must run before they are initialised (t.Setenv: not in parallel
 // tests).
-func (s *Server) Setenv(t *testing.T) {
+func (s *Server) Setenv(t testing.TB) {
 	t.Helper()
 	for _, kv := range s.Env() {
 		k, v, _ := strings.Cut(kv, "=")
@@ -216,4 +216,27 @@ func (s *Server) stop() {
 	}
 	_ = s.cmd.Process.Kill()
 	<-s.exited
+}
+
+// maxOutputsPerSource is PulseAudio's limit of recording streams on one
+// source (PA_MAX_OUTPUTS_PER_SOURCE).
+const maxOutputsPerSource = 256
+
+// Refuse makes the server refuse every new recording stream of source
+// (`parecord` says "Stream error: Too large"): a real refusal by the sound
+// server, standing in for a device that will not open. It fills the
+// source with the most recording streams PulseAudio allows (remapped
+// sources of it, idle, so they cost nothing) and returns allow, which
+// takes one away so that the next stream is accepted again.
+func (s *Server) Refuse(source string) (allow func()) {
+	s.tb.Helper()
+	var mods []string
+	for i := range maxOutputsPerSource {
+		mods = append(mods, strings.TrimSpace(s.Pactl("load-module", "module-remap-source",
+			"master="+source, fmt.Sprintf("source_name=%s_fill%d", source, i))))
+	}
+	return func() {
+		s.tb.Helper()
+		s.Pactl("unload-module", mods[0])
+	}
 }

@@ -54,22 +54,54 @@ func Require(tb testing.TB) {
 func Start(tb testing.TB, w, h int) *Display {
 	tb.Helper()
 	Require(tb)
+	d := &Display{tb: tb, W: w, H: h}
+	tb.Cleanup(d.stop)
+	d.launch("")
+	return d
+}
+
+// Kill kills the X server at once (SIGKILL, as a crash) and waits until
+// it has exited: its clients' connections break.
+func (d *Display) Kill() {
+	d.tb.Helper()
+	d.stop()
+}
+
+// Restart starts a new X server on the same display number after Kill,
+// with the same screen, and waits until it accepts clients.
+func (d *Display) Restart() {
+	d.tb.Helper()
+	d.stop()
+	d.launch(d.Name)
+}
+
+// launch runs Xvfb on display name ("": a free number, which Xvfb picks)
+// and waits until it is ready. -displayfd makes Xvfb say the number once
+// it accepts clients, so there is no race for a number and no polling.
+func (d *Display) launch(name string) {
+	tb := d.tb
+	tb.Helper()
 	r, wr, err := os.Pipe()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	d := &Display{tb: tb, W: w, H: h, exited: make(chan struct{})}
-	d.cmd = exec.Command("Xvfb", "-displayfd", "3", "-screen", "0", fmt.Sprintf("%dx%dx24", w, h),
-		"-nolisten", "tcp", "-noreset")
-	d.cmd.ExtraFiles = []*os.File{wr}
-	d.cmd.Stdout = &d.log
-	d.cmd.Stderr = &d.log
-	if err := d.cmd.Start(); err != nil {
+	d.exited = make(chan struct{})
+	var args []string
+	if name != "" {
+		args = append(args, name)
+	}
+	args = append(args, "-displayfd", "3", "-screen", "0", fmt.Sprintf("%dx%dx24", d.W, d.H), "-nolisten", "tcp", "-noreset")
+	cmd := exec.Command("Xvfb", args...)
+	cmd.ExtraFiles = []*os.File{wr}
+	cmd.Stdout = &d.log
+	cmd.Stderr = &d.log
+	if err := cmd.Start(); err != nil {
 		tb.Fatalf("xvfbtest: start Xvfb: %v", err)
 	}
 	wr.Close()
-	go func() { _ = d.cmd.Wait(); close(d.exited) }()
-	tb.Cleanup(d.stop)
+	d.cmd = cmd
+	exited := d.exited
+	go func() { _ = cmd.Wait(); close(exited) }()
 
 	num := make(chan string, 1)
 	go func() {
@@ -97,7 +129,6 @@ func Start(tb testing.TB, w, h int) *Display {
 	case <-time.After(startTimeout):
 		tb.Fatalf("xvfbtest: Xvfb not ready within %v:\n%s", startTimeout, d.log.String())
 	}
-	return d
 }
 
 // Env is the environment a client needs for this display.
@@ -151,6 +182,9 @@ func (d *Display) Screenshot() image.Image {
 func (d *Display) Log() string { return d.log.String() }
 
 func (d *Display) stop() {
+	if d.cmd == nil {
+		return
+	}
 	select {
 	case <-d.exited:
 		return

@@ -42,3 +42,21 @@ func absDiff(a, b uint8) int {
 	}
 	return int(b - a)
 }
+
+// TestKillRestart: after Kill the display refuses clients; Restart brings
+// a server back on the same display number.
+func TestKillRestart(t *testing.T) {
+	d := xvfbtest.Start(t, 64, 48)
+	name := d.Name
+	d.Kill()
+	if err := d.Cmd("import", "-silent", "-window", "root", "png:-").Run(); err == nil {
+		t.Error("a client connected to the killed display")
+	}
+	d.Restart()
+	if d.Name != name {
+		t.Errorf("restarted on %s, want %s", d.Name, name)
+	}
+	if b := d.Screenshot().Bounds(); b.Dx() != 64 || b.Dy() != 48 {
+		t.Errorf("screenshot of the restarted display %v, want 64x48", b)
+	}
+}
