@@ -39,6 +39,28 @@ func checkOffer(offer string, publish bool) *httpError {
 	return nil
 }
 
+// ridsOffered counts the simulcast streams (a=rid:<id> send) that an
+// offer's first live section of kind sends: 0 or 1 means no simulcast.
+func ridsOffered(offer string, kind webrtc.RTPCodecType) int {
+	var sd sdp.SessionDescription
+	if sd.UnmarshalString(offer) != nil {
+		return 0
+	}
+	for _, md := range sd.MediaDescriptions {
+		if webrtc.NewRTPCodecType(md.MediaName.Media) != kind || md.MediaName.Port.Value == 0 {
+			continue
+		}
+		n := 0
+		for _, a := range md.Attributes {
+			if f := strings.Fields(a.Value); a.Key == "rid" && len(f) >= 2 && f[1] == "send" {
+				n++
+			}
+		}
+		return n
+	}
+	return 0
+}
+
 // answerCodecs reads from our answer the codec chosen for each live audio
 // and video section (the first payload type of its m= line; after
 // pinCodecs the only one). A kind whose sections were all rejected is
