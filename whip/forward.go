@@ -52,7 +52,6 @@ const (
 type layer struct {
 	rid  string
 	ssrc uint32
-	pt   uint8
 
 	// Guarded by the ingestTrack's mu.
 	last        time.Time // last packet
@@ -68,8 +67,9 @@ func (l *layer) active(now time.Time) bool { return now.Sub(l.last) < LayerTimeo
 
 // count adds one packet of n bytes to the layer's bitrate measurement.
 func (l *layer) count(now time.Time, n int) {
-	if l.winStart.IsZero() {
-		l.winStart = now
+	if l.winStart.IsZero() || now.Sub(l.last) > rateWindow {
+		// First packet, or the layer resumes after a pause: measure afresh.
+		l.winStart, l.winBytes, l.rate = now, 0, 0
 	}
 	l.last = now
 	l.winBytes += n
@@ -95,7 +95,7 @@ func (it *ingestTrack) read(t *webrtc.TrackRemote, l *layer) {
 		if pkt.Unmarshal(buf[:n]) != nil {
 			continue
 		}
-		if pkt.PayloadType != l.pt {
+		if pkt.PayloadType != it.pt {
 			it.dropCodec(l, int(pkt.PayloadType))
 			continue
 		}
@@ -203,7 +203,7 @@ func (it *ingestTrack) dropCodec(l *layer, pt int) {
 	l.warnedCodec = true
 	it.mu.Unlock()
 	if warn {
-		it.s.log.Warn("publisher sends a payload type that was not negotiated; dropping it (a codec change needs a new WHIP session)", "rid", l.rid, "pt", pt, "negotiated", l.pt)
+		it.s.log.Warn("publisher sends a payload type that was not negotiated; dropping it (a codec change needs a new WHIP session)", "rid", l.rid, "pt", pt, "negotiated", it.pt)
 	}
 }
 

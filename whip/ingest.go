@@ -29,7 +29,8 @@ type ingestTrack struct {
 	*webrtc.TrackLocalStaticRTP
 	s      *session
 	mime   string
-	single bool // the section offered one stream (no simulcast)
+	pt     uint8 // the payload type negotiated (the only one forwarded)
+	single bool  // the section offered one stream (no simulcast)
 	lim    *rate.Limiter
 
 	mu     sync.Mutex
@@ -167,6 +168,12 @@ func (s *session) negotiate(offer string) ([]*ingestTrack, *httpError) {
 		return nil, errorf(http.StatusBadRequest, codeNoCodec, "the offer could not be answered")
 	}
 	codecs := answerCodecs(ans.SDP)
+	pts := map[webrtc.RTPCodecType]uint8{} // the first section's, per kind
+	for _, ch := range chosenCodecs(ans.SDP) {
+		if _, seen := pts[ch.kind]; !seen {
+			pts[ch.kind] = uint8(ch.codecs[0].PayloadType)
+		}
+	}
 	if len(codecs) == 0 {
 		return nil, errorf(http.StatusBadRequest, codeNoCodec, "the offer has no codec the room accepts (VP8, H.264 constrained baseline with packetization-mode=1, Opus)")
 	}
@@ -185,6 +192,7 @@ func (s *session) negotiate(offer string) ([]*ingestTrack, *httpError) {
 			TrackLocalStaticRTP: lt,
 			s:                   s,
 			mime:                c.MimeType,
+			pt:                  pts[kind],
 			single:              ridsOffered(offer, kind) <= 1,
 			lim:                 rate.NewLimiter(rate.Every(s.h.cfg.KeyFrameInterval), 1),
 		})
@@ -234,7 +242,7 @@ func (s *session) forward(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		s.log.Info("publisher track not forwarded (one section per kind)", "kind", t.Kind().String(), "mid", recv.RTPTransceiver().Mid())
 		return
 	}
-	l := &layer{rid: t.RID(), ssrc: uint32(t.SSRC()), pt: uint8(t.PayloadType())}
+	l := &layer{rid: t.RID(), ssrc: uint32(t.SSRC())}
 	it.mu.Lock()
 	it.layers = append(it.layers, l)
 	it.mu.Unlock()

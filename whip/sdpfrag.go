@@ -175,6 +175,10 @@ func parseFrag(body string) (sdpFrag, *httpError) {
 			mid = strings.TrimPrefix(line, "a=mid:")
 		case strings.HasPrefix(line, "a=candidate:"):
 			f.cands = append(f.cands, fragCandidate{mid: mid, line: unbracket(line[2:])})
+		case strings.HasPrefix(line, "a=rtpmap:"), strings.HasPrefix(line, "a=fmtp:"), strings.HasPrefix(line, "a=rid:"),
+			strings.HasPrefix(line, "a=simulcast:"), strings.HasPrefix(line, "a=extmap:"):
+			// Media description, not ICE: an attempt to renegotiate.
+			return f, errorf(http.StatusBadRequest, codeRenegotiation, "a trickle-ice-sdpfrag carries ICE only; a session's codecs and streams are fixed by its first offer (DELETE it and POST a new offer)")
 		case strings.HasPrefix(line, "m="), strings.HasPrefix(line, "a="), strings.HasPrefix(line, "c="):
 			// m= separates sections; other attributes (end-of-candidates,
 			// ice-options, group) carry nothing we act on.
