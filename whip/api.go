@@ -12,6 +12,10 @@ package whip
 //     receiver reports.
 //   - TWCC feedback toward the publisher: its congestion control (OBS,
 //     browsers, join --whip) runs on it.
+//
+// The NACK generator starts with the first remote stream, and TWCC
+// feedback is recorded without a goroutine switch per packet
+// (interceptors.go).
 //   - The mid/rid/repaired-rid header extensions, so a simulcast publisher
 //     can be told its layers apart.
 //
@@ -20,6 +24,8 @@ package whip
 
 import (
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -27,14 +33,30 @@ import (
 // PeerConnections need (see the file comment), instead of
 // webrtc.RegisterDefaultInterceptors. Register the codecs on me first.
 func RegisterInterceptors(me *webrtc.MediaEngine, ir *interceptor.Registry) error {
-	if err := webrtc.ConfigureNack(me, ir); err != nil {
+	generator, err := nack.NewGeneratorInterceptor()
+	if err != nil {
 		return err
 	}
+	responder, err := nack.NewResponderInterceptor()
+	if err != nil {
+		return err
+	}
+	me.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeVideo)
+	me.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
+	ir.Add(responder)
+	ir.Add(onFirstStream{generator}) // interceptors.go
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 		return err
 	}
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {
 		return err
 	}
-	return webrtc.ConfigureTWCCSender(me, ir)
+	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		me.RegisterFeedback(webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC}, kind)
+		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, kind); err != nil {
+			return err
+		}
+	}
+	ir.Add(twccFactory{}) // interceptors.go
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 	"go.uber.org/goleak"
@@ -55,7 +56,7 @@ func startEnv(t testing.TB, sc signal.Config, wc whip.Config) *env {
 	hs := httptest.NewUnstartedServer(mux)
 	base := "http://" + hs.Listener.Addr().String()
 	wc.WHIP, wc.WHEP = true, true
-	wc.API = api
+	wc.API = serverAPI(t)
 	wc.Server = func(string) string { return base }
 	wc.Logger = log.With("side", "whip")
 	h, err := whip.New(wc)
@@ -76,6 +77,23 @@ func startEnv(t testing.TB, sc signal.Config, wc whip.Config) *env {
 		hs.Close()
 	})
 	return &env{url: base, sig: sig, h: h, api: api}
+}
+
+// serverAPI is the handler's API as serve builds it: the interceptors of
+// whip.RegisterInterceptors (the test clients use pion's defaults).
+func serverAPI(t testing.TB) *webrtc.API {
+	t.Helper()
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	ir := &interceptor.Registry{}
+	if err := whip.RegisterInterceptors(me, ir); err != nil {
+		t.Fatal(err)
+	}
+	se := webrtc.SettingEngine{}
+	looptest.Restrict(&se)
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 }
 
 // synth feeds 30 fps VP8-shaped frames and 50/s Opus-shaped packets to two
