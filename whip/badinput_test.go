@@ -142,6 +142,8 @@ func TestBadInputAnswers(t *testing.T) {
 		{name: "PATCH with a stale ETag", method: "PATCH", url: pub.sess.Location, ctype: "application/trickle-ice-sdpfrag", body: "a=ice-ufrag:x\r\n", hdr: map[string]string{"Authorization": good, "If-Match": `"stale"`}, status: 412, code: "precondition-failed"},
 		{name: "PATCH with other credentials, no restart", method: "PATCH", url: pub.sess.Location, ctype: "application/trickle-ice-sdpfrag", body: "a=ice-ufrag:zzzz\r\na=ice-pwd:zzzzzzzzzzzzzzzzzzzzzzzz\r\n", hdr: auth, status: 409, code: "conflict"},
 		{name: "PATCH that is not an sdpfrag", method: "PATCH", url: pub.sess.Location, ctype: "application/trickle-ice-sdpfrag", body: "hello\r\n", hdr: auth, status: 400, code: "bad-sdp"},
+		{name: "PATCH with a new offer (renegotiation, e.g. a codec change)", method: "PATCH", url: pub.sess.Location, ctype: "application/sdp", body: pubOffer, hdr: auth, status: 415, code: "renegotiation-unsupported", wantHeader: "Accept-Patch"},
+		{name: "PATCH sdpfrag with codec lines", method: "PATCH", url: pub.sess.Location, ctype: "application/trickle-ice-sdpfrag", body: "a=ice-ufrag:x\r\nm=video 9 UDP/TLS/RTP/SAVPF 102\r\na=rtpmap:102 H264/90000\r\n", hdr: auth, status: 400, code: "renegotiation-unsupported"},
 		{name: "invalid room", method: "POST", url: e.url + "/whip/bad%20room", ctype: "application/sdp", body: pubOffer, hdr: auth, status: 404, code: "not-found"},
 		{name: "WHEP of an absent participant", method: "POST", url: e.url + "/whep/demo/nobody", ctype: "application/sdp", body: playOffer, hdr: auth, status: 404, code: "not-found"},
 	}

@@ -12,9 +12,10 @@
 //   - WHIP: one room participant per session, named after the publisher.
 //     Its tracks are TrackLocalStaticRTP fed with the publisher's RTP,
 //     unchanged apart from the header extensions (which are stripped: their
-//     ids belong to the publisher's negotiation). Key-frame requests of the
-//     room's receivers reach the tracks' RequestKeyFrame and go to the
-//     publisher as PLI, at most one per KeyFrameInterval.
+//     ids belong to the publisher's negotiation); of a simulcast publisher,
+//     one layer, renumbered across layer switches (forward.go). Key-frame
+//     requests of the room's receivers reach the tracks' RequestKeyFrame
+//     and go to the publisher as PLI, at most one per KeyFrameInterval.
 //   - WHEP: one receive-only room participant per room (the "watcher"),
 //     shared by every WHEP session of the room: it receives each room
 //     participant once, and a participant's audio and video are each one

@@ -40,6 +40,7 @@ const (
 	codePrecondition  = "precondition-failed"
 	codeUnavailable   = proto.CodeUnavailable
 	codeNotPublishing = "not-publishing"
+	codeRenegotiation = "renegotiation-unsupported"
 )
 
 func writeError(w http.ResponseWriter, err error) {

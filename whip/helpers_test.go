@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
 
@@ -48,7 +49,7 @@ func startEnv(t testing.TB, sc signal.Config, wc whip.Config) *env {
 	var h *whip.Handler
 	srv := sigtest.Start(t, sigtest.Config{Signal: sc, Mount: func(mux *http.ServeMux, base string) {
 		wc.WHIP, wc.WHEP = true, true
-		wc.API = api
+		wc.API = serverAPI(t)
 		wc.Server = func(string) string { return base }
 		wc.Logger = log.With("side", "whip")
 		var err error
@@ -65,6 +66,23 @@ func startEnv(t testing.TB, sc signal.Config, wc whip.Config) *env {
 // newSynth starts synthetic VP8 and Opus tracks (looptest.Synth) with
 // 1200-byte frames.
 func newSynth(t testing.TB, id string) *looptest.Synth { return looptest.NewSynth(t, id, 1200) }
+
+// serverAPI is the handler's API as serve builds it: the interceptors of
+// whip.RegisterInterceptors (the test clients use pion's defaults).
+func serverAPI(t testing.TB) *webrtc.API {
+	t.Helper()
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	ir := &interceptor.Registry{}
+	if err := whip.RegisterInterceptors(me, ir); err != nil {
+		t.Fatal(err)
+	}
+	se := webrtc.SettingEngine{}
+	looptest.Restrict(&se)
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+}
 
 // roomPeer runs a native participant until the test ends.
 type roomPeer struct {

@@ -11,7 +11,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
-	"sync/atomic"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
@@ -21,24 +21,61 @@ import (
 	"github.com/videochat/videochat/signal/proto"
 )
 
-// ingestTrack is a room track fed by the publisher. RequestKeyFrame (called
-// by package peer on a receiver's PLI or FIR) sends the publisher a PLI.
+// ingestTrack is a room track fed by the publisher: by one of its tracks,
+// or by the chosen layer of a simulcast publisher (forward.go).
+// RequestKeyFrame (called by package peer on a receiver's PLI or FIR)
+// sends the publisher a PLI for that layer.
 type ingestTrack struct {
 	*webrtc.TrackLocalStaticRTP
-	s       *session
-	claimed atomic.Bool   // a publisher track feeds it
-	ssrc    atomic.Uint32 // the publisher's SSRC, 0 before its track started
-	lim     *rate.Limiter
+	s      *session
+	mime   string
+	pt     uint8 // the payload type negotiated (the only one forwarded)
+	single bool  // the section offered one stream (no simulcast)
+	lim    *rate.Limiter
+
+	mu     sync.Mutex
+	recv   *webrtc.RTPReceiver // the publisher transceiver feeding it
+	layers []*layer
+	cur    *layer // forwarded; nil before the first choice
+	// pending is the layer to switch to at its next key frame, asked for
+	// at asked.
+	pending *layer
+	asked   time.Time
+	first   time.Time // first packet of any layer
+	// switched is when cur last changed.
+	switched time.Time
+	// Rewriting: the sequence number and timestamp offsets of cur, and
+	// the last ones sent.
+	seqOff  uint16
+	tsOff   uint32
+	lastSeq uint16
+	lastTS  uint32
+	lastAt  time.Time
+	sent    bool
 }
 
-// RequestKeyFrame sends the publisher a PLI, at most one per
-// KeyFrameInterval.
+// RequestKeyFrame sends the publisher a PLI for the forwarded (or next)
+// layer, at most one per KeyFrameInterval.
 func (t *ingestTrack) RequestKeyFrame() {
-	ssrc := t.ssrc.Load()
-	if ssrc == 0 || t.Kind() != webrtc.RTPCodecTypeVideo || !t.lim.Allow() {
+	if t.Kind() != webrtc.RTPCodecTypeVideo {
 		return
 	}
-	_ = t.s.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
+	t.mu.Lock()
+	l := t.cur
+	if t.pending != nil {
+		l = t.pending
+	}
+	t.mu.Unlock()
+	if l != nil {
+		t.pli(l.ssrc)
+	}
+}
+
+// pli sends a rate-limited PLI for ssrc.
+func (t *ingestTrack) pli(ssrc uint32) {
+	if t.lim.Allow() {
+		_ = t.s.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
+	}
 }
 
 // postWHIP creates a WHIP session: checks, answers the offer, joins the
@@ -131,6 +168,12 @@ func (s *session) negotiate(offer string) ([]*ingestTrack, *httpError) {
 		return nil, errorf(http.StatusBadRequest, codeNoCodec, "the offer could not be answered")
 	}
 	codecs := answerCodecs(ans.SDP)
+	pts := map[webrtc.RTPCodecType]uint8{} // the first section's, per kind
+	for _, ch := range chosenCodecs(ans.SDP) {
+		if _, seen := pts[ch.kind]; !seen {
+			pts[ch.kind] = uint8(ch.codecs[0].PayloadType)
+		}
+	}
 	if len(codecs) == 0 {
 		return nil, errorf(http.StatusBadRequest, codeNoCodec, "the offer has no codec the room accepts (VP8, H.264 constrained baseline with packetization-mode=1, Opus)")
 	}
@@ -148,6 +191,9 @@ func (s *session) negotiate(offer string) ([]*ingestTrack, *httpError) {
 		out = append(out, &ingestTrack{
 			TrackLocalStaticRTP: lt,
 			s:                   s,
+			mime:                c.MimeType,
+			pt:                  pts[kind],
+			single:              ridsOffered(offer, kind) <= 1,
 			lim:                 rate.NewLimiter(rate.Every(s.h.cfg.KeyFrameInterval), 1),
 		})
 	}
@@ -170,33 +216,52 @@ func (s *session) pinCodecs(first webrtc.SessionDescription) (webrtc.SessionDesc
 	return s.pc.CreateAnswer(nil)
 }
 
-// forward copies one publisher track into the room track of its kind, on
-// the goroutine pion started for the track (registered with the session).
-// Only the first publisher track of each kind is used (a simulcast
-// publisher's other layers are left unread).
-func (s *session) forward(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+// forward attaches a publisher track (or simulcast layer) to the room
+// track of its kind and reads it, with its RTCP, on goroutines the session
+// waits for. A kind's room track takes the tracks of the first transceiver
+// that delivers one; other sections of that kind are not read.
+func (s *session) forward(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	var it *ingestTrack
 	for _, c := range s.ingest {
-		if c.Kind() == t.Kind() && c.claimed.CompareAndSwap(false, true) {
+		if c.Kind() != t.Kind() {
+			continue
+		}
+		c.mu.Lock()
+		if c.recv == nil {
+			c.recv = recv
+		}
+		if c.recv == recv {
 			it = c
+		}
+		c.mu.Unlock()
+		if it != nil {
 			break
 		}
 	}
 	if it == nil {
+		s.log.Info("publisher track not forwarded (one section per kind)", "kind", t.Kind().String(), "mid", recv.RTPTransceiver().Mid())
 		return
 	}
-	it.ssrc.Store(uint32(t.SSRC()))
+	l := &layer{rid: t.RID(), ssrc: uint32(t.SSRC())}
+	it.mu.Lock()
+	it.layers = append(it.layers, l)
+	it.mu.Unlock()
+	s.log.Debug("publisher track", "kind", t.Kind().String(), "rid", l.rid, "ssrc", l.ssrc)
+	s.goMedia(func() { it.read(t, l) })
+	// Reading the publisher's RTCP lets the report interceptor see its
+	// sender reports (our receiver reports then carry LSR/DLSR).
+	rid := t.RID()
 	s.goMedia(func() {
 		for {
-			pkt, _, err := t.ReadRTP()
+			var err error
+			if rid != "" {
+				_, _, err = recv.ReadSimulcastRTCP(rid)
+			} else {
+				_, _, err = recv.ReadRTCP()
+			}
 			if err != nil {
 				return
 			}
-			// Header extension ids are the publisher's negotiation, not
-			// the room's; the room's PeerConnections add their own.
-			pkt.Header.Extension = false
-			pkt.Header.Extensions = nil
-			_ = it.WriteRTP(pkt)
 		}
 	})
 }

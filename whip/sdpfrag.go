@@ -39,6 +39,28 @@ func checkOffer(offer string, publish bool) *httpError {
 	return nil
 }
 
+// ridsOffered counts the simulcast streams (a=rid:<id> send) that an
+// offer's first live section of kind sends: 0 or 1 means no simulcast.
+func ridsOffered(offer string, kind webrtc.RTPCodecType) int {
+	var sd sdp.SessionDescription
+	if sd.UnmarshalString(offer) != nil {
+		return 0
+	}
+	for _, md := range sd.MediaDescriptions {
+		if webrtc.NewRTPCodecType(md.MediaName.Media) != kind || md.MediaName.Port.Value == 0 {
+			continue
+		}
+		n := 0
+		for _, a := range md.Attributes {
+			if f := strings.Fields(a.Value); a.Key == "rid" && len(f) >= 2 && f[1] == "send" {
+				n++
+			}
+		}
+		return n
+	}
+	return 0
+}
+
 // answerCodecs reads from our answer the codec chosen for each live audio
 // and video section (the first payload type of its m= line; after
 // pinCodecs the only one). A kind whose sections were all rejected is
@@ -153,6 +175,10 @@ func parseFrag(body string) (sdpFrag, *httpError) {
 			mid = strings.TrimPrefix(line, "a=mid:")
 		case strings.HasPrefix(line, "a=candidate:"):
 			f.cands = append(f.cands, fragCandidate{mid: mid, line: unbracket(line[2:])})
+		case strings.HasPrefix(line, "a=rtpmap:"), strings.HasPrefix(line, "a=fmtp:"), strings.HasPrefix(line, "a=rid:"),
+			strings.HasPrefix(line, "a=simulcast:"), strings.HasPrefix(line, "a=extmap:"):
+			// Media description, not ICE: an attempt to renegotiate.
+			return f, errorf(http.StatusBadRequest, codeRenegotiation, "a trickle-ice-sdpfrag carries ICE only; a session's codecs and streams are fixed by its first offer (DELETE it and POST a new offer)")
 		case strings.HasPrefix(line, "m="), strings.HasPrefix(line, "a="), strings.HasPrefix(line, "c="):
 			// m= separates sections; other attributes (end-of-candidates,
 			// ice-options, group) carry nothing we act on.

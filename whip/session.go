@@ -6,6 +6,7 @@ package whip
 import (
 	"context"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -215,6 +216,12 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request, kind string, res
 	s := h.lookup(kind, rest)
 	if s == nil {
 		return errorf(http.StatusNotFound, codeNotFound, "no such session (ended, reaped, or never created)")
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == mimeSDP {
+		// A new offer: renegotiation, e.g. to change codec or add a
+		// track. WHIP and WHEP have none (RFC 9725 section 4.3).
+		w.Header().Set("Accept-Patch", mimeFrag)
+		return errorf(http.StatusUnsupportedMediaType, codeRenegotiation, "a session's media and codecs are fixed by its first offer; to change them, DELETE the session and POST a new offer")
 	}
 	body, herr := h.readBody(w, r, mimeFrag)
 	if herr != nil {

@@ -159,8 +159,9 @@ func closeQuietly(c io.Closer) {
 }
 
 // api builds the server's WebRTC API: the native peer's codecs (so a
-// publisher can only send what the room's receivers accept), pion's default
-// interceptors (NACK, reports, TWCC), loopback candidates when the server
+// publisher can only send what the room's receivers accept), the
+// forwarding interceptors (whip.RegisterInterceptors: NACK, reports, TWCC
+// feedback, simulcast header extensions), loopback candidates when the server
 // listens on loopback, and --whip-udp-port / --whip-public-ip. The UDP mux,
 // when there is one, must be closed after the last session.
 func (f *whipFlags) api(listenAddr string, log *slog.Logger) (*webrtc.API, io.Closer, error) {
@@ -169,7 +170,7 @@ func (f *whipFlags) api(listenAddr string, log *slog.Logger) (*webrtc.API, io.Cl
 		return nil, nil, withCode(exitError, err)
 	}
 	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+	if err := whip.RegisterInterceptors(me, ir); err != nil {
 		return nil, nil, withCode(exitError, err)
 	}
 	se := webrtc.SettingEngine{}

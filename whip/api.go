@@ -1,0 +1,62 @@
+package whip
+
+// The interceptors of the server's forwarding PeerConnections. Every RTP
+// packet a WHIP publisher sends passes each interceptor once on the way in
+// and once per room receiver on the way out, so the set is the one
+// forwarding needs for correctness and nothing more:
+//
+//   - NACK generator (toward the publisher) and responder (toward each
+//     receiver): loss repair on both hops.
+//   - RTCP sender and receiver reports: receivers need our sender reports
+//     for lip sync and their round-trip time; the publisher needs our
+//     receiver reports.
+//   - TWCC feedback toward the publisher: its congestion control (OBS,
+//     browsers, join --whip) runs on it.
+//
+// The NACK generator starts with the first remote stream, and TWCC
+// feedback is recorded without a goroutine switch per packet
+// (interceptors.go).
+//   - The mid/rid/repaired-rid header extensions, so a simulcast publisher
+//     can be told its layers apart.
+//
+// Left out: pion's stats interceptor (per-packet bookkeeping behind
+// PeerConnection.GetStats, which the server never calls).
+
+import (
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// RegisterInterceptors registers on me and ir what the server's WHIP/WHEP
+// PeerConnections need (see the file comment), instead of
+// webrtc.RegisterDefaultInterceptors. Register the codecs on me first.
+func RegisterInterceptors(me *webrtc.MediaEngine, ir *interceptor.Registry) error {
+	generator, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return err
+	}
+	responder, err := nack.NewResponderInterceptor()
+	if err != nil {
+		return err
+	}
+	me.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeVideo)
+	me.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
+	ir.Add(responder)
+	ir.Add(onFirstStream{generator}) // interceptors.go
+	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+		return err
+	}
+	if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {
+		return err
+	}
+	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		me.RegisterFeedback(webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC}, kind)
+		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, kind); err != nil {
+			return err
+		}
+	}
+	ir.Add(twccFactory{}) // interceptors.go
+	return nil
+}

@@ -1,0 +1,90 @@
+package whip_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/videochat/videochat/internal/looptest"
+	"github.com/videochat/videochat/signal"
+	"github.com/videochat/videochat/whip"
+)
+
+// TestWHIPFeedbackToPublisher: the server's interceptors
+// (whip.RegisterInterceptors) give a publisher that stamps transport-wide
+// sequence numbers TWCC feedback, and NACK a packet it skipped.
+func TestWHIPFeedbackToPublisher(t *testing.T) {
+	e := startEnv(t, signal.Config{}, whip.Config{})
+	startRoomPeer(t, e, "fb", "bob", nil, nil)
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+		t.Fatal(err)
+	}
+	if err := webrtc.ConfigureTWCCHeaderExtensionSender(me, ir); err != nil {
+		t.Fatal(err)
+	}
+	se := webrtc.SettingEngine{}
+	looptest.Restrict(&se)
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	raw := &rawVideo{}
+	tc, err := pc.AddTransceiverFromTrack(raw, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var twccs, nacked atomic.Int64
+	const skipped = 40
+	go func() {
+		for {
+			pkts, _, err := tc.Sender().ReadRTCP()
+			if err != nil {
+				return
+			}
+			for _, p := range pkts {
+				switch p := p.(type) {
+				case *rtcp.TransportLayerCC:
+					twccs.Add(1)
+				case *rtcp.TransportLayerNack:
+					for _, n := range p.Nacks {
+						for _, s := range n.PacketList() {
+							if s == skipped {
+								nacked.Add(1)
+							}
+						}
+					}
+				}
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	sess, err := whip.Dial(ctx, nil, e.url+"/whip/fb?name=pub", "", pc)
+	if err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	t.Cleanup(func() { _ = sess.Close(context.Background()) })
+	seq := uint16(0)
+	waitFor(t, "TWCC feedback and a NACK for the skipped packet", func() bool {
+		for range 10 {
+			seq++
+			if seq != skipped {
+				raw.write(seq, 0, 'v')
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return twccs.Load() > 0 && nacked.Load() > 0
+	})
+}
