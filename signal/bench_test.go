@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/videochat/videochat/signal/internal/wstest"
+
 	"github.com/videochat/videochat/signal/proto"
 )
 
@@ -73,7 +75,7 @@ func (p *rawPeer) handshake(req, name string) error {
 		}
 	}
 	join := proto.Encode(proto.Message{Type: proto.TypeJoin, Version: proto.Version, Name: name})
-	if _, err := p.nc.Write(clientFrame(nil, join)); err != nil {
+	if _, err := p.nc.Write(wstest.ClientFrame(nil, join)); err != nil {
 		return err
 	}
 	_, payload, err := p.readFrame(nil)
@@ -86,23 +88,6 @@ func (p *rawPeer) handshake(req, name string) error {
 	}
 	p.id = w.ID
 	return nil
-}
-
-// clientFrame appends payload as a masked text frame with the all-zero key.
-func clientFrame(dst, payload []byte) []byte {
-	n := len(payload)
-	switch {
-	case n < 126:
-		dst = append(dst, 0x81, 0x80|byte(n))
-	case n <= 0xffff:
-		dst = append(dst, 0x81, 0x80|126)
-		dst = binary.BigEndian.AppendUint16(dst, uint16(n))
-	default:
-		dst = append(dst, 0x81, 0x80|127)
-		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
-	}
-	dst = append(dst, 0, 0, 0, 0)
-	return append(dst, payload...)
 }
 
 // readFrame reads one unmasked server frame into buf.
@@ -189,7 +174,7 @@ func BenchmarkRelay(b *testing.B) {
 			to := room[(i+1)%len(room)]
 			m := proto.Message{Type: proto.TypeCandidate, To: to.id, Candidate: &proto.ICECandidate{
 				Candidate: "candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host", SDPMid: new("0")}}
-			frames[p] = clientFrame(nil, proto.Encode(m))
+			frames[p] = wstest.ClientFrame(nil, proto.Encode(m))
 			all = append(all, p)
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/videochat/videochat/signal/internal/wstest"
+
 	"github.com/gorilla/websocket"
 
 	"github.com/videochat/videochat/signal/proto"
@@ -87,7 +89,7 @@ func TestRelayAllocs(t *testing.T) {
 	a, b := room[0], room[1]
 	m := proto.Message{Type: proto.TypeCandidate, To: b.id, Candidate: &proto.ICECandidate{
 		Candidate: "candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host", SDPMid: new("0")}}
-	frame := clientFrame(nil, proto.Encode(m))
+	frame := wstest.ClientFrame(nil, proto.Encode(m))
 	buf := make([]byte, 0, 512)
 	prefix := []byte(`{"type":"candidate","from":"` + a.id + `"`)
 	var failed error

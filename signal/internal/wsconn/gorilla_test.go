@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/videochat/videochat/signal/internal/wstest"
+
 	"github.com/gorilla/websocket"
 )
 
@@ -426,7 +428,7 @@ func TestPlainGorillaAgrees(t *testing.T) {
 		// tricksViolate: the header checks refuse what gorilla takes.
 		tricksViolate bool
 	}{
-		{name: "texts and pongs", stream: join(maskedFrame(0x81, "a"), maskedFrame(0x8a, "p"), clientFrame(nil, []byte(long)), maskedFrame(0x82, "bin"))},
+		{name: "texts and pongs", stream: join(maskedFrame(0x81, "a"), maskedFrame(0x8a, "p"), wstest.ClientFrame(nil, []byte(long)), maskedFrame(0x82, "bin"))},
 		{name: "fragmented", stream: join(maskedFrame(0x01, "frag"), maskedFrame(0x8a, ""), maskedFrame(0x80, "ment"))},
 		{name: "close", stream: join(maskedFrame(0x81, "x"), maskedFrame(0x88, "\x03\xe8bye"))},
 		{name: "reserved bits", stream: maskedFrame(0xc1, "x")},

@@ -2,9 +2,10 @@ package wsconn
 
 import (
 	"bytes"
-	"encoding/binary"
 	"strings"
 	"testing"
+
+	"github.com/videochat/videochat/signal/internal/wstest"
 )
 
 // maskedFrame is a client frame: first byte b0, payload masked with the
@@ -69,7 +70,7 @@ func BenchmarkReadState(b *testing.B) {
 	var stream []byte
 	const frames = 1000
 	for range frames {
-		stream = clientFrame(stream, payload)
+		stream = wstest.ClientFrame(stream, payload)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -89,7 +90,7 @@ func TestReadStateFrames(t *testing.T) {
 	var stream []byte
 	var ends []int // offsets where frames end
 	for _, n := range []int{0, 5, 125, 126, 300, 65535, 70000} {
-		stream = clientFrame(stream, []byte(strings.Repeat("x", n)))
+		stream = wstest.ClientFrame(stream, []byte(strings.Repeat("x", n)))
 		ends = append(ends, len(stream))
 	}
 	stream = append(stream, 0x89, 0x80, 0, 0, 0, 0) // an empty ping
@@ -115,21 +116,4 @@ func TestReadStateFrames(t *testing.T) {
 			t.Fatalf("ask %d: state %+v after the last frame", ask, r)
 		}
 	}
-}
-
-// clientFrame appends payload as a masked text frame with the all-zero key.
-func clientFrame(dst, payload []byte) []byte {
-	n := len(payload)
-	switch {
-	case n < 126:
-		dst = append(dst, 0x81, 0x80|byte(n))
-	case n <= 0xffff:
-		dst = append(dst, 0x81, 0x80|126)
-		dst = binary.BigEndian.AppendUint16(dst, uint16(n))
-	default:
-		dst = append(dst, 0x81, 0x80|127)
-		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
-	}
-	dst = append(dst, 0, 0, 0, 0)
-	return append(dst, payload...)
 }
