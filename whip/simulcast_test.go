@@ -137,15 +137,14 @@ func (l *simLayer) run(stop <-chan struct{}, wg *sync.WaitGroup) {
 	}
 }
 
-// TestWHIPSimulcast: a pion publisher sends two simulcast layers (rids
-// "h", 3 × 1000-byte packets a frame, and "l", one 200-byte packet a
-// frame). The room receiver gets only "h", the highest-bitrate layer;
-// when the publisher pauses "h" the receiver gets "l", with sequence
-// numbers continuing; when "h" resumes it gets "h" again.
-func TestWHIPSimulcast(t *testing.T) {
-	e := startEnv(t, signal.Config{}, whip.Config{KeyFrameInterval: 100 * time.Millisecond})
+// videoWatcher starts a server and a room participant "bob" in room whose
+// video goes to the returned sink, and a publisher connection for the test
+// to offer from.
+func videoWatcher(t *testing.T, wc whip.Config, room string) (*env, *layerSink, *webrtc.PeerConnection) {
+	t.Helper()
+	e := startEnv(t, signal.Config{}, wc)
 	sink := newLayerSink()
-	startRoomPeer(t, e, "sim", "bob", nil, func(rt peer.RemoteTrack) peer.TrackSink {
+	startRoomPeer(t, e, room, "bob", nil, func(rt peer.RemoteTrack) peer.TrackSink {
 		if rt.Kind == webrtc.RTPCodecTypeVideo {
 			return sink
 		}
@@ -156,6 +155,16 @@ func TestWHIPSimulcast(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = pc.Close() })
+	return e, sink, pc
+}
+
+// TestWHIPSimulcast: a pion publisher sends two simulcast layers (rids
+// "h", 3 × 1000-byte packets a frame, and "l", one 200-byte packet a
+// frame). The room receiver gets only "h", the highest-bitrate layer;
+// when the publisher pauses "h" the receiver gets "l", with sequence
+// numbers continuing; when "h" resumes it gets "h" again.
+func TestWHIPSimulcast(t *testing.T) {
+	e, sink, pc := videoWatcher(t, whip.Config{KeyFrameInterval: 100 * time.Millisecond}, "sim")
 	codec := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
 	mk := func(rid string, mark byte, size, packets int) *simLayer {
 		tr, err := webrtc.NewTrackLocalStaticRTP(codec, "video", "sim", webrtc.WithRTPStreamID(rid))
@@ -278,19 +287,7 @@ func (r *rawVideo) write(seq uint16, pt uint8, mark byte) {
 // never negotiated) has those packets dropped, never forwarded as VP8, and
 // its stream keeps flowing when it sends VP8 again.
 func TestWHIPCodecChangeWithoutRenegotiation(t *testing.T) {
-	e := startEnv(t, signal.Config{}, whip.Config{})
-	sink := newLayerSink()
-	startRoomPeer(t, e, "codec", "bob", nil, func(rt peer.RemoteTrack) peer.TrackSink {
-		if rt.Kind == webrtc.RTPCodecTypeVideo {
-			return sink
-		}
-		return nil
-	})
-	pc, err := e.api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pc.Close() })
+	e, sink, pc := videoWatcher(t, whip.Config{}, "codec")
 	raw := &rawVideo{}
 	for _, tr := range []webrtc.TrackLocal{raw, newSynth(t, "switcher").Audio} {
 		if _, err := pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
