@@ -139,7 +139,7 @@ func Screens() int {
 // Screen is screen N of $DISPLAY as a mediadevices video driver.
 type Screen struct {
 	num  int
-	conn *xio.Conn   // nil while closed
+	conn *xio.Conn  // nil while closed
 	g    *C.vc_grab // nil while closed
 	tick *time.Ticker
 }
