@@ -21,14 +21,16 @@ import (
 // busy, a microphone is refused.
 
 // TestScreenXServerDies: the X server that `join --video screen` captures
-// is killed mid-call. The process lives on (Xlib's default is exit), a
+// and shows its window on is killed mid-call. The process lives on (Xlib's
+// default is exit), its window view ends with a warning, a
 // native receiver still sees the peer connected with its audio flowing and
 // video frames (the name card) arriving; when an X server is back on the
 // display, the screen is captured again.
 func TestScreenXServerDies(t *testing.T) {
-	// --view none: the window view has its own X connection (SDL's), with
-	// Xlib's default exit on an I/O error (see DESIGN.md).
-	view := "none"
+	// --view window: the window view has its own X connection (SDL's) on
+	// the same server, which dies too; both are registered with
+	// capture/xio, so neither ends the process.
+	view := "window"
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	d := xvfbtest.Start(t, 640, 480)
@@ -52,9 +54,11 @@ func TestScreenXServerDies(t *testing.T) {
 		return ok && p.Video.FramesReceived >= 30 && p.Audio.PacketsReceived >= 50
 	})
 	b, _ := screenPeer(before)
+	waitOutput(ctx, t, sender, "window open")
 
 	d.Kill()
 	waitOutput(ctx, t, sender, "video device lost")
+	waitOutput(ctx, t, sender, "X server gone; the call goes on without the view")
 	after := waitStats(ctx, t, stats, func(s peer.Snapshot) bool {
 		p, ok := screenPeer(s)
 		// 5 s more of audio (20 ms packets) and of video frames

@@ -5,16 +5,10 @@
 //
 // Invariants:
 //   - An X server that dies (killed, crashed, connection lost) is an error
-//     from Read, never the end of the process. Xlib's default I/O error
-//     handling calls exit(); every display this package opens has an
-//     exit handler that returns (XSetIOErrorExitHandler, libX11 ≥ 1.7), and
-//     the process's I/O error handler returns for our displays, so that
-//     Xlib gets to call it. Displays opened by other code (the SDL window
-//     of the view) get the handler it replaced and Xlib's default exit
-//     handler: for them an I/O error still ends the process, with Xlib's
-//     message, as before. After the error no Xlib call is made on our
-//     display: its socket is closed and its Display struct abandoned
-//     (vc_disconnect).
+//     from Read, never the end of the process: every display this package
+//     opens is registered with capture/xio, whose I/O error handling
+//     returns for it and marks it dead. After the error no Xlib call is
+//     made on the display (xio.Conn.Close only closes its socket).
 //   - Screens are counted when a command needs them (Screens), never at
 //     program start.
 //   - A Screen is used by one goroutine at a time (the pipeline that
@@ -34,77 +28,19 @@ package xscreen
 // #include <X11/extensions/XShm.h>
 //
 // typedef struct {
-//   Display *dpy;
+//   Display *dpy; // the xio connection's
+//   volatile int *dead; // xio's flag: the connection is gone
 //   int screen, w, h, useShm;
 //   XImage *img;
 //   XShmSegmentInfo shm;
-//   volatile int dead; // set by the exit handler: the connection is gone
 // } vc_grab;
 //
-// static void vc_io_exit(Display *d, void *p) { (void)d; ((vc_grab*)p)->dead = 1; }
-//
-// // The I/O error handler is one per process (Xlib's), so what it needs is
-// // too: the handler it replaced, and the displays that are ours.
-// static pthread_mutex_t vc_mu = PTHREAD_MUTEX_INITIALIZER;
-// static XIOErrorHandler vc_prev;
-// static Display *vc_ours[64];
-//
-// static void vc_mark(Display *d, Display *with) {
-//   pthread_mutex_lock(&vc_mu);
-//   for (int i = 0; i < 64; i++) if (vc_ours[i] == d) { vc_ours[i] = with; break; }
-//   pthread_mutex_unlock(&vc_mu);
-// }
-//
-// // vc_io_error: our displays go on to their exit handler, which returns;
-// // any other display (the SDL window's) gets the handler we replaced, as
-// // before (Xlib's default prints the error and exits).
-// static int vc_io_error(Display *d) {
-//   int ours = 0;
-//   XIOErrorHandler prev;
-//   pthread_mutex_lock(&vc_mu);
-//   for (int i = 0; i < 64; i++) if (vc_ours[i] == d) ours = 1;
-//   prev = vc_prev;
-//   pthread_mutex_unlock(&vc_mu);
-//   if (!ours && prev) return prev(d);
-//   return 0;
-// }
-//
-// // vc_connect opens the display with the non-exiting I/O error handling.
-// static Display *vc_connect(vc_grab *g) {
-//   pthread_mutex_lock(&vc_mu);
-//   XIOErrorHandler old = XSetIOErrorHandler(vc_io_error);
-//   if (old != vc_io_error) vc_prev = old;
-//   pthread_mutex_unlock(&vc_mu);
-//   Display *d = XOpenDisplay(NULL);
-//   if (!d) return NULL;
-//   XSetIOErrorExitHandler(d, vc_io_exit, g);
-//   vc_mark(NULL, d);
-//   return d;
-// }
-//
-// static void vc_disconnect(Display *d, int dead) {
-//   vc_mark(d, NULL);
-//   // After an I/O error libX11 may keep the display locked by the
-//   // thread that met it, and XCloseDisplay would wait for that lock for
-//   // ever: a dead display's socket is closed and its (small) Display
-//   // struct left behind.
-//   if (dead) close(ConnectionNumber(d));
-//   else XCloseDisplay(d);
-// }
-//
-// static int vc_count(void) {
-//   vc_grab g; memset(&g, 0, sizeof g);
-//   Display *d = vc_connect(&g);
-//   if (!d) return -1;
-//   int n = ScreenCount(d);
-//   vc_disconnect(d, g.dead);
-//   return n;
-// }
+// static int vc_screens(Display *d) { return ScreenCount(d); }
 //
 // static void vc_free(vc_grab *g) {
 //   if (g->img) {
 //     if (g->useShm) {
-//       if (!g->dead) XShmDetach(g->dpy, &g->shm);
+//       if (!*g->dead) XShmDetach(g->dpy, &g->shm);
 //       XDestroyImage(g->img);
 //       shmdt(g->shm.shmaddr);
 //     } else {
@@ -112,15 +48,12 @@ package xscreen
 //     }
 //     g->img = NULL;
 //   }
-//   if (g->dpy) { vc_disconnect(g->dpy, g->dead); g->dpy = NULL; }
 //   free(g);
 // }
 //
-// // vc_open returns 0, or -1: no display, -2: no such screen, -3: no
-// // shared memory segment.
+// // vc_open prepares the grab on g->dpy: 0, or -2: no such screen, -3:
+// // no shared memory segment.
 // static int vc_open(vc_grab *g, int screen) {
-//   g->dpy = vc_connect(g);
-//   if (!g->dpy) return -1;
 //   if (screen < 0 || screen >= ScreenCount(g->dpy)) return -2;
 //   g->screen = screen;
 //   g->w = DisplayWidth(g->dpy, screen);
@@ -145,13 +78,13 @@ package xscreen
 // // returns 0, -1 when the connection is gone, -2 for a pixel format other
 // // than 32-bit xRGB.
 // static int vc_grab_rgba(vc_grab *g, unsigned char *dst) {
-//   if (g->dead) return -1;
+//   if (*g->dead) return -1;
 //   XImage *img = g->img;
 //   if (g->useShm) {
-//     if (!XShmGetImage(g->dpy, RootWindow(g->dpy, g->screen), img, 0, 0, AllPlanes) || g->dead) return -1;
+//     if (!XShmGetImage(g->dpy, RootWindow(g->dpy, g->screen), img, 0, 0, AllPlanes) || *g->dead) return -1;
 //   } else {
 //     img = XGetImage(g->dpy, RootWindow(g->dpy, g->screen), 0, 0, g->w, g->h, AllPlanes, ZPixmap);
-//     if (!img || g->dead) { if (img) XDestroyImage(img); return -1; }
+//     if (!img || *g->dead) { if (img) XDestroyImage(img); return -1; }
 //   }
 //   int ret = 0;
 //   if (img->bits_per_pixel != 32 || img->red_mask != 0xff0000 || img->green_mask != 0xff00 || img->blue_mask != 0xff) {
@@ -182,6 +115,8 @@ import (
 	"github.com/pion/mediadevices/pkg/frame"
 	"github.com/pion/mediadevices/pkg/io/video"
 	"github.com/pion/mediadevices/pkg/prop"
+
+	"github.com/videochat/videochat/capture/xio"
 )
 
 // ErrGone is what Read returns once the X server has gone away.
@@ -193,12 +128,18 @@ func Screens() int {
 	if os.Getenv("DISPLAY") == "" {
 		return 0
 	}
-	return max(0, int(C.vc_count()))
+	c, err := xio.Open()
+	if err != nil {
+		return 0
+	}
+	defer c.Close()
+	return int(C.vc_screens((*C.Display)(c.Display())))
 }
 
 // Screen is screen N of $DISPLAY as a mediadevices video driver.
 type Screen struct {
 	num  int
+	conn *xio.Conn  // nil while closed
 	g    *C.vc_grab // nil while closed
 	tick *time.Ticker
 }
@@ -229,21 +170,24 @@ func (s *Screen) Open() error {
 	if s.g != nil {
 		return errors.New("xscreen: already open")
 	}
+	conn, err := xio.Open()
+	if err != nil {
+		return fmt.Errorf("xscreen: %w", err) // xio: cannot open display …
+	}
 	g := (*C.vc_grab)(C.calloc(1, C.sizeof_vc_grab))
+	g.dpy, g.dead = (*C.Display)(conn.Display()), (*C.int)(conn.DeadFlag())
 	switch C.vc_open(g, C.int(s.num)) {
 	case 0:
-		s.g = g
+		s.g, s.conn = g, conn
 		return nil
-	case -1:
-		C.vc_free(g)
-		return fmt.Errorf("xscreen: cannot open display %q", os.Getenv("DISPLAY"))
 	case -2:
-		C.vc_free(g)
-		return fmt.Errorf("xscreen: display %q has no screen %d", os.Getenv("DISPLAY"), s.num)
+		err = fmt.Errorf("xscreen: display %q has no screen %d", os.Getenv("DISPLAY"), s.num)
 	default:
-		C.vc_free(g)
-		return errors.New("xscreen: no shared memory for the screen image")
+		err = errors.New("xscreen: no shared memory for the screen image")
 	}
+	C.vc_free(g)
+	conn.Close()
+	return err
 }
 
 // Close disconnects; it is safe on a display whose server has died.
@@ -254,7 +198,8 @@ func (s *Screen) Close() error {
 	}
 	if s.g != nil {
 		C.vc_free(s.g)
-		s.g = nil
+		s.conn.Close()
+		s.g, s.conn = nil, nil
 	}
 	return nil
 }

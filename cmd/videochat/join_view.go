@@ -3,7 +3,8 @@ package main
 // The remote video of `videochat join`: --view window|terminal|none. The
 // view package decodes every remote video track into one tile per peer;
 // view/window (SDL2, not in nogui builds) or view/term draws the tiles.
-// Closing the window leaves the call.
+// Closing the window leaves the call; the X server's death ends only the
+// window (window.ErrDisplayLost), the call goes on.
 //
 // The tiles also show each peer's state (view.State): its announced
 // microphone and camera, whether it talks, its link quality. They come
@@ -210,6 +211,8 @@ func (w *viewer) start(ctx context.Context, out *chatPrinter, stats func() peer.
 		case errors.Is(err, window.ErrClosed):
 			w.log.Info("window closed: leaving the call")
 			leave()
+		case errors.Is(err, window.ErrDisplayLost):
+			w.log.Warn("window view: X server gone; the call goes on without the view", "err", err)
 		case err != nil:
 			w.log.Warn("the video view stopped; the call goes on", "err", err)
 		}

@@ -18,6 +18,14 @@ package window
 //     SDL_* environment variables override them.
 //   - Run returns ErrClosed when the user closes the window, nil when ctx
 //     ends; SDL is shut down before it returns.
+//   - The death of the X server ends Run (ErrDisplayLost), not the
+//     process: SDL's X11 display is registered with capture/xio, whose
+//     I/O error handling returns for it and marks it dead. Once it is dead
+//     no SDL call is made any more, not even the cleanup (SDL_Quit would
+//     close the display, and XCloseDisplay can hang on a dead one): SDL's
+//     state, the window's structs and one slot of xio's registry are
+//     abandoned. SDL stays initialised, so a later Run in the same
+//     process fails (join runs it once).
 
 import (
 	"context"
@@ -31,6 +39,7 @@ import (
 
 	"github.com/veandco/go-sdl2/sdl"
 
+	"github.com/videochat/videochat/capture/xio"
 	"github.com/videochat/videochat/view"
 )
 
@@ -89,7 +98,17 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 	if err := sdl.Init(sdl.INIT_VIDEO); err != nil {
 		return fmt.Errorf("window: %w", err)
 	}
-	defer sdl.Quit()
+	var xc *xio.Conn // SDL's X11 display (nil on other video drivers)
+	gone := func() bool { return xc != nil && xc.Dead() }
+	defer func() {
+		if gone() {
+			return // no SDL call on a dead display (see the invariants)
+		}
+		if xc != nil {
+			xc.Forget() // before SDL_Quit closes the display
+		}
+		sdl.Quit()
+	}()
 	flags := uint32(sdl.WINDOW_SHOWN | sdl.WINDOW_RESIZABLE)
 	x, y := int32(sdl.WINDOWPOS_CENTERED), int32(sdl.WINDOWPOS_CENTERED)
 	w, h := int32(cfg.Width), int32(cfg.Height)
@@ -107,12 +126,23 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 	if err != nil {
 		return fmt.Errorf("window: %w", err)
 	}
-	defer func() { _ = win.Destroy() }()
+	defer func() {
+		if !gone() {
+			_ = win.Destroy()
+		}
+	}()
+	if xc, err = watchX11(win); err != nil {
+		return fmt.Errorf("window: %w", err)
+	}
 	ren, gl, err := openRenderer(win)
 	if err != nil {
 		return fmt.Errorf("window: %w", err)
 	}
-	defer func() { _ = ren.Destroy() }()
+	defer func() {
+		if !gone() {
+			_ = ren.Destroy()
+		}
+	}()
 	if info, err := ren.GetInfo(); err == nil {
 		if info.Name == "software" {
 			// Nearest-pixel scaling: linear costs the software renderer
@@ -125,6 +155,9 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 	}
 	texs := map[string]*tileTex{}
 	defer func() {
+		if gone() {
+			return
+		}
 		for _, t := range texs {
 			t.destroy()
 		}
@@ -163,6 +196,9 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 				}
 			}
 		}
+		if gone() {
+			return lost(cfg)
+		}
 		taken := time.Now()
 		tiles, ver := src.Tiles()
 		w, h, err := ren.GetOutputSize()
@@ -178,7 +214,11 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 			now = append(now, t.Seq, shown)
 		}
 		if dirty || !slices.Equal(now, last) && time.Since(presented) >= gap {
-			if err := draw1(ren, tiles, int(w), int(h), texs); err != nil {
+			err := draw1(ren, tiles, int(w), int(h), texs)
+			if gone() {
+				return lost(cfg)
+			}
+			if err != nil {
 				cfg.Logger.Warn("window draw", "err", err)
 			}
 			if delays != nil {
@@ -196,6 +236,22 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// watchX11 registers win's X11 display with capture/xio, so that the X
+// server's death is marked (xio.Conn.Dead) instead of ending the process;
+// nil when win is not on X11.
+func watchX11(win *sdl.Window) (*xio.Conn, error) {
+	info, err := win.GetWMInfo()
+	if err != nil || info.Subsystem != sdl.SYSWM_X11 {
+		return nil, nil // not X11: nothing to watch
+	}
+	return xio.Watch(info.GetX11Info().Display)
+}
+
+// lost is Run's error once the X server has gone.
+func lost(cfg Config) error {
+	return fmt.Errorf("%w (DISPLAY=%s)", ErrDisplayLost, cfg.Getenv("DISPLAY"))
 }
 
 // openRenderer creates win's renderer: the one SDL_RENDER_DRIVER names

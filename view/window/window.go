@@ -13,6 +13,9 @@ import (
 var (
 	// ErrClosed: the user closed the window (the call should end).
 	ErrClosed = errors.New("window: closed")
+	// ErrDisplayLost: the X server went away (killed, crashed); the
+	// window is gone but the process is not (the call should go on).
+	ErrDisplayLost = errors.New("window: X server gone")
 	// ErrUnavailable: this binary was built with the nogui tag.
 	ErrUnavailable = errors.New("window: not available in this build (nogui)")
 )
