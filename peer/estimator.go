@@ -17,13 +17,17 @@ package peer
 // after a bottleneck is lifted it takes 10–15 s to find the link again.
 // estimator adds a ramp of its own on top of gcc's delay-based target, the
 // role libwebrtc gives to its probes (at start, and when the link looks
-// free again): while no congestion signal is seen (gcc in overuse or
-// decreasing, or a loss window at 2 % or more) the ramp grows the target
-// by startGrowth per second until the first congestion signal, then by
-// quietGrowth per second once the signals have been quiet for quietAfter.
-// Any congestion signal drops the ramp back to gcc's own target, which
-// has by then fallen to 0.85 × the rate the receiver saw (gcc's decrease),
-// so a probe that finds the link costs one decrease, as with libwebrtc.
+// free again). A congestion signal is gcc in overuse or decreasing, or a
+// loss window at 2 % or more; the rate we sent at when it came is the
+// link's last known capacity. The ramp grows the target by startGrowth
+// per second until the first signal; after that, only once the signals
+// have been quiet for quietAfter and gcc's own (slow) increase has carried
+// the target past capacityMargin × that capacity without a new signal:
+// the old limit is gone, and the ramp grows by quietGrowth per second.
+// Near the capacity (a sender sitting at a bottleneck) gcc alone moves the
+// rate, so the ramp never pushes a full queue further. Any signal drops
+// the ramp back to gcc's own target, which has by then fallen to 0.85 ×
+// the rate the receiver saw (gcc's decrease).
 //
 // The estimate is min(max(delay-based, ramp), loss-based); the pacer
 // follows it.
@@ -44,9 +48,10 @@ const (
 	lossDecrease = 0.10
 	lossGrowth   = 1.25 // per clean window: pion's 5 % per 200 ms
 
-	startGrowth = 1.0  // per second, before the first congestion signal
-	quietGrowth = 0.25 // per second, after quietAfter without a signal
-	quietAfter  = 2 * time.Second
+	startGrowth    = 1.0 // per second, before the first congestion signal
+	quietGrowth    = 0.5 // per second, past the last capacity without a signal
+	quietAfter     = time.Second
+	capacityMargin = 1.1
 	maxGrowStep = 200 * time.Millisecond // longest gap counted between two feedbacks
 )
 
@@ -64,6 +69,7 @@ type estimator struct {
 
 	ramp       int       // the ramp's target (0: none, gcc's own)
 	congested  bool      // a congestion signal was ever seen
+	capacity   int       // the target when the last congestion signal came
 	lastSignal time.Time // of the last congestion signal
 	lastDelay  int       // gcc's delay-based target at the last feedback
 	lastGrow   time.Time
@@ -106,6 +112,9 @@ func (e *estimator) updateRamp(now time.Time, d int, overuse bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if overuse || (e.lastDelay > 0 && d < e.lastDelay) || e.lastLoss >= lossIncrease {
+		if now.Sub(e.lastSignal) >= quietAfter || !e.congested { // the first signal of a congestion
+			e.capacity = max(e.ramp, e.lastDelay, d)
+		}
 		e.ramp, e.congested, e.lastSignal = 0, true, now
 	}
 	e.lastDelay = d
@@ -115,13 +124,13 @@ func (e *estimator) updateRamp(now time.Time, d int, overuse bool) {
 	}
 	e.lastGrow = now
 	g := startGrowth
+	base := max(e.ramp, d)
 	if e.congested {
-		if now.Sub(e.lastSignal) < quietAfter {
+		if now.Sub(e.lastSignal) < quietAfter || float64(base) < capacityMargin*float64(e.capacity) {
 			return
 		}
 		g = quietGrowth
 	}
-	base := max(e.ramp, d)
 	e.ramp = min(int(float64(base)*(1+g*dt.Seconds())), e.max)
 }
 

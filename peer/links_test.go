@@ -157,8 +157,10 @@ func TestEstimatorHoldsUnderRandomLoss(t *testing.T) {
 
 // TestEstimatorRamp: without congestion the target climbs faster than
 // gcc's 8 %/s (doubling per second at first); a congestion signal drops
-// it to gcc's own target and it climbs again, more slowly, only after
-// quietAfter without a signal; loss over 2 % holds it.
+// it to gcc's own target; near the rate where congestion came the ramp
+// stays off (gcc alone moves the rate); once gcc has carried the target
+// past that rate without a new signal, the ramp climbs again; loss over
+// 2 % holds it.
 func TestEstimatorRamp(t *testing.T) {
 	e, err := newEstimator(500_000, 80_000, 2_000_000, kinds{})
 	if err != nil {
@@ -166,7 +168,7 @@ func TestEstimatorRamp(t *testing.T) {
 	}
 	defer e.Close()
 	now := time.Unix(100, 0)
-	const d = 500_000 // gcc's delay-based target, held still here
+	d := 500_000 // gcc's delay-based target
 	feed := func(dur time.Duration, overuse bool) {
 		for end := now.Add(dur); now.Before(end); {
 			now = now.Add(50 * time.Millisecond)
@@ -185,17 +187,20 @@ func TestEstimatorRamp(t *testing.T) {
 	if got := e.GetTargetBitrate(); got != ramp() {
 		t.Errorf("target %d, want the ramp %d", got, ramp())
 	}
+	congestedAt := ramp()
+	d = 400_000 // gcc's decrease
 	feed(50*time.Millisecond, true)
-	if got := ramp(); got != 0 || e.GetTargetBitrate() != d {
-		t.Errorf("after congestion: ramp %d, target %d; want 0 and gcc's %d", got, e.GetTargetBitrate(), d)
+	if got := ramp(); got != 0 || e.GetTargetBitrate() != e.delayTarget() {
+		t.Errorf("after congestion: ramp %d, target %d; want 0 and gcc's %d", got, e.GetTargetBitrate(), e.delayTarget())
 	}
-	feed(quietAfter-100*time.Millisecond, false)
+	feed(5*time.Second, false)
 	if got := ramp(); got != 0 {
-		t.Errorf("ramp at %d within quietAfter of the congestion", got)
+		t.Errorf("ramp at %d below the rate where congestion came (%d): a sender at a bottleneck must be left to gcc", got, congestedAt)
 	}
-	feed(2*time.Second, false)
+	d = int(1.2 * float64(congestedAt)) // gcc's own increase went past it
+	feed(time.Second, false)
 	if got := ramp(); got <= d || got > 2*d {
-		t.Errorf("quiet for a while: ramp %d, want a little above %d", got, d)
+		t.Errorf("past the old capacity for a while: ramp %d, want above gcc's %d", got, d)
 	}
 	e.mu.Lock()
 	e.lastLoss = 0.05
