@@ -17,7 +17,7 @@ package peer
 //     instead; a peer that sends neither (after linkGrace) is unknown, and
 //     the encoder uses its ceiling.
 //   - Every outgoing packet of a connection (media, RTX, audio) goes
-//     through the pacer at 2.5 x the estimate.
+//     through the pacer at 1.5 x the estimate.
 //   - Audio is protected first: video is given the estimate minus
 //     AudioReserve.
 //   - Interceptor order (first added is closest to the network): gcc
