@@ -52,7 +52,7 @@ const (
 	quietGrowth    = 0.5 // per second, past the last capacity without a signal
 	quietAfter     = time.Second
 	capacityMargin = 1.1
-	maxGrowStep = 200 * time.Millisecond // longest gap counted between two feedbacks
+	maxGrowStep    = 200 * time.Millisecond // longest gap counted between two feedbacks
 )
 
 // estimator implements cc.BandwidthEstimator around gcc.SendSideBWE.
