@@ -22,7 +22,7 @@ type h264Params struct {
 }
 
 func defaultH264Params(w, h, fps, bitrate int) h264Params {
-	return h264Params{Width: w, Height: h, FPS: fps, Bitrate: bitrate, KeyFrameEvery: 10 * fps, Threads: 1}
+	return h264Params{Width: w, Height: h, FPS: fps, Bitrate: bitrate, KeyFrameEvery: liveKeyFrameSeconds * fps, Threads: 1}
 }
 
 // h264Encoder drives mediadevices' OpenH264 encoder (bundled static

@@ -23,7 +23,9 @@ package capture
 //   - A keyframe request from one receiver forces a keyframe only on its
 //     own slot, at most once per keyFrameInterval per slot and once per
 //     bindingKeyInterval per binding: a lossy receiver cannot make the
-//     others pay for keyframe after keyframe.
+//     others pay for keyframe after keyframe. A request inside either
+//     interval is deferred to its end, never dropped: the receiver that
+//     asked is frozen until it is served.
 //   - Under lowRate a slot halves the resolution, under lowerRate also the
 //     frame rate (as browsers do); it climbs back with some headroom.
 
@@ -48,8 +50,10 @@ const (
 	// split or merge layers.
 	layerStable = 4
 	// bindingKeyInterval is the shortest time between two keyframe
-	// requests honoured for one binding.
-	bindingKeyInterval = time.Second
+	// requests honoured for one binding (the same as a slot's: with 5 %
+	// loss a receiver asks about once every few seconds, and each request
+	// it waits for is a freeze on its screen).
+	bindingKeyInterval = keyFrameInterval
 	// Resolution and frame-rate ladder (bits/s).
 	lowRate   = 300_000 // below: half resolution
 	lowerRate = 150_000 // below: half resolution and half frame rate
@@ -132,6 +136,7 @@ type bindState struct {
 	cur, want int // slot indices; -1: none yet
 	estimate  int
 	lastReq   time.Time
+	keyLater  bool // a request inside bindingKeyInterval, served at its end
 }
 
 // layerSet holds the slots and bindings of one codec.
@@ -279,14 +284,31 @@ func (l *layerSet) requestKey(ssrc uint32, all bool, now time.Time) {
 		if uint32(st.b.ssrc) != ssrc {
 			continue
 		}
-		if now.Sub(st.lastReq) < bindingKeyInterval {
-			return
+		st.keyLater = true
+		l.serveKey(st, now)
+	}
+}
+
+// serveDeferredKeys passes on the deferred keyframe requests whose
+// binding interval has passed. Called on every frame.
+func (l *layerSet) serveDeferredKeys(now time.Time) {
+	for _, st := range l.binds {
+		if st.keyLater {
+			l.serveKey(st, now)
 		}
-		st.lastReq = now
-		for _, s := range []int{st.cur, st.want} {
-			if s >= 0 && l.slots[s] != nil {
-				l.slots[s].keyReq = true
-			}
+	}
+}
+
+// serveKey asks the binding's slot for a keyframe if the binding's interval
+// allows; else the request stays pending.
+func (l *layerSet) serveKey(st *bindState, now time.Time) {
+	if now.Sub(st.lastReq) < bindingKeyInterval {
+		return
+	}
+	st.lastReq, st.keyLater = now, false
+	for _, s := range []int{st.cur, st.want} {
+		if s >= 0 && l.slots[s] != nil {
+			l.slots[s].keyReq = true
 		}
 	}
 }

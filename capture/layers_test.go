@@ -197,3 +197,34 @@ func TestTakeKeyFrameForPlainPipelines(t *testing.T) {
 		t.Fatal("a pending request was lost")
 	}
 }
+
+// TestKeyRequestsInsideTheIntervalAreDeferred: a binding's second request
+// within bindingKeyInterval is not dropped (its receiver would stay frozen
+// until it asked again) but served once the interval has passed.
+func TestKeyRequestsInsideTheIntervalAreDeferred(t *testing.T) {
+	l := newLayerSet(keyVP8)
+	l.sync([]binding{{id: "a", ssrc: 7}})
+	st := l.binds["a"]
+	st.cur, st.want = 0, 0
+	l.slots[0] = &slot{}
+	now := time.Now()
+	l.requestKey(7, false, now)
+	if !l.slots[0].keyReq {
+		t.Fatal("first request not passed to the slot")
+	}
+	l.slots[0].keyReq = false // the encoder served it
+	l.requestKey(7, false, now.Add(bindingKeyInterval/2))
+	l.serveDeferredKeys(now.Add(bindingKeyInterval / 2))
+	if l.slots[0].keyReq {
+		t.Fatal("second request inside the interval served at once")
+	}
+	l.serveDeferredKeys(now.Add(bindingKeyInterval))
+	if !l.slots[0].keyReq {
+		t.Fatal("deferred request never served")
+	}
+	l.slots[0].keyReq = false
+	l.serveDeferredKeys(now.Add(3 * bindingKeyInterval))
+	if l.slots[0].keyReq {
+		t.Fatal("a deferred request served twice")
+	}
+}

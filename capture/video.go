@@ -136,6 +136,7 @@ func (s *videoState) encodeAll(img *image.YCbCr, pts time.Duration, now time.Tim
 		for _, ssrc := range ssrcs {
 			set.requestKey(ssrc, false, now)
 		}
+		set.serveDeferredKeys(now)
 	}
 	halved := false
 	ts := uint32(int64(pts) * 90000 / int64(time.Second))

@@ -120,6 +120,10 @@ type vp8Params struct {
 	CPUUsed int
 	Threads int
 	// KeyFrameEvery is the longest distance between keyframes, in frames.
+	// Live video uses libwebrtc's 3000 frames (100 s at 30 fps): receivers
+	// ask for the keyframes they need (PLI/FIR), and on a lossy link every
+	// unasked keyframe (up to 9 frames' worth of packets, so it almost
+	// always needs a retransmission at 5 % loss) is a likely freeze.
 	KeyFrameEvery int
 	// MaxQuantizer caps the quantizer (0..63). libwebrtc uses 56; 63 lets
 	// the rate control hold the target on noisy content (a 160x160 block of
@@ -129,6 +133,10 @@ type vp8Params struct {
 	// runs low (0..100, 0 = never skip).
 	DropFrameThreshold int
 }
+
+// liveKeyFrameSeconds is the longest time between two keyframes of a live
+// encoder (see vp8Params.KeyFrameEvery).
+const liveKeyFrameSeconds = 100
 
 func defaultVP8Params(w, h, fps, bitrate int) vp8Params {
 	threads := 1
@@ -140,7 +148,7 @@ func defaultVP8Params(w, h, fps, bitrate int) vp8Params {
 		CPUUsed:       -8,
 		MaxQuantizer:  63,
 		Threads:       threads,
-		KeyFrameEvery: 10 * fps,
+		KeyFrameEvery: liveKeyFrameSeconds * fps,
 	}
 }
 

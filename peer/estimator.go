@@ -12,7 +12,25 @@ package peer
 // over windows of at least lossWindow and lossPackets, as libwebrtc does
 // with its loss reports.
 //
-// The estimate is min(delay-based, loss-based); the pacer follows it.
+// pion's gcc also ramps slowly: 8 %/s at best, additively (≈ 30 kbit/s
+// per second) near the rate of its last decrease, and it never probes. So
+// after a bottleneck is lifted it takes 10–15 s to find the link again.
+// estimator adds a ramp of its own on top of gcc's delay-based target, the
+// role libwebrtc gives to its probes (at start, and when the link looks
+// free again). A congestion signal is gcc in overuse or decreasing, or a
+// loss window at 2 % or more; the rate we sent at when it came is the
+// link's last known capacity. The ramp grows the target by startGrowth
+// per second until the first signal; after that, only once the signals
+// have been quiet for quietAfter and gcc's own (slow) increase has carried
+// the target past capacityMargin × that capacity without a new signal:
+// the old limit is gone, and the ramp grows by quietGrowth per second.
+// Near the capacity (a sender sitting at a bottleneck) gcc alone moves the
+// rate, so the ramp never pushes a full queue further. Any signal drops
+// the ramp back to gcc's own target, which has by then fallen to 0.85 ×
+// the rate the receiver saw (gcc's decrease).
+//
+// The estimate is min(max(delay-based, ramp), loss-based); the pacer
+// follows it.
 
 import (
 	"sync"
@@ -29,6 +47,12 @@ const (
 	lossIncrease = 0.02
 	lossDecrease = 0.10
 	lossGrowth   = 1.25 // per clean window: pion's 5 % per 200 ms
+
+	startGrowth    = 1.0 // per second, before the first congestion signal
+	quietGrowth    = 0.5 // per second, past the last capacity without a signal
+	quietAfter     = time.Second
+	capacityMargin = 1.1
+	maxGrowStep    = 200 * time.Millisecond // longest gap counted between two feedbacks
 )
 
 // estimator implements cc.BandwidthEstimator around gcc.SendSideBWE.
@@ -42,6 +66,13 @@ type estimator struct {
 	windowStart time.Time
 	got, lost   int
 	lastLoss    float64
+
+	ramp       int       // the ramp's target (0: none, gcc's own)
+	congested  bool      // a congestion signal was ever seen
+	capacity   int       // the target when the last congestion signal came
+	lastSignal time.Time // of the last congestion signal
+	lastDelay  int       // gcc's delay-based target at the last feedback
+	lastGrow   time.Time
 }
 
 func newEstimator(start, lo, hi int, kinds streamKinds) (*estimator, error) {
@@ -69,8 +100,38 @@ func (e *estimator) WriteRTCP(pkts []rtcp.Packet, attr interceptor.Attributes) e
 		}
 	}
 	err := e.SendSideBWE.WriteRTCP(pkts, attr)
+	st := e.SendSideBWE.GetStats()
+	e.updateRamp(time.Now(), e.delayTarget(), st["usage"] == "overuse" || st["state"] == "decrease")
 	e.pacer.setRate(e.GetTargetBitrate())
 	return err
+}
+
+// updateRamp moves the ramp after a feedback: d is gcc's delay-based
+// target, overuse whether gcc sees congestion now.
+func (e *estimator) updateRamp(now time.Time, d int, overuse bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if overuse || (e.lastDelay > 0 && d < e.lastDelay) || e.lastLoss >= lossIncrease {
+		if now.Sub(e.lastSignal) >= quietAfter || !e.congested { // the first signal of a congestion
+			e.capacity = max(e.ramp, e.lastDelay, d)
+		}
+		e.ramp, e.congested, e.lastSignal = 0, true, now
+	}
+	e.lastDelay = d
+	dt := min(now.Sub(e.lastGrow), maxGrowStep)
+	if e.lastGrow.IsZero() {
+		dt = 0
+	}
+	e.lastGrow = now
+	g := startGrowth
+	base := max(e.ramp, d)
+	if e.congested {
+		if now.Sub(e.lastSignal) < quietAfter || float64(base) < capacityMargin*float64(e.capacity) {
+			return
+		}
+		g = quietGrowth
+	}
+	e.ramp = min(int(float64(base)*(1+g*dt.Seconds())), e.max)
 }
 
 func (e *estimator) addLoss(got, lost int, now time.Time) {
@@ -104,12 +165,12 @@ func (e *estimator) delayTarget() int {
 	return e.SendSideBWE.GetTargetBitrate()
 }
 
-// GetTargetBitrate is min(delay-based, our loss-based).
+// GetTargetBitrate is min(max(delay-based, ramp), our loss-based).
 func (e *estimator) GetTargetBitrate() int {
 	d := e.delayTarget()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return max(min(d, e.lossTarget), e.min)
+	return max(min(max(d, e.ramp), e.lossTarget), e.min)
 }
 
 // loss returns the loss fraction of the last full window.

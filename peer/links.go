@@ -17,13 +17,13 @@ package peer
 //     instead; a peer that sends neither (after linkGrace) is unknown, and
 //     the encoder uses its ceiling.
 //   - Every outgoing packet of a connection (media, RTX, audio) goes
-//     through gcc's pacer at 1.5 x the estimate.
+//     through the pacer at 1.5 x the estimate.
 //   - Audio is protected first: video is given the estimate minus
 //     AudioReserve.
 //   - Interceptor order (first added is closest to the network): gcc
-//     (pacer), link counters, TWCC sequence numbers, then pion's defaults
-//     (NACK responder outermost, so retransmissions are paced and counted
-//     as RTX bytes).
+//     (pacer), link counters, TWCC sequence numbers, then the NACK
+//     responder (nackresponder.go) and pion's NACK generator, RTCP reports
+//     and statistics (retransmissions are paced and counted as RTX bytes).
 
 import (
 	"context"
@@ -146,9 +146,14 @@ func (ls *Links) Register(me *webrtc.MediaEngine, ir *interceptor.Registry) erro
 	// pion's NACK generator never sees packets repaired through RTX (they
 	// bypass the media stream's interceptors), so it would ask for them
 	// again every 100 ms until they leave its window: cap the retries.
-	if err := webrtc.ConfigureNackWithOptions(me, ir, []nack.GeneratorOption{nack.GeneratorMaxNacksPerPacket(maxNacksPerPacket)}); err != nil {
+	gen, err := nack.NewGeneratorInterceptor(nack.GeneratorMaxNacksPerPacket(maxNacksPerPacket))
+	if err != nil {
 		return err
 	}
+	me.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeVideo)
+	me.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
+	ir.Add(nackResponderFactory{ls}) // ours, not pion's: nackresponder.go
+	ir.Add(gen)
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 		return err
 	}

@@ -155,6 +155,62 @@ func TestEstimatorHoldsUnderRandomLoss(t *testing.T) {
 	}
 }
 
+// TestEstimatorRamp: without congestion the target climbs faster than
+// gcc's 8 %/s (doubling per second at first); a congestion signal drops
+// it to gcc's own target; near the rate where congestion came the ramp
+// stays off (gcc alone moves the rate); once gcc has carried the target
+// past that rate without a new signal, the ramp climbs again; loss over
+// 2 % holds it.
+func TestEstimatorRamp(t *testing.T) {
+	e, err := newEstimator(500_000, 80_000, 2_000_000, kinds{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	now := time.Unix(100, 0)
+	d := 500_000 // gcc's delay-based target
+	feed := func(dur time.Duration, overuse bool) {
+		for end := now.Add(dur); now.Before(end); {
+			now = now.Add(50 * time.Millisecond)
+			e.updateRamp(now, d, overuse)
+		}
+	}
+	ramp := func() int {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return e.ramp
+	}
+	feed(time.Second, false)
+	if got := ramp(); got < 900_000 || got > 1_500_000 {
+		t.Errorf("after 1 s without congestion the ramp is at %d, want about twice %d", got, d)
+	}
+	if got := e.GetTargetBitrate(); got != ramp() {
+		t.Errorf("target %d, want the ramp %d", got, ramp())
+	}
+	congestedAt := ramp()
+	d = 400_000 // gcc's decrease
+	feed(50*time.Millisecond, true)
+	if got := ramp(); got != 0 || e.GetTargetBitrate() != e.delayTarget() {
+		t.Errorf("after congestion: ramp %d, target %d; want 0 and gcc's %d", got, e.GetTargetBitrate(), e.delayTarget())
+	}
+	feed(5*time.Second, false)
+	if got := ramp(); got != 0 {
+		t.Errorf("ramp at %d below the rate where congestion came (%d): a sender at a bottleneck must be left to gcc", got, congestedAt)
+	}
+	d = int(1.2 * float64(congestedAt)) // gcc's own increase went past it
+	feed(time.Second, false)
+	if got := ramp(); got <= d || got > 2*d {
+		t.Errorf("past the old capacity for a while: ramp %d, want above gcc's %d", got, d)
+	}
+	e.mu.Lock()
+	e.lastLoss = 0.05
+	e.mu.Unlock()
+	feed(time.Second, false)
+	if got := ramp(); got != 0 {
+		t.Errorf("5 %% loss: ramp %d, want it held at gcc's target", got)
+	}
+}
+
 // TestLinkTargetSources: TWCC feedback gives gcc's estimate; a peer that
 // sends only REMB gets its REMB value; a peer with no feedback at all is
 // unknown after the grace period; audio's reserve is kept off and the

@@ -1,7 +1,9 @@
 // Command videochat-bench holds the benchmarks that drive whole calls:
-// `videochat-bench call` (native peers against headless Chromium) and
-// `videochat-bench mesh` (one native sender, several receivers). They start
-// `videochat serve` and `videochat join` as child processes.
+// `videochat-bench call` (native peers against headless Chromium),
+// `videochat-bench mesh` (one native sender, several receivers) and
+// `videochat-bench net` (native against Chromium sender over impaired
+// networks). They start `videochat serve` and `videochat join` as child
+// processes.
 //
 // They live in their own binary so that the server every operator runs does
 // not link chromedp and cdproto (TestNoChromedpInVideochat in
@@ -48,6 +50,7 @@ func run(ctx context.Context, args []string) int {
 	root.PersistentFlags().StringVar(&bin, "videochat", "",
 		"the videochat binary to measure (default: videochat beside this executable, else in PATH)")
 	root.AddCommand(benchCallCmds(&bin)...)
+	root.AddCommand(newBenchNetCmd(&bin))
 	root.SetArgs(args)
 	return cli.Exit(os.Stderr, "videochat-bench", root.ExecuteContext(ctx))
 }

@@ -1,0 +1,110 @@
+package main
+
+// net.go: `videochat-bench net`, the native sender against Chromium over
+// impaired networks (internal/bench/netbench). It shapes the loopback
+// interface, so it runs inside a network namespace of its own: started
+// outside one, it re-executes itself under `unshare -rn` (an
+// unprivileged user and network namespace that ends with it) and passes
+// its output through.
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/videochat/videochat/internal/bench/callbench"
+	"github.com/videochat/videochat/internal/cli"
+	"github.com/videochat/videochat/internal/bench/netbench"
+)
+
+// netnsEnv is set in the re-executed child: it runs inside the namespace.
+const netnsEnv = "VIDEOCHAT_BENCH_NETNS"
+
+func newBenchNetCmd(bin *string) *cobra.Command {
+	var cfg netbench.Config
+	var out benchOutput
+	cmd := &cobra.Command{
+		Use:   "net",
+		Short: "Native vs Chromium sender to a Chromium receiver behind a bottleneck and under loss (in its own network namespace)",
+		Long: `Measures the native sender against a Chromium sender, each sending the same
+clip to a headless Chromium receiver, per network profile:
+
+  bottleneck  loopback shaped with tc tbf at --link; time to adapt, and
+              time to recover once the limit is lifted
+  loss        both peers relay-only through an impairing TURN relay
+              (--loss dropped, --delay added each way)
+
+It needs unshare, tc, ip, ffmpeg (for the default clip) and Chromium, and
+re-executes itself under 'unshare -rn'.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if os.Getenv(netnsEnv) != "1" {
+				return reexecInNetns()
+			}
+			if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
+				return cli.WithCode(exitError, fmt.Errorf("ip link set lo up: %v: %s", err, out))
+			}
+			log, err := out.log.Logger(os.Stderr)
+			if err != nil {
+				return err
+			}
+			if cfg.Binary, err = videochatBinary(*bin); err != nil {
+				return err
+			}
+			if cfg.Chromium == "" {
+				cfg.Chromium = callbench.ChromiumPath()
+			}
+			cfg.Logger = log
+			rep, err := netbench.Run(cmd.Context(), cfg)
+			if err != nil {
+				return cli.WithCode(exitError, err)
+			}
+			return out.write(rep)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringSliceVar(&cfg.Profiles, "profiles", []string{"bottleneck", "loss"}, "network profiles to measure: bottleneck, loss")
+	fl.StringSliceVar(&cfg.Senders, "senders", []string{"native", "chromium"}, "senders to measure: native, chromium")
+	fl.IntVar(&cfg.Ceiling, "bitrate", 1_000_000, "senders' video ceiling, bits/s (native --video-bitrate; Chromium maxBitrate)")
+	fl.IntVar(&cfg.Link, "link", 500_000, "bottleneck rate, bits/s")
+	fl.Float64Var(&cfg.Loss, "loss", 0.05, "loss profile: fraction of packets dropped in each direction")
+	fl.DurationVar(&cfg.Delay, "delay", 30*time.Millisecond, "loss profile: delay added in each direction")
+	fl.DurationVar(&cfg.Warm, "warmup", 10*time.Second, "time after the impairment starts before the window opens")
+	fl.DurationVar(&cfg.Window, "measure", 20*time.Second, "measurement window per profile and sender")
+	fl.DurationVar(&cfg.Recover, "recover", 40*time.Second, "longest wait for the sender to reach 90 % of the ceiling after the bottleneck is lifted")
+	fl.StringVar(&cfg.Clip, "clip", "", "Y4M clip both senders send (default: generate 10 s of 640x480@30 testsrc2 with ffmpeg)")
+	fl.StringVar(&cfg.Chromium, "chromium", "", "Chromium binary (default: $CHROMIUM, /usr/bin/chromium, chromium in PATH)")
+	out.register(cmd)
+	_ = fl.MarkHidden("plots") // this report has no plots
+	return cmd
+}
+
+// reexecInNetns runs this command again inside `unshare -rn`, with the
+// same arguments, and returns its result.
+func reexecInNetns() error {
+	for _, tool := range []string{"unshare", "tc", "ip"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return cli.WithCode(exitError, fmt.Errorf("%s not found: the network benchmark runs in a network namespace it shapes with tc", tool))
+		}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return cli.WithCode(exitError, err)
+	}
+	c := exec.Command("unshare", append([]string{"-rn", exe}, os.Args[1:]...)...)
+	c.Env = append(os.Environ(), netnsEnv+"=1")
+	c.Stdin, c.Stdout, c.Stderr = os.Stdin, os.Stdout, os.Stderr
+	err = c.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return cli.WithCode(ee.ExitCode(), errors.New("in the network namespace: failed (see above)"))
+	}
+	if err != nil {
+		return cli.WithCode(exitError, fmt.Errorf("unshare -rn: %w", err))
+	}
+	return nil
+}

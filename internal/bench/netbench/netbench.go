@@ -1,0 +1,476 @@
+// Package netbench is `videochat-bench net`: the native sender against a
+// Chromium sender, each sending the same clip to the same kind of
+// receiver (a headless Chromium page), over the same impaired networks.
+//
+// Profiles:
+//   - bottleneck: the namespace's loopback shaped with tc tbf at Link;
+//     time to adapt = until the sender's target is ≤ Link; after the
+//     window the limit is lifted and time to recover = until the target is
+//     ≥ 90 % of Ceiling.
+//   - loss: both peers relay-only through internal/impair's TURN relay,
+//     which drops Loss of the packets and delays the rest by Delay in each
+//     direction.
+//
+// Run must be called inside a network namespace of its own (the caller
+// re-executes itself under `unshare -rn`): it shapes "lo" with tc.
+// Counters come from the receiver's getStats() (framesDecoded,
+// freezeCount, totalFreezesDuration, bytesReceived), the sender's target
+// from --stats-json target_bitrate (native) or outbound-rtp.targetBitrate
+// (Chromium), sender CPU from /proc (the native process; Chromium's whole
+// process tree). It measures; it asserts nothing.
+package netbench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/videochat/videochat/internal/bench/callbench"
+	"github.com/videochat/videochat/internal/impair"
+)
+
+// Config configures Run.
+type Config struct {
+	Binary   string // videochat
+	Chromium string
+	Clip     string // Y4M both senders send; "" = generate (callbench.MakeClip)
+	Ceiling  int    // senders' video ceiling, bits/s
+	Link     int    // bottleneck rate, bits/s
+	Loss     float64
+	Delay    time.Duration // one way
+	Warm     time.Duration // after the impairment starts, before the window
+	Window   time.Duration
+	Recover  time.Duration // longest wait for the ceiling after the lift
+	Profiles []string      // bottleneck, loss
+	Senders  []string      // native, chromium
+	Logger   *slog.Logger
+}
+
+// Defaults of Config.
+func (c Config) withDefaults() Config {
+	set := func(p *int, v int) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	setD := func(p *time.Duration, v time.Duration) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	set(&c.Ceiling, 1_000_000)
+	set(&c.Link, 500_000)
+	if c.Loss <= 0 {
+		c.Loss = 0.05
+	}
+	setD(&c.Delay, 30*time.Millisecond)
+	setD(&c.Warm, 10*time.Second)
+	setD(&c.Window, 20*time.Second)
+	setD(&c.Recover, 40*time.Second)
+	if len(c.Profiles) == 0 {
+		c.Profiles = []string{"bottleneck", "loss"}
+	}
+	if len(c.Senders) == 0 {
+		c.Senders = []string{"native", "chromium"}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return c
+}
+
+// Row is one profile × sender.
+type Row struct {
+	Profile, Sender string
+	FPS             float64 // received, over the window
+	Freezes         int
+	FreezeSeconds   float64
+	KbpsMean        float64       // received
+	KeyFrames, PLIs int           // decoded by the receiver / sent by it, over the window
+	TargetKbpsMin   float64       // sender's lowest target in the window
+	Adapt, Recover  time.Duration // -1: not reached; 0: not measured
+	SenderCPU       float64       // cores, over the window
+	TargetKbpsMean  float64       // sender's target
+}
+
+// Report is Run's result.
+type Report struct {
+	Config struct {
+		Ceiling, Link int
+		Loss          float64
+		Delay         time.Duration
+		Warm, Window  time.Duration
+	}
+	Load string // /proc/loadavg at the end
+	Rows []Row
+}
+
+// Run measures every profile × sender, one after the other.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	cfg = cfg.withDefaults()
+	if cfg.Chromium == "" {
+		return nil, errNoChromium
+	}
+	for _, p := range cfg.Profiles {
+		if p != "bottleneck" && p != "loss" {
+			return nil, fmt.Errorf("unknown profile %q: want bottleneck or loss", p)
+		}
+	}
+	for _, s := range cfg.Senders {
+		if s != "native" && s != "chromium" {
+			return nil, fmt.Errorf("unknown sender %q: want native or chromium", s)
+		}
+	}
+	dir, err := os.MkdirTemp("", "netbench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	if cfg.Clip == "" {
+		if cfg.Clip, err = callbench.MakeClip(ctx, dir); err != nil {
+			return nil, err
+		}
+	}
+	rep := &Report{}
+	rep.Config.Ceiling, rep.Config.Link, rep.Config.Loss, rep.Config.Delay = cfg.Ceiling, cfg.Link, cfg.Loss, cfg.Delay
+	rep.Config.Warm, rep.Config.Window = cfg.Warm, cfg.Window
+	for _, prof := range cfg.Profiles {
+		for _, sender := range cfg.Senders {
+			cfg.Logger.Info("measuring", "profile", prof, "sender", sender)
+			row, err := runOne(ctx, cfg, dir, prof, sender)
+			if err != nil {
+				return nil, fmt.Errorf("%s, %s sender: %w", prof, sender, err)
+			}
+			cfg.Logger.Info("measured", "row", fmt.Sprintf("%+v", row))
+			rep.Rows = append(rep.Rows, row)
+		}
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		rep.Load = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
+	return rep, nil
+}
+
+// sample is what the receiver page and the sender show at one moment.
+type sample struct {
+	at       time.Time
+	frames   float64
+	bytes    float64
+	freezes  int
+	freezeS  float64
+	keys     int
+	plis     int
+	target   float64 // sender's target, bit/s
+	cpuTicks int64
+}
+
+// sender is the side being measured.
+type sender struct {
+	target func() float64
+	cpu    func() int64
+	capTx  func() error // caps a Chromium sender at the ceiling once connected
+	close  func()
+}
+
+func runOne(ctx context.Context, cfg Config, dir, prof, who string) (Row, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	row := Row{Profile: prof, Sender: who}
+	var serverArgs []string
+	relay := prof == "loss"
+	q := ""
+	if relay {
+		r, err := impair.Start(impair.Impairment{Loss: cfg.Loss, Delay: cfg.Delay})
+		if err != nil {
+			return row, err
+		}
+		defer r.Close()
+		serverArgs = []string{"--ice-server", r.ICEServer}
+		q = "&relay=1"
+	}
+	srv, url, err := startServer(ctx, cfg.Binary, serverArgs...)
+	if err != nil {
+		return row, err
+	}
+	defer srv.stop()
+	room := prof + "-" + who
+	tx, err := startSender(ctx, cfg, dir, url, room, q, who, relay)
+	if err != nil {
+		return row, err
+	}
+	defer tx.close()
+	rx, err := launch(ctx, cfg.Chromium, "")
+	if err != nil {
+		return row, err
+	}
+	defer rx.close()
+	if err := rx.navigate(fmt.Sprintf("%s/room/%s?name=rx%s", url, room, q)); err != nil {
+		return row, err
+	}
+	sel := strconv.Quote(`video[data-peer-name="tx"]`)
+	cctx, ccancel := context.WithTimeout(ctx, time.Minute) // connecting
+	defer ccancel()
+	if err := waitJS(cctx, rx, "tx's tile", fmt.Sprintf(`!!document.querySelector(%s)`, sel)); err != nil {
+		return row, err
+	}
+	id, err := eval[string](rx, fmt.Sprintf(`document.querySelector(%s).dataset.peerId`, sel))
+	if err != nil {
+		return row, err
+	}
+	if err := waitJS(cctx, rx, "30 frames from tx", fmt.Sprintf(`(async () => (await %s).Frames >= 30)()`, inboundJS(id))); err != nil {
+		return row, err
+	}
+	if err := tx.capTx(); err != nil {
+		return row, err
+	}
+	if _, err := eval[bool](rx, stopPageVideoJS); err != nil {
+		return row, err
+	}
+	if err := sleep(ctx, 5*time.Second); err != nil { // both senders at their ceiling before the profile starts
+		return row, err
+	}
+
+	read := func() (sample, error) {
+		r, err := eval[inbound](rx, inboundJS(id))
+		if err != nil {
+			return sample{}, err
+		}
+		return sample{at: time.Now(), frames: r.Frames, bytes: r.Bytes, freezes: r.FreezeCount, freezeS: r.FreezeSeconds,
+			keys: r.KeyFrames, plis: r.PLIs, target: tx.target(), cpuTicks: tx.cpu()}, nil
+	}
+	const tick = 500 * time.Millisecond
+	start := time.Now()
+	if prof == "bottleneck" {
+		if err := limitLo(fmt.Sprintf("%dkbit", cfg.Link/1000)); err != nil {
+			return row, err
+		}
+		defer func() { _ = limitLo("") }()
+	}
+	var s0, s1 sample
+	var sum float64
+	var n int
+	for {
+		if err := sleep(ctx, tick); err != nil {
+			return row, err
+		}
+		s, err := read()
+		if err != nil {
+			return row, err
+		}
+		el := s.at.Sub(start)
+		if prof == "bottleneck" && row.Adapt == 0 && s.target > 0 && s.target <= float64(cfg.Link) {
+			row.Adapt = el
+		}
+		if el >= cfg.Warm && s0.at.IsZero() {
+			s0 = s
+		}
+		if !s0.at.IsZero() {
+			sum += s.target
+			n++
+			if row.TargetKbpsMin == 0 || s.target/1000 < row.TargetKbpsMin {
+				row.TargetKbpsMin = s.target / 1000
+			}
+		}
+		if el >= cfg.Warm+cfg.Window {
+			s1 = s
+			break
+		}
+	}
+	win := s1.at.Sub(s0.at).Seconds()
+	row.FPS = (s1.frames - s0.frames) / win
+	row.Freezes = s1.freezes - s0.freezes
+	row.FreezeSeconds = s1.freezeS - s0.freezeS
+	row.KeyFrames, row.PLIs = s1.keys-s0.keys, s1.plis-s0.plis
+	row.KbpsMean = (s1.bytes - s0.bytes) * 8 / 1000 / win
+	row.SenderCPU = float64(s1.cpuTicks-s0.cpuTicks) / clockTicks / win
+	row.TargetKbpsMean = sum / float64(max(n, 1)) / 1000
+	if prof == "bottleneck" {
+		if row.Adapt == 0 {
+			row.Adapt = -1
+		}
+		if err := limitLo(""); err != nil {
+			return row, err
+		}
+		lifted := time.Now()
+		row.Recover = -1
+		for time.Since(lifted) < cfg.Recover {
+			if err := sleep(ctx, tick); err != nil {
+				return row, err
+			}
+			if tx.target() >= 0.9*float64(cfg.Ceiling) {
+				row.Recover = time.Since(lifted)
+				break
+			}
+		}
+	}
+	return row, nil
+}
+
+// startSender starts the measured sender: a native `videochat join` or a
+// Chromium page whose fake camera plays the clip.
+func startSender(ctx context.Context, cfg Config, dir, url, room, q, who string, relay bool) (*sender, error) {
+	if who == "native" {
+		stats := filepath.Join(dir, room+".jsonl")
+		args := []string{"join", "--server", url, "--room", room, "--name", "tx", "--ice-interface", "lo", "--mdns=false",
+			"--video", cfg.Clip, "--audio", "test", "--video-bitrate", strconv.Itoa(cfg.Ceiling), "--stats-json", stats}
+		if relay {
+			args = append(args, "--relay-only")
+		}
+		c, err := startChild(cfg.Binary, args...)
+		if err != nil {
+			return nil, err
+		}
+		pid := c.cmd.Process.Pid
+		return &sender{
+			target: func() float64 {
+				s, err := lastSnapshot(stats)
+				if err != nil {
+					return 0
+				}
+				for _, ps := range s.Peers {
+					if ps.Name == "rx" {
+						return float64(ps.TargetBitrate)
+					}
+				}
+				return 0
+			},
+			cpu:   func() int64 { return treeTicks(pid) },
+			capTx: func() error { return nil },
+			close: c.stop,
+		}, nil
+	}
+	p, err := launch(ctx, cfg.Chromium, cfg.Clip)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.navigate(fmt.Sprintf("%s/room/%s?name=tx%s", url, room, q)); err != nil {
+		p.close()
+		return nil, err
+	}
+	return &sender{
+		target: func() float64 { v, _ := eval[float64](p, targetJS); return v },
+		cpu:    func() int64 { return treeTicks(p.pid) },
+		capTx: func() error {
+			_, err := eval[int](p, maxBitrateJS(cfg.Ceiling))
+			return err
+		},
+		close: p.close,
+	}, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// inbound is what the receiver page counts of one peer's video.
+type inbound struct {
+	Frames, Bytes float64
+	FreezeCount   int
+	FreezeSeconds float64
+	KeyFrames     int
+	PLIs          int
+}
+
+func inboundJS(peerID string) string {
+	return fmt.Sprintf(`(async () => {
+		const r = {Frames: 0, Bytes: 0, FreezeCount: 0, FreezeSeconds: 0, KeyFrames: 0, PLIs: 0};
+		const pc = window.videochat.peers().get(%s);
+		if (pc) (await pc.getStats()).forEach((s) => {
+			if (s.type === 'inbound-rtp' && s.kind === 'video') {
+				r.Bytes += s.bytesReceived || 0; r.Frames += s.framesDecoded || 0;
+				r.FreezeCount += s.freezeCount || 0; r.FreezeSeconds += s.totalFreezesDuration || 0;
+				r.KeyFrames += s.keyFramesDecoded || 0; r.PLIs += (s.pliCount || 0) + (s.firCount || 0);
+			}
+		});
+		return r;
+	})()`, strconv.Quote(peerID))
+}
+
+// stopPageVideoJS stops the receiver's own camera towards every peer, so
+// that only the sender's video crosses the impaired link.
+const stopPageVideoJS = `(() => {
+	for (const pc of window.videochat.peers().values())
+		for (const s of pc.getSenders())
+			if (s.track && s.track.kind === 'video') s.replaceTrack(null);
+	return true;
+})()`
+
+// targetJS sums a Chromium sender's video targetBitrate.
+const targetJS = `(async () => {
+	let bps = 0;
+	for (const pc of window.videochat.peers().values())
+		(await pc.getStats()).forEach((r) => {
+			if (r.type === 'outbound-rtp' && r.kind === 'video' && r.targetBitrate) bps += r.targetBitrate;
+		});
+	return bps;
+})()`
+
+// maxBitrateJS caps every video sender of the page at bps.
+func maxBitrateJS(bps int) string {
+	return fmt.Sprintf(`(async () => {
+		let n = 0;
+		for (const pc of window.videochat.peers().values())
+			for (const s of pc.getSenders()) {
+				if (!s.track || s.track.kind !== 'video') continue;
+				const p = s.getParameters();
+				if (!p.encodings || !p.encodings.length) continue;
+				p.encodings[0].maxBitrate = %d;
+				await s.setParameters(p);
+				n++;
+			}
+		return n;
+	})()`, bps)
+}
+
+// WriteMarkdown writes the rows as the table of BENCHMARKS.md, then the
+// native/Chromium ratios per profile.
+func (r *Report) WriteMarkdown(w io.Writer) {
+	fmt.Fprintf(w, "Ceiling %d kbit/s; bottleneck %d kbit/s; loss %.0f %% and %v each way; window %v after %v; load average %s.\n\n",
+		r.Config.Ceiling/1000, r.Config.Link/1000, r.Config.Loss*100, r.Config.Delay, r.Config.Window, r.Config.Warm, r.Load)
+	fmt.Fprintln(w, "| profile | sender | received fps | freezes | freeze time | mean received | keyframes (PLIs) | time to adapt | time to recover | sender target (mean, min) | sender CPU |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
+	dur := func(d time.Duration) string {
+		switch {
+		case d == 0:
+			return "—"
+		case d < 0:
+			return "not reached"
+		}
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	}
+	for _, x := range r.Rows {
+		fmt.Fprintf(w, "| %s | %s | %.1f | %d | %.2f s | %.0f kbit/s | %d (%d) | %s | %s | %.0f, %.0f kbit/s | %.2f cores |\n",
+			x.Profile, x.Sender, x.FPS, x.Freezes, x.FreezeSeconds, x.KbpsMean, x.KeyFrames, x.PLIs, dur(x.Adapt), dur(x.Recover), x.TargetKbpsMean, x.TargetKbpsMin, x.SenderCPU)
+	}
+	by := map[string]map[string]Row{}
+	for _, x := range r.Rows {
+		if by[x.Profile] == nil {
+			by[x.Profile] = map[string]Row{}
+		}
+		by[x.Profile][x.Sender] = x
+	}
+	fmt.Fprintln(w)
+	for _, x := range r.Rows {
+		n, okN := by[x.Profile]["native"]
+		c, okC := by[x.Profile]["chromium"]
+		if x.Sender != "native" || !okN || !okC {
+			continue
+		}
+		fmt.Fprintf(w, "- %s: received fps native/Chromium %.2f (goal ≥ 1); freezes %d vs %d, freeze time %.2f s vs %.2f s (goal native ≤ Chromium); sender CPU %.2f×\n",
+			x.Profile, n.FPS/max(c.FPS, 0.01), n.Freezes, c.Freezes, n.FreezeSeconds, c.FreezeSeconds, n.SenderCPU/max(c.SenderCPU, 0.001))
+	}
+}
+
+// WritePlots writes nothing: the report has no plots.
+func (r *Report) WritePlots(string) ([]string, error) { return nil, nil }

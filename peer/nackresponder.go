@@ -1,0 +1,209 @@
+package peer
+
+// nackresponder.go: answers the remote's NACKs with retransmissions (RTX
+// when negotiated, else the packet again).
+//
+// It replaces pion's responder, which ignores a NACK for a packet resent
+// less than RTT + 5 ms ago (an average of every RTT seen). A browser
+// receiver asks again about one RTT after its previous NACK, so when the
+// first retransmission was lost the second NACK often falls inside that
+// interval, and the packet only comes a round trip later: at 5 % loss each
+// way that is a frozen frame every few seconds. This responder resends on
+// every NACK, except for a packet resent within minResendGap (duplicate
+// NACKs of one loss in one burst).
+//
+// Invariants:
+//   - One history per local media stream: the last historySize packets,
+//     indexed by sequence number; a NACK for anything older is ignored.
+//   - Retransmissions go out through the stream's writer below this
+//     interceptor (TWCC sequence numbers, link counters, the pacer, which
+//     sends them before queued video).
+//   - A connection resends at most its video estimate's worth of bytes per
+//     second (resendWindow), so NACKs cannot make it send more than the
+//     link carries, whatever a remote asks.
+//   - No goroutine: NACKs are answered on the RTCP reader's goroutine.
+
+import (
+	"encoding/binary"
+	"sync"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+)
+
+const (
+	historySize  = 1024
+	minResendGap = 10 * time.Millisecond
+	resendWindow = time.Second
+	// minResendBudget is the resend budget (bits/s) when the link has no
+	// estimate yet.
+	minResendBudget = 300_000
+)
+
+// nackResponderFactory builds one responder per PeerConnection.
+type nackResponderFactory struct{ ls *Links }
+
+func (f nackResponderFactory) NewInterceptor(id string) (interceptor.Interceptor, error) {
+	return &nackResponder{ls: f.ls, streams: map[uint32]*sentHistory{}}, nil
+}
+
+type nackResponder struct {
+	interceptor.NoOp
+	ls *Links
+
+	mu      sync.Mutex
+	streams map[uint32]*sentHistory // by media SSRC
+
+	budgetMu    sync.Mutex
+	windowStart time.Time
+	windowBytes int
+}
+
+// sentHistory is one stream's recent packets.
+type sentHistory struct {
+	ssrc, rtxSSRC uint32
+	rtxPT         uint8
+	writer        interceptor.RTPWriter
+
+	mu     sync.Mutex
+	pkts   [historySize]sentPacket
+	rtxSeq uint16
+}
+
+type sentPacket struct {
+	valid    bool
+	h        rtp.Header
+	payload  []byte
+	resentAt time.Time
+}
+
+func (n *nackResponder) BindLocalStream(info *interceptor.StreamInfo, writer interceptor.RTPWriter) interceptor.RTPWriter {
+	if !supportsNack(info) {
+		return writer
+	}
+	hs := &sentHistory{ssrc: info.SSRC, rtxSSRC: info.SSRCRetransmission, rtxPT: info.PayloadTypeRetransmission,
+		writer: writer, rtxSeq: uint16(time.Now().UnixNano())}
+	n.mu.Lock()
+	n.streams[info.SSRC] = hs
+	n.mu.Unlock()
+	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
+		if h.SSRC == info.SSRC {
+			hs.add(h, payload)
+		}
+		return writer.Write(h, payload, a)
+	})
+}
+
+func supportsNack(info *interceptor.StreamInfo) bool {
+	for _, fb := range info.RTCPFeedback {
+		if fb.Type == "nack" && fb.Parameter == "" {
+			return true
+		}
+	}
+	return false
+}
+
+func (n *nackResponder) UnbindLocalStream(info *interceptor.StreamInfo) {
+	n.mu.Lock()
+	delete(n.streams, info.SSRC)
+	n.mu.Unlock()
+}
+
+func (hs *sentHistory) add(h *rtp.Header, payload []byte) {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	p := &hs.pkts[h.SequenceNumber%historySize]
+	p.valid = true
+	p.h = h.Clone()
+	p.payload = append(p.payload[:0], payload...)
+	p.resentAt = time.Time{}
+}
+
+func (n *nackResponder) BindRTCPReader(reader interceptor.RTCPReader) interceptor.RTCPReader {
+	return interceptor.RTCPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+		i, attr, err := reader.Read(b, a)
+		if err != nil {
+			return i, attr, err
+		}
+		if attr == nil {
+			attr = interceptor.Attributes{}
+		}
+		pkts, perr := attr.GetRTCPPackets(b[:i])
+		if perr != nil {
+			return i, attr, nil
+		}
+		for _, p := range pkts {
+			if nack, ok := p.(*rtcp.TransportLayerNack); ok {
+				n.answer(nack, time.Now())
+			}
+		}
+		return i, attr, nil
+	})
+}
+
+// answer resends what nack asks for, within the connection's budget.
+func (n *nackResponder) answer(nack *rtcp.TransportLayerNack, now time.Time) {
+	n.mu.Lock()
+	hs := n.streams[nack.MediaSSRC]
+	n.mu.Unlock()
+	if hs == nil {
+		return
+	}
+	for _, pair := range nack.Nacks {
+		for _, seq := range pair.PacketList() {
+			h, payload, ok := hs.take(seq, now)
+			if !ok {
+				continue
+			}
+			if !n.spend(hs.ssrc, len(payload)+h.MarshalSize(), now) {
+				return
+			}
+			_, _ = hs.writer.Write(&h, payload, nil)
+		}
+	}
+}
+
+// take returns the retransmission of seq (RTX when negotiated), or false
+// when it is not in the history or was resent within minResendGap.
+func (hs *sentHistory) take(seq uint16, now time.Time) (rtp.Header, []byte, bool) {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	p := &hs.pkts[seq%historySize]
+	if !p.valid || p.h.SequenceNumber != seq || (!p.resentAt.IsZero() && now.Sub(p.resentAt) < minResendGap) {
+		return rtp.Header{}, nil, false
+	}
+	p.resentAt = now
+	h := p.h.Clone()
+	if hs.rtxSSRC == 0 || hs.rtxPT == 0 {
+		return h, append([]byte(nil), p.payload...), true
+	}
+	// RFC 4588: the RTX payload is the original sequence number, then the
+	// original payload.
+	out := make([]byte, 2+len(p.payload))
+	binary.BigEndian.PutUint16(out, seq)
+	copy(out[2:], p.payload)
+	h.SSRC, h.PayloadType, h.SequenceNumber = hs.rtxSSRC, hs.rtxPT, hs.rtxSeq
+	h.Padding, h.PaddingSize = false, 0
+	hs.rtxSeq++
+	return h, out, true
+}
+
+// spend takes size bytes from the connection's resend budget.
+func (n *nackResponder) spend(ssrc uint32, size int, now time.Time) bool {
+	budget := minResendBudget
+	if t, ok := n.ls.Target(ssrc); ok && t > budget {
+		budget = t
+	}
+	n.budgetMu.Lock()
+	defer n.budgetMu.Unlock()
+	if now.Sub(n.windowStart) >= resendWindow {
+		n.windowStart, n.windowBytes = now, 0
+	}
+	if (n.windowBytes+size)*8 > budget*int(resendWindow/time.Second) {
+		return false
+	}
+	n.windowBytes += size
+	return true
+}
