@@ -37,7 +37,8 @@ const inboxSize = 256
 //
 //	Stable       stable, no offer owed
 //	Owed         stable, an offer is owed (wantOffer or restartWanted):
-//	             only seen while CreateOffer fails; the next event retries
+//	             only seen after CreateOffer failed; NegNeeded, Renegotiate,
+//	             RestartTimer or the next completed exchange retries
 //	Deferred     stable, the non-offering side holds its offer back while
 //	             the media path is down (the offerer's ICE restart is due)
 //	FirstOffer   have-local-offer, no remote description yet: the resend
@@ -83,9 +84,12 @@ const inboxSize = 256
 //	                                          answer → Stable → offer restart → RestartOffer
 //	*Offer         NegNeeded, Renegotiate     owed (Renegotiate: wantOffer) → unchanged
 //	FirstOffer     ResendTimer                send the same offer again, timer ×2 → FirstOffer
+//	other          ResendTimer                stop the timer
 //	Stable/Offer   RestartICE, RestartTimer   restartWanted: offer now (Stable) or after
-//	                                          the answer (Offer); arm retry → RestartOffer
-//	RestartOffer   RestartICE, RestartTimer   send the same restart offer again, arm retry
+//	                                          the answer (Offer) → RestartOffer
+//	RestartOffer   RestartICE, RestartTimer   send the same restart offer again
+//	                                          (both: attempt+1, arm the retry timer when
+//	                                          automatic restarts are on)
 //	any            Disconnected (offerer)     arm restart timer (ICERestartAfter) if idle
 //	any            Failed (offerer)           RestartICE now unless a restart is under way
 //	any            Connected                  restart timer idle, attempt=0; Deferred → offer
