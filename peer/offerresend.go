@@ -1,10 +1,6 @@
 package peer
 
-import (
-	"time"
-
-	"github.com/pion/webrtc/v4"
-)
+import "time"
 
 // A connection's first offer can be lost: the other side may replace the
 // connection that received it (handOff, or a rebuild after a signalling
@@ -20,7 +16,8 @@ const (
 	maxOfferResend   = 30 * time.Second
 )
 
-// offerResend is the resend timer of a first offer. Loop goroutine only.
+// offerResend is the resend timer of a first offer (the negotiator's
+// FirstOffer state). Loop goroutine only.
 type offerResend struct {
 	timer *time.Timer
 	wait  time.Duration
@@ -51,23 +48,4 @@ func (o *offerResend) stop() {
 		o.timer = nil
 	}
 	o.wait = 0
-}
-
-// watchFirstOffer arms the resend timer after we sent an offer on a
-// connection that has never had a remote description.
-func (r *remote) watchFirstOffer() {
-	if r.pc.CurrentRemoteDescription() == nil {
-		r.resend.stop()
-		r.resend.arm()
-	}
-}
-
-// onOfferResendTimer sends our first offer again if it is still unanswered.
-func (r *remote) onOfferResendTimer() {
-	if r.pc.CurrentRemoteDescription() != nil || r.pc.SignalingState() != webrtc.SignalingStateHaveLocalOffer {
-		r.resend.stop()
-		return
-	}
-	r.resendOffer()
-	r.resend.arm()
 }

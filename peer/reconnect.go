@@ -290,20 +290,5 @@ func (r *remote) usable() bool {
 // is back: ours resumed, or the peer took its id back on a restarted
 // server (messages sent to it meanwhile were refused as unknown-peer).
 func (r *remote) signallingBack() {
-	select {
-	case r.resumed <- struct{}{}:
-	default:
-	}
-}
-
-// onSignallingBack re-sends our pending offer, whose answer may have been
-// lost with the old connection (the other side answers a repeated offer
-// like any offer).
-func (r *remote) onSignallingBack() {
-	if r.pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
-		if desc := r.pc.LocalDescription(); desc != nil {
-			r.log.Info("signalling resumed with our offer unanswered; sending it again")
-			r.p.send(proto.Message{Type: proto.TypeOffer, To: r.info.ID, SDP: desc.SDP})
-		}
-	}
+	post(r.neg.resumed)
 }

@@ -12,37 +12,24 @@ import (
 	"github.com/videochat/videochat/signal/proto"
 )
 
-// inboxSize bounds the signalling messages waiting for one remote's loop.
-const inboxSize = 256
-
 // remote is our side of the PeerConnection with one other peer. All SDP
 // and candidate operations run on its loop goroutine, one at a time, which
-// plays the role of the browser's single-threaded event loop.
+// plays the role of the browser's single-threaded event loop: the loop is
+// the negotiator's (negotiator.go), which holds all negotiation state.
 type remote struct {
-	p      *Peer
-	log    *slog.Logger
-	self   proto.PeerInfo
-	info   proto.PeerInfo
-	polite bool
-	// offerer: we created the connection on peer-joined and made the
-	// first offer; only this side restarts ICE.
-	offerer bool
-	pc      *webrtc.PeerConnection
-	rec     *recorder // nil when not recording
+	p    *Peer
+	log  *slog.Logger
+	self proto.PeerInfo
+	info proto.PeerInfo
+	pc   *webrtc.PeerConnection
+	rec  *recorder // nil when not recording
 
-	inbox   chan proto.Message
-	needNeg chan struct{} // cap 1: pion's negotiationneeded
-	forced  chan struct{} // cap 1: Renegotiate
-	stateCh chan struct{} // cap 1: the connection state changed
-	restart chan struct{} // cap 1: RestartICE
-	resumed chan struct{} // cap 1: signalling came back (same id)
-	stop    chan struct{}
-	done    chan struct{}
+	stop chan struct{}
+	done chan struct{}
 
-	// Negotiation and ICE-restart state, loop goroutine only.
-	neg    negotiation
-	ice    iceRestart
-	resend offerResend // see offerresend.go
+	// neg is the offer/answer/restart/resend state machine; its loop is
+	// this remote's loop (negotiator.go).
+	neg *negotiator
 
 	cands candidateGate
 
@@ -54,13 +41,7 @@ type remote struct {
 
 	stats     mediaStats
 	sentVideo atomic.Pointer[sentVideo] // our video sender, nil before addLocal
-	rounds    atomic.Int64              // completed offer/answer exchanges
-	glare     atomic.Int64              // offer collisions seen (ignored or rolled back)
-
-	iceUp        atomic.Bool  // the connection was connected once (see snapshot)
-	restartsSent atomic.Int64 // ICE-restart offers we initiated
-	restartsDone atomic.Int64 // completed negotiations that changed the remote ufrag
-	remoteUfrag  atomic.Value // string: ufrag of the current remote description
+	iceUp     atomic.Bool               // the connection was connected once (see snapshot)
 
 	feat remoteFeatures // announced state, talk detection, loss, safety code (state.go)
 }
@@ -79,23 +60,29 @@ func newRemote(p *Peer, self, info proto.PeerInfo, ice []webrtc.ICEServer, offer
 		return nil, fmt.Errorf("new PeerConnection for %s: %w", info.ID, err)
 	}
 	r := &remote{
-		p:       p,
-		log:     p.log.With("self", self.ID, "remote", info.ID, "remote_name", info.Name),
-		self:    self,
-		info:    info,
-		polite:  proto.Polite(self.ID, info.ID),
-		offerer: offerer,
-		pc:      pc,
-		inbox:   make(chan proto.Message, inboxSize),
-		needNeg: make(chan struct{}, 1),
-		forced:  make(chan struct{}, 1),
-		stateCh: make(chan struct{}, 1),
-		stop:    make(chan struct{}),
-		restart: make(chan struct{}, 1),
-		resumed: make(chan struct{}, 1),
-		done:    make(chan struct{}),
+		p:    p,
+		log:  p.log.With("self", self.ID, "remote", info.ID, "remote_name", info.Name),
+		self: self,
+		info: info,
+		pc:   pc,
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
 	}
-	r.remoteUfrag.Store("")
+	r.neg = newNegotiator(negConfig{
+		pc: pc, log: r.log, to: info.ID, polite: proto.Polite(self.ID, info.ID),
+		// offerer: we created the connection on peer-joined and make the
+		// first offer; only this side restarts ICE.
+		offerer:      offerer,
+		restartAfter: p.cfg.ICERestartAfter,
+		send:         p.send,
+		emit: func(e Event) {
+			e.Peer = r.info
+			p.emit(e)
+		},
+		addLocal: r.addLocal,
+		handOff:  func(offer proto.Message) bool { return p.handOff(r, offer) },
+		cands:    &r.cands,
+	})
 	r.feat.init()
 	if p.cfg.RecordDir != "" {
 		r.rec = newRecorder(p.cfg.RecordDir, p.cfg.Room, info, r.log, r.remoteSendsVideo, r.sendPLI)
@@ -112,12 +99,7 @@ func newRemote(p *Peer, self, info proto.PeerInfo, ice []webrtc.ICEServer, offer
 }
 
 func (r *remote) installHandlers() {
-	r.pc.OnNegotiationNeeded(func() {
-		select {
-		case r.needNeg <- struct{}{}:
-		default:
-		}
-	})
+	r.pc.OnNegotiationNeeded(func() { post(r.neg.needNeg) })
 	r.pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c == nil {
 			return
@@ -127,10 +109,7 @@ func (r *remote) installHandlers() {
 	r.pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		r.log.Info("connection state", "state", s.String())
 		r.p.emit(Event{Kind: EventState, Peer: r.info, State: s.String()})
-		select {
-		case r.stateCh <- struct{}{}:
-		default:
-		}
+		post(r.neg.stateCh)
 	})
 	r.pc.OnDataChannel(r.onDataChannel) // file transfers (files.go)
 	r.pc.OnTrack(func(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
@@ -174,7 +153,6 @@ func (r *remote) addLocal() error {
 	r.mu.Lock()
 	r.chat = dc
 	r.mu.Unlock()
-	r.neg.localAdded = true
 	return nil
 }
 
@@ -196,7 +174,7 @@ func (r *remote) goMedia(f func()) {
 // peer's main loop.
 func (r *remote) deliver(m proto.Message) {
 	select {
-	case r.inbox <- m:
+	case r.neg.inbox <- m:
 	default:
 		r.log.Warn("remote inbox full, dropping message", "type", m.Type)
 	}
@@ -204,41 +182,13 @@ func (r *remote) deliver(m proto.Message) {
 
 // requestOffer asks the loop for a fresh offer (Renegotiate).
 func (r *remote) requestOffer() {
-	select {
-	case r.forced <- struct{}{}:
-	default:
-	}
+	post(r.neg.forced)
 }
 
+// loop runs the negotiator until close or a handOff.
 func (r *remote) loop() {
 	defer close(r.done)
-	defer r.ice.stop()
-	defer r.resend.stop()
-	for {
-		select {
-		case <-r.stop:
-			return
-		case m := <-r.inbox:
-			if r.handleSignal(m) {
-				return // handed over to a new connection (handOff)
-			}
-		case <-r.needNeg:
-			r.makeOffer()
-		case <-r.forced:
-			r.neg.wantOffer = true
-			r.makeOffer()
-		case <-r.stateCh:
-			r.onConnState()
-		case <-r.ice.timerC():
-			r.onRestartTimer()
-		case <-r.resend.C():
-			r.onOfferResendTimer()
-		case <-r.restart:
-			r.startRestart(restartManual)
-		case <-r.resumed:
-			r.onSignallingBack()
-		}
-	}
+	r.neg.run(r.stop)
 }
 
 // close stops the loop, closes the PeerConnection, waits for the media

@@ -4,10 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/pion/webrtc/v4"
-
-	"github.com/videochat/videochat/signal/proto"
 )
 
 const (
@@ -26,8 +22,8 @@ const (
 	restartManual       = "manual"
 )
 
-// iceRestart is the automatic ICE-restart state of one connection. Only the
-// remote's loop goroutine touches it.
+// iceRestart is the automatic ICE-restart timer of one connection, part of
+// its negotiator (negotiator.go). Only the negotiator's loop touches it.
 //
 // Only the side that made the first offer (the existing peer, which created
 // the connection on peer-joined) restarts, like the browser client: on
@@ -75,101 +71,6 @@ func restartBackoff(base time.Duration, attempt int) time.Duration {
 	return min(d, limit)
 }
 
-// restarts reports whether this side restarts ICE on this connection.
-func (r *remote) restarts() bool {
-	return r.offerer && r.p.cfg.ICERestartAfter > 0
-}
-
-// onConnState reacts to a PeerConnection state change on the loop.
-func (r *remote) onConnState() {
-	switch r.pc.ConnectionState() {
-	case webrtc.PeerConnectionStateConnected:
-		r.ice.stop()
-		r.ice.attempt = 0
-		if r.neg.deferred {
-			r.neg.deferred = false
-			r.makeOffer()
-		}
-	case webrtc.PeerConnectionStateDisconnected:
-		if r.restarts() && r.ice.timer == nil {
-			r.ice.schedule(r.p.cfg.ICERestartAfter, restartDisconnected)
-		}
-	case webrtc.PeerConnectionStateFailed:
-		// Restart at once unless a restart is already under way: its retry
-		// timer decides when to try again.
-		if r.restarts() && r.ice.attempt == 0 {
-			r.startRestart(restartFailed)
-		}
-	}
-}
-
-// onRestartTimer fires a scheduled restart or retry.
-func (r *remote) onRestartTimer() {
-	r.ice.timer = nil
-	r.startRestart(r.ice.reason)
-}
-
-// startRestart sends an ICE-restart offer (now, or as soon as the
-// connection is stable) and, when automatic restarts are on, arms the retry.
-func (r *remote) startRestart(reason string) {
-	r.ice.attempt++
-	if r.restarts() {
-		r.ice.schedule(restartBackoff(r.p.cfg.ICERestartAfter, r.ice.attempt), restartRetry)
-	}
-	r.restartsSent.Add(1)
-	r.log.Info("restarting ICE", "reason", reason, "attempt", r.ice.attempt)
-	r.p.emit(Event{Kind: EventICERestart, Peer: r.info, State: reason})
-	if r.neg.offerRestarts && r.pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
-		r.resendOffer()
-		return
-	}
-	r.neg.restartWanted = true
-	r.makeOffer()
-}
-
-// resendOffer sends our pending offer (a restart offer, or the first one,
-// see offerresend.go) again: it or its answer was lost (the signalling
-// server drops messages over its rate limit, or the other side replaced the
-// connection that got it), and a new offer cannot be made before we are
-// stable. The other side answers a repeated offer like any offer.
-func (r *remote) resendOffer() {
-	if desc := r.pc.LocalDescription(); desc != nil {
-		r.log.Info("offer still unanswered, sending it again")
-		r.p.send(proto.Message{Type: proto.TypeOffer, To: r.info.ID, SDP: desc.SDP})
-	}
-}
-
-// offerMustWait reports whether the non-offering side must hold its own
-// offers back (see negotiation.deferred): while the connection is down or
-// (re)connecting, an ICE restart from the offerer is pending or under way.
-func (r *remote) offerMustWait() bool {
-	switch r.pc.ConnectionState() {
-	case webrtc.PeerConnectionStateDisconnected, webrtc.PeerConnectionStateFailed,
-		webrtc.PeerConnectionStateConnecting:
-		return !r.offerer
-	}
-	return false
-}
-
-// noteRemoteUfrag records the remote ICE username fragment after a
-// completed negotiation and counts a change as a completed ICE restart.
-func (r *remote) noteRemoteUfrag() {
-	desc := r.pc.CurrentRemoteDescription()
-	if desc == nil {
-		return
-	}
-	ufrag := iceUfrag(desc.SDP)
-	prev, _ := r.remoteUfrag.Load().(string)
-	if ufrag == prev {
-		return
-	}
-	r.remoteUfrag.Store(ufrag)
-	if prev != "" {
-		r.restartsDone.Add(1)
-		r.log.Info("ICE restarted", "remote_ufrag", ufrag)
-	}
-}
-
 // iceUfrag returns the first a=ice-ufrag value of an SDP ("" if none).
 func iceUfrag(sdp string) string {
 	for line := range strings.Lines(sdp) {
@@ -190,12 +91,9 @@ func (p *Peer) RestartICE(id string) error {
 	if r == nil {
 		return fmt.Errorf("restart ICE: no connection to peer %q", id)
 	}
-	if !r.offerer {
+	if !r.neg.offerer {
 		return fmt.Errorf("restart ICE with %q: %w", id, ErrNotOfferer)
 	}
-	select {
-	case r.restart <- struct{}{}:
-	default:
-	}
+	post(r.neg.restart)
 	return nil
 }

@@ -339,8 +339,10 @@ func TestGiveUpWithoutServer(t *testing.T) {
 	const giveUp = 2 * time.Second
 	solo := startPeer(t, s.URL, "gone", "solo", peerOpts{reconnectFor: giveUp, wantErr: true})
 	waitWelcome(t, solo)
-	s.Stop()
+	// The peer's ReconnectFor starts when it sees the bye, which can be
+	// before stop returns: start the clock before stop.
 	start := time.Now()
+	s.Stop()
 	select {
 	case <-solo.done:
 	case <-time.After(waitTimeout):

@@ -118,12 +118,12 @@ func (r *remote) snapshot() PeerStats {
 		},
 		Audio:          AudioStats{PacketsReceived: r.stats.audioPackets.Load()},
 		SignalingState: r.pc.SignalingState().String(),
-		Negotiations:   r.rounds.Load(),
-		Collisions:     r.glare.Load(),
-		ICERestarts:    r.restartsDone.Load(),
+		Negotiations:   r.neg.rounds.Load(),
+		Collisions:     r.neg.glare.Load(),
+		ICERestarts:    r.neg.restartsDone.Load(),
 
-		ICERestartsSent: r.restartsSent.Load(),
-		RemoteUfrag:     r.remoteUfrag.Load().(string),
+		ICERestartsSent: r.neg.restartsSent.Load(),
+		RemoteUfrag:     r.neg.remoteUfrag.Load().(string),
 	}
 	if ns := r.stats.firstFrame.Load(); ns != 0 {
 		ps.FirstFrame = time.Unix(0, ns)
