@@ -202,7 +202,7 @@ func (s *seqRecorder) Write(b []byte) (int, error) {
 func TestGateRenumbers(t *testing.T) {
 	var off atomic.Bool
 	rec := &seqRecorder{}
-	g := &gateWriter{w: rec, off: &off}
+	g := &gateWriter{w: rec, off: &off, unwanted: &atomic.Bool{}}
 	for seq := uint16(65533); seq != 9; seq++ {
 		off.Store(seq >= 65535 || seq < 3) // muted for 65535, 0, 1, 2
 		h := rtp.Header{Version: 2, SequenceNumber: seq}

@@ -16,24 +16,65 @@ import (
 // with a pause in its timestamps. The real track keeps running: capture
 // pipelines are not restarted, and other connections are not affected.
 
-// gate returns t behind the mute gate of its kind.
+//
+// The gate also closes for one connection whose remote does not receive
+// the kind: pion sends on every negotiated sender whatever the remote
+// description's direction, so each time signalling becomes stable
+// (followDirections) a sender whose media section the remote marks
+// sendonly, inactive or rejected keeps its gate shut (a WHIP publisher's
+// participant only sends).
+
+// gate returns t behind the mute gate of its kind, with a gate of its own
+// for this connection's direction.
 func (p *Peer) gate(t webrtc.TrackLocal) webrtc.TrackLocal {
 	off := &p.feat.micOff
 	if t.Kind() == webrtc.RTPCodecTypeVideo {
 		off = &p.feat.camOff
 	}
-	return gatedTrack{TrackLocal: t, off: off}
+	return gatedTrack{TrackLocal: t, off: off, unwanted: &atomic.Bool{}}
 }
 
 type gatedTrack struct {
 	webrtc.TrackLocal
-	off *atomic.Bool
+	off      *atomic.Bool // the kind is muted
+	unwanted *atomic.Bool // this connection's remote does not receive it
 }
 
 // Bind binds the real track with a gated writer. Unbind passes through:
 // the binding keeps pion's id.
 func (g gatedTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
-	return g.TrackLocal.Bind(gatedContext{TrackLocalContext: ctx, w: &gateWriter{w: ctx.WriteStream(), off: g.off}})
+	return g.TrackLocal.Bind(gatedContext{TrackLocalContext: ctx, w: &gateWriter{w: ctx.WriteStream(), off: g.off, unwanted: g.unwanted}})
+}
+
+// followDirections shuts the gate of each of pc's senders whose media
+// section the remote's current description marks as not receiving, and
+// opens the others.
+func followDirections(pc *webrtc.PeerConnection) {
+	desc := pc.CurrentRemoteDescription()
+	if desc == nil {
+		return
+	}
+	parsed, err := desc.Unmarshal()
+	if err != nil {
+		return
+	}
+	receives := map[string]bool{} // by mid
+	for _, m := range parsed.MediaDescriptions {
+		mid, _ := m.Attribute("mid")
+		_, sendonly := m.Attribute("sendonly")
+		_, inactive := m.Attribute("inactive")
+		receives[mid] = m.MediaName.Port.Value != 0 && !sendonly && !inactive
+	}
+	for _, tr := range pc.GetTransceivers() {
+		s := tr.Sender()
+		if s == nil {
+			continue
+		}
+		if g, ok := s.Track().(gatedTrack); ok {
+			r, known := receives[tr.Mid()]
+			g.unwanted.Store(known && !r)
+		}
+	}
 }
 
 type gatedContext struct {
@@ -45,17 +86,18 @@ func (c gatedContext) WriteStream() webrtc.TrackLocalWriter { return c.w }
 
 // gateWriter drops packets while off and renumbers the ones after.
 type gateWriter struct {
-	w       webrtc.TrackLocalWriter
-	off     *atomic.Bool
-	mu      sync.Mutex
-	dropped uint16
+	w        webrtc.TrackLocalWriter
+	off      *atomic.Bool
+	unwanted *atomic.Bool
+	mu       sync.Mutex
+	dropped  uint16
 }
 
 // shift returns how much to lower sequence numbers, or false to drop.
 func (g *gateWriter) shift() (uint16, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.off.Load() {
+	if g.off.Load() || g.unwanted.Load() {
 		g.dropped++
 		return 0, false
 	}

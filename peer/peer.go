@@ -72,6 +72,10 @@ type Config struct {
 	// firewalls and to test a TURN path. Without a usable TURN server in
 	// ICEServers or the welcome, no connection can succeed.
 	RelayOnly bool
+	// SendOnly makes the participant a publisher only: its tracks go on
+	// send-only transceivers, so the others do not send it media (a WHIP
+	// publisher's participant, which would only throw that media away).
+	SendOnly bool
 	// ReconnectFor is how long the peer keeps trying to reach the
 	// signalling server again after the WebSocket dropped or the server
 	// said bye. Meanwhile the PeerConnections, media, chat and stats carry

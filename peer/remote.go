@@ -111,6 +111,11 @@ func (r *remote) installHandlers() {
 		r.p.emit(Event{Kind: EventState, Peer: r.info, State: s.String()})
 		post(r.neg.stateCh)
 	})
+	r.pc.OnSignalingStateChange(func(s webrtc.SignalingState) {
+		if s == webrtc.SignalingStateStable {
+			followDirections(r.pc) // gate.go
+		}
+	})
 	r.pc.OnDataChannel(r.onDataChannel) // file transfers (files.go)
 	r.pc.OnTrack(func(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		r.goMedia(func() { r.readTrack(t, r.openSink(t, recv)) })
@@ -131,7 +136,7 @@ func (r *remote) addLocal() error {
 		tracks = r.p.cfg.Tracks
 	}
 	for _, t := range tracks {
-		sender, err := r.pc.AddTrack(r.p.gate(t))
+		sender, err := r.addTrack(r.p.gate(t))
 		if err != nil {
 			return fmt.Errorf("add track %s: %w", t.ID(), err)
 		}
@@ -154,6 +159,34 @@ func (r *remote) addLocal() error {
 	r.chat = dc
 	r.mu.Unlock()
 	return nil
+}
+
+// addTrack adds one of our tracks: send and receive, or only send
+// (Config.SendOnly). pion cannot turn a transceiver that a remote offer
+// created (receive-only, no sender) into a send-only one, except through
+// stopping it (inactive) and giving it a sender (send-only).
+func (r *remote) addTrack(t webrtc.TrackLocal) (*webrtc.RTPSender, error) {
+	if !r.p.cfg.SendOnly {
+		return r.pc.AddTrack(t)
+	}
+	for _, tr := range r.pc.GetTransceivers() {
+		if tr.Kind() != t.Kind() || tr.Sender() != nil || tr.Direction() != webrtc.RTPTransceiverDirectionRecvonly {
+			continue
+		}
+		if err := tr.Stop(); err != nil {
+			return nil, err
+		}
+		s, err := r.p.cfg.API.NewRTPSender(t, r.pc.SCTP().Transport())
+		if err != nil {
+			return nil, err
+		}
+		return s, tr.SetSender(s, t)
+	}
+	tr, err := r.pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		return nil, err
+	}
+	return tr.Sender(), nil
 }
 
 // goMedia runs f on a goroutine owned by r, unless r is closing.

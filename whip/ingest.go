@@ -283,6 +283,8 @@ func (s *session) joinRoom(r *http.Request, tok, name string, tracks []*ingestTr
 		Tracks: lt,
 		Token:  tok,
 		Logger: s.log,
+		// The publisher sends; what the room sends it would be thrown away.
+		SendOnly: true,
 		OnEvent: func(e peer.Event) {
 			if e.Kind == peer.EventWelcome {
 				once.Do(func() { close(welcomed) })
