@@ -225,10 +225,16 @@ func (s Snapshot) Check(n int) error {
 
 // LastSnapshot reads the last line of a --stats-json file (one Snapshot
 // per line).
-func LastSnapshot(path string) (Snapshot, error) {
+func LastSnapshot(path string) (Snapshot, error) { return LastStatsLine[Snapshot](path) }
+
+// LastStatsLine decodes the last line of a --stats-json file into T: a
+// Snapshot, or a struct of the fields other parts (playback, view) add to
+// the line.
+func LastStatsLine[T any](path string) (T, error) {
+	var v T
 	f, err := os.Open(path)
 	if err != nil {
-		return Snapshot{}, err
+		return v, err
 	}
 	defer f.Close()
 	var last []byte
@@ -237,6 +243,5 @@ func LastSnapshot(path string) (Snapshot, error) {
 	for sc.Scan() {
 		last = append(last[:0], sc.Bytes()...)
 	}
-	var s Snapshot
-	return s, json.Unmarshal(last, &s)
+	return v, json.Unmarshal(last, &v)
 }
