@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -65,7 +62,7 @@ func waitStats(ctx context.Context, t *testing.T, path string, ok func(peer.Snap
 	defer tick.Stop()
 	var last peer.Snapshot
 	for {
-		if s, err := lastSnapshot(path); err == nil {
+		if s, err := peer.LastSnapshot(path); err == nil {
 			last = s
 			if ok(s) {
 				return s
@@ -77,20 +74,4 @@ func waitStats(ctx context.Context, t *testing.T, path string, ok func(peer.Snap
 		case <-tick.C:
 		}
 	}
-}
-
-func lastSnapshot(path string) (peer.Snapshot, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return peer.Snapshot{}, err
-	}
-	defer f.Close()
-	var last []byte
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		last = append(last[:0], sc.Bytes()...)
-	}
-	var s peer.Snapshot
-	return s, json.Unmarshal(last, &s)
 }

@@ -149,7 +149,7 @@ func TestNativeFeatures(t *testing.T) {
 				t.Errorf("refusal %d: %q, want %q (%.60s)", i, got[i].Code, b.code, b.text)
 			}
 		}
-		s, err := lastSnapshot(stats)
+		s, err := peer.LastSnapshot(stats)
 		if err != nil || len(s.Peers) != 1 || s.Peers[0].Mic != "on" || s.Peers[0].Camera != "on" {
 			t.Errorf("bad input changed what robot shows for alice: %+v (%v)", s.Peers, err)
 		}
@@ -267,7 +267,7 @@ func TestNativeSpeaking(t *testing.T) {
 	if s.Peers[0].Speaking {
 		t.Errorf("the silent peer is reported speaking: %+v", s.Peers[0])
 	}
-	q, err := lastSnapshot(quietStats)
+	q, err := peer.LastSnapshot(quietStats)
 	if err != nil || len(q.Peers) != 1 || q.Peers[0].SafetyCode != s.Peers[0].SafetyCode {
 		t.Errorf("native↔native safety codes differ: %+v vs %+v (%v)", q.Peers, s.Peers, err)
 	}

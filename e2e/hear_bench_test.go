@@ -10,6 +10,7 @@ import (
 
 	"github.com/videochat/videochat/internal/browsertest"
 	"github.com/videochat/videochat/internal/pulsetest"
+	"github.com/videochat/videochat/peer"
 	"github.com/videochat/videochat/playback"
 )
 
@@ -110,7 +111,7 @@ func chromiumAudio(tb testing.TB, pg *browsertest.Page, peerID string) chromiumS
 func nativeAudio(tb testing.TB, path, peerID string) (playback.StreamStats, playStats) {
 	tb.Helper()
 	time.Sleep(1100 * time.Millisecond) // the listener writes its stats once a second: take a fresh line
-	s, err := lastPlayStats(path)
+	s, err := peer.LastStatsLine[playStats](path)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -127,7 +128,7 @@ func nativeAudio(tb testing.TB, path, peerID string) (playback.StreamStats, play
 func waitPlayingTB(ctx context.Context, tb testing.TB, path, name string) playback.StreamStats {
 	tb.Helper()
 	for {
-		if s, err := lastPlayStats(path); err == nil {
+		if s, err := peer.LastStatsLine[playStats](path); err == nil {
 			for _, st := range s.Playback {
 				if st.PeerName == name && st.PacketsDecoded >= 100 {
 					return st

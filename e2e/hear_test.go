@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"github.com/videochat/videochat/internal/browsertest"
 	"github.com/videochat/videochat/internal/pulsetest"
 	"github.com/videochat/videochat/internal/tonetest"
+	"github.com/videochat/videochat/peer"
 	"github.com/videochat/videochat/playback"
 )
 
@@ -28,22 +28,6 @@ type playStats struct {
 	PlayedSamples uint64                 `json:"played_samples"`
 }
 
-func lastPlayStats(path string) (playStats, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return playStats{}, err
-	}
-	defer f.Close()
-	var last []byte
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		last = append(last[:0], sc.Bytes()...)
-	}
-	var s playStats
-	return s, json.Unmarshal(last, &s)
-}
-
 // waitPlaying waits until the listener's stats show name's audio decoded
 // (≥ 100 packets) and returns those stats.
 func waitPlaying(ctx context.Context, t *testing.T, path, name string) playback.StreamStats {
@@ -52,7 +36,7 @@ func waitPlaying(ctx context.Context, t *testing.T, path, name string) playback.
 	defer tick.Stop()
 	var last playStats
 	for {
-		if s, err := lastPlayStats(path); err == nil {
+		if s, err := peer.LastStatsLine[playStats](path); err == nil {
 			last = s
 			for _, st := range s.Playback {
 				if st.PeerName == name && st.PacketsDecoded >= 100 {
@@ -75,7 +59,7 @@ func waitHeardLag(ctx context.Context, t *testing.T, path, name string) float64 
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if s, err := lastPlayStats(path); err == nil {
+		if s, err := peer.LastStatsLine[playStats](path); err == nil {
 			for _, st := range s.Playback {
 				if st.PeerName == name && st.HeardLagMillis != 0 {
 					return st.HeardLagMillis
@@ -96,7 +80,7 @@ func waitGone(ctx context.Context, t *testing.T, path, name string) {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		s, err := lastPlayStats(path)
+		s, err := peer.LastStatsLine[playStats](path)
 		gone := err == nil
 		for _, st := range s.Playback {
 			gone = gone && st.PeerName != name
@@ -209,9 +193,9 @@ func TestHearNativeAndBrowser(t *testing.T) {
 		t.Errorf("SenderTimeNow is %.0f ms behind the sender's clock, want (0, 1000]", lag)
 	}
 
-	ps0, _ := lastPlayStats(stats)
+	ps0, _ := peer.LastStatsLine[playStats](stats)
 	rec := recordSink(t, srv, "spk", 3*time.Second)
-	ps1, _ := lastPlayStats(stats)
+	ps1, _ := peer.LastStatsLine[playStats](stats)
 	t.Logf("device clock: %.2f s played in %.2f s", float64(ps1.PlayedSamples-ps0.PlayedSamples)/hearRate, ps1.Time.Sub(ps0.Time).Seconds())
 	tw, nb := toneWindows(rec, 440), beeps(rec)
 	t.Logf("native only: 440 Hz in %.0f%% of windows, %d beeps", 100*tw, nb)
@@ -242,7 +226,7 @@ func TestHearNativeAndBrowser(t *testing.T) {
 	joinTone()
 	st := waitPlaying(ctx, t, stats, "tone")
 	t.Logf("tone again: %+v", st)
-	if ps, err := lastPlayStats(stats); err == nil {
+	if ps, err := peer.LastStatsLine[playStats](stats); err == nil {
 		for _, x := range ps.Playback {
 			t.Logf("ear plays %s: %+v", x.PeerName, x)
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/videochat/videochat/internal/browsertest"
+	"github.com/videochat/videochat/peer"
 )
 
 // watchFreezes installs, on the page, a requestVideoFrameCallback loop on
@@ -76,7 +77,7 @@ func TestLossNativeToChromium(t *testing.T) {
 	const window = 12 * time.Second
 	time.Sleep(window) // the profile: lossy playback for a while
 	r := readFreezes(pg)
-	s, err := lastSnapshot(stats)
+	s, err := peer.LastSnapshot(stats)
 	if err != nil {
 		t.Fatal(err)
 	}

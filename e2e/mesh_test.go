@@ -79,7 +79,7 @@ func TestMixedMeshLayers(t *testing.T) {
 	}
 	const window = 15 * time.Second
 	time.Sleep(window)
-	s, err := lastSnapshot(stats)
+	s, err := peer.LastSnapshot(stats)
 	if err != nil {
 		t.Fatal(err)
 	}

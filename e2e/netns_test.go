@@ -126,7 +126,7 @@ func TestBottleneckNativeToChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	fps := float64(f1-f0) / window.Seconds()
-	s, err := lastSnapshot(stats)
+	s, err := peer.LastSnapshot(stats)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,13 +189,13 @@ func TestBottleneckChromiumToNative(t *testing.T) {
 
 	limitLo(t, "500kbit")
 	time.Sleep(10 * time.Second) // the profile: judge from 10 s after the limit on
-	s0, err := lastSnapshot(stats)
+	s0, err := peer.LastSnapshot(stats)
 	if err != nil {
 		t.Fatal(err)
 	}
 	const window = 10 * time.Second
 	time.Sleep(window)
-	s1, err := lastSnapshot(stats)
+	s1, err := peer.LastSnapshot(stats)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -125,7 +125,7 @@ func framesFrom(s peer.Snapshot, name string) uint64 {
 
 func mustLastSnapshot(t *testing.T, path string) peer.Snapshot {
 	t.Helper()
-	s, err := lastSnapshot(path)
+	s, err := peer.LastSnapshot(path)
 	if err != nil {
 		t.Fatalf("read %s: %v", path, err)
 	}

@@ -74,7 +74,7 @@ func frames(t *testing.T, stats map[string]string) map[string]uint64 {
 	t.Helper()
 	out := map[string]uint64{}
 	for name, f := range stats {
-		s, err := lastSnapshot(f)
+		s, err := peer.LastSnapshot(f)
 		if err != nil || len(s.Peers) != 1 {
 			t.Fatalf("%s: stats %+v, %v", name, s, err)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/videochat/videochat/internal/browsertest"
 	"github.com/videochat/videochat/internal/procstat"
 	"github.com/videochat/videochat/internal/xvfbtest"
+	"github.com/videochat/videochat/peer"
 )
 
 // BenchmarkViewCPU: a room with two native senders (--video test
@@ -84,7 +85,7 @@ func benchViewCPU(b *testing.B, mode string) {
 	pg.WaitFor("two remote videos playing", `[...document.querySelectorAll('video[data-peer-name]')].filter(v => v.videoWidth > 0 && !v.paused).length >= 2`, time.Minute)
 	deadline := time.Now().Add(time.Minute)
 	for {
-		l, _ := lastViewLine(stats)
+		l, _ := peer.LastStatsLine[viewLine](stats)
 		showing := 0 // the receive-only page is a third, dark tile
 		if l.View != nil {
 			for _, p := range l.View.Peers {
@@ -111,7 +112,7 @@ func benchViewCPU(b *testing.B, mode string) {
 	el := time.Since(start).Seconds()
 	native := (procCPU(viewerPID) - native0) / el
 	web := (chromiumCPU(self) - web0) / el
-	l, _ := lastViewLine(stats)
+	l, _ := peer.LastStatsLine[viewLine](stats)
 	b.ReportMetric(native, "native-cores")
 	b.ReportMetric(web, "chromium-cores")
 	b.ReportMetric(native/web, "native/chromium")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/videochat/videochat/internal/browsertest"
 	"github.com/videochat/videochat/internal/xvfbtest"
+	"github.com/videochat/videochat/peer"
 	"github.com/videochat/videochat/view"
 	"github.com/videochat/videochat/view/window"
 )
@@ -55,7 +56,7 @@ func TestViewWindowH264(t *testing.T) {
 		"--view", "window", "--fullscreen", "--stats-json", stats)...)
 
 	waitCheck(ctx, t, "hedy's H.264 decoded", func() error {
-		l, err := lastViewLine(stats)
+		l, err := peer.LastStatsLine[viewLine](stats)
 		if err != nil || l.View == nil {
 			return fmt.Errorf("no view stats yet (%v)", err)
 		}

@@ -6,7 +6,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"image"
 	"image/color"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/videochat/videochat/internal/browsertest"
 	"github.com/videochat/videochat/internal/xvfbtest"
+	"github.com/videochat/videochat/peer"
 	"github.com/videochat/videochat/view"
 	"github.com/videochat/videochat/view/window"
 )
@@ -612,21 +612,11 @@ type viewLine struct {
 
 func mustLastSnapshotView(t *testing.T, path string) viewLine {
 	t.Helper()
-	l, err := lastViewLine(path)
+	l, err := peer.LastStatsLine[viewLine](path)
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return l
-}
-
-func lastViewLine(path string) (viewLine, error) {
-	var l viewLine
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return l, err
-	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	return l, json.Unmarshal([]byte(lines[len(lines)-1]), &l)
 }
 
 func pngEncode(w io.Writer, img image.Image) error { return png.Encode(w, img) }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/videochat/videochat/peer"
 )
 
 // BenchmarkWHIPForward measures the server's cost of WHIP/WHEP forwarding
@@ -96,10 +98,10 @@ func report(ctx context.Context, b *testing.B, srv, enc *proc, stats string) {
 	}
 	const window = 15 * time.Second
 	s0, e0 := cpuTicks(srv.pid()), cpuTicks(enc.pid())
-	r0, _ := lastSnapshot(stats)
+	r0, _ := peer.LastSnapshot(stats)
 	time.Sleep(window)
 	s1, e1 := cpuTicks(srv.pid()), cpuTicks(enc.pid())
-	r1, err := lastSnapshot(stats)
+	r1, err := peer.LastSnapshot(stats)
 	if err != nil || r1.Check(1) != nil || len(r0.Peers) == 0 {
 		b.Fatalf("the measured receiver did not get the stream: %v %v", err, r1.Check(1))
 	}

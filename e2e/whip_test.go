@@ -16,6 +16,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/videochat/videochat/internal/looptest"
+	"github.com/videochat/videochat/peer"
 )
 
 // TestJoinWHIPAndWHEP: `join --whip` publishes test sources into a room of
@@ -202,7 +203,7 @@ func TestWHIPServeWiring(t *testing.T) {
 	if code := room.wait(ctx); code != 0 {
 		t.Fatalf("room participant: exit %d\n%s\npublisher:\n%s", code, room.output(), pub.output())
 	}
-	if s, err := lastSnapshot(stats); err != nil || len(s.Peers) != 1 || s.Peers[0].Name != "OBS" {
+	if s, err := peer.LastSnapshot(stats); err != nil || len(s.Peers) != 1 || s.Peers[0].Name != "OBS" {
 		t.Fatalf("the publisher is not in the room under the token's name: %+v %v", s, err)
 	}
 	pub.stop(10 * time.Second)

@@ -1,8 +1,11 @@
 package peer
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
 	"math"
+	"os"
 	"strings"
 	"time"
 
@@ -218,4 +221,27 @@ func (s Snapshot) Check(n int) error {
 		return fmt.Errorf("%s: no remote peers connected", msg)
 	}
 	return fmt.Errorf("%s; short: %s", msg, strings.Join(short, "; "))
+}
+
+// LastSnapshot reads the last line of a --stats-json file (one Snapshot
+// per line).
+func LastSnapshot(path string) (Snapshot, error) { return LastStatsLine[Snapshot](path) }
+
+// LastStatsLine decodes the last line of a --stats-json file into T: a
+// Snapshot, or a struct of the fields other parts (playback, view) add to
+// the line.
+func LastStatsLine[T any](path string) (T, error) {
+	var v T
+	f, err := os.Open(path)
+	if err != nil {
+		return v, err
+	}
+	defer f.Close()
+	var last []byte
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		last = append(last[:0], sc.Bytes()...)
+	}
+	return v, json.Unmarshal(last, &v)
 }

@@ -17,8 +17,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/videochat/videochat/internal/bench/callbench"
-	"github.com/videochat/videochat/internal/cli"
 	"github.com/videochat/videochat/internal/bench/netbench"
+	"github.com/videochat/videochat/internal/cli"
 )
 
 // netnsEnv is set in the re-executed child: it runs inside the namespace.

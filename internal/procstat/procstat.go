@@ -192,6 +192,23 @@ func Tree(procs []Stat, root int) []Stat {
 	return out
 }
 
+// TreeTicks returns the CPU time (user+system, clock ticks) of root and
+// all its descendants alive now; 0 when root is 0 or not running.
+func (p FS) TreeTicks(root int) uint64 {
+	if root == 0 {
+		return 0
+	}
+	all, err := p.All()
+	if err != nil {
+		return 0
+	}
+	var sum uint64
+	for _, s := range Tree(all, root) {
+		sum += s.Ticks()
+	}
+	return sum
+}
+
 // LoadAvg returns the 1, 5 and 15 minute load averages of the machine
 // (zeros when unreadable).
 func (p FS) LoadAvg() [3]float64 {

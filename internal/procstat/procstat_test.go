@@ -95,6 +95,22 @@ func TestTree(t *testing.T) {
 	}
 }
 
+func TestTreeTicks(t *testing.T) {
+	dir := t.TempDir()
+	// 10 → 11 → 12, 10 → 13; 20 is unrelated; utime 1, 2, 4, 8, 16.
+	fakeProc(t, dir, map[int][3]int{1: {0, 0, 0}, 10: {1, 1, 0}, 11: {10, 2, 0}, 12: {11, 4, 0}, 13: {10, 8, 0}, 20: {1, 16, 0}})
+	fs := FS{Root: dir}
+	if got := fs.TreeTicks(10); got != 15 {
+		t.Fatalf("TreeTicks(10) = %d, want 15", got)
+	}
+	if got := fs.TreeTicks(11); got != 6 {
+		t.Fatalf("TreeTicks(11) = %d, want 6", got)
+	}
+	if got := fs.TreeTicks(99); got != 0 {
+		t.Fatalf("TreeTicks of a missing root = %d, want 0", got)
+	}
+}
+
 func TestMeter(t *testing.T) {
 	dir := t.TempDir()
 	fs := FS{Root: dir}

@@ -59,7 +59,7 @@ type chromiumSide struct {
 
 func (c *chromiumSide) label() string { return c.name }
 func (c *chromiumSide) kind() string  { return "chromium" }
-func (c *chromiumSide) pid() int      { return c.b.pid }
+func (c *chromiumSide) pid() int      { return c.b.PID }
 func (c *chromiumSide) close()        { c.b.close() }
 
 func (c *chromiumSide) counters(context.Context) (counters, error) {

@@ -93,7 +93,7 @@ func chromiumSetup(ctx context.Context, e env, room string) (pageFrame, error) {
 	for {
 		f, err := eval[*first](b, firstFrameJS)
 		if err == nil && f != nil {
-			launchMs := f.TimeOrigin + f.Decoded - float64(b.launched.UnixNano())/1e6
+			launchMs := f.TimeOrigin + f.Decoded - float64(b.Launched.UnixNano())/1e6
 			return pageFrame{nav: f.Decoded, launch: launchMs, rendered: f.Rendered}, nil
 		}
 		select {

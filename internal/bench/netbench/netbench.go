@@ -28,11 +28,16 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
+	"syscall"
 	"time"
 
 	"github.com/videochat/videochat/internal/bench/callbench"
+	"github.com/videochat/videochat/internal/browsertest"
+	"github.com/videochat/videochat/internal/browsertest/chromium"
+	"github.com/videochat/videochat/internal/childproc"
 	"github.com/videochat/videochat/internal/impair"
+	"github.com/videochat/videochat/internal/procstat"
+	"github.com/videochat/videochat/peer"
 )
 
 // Config configures Run.
@@ -151,8 +156,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			rep.Rows = append(rep.Rows, row)
 		}
 	}
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		rep.Load = strings.Join(strings.Fields(string(b))[:3], " ")
+	if l := (procstat.FS{}).LoadAvg(); l != ([3]float64{}) {
+		rep.Load = fmt.Sprintf("%.2f %.2f %.2f", l[0], l[1], l[2])
 	}
 	return rep, nil
 }
@@ -167,14 +172,14 @@ type sample struct {
 	keys     int
 	plis     int
 	target   float64 // sender's target, bit/s
-	cpuTicks int64
+	cpuTicks uint64
 }
 
 // sender is the side being measured.
 type sender struct {
 	target func() float64
-	cpu    func() int64
-	capTx  func() error // caps a Chromium sender at the ceiling once connected
+	cpu    func() uint64 // CPU clock ticks of the sender's process tree
+	capTx  func() error  // caps a Chromium sender at the ceiling once connected
 	close  func()
 }
 
@@ -198,38 +203,38 @@ func runOne(ctx context.Context, cfg Config, dir, prof, who string) (Row, error)
 	if err != nil {
 		return row, err
 	}
-	defer srv.stop()
+	defer srv.Close()
 	room := prof + "-" + who
 	tx, err := startSender(ctx, cfg, dir, url, room, q, who, relay)
 	if err != nil {
 		return row, err
 	}
 	defer tx.close()
-	rx, err := launch(ctx, cfg.Chromium, "")
+	rx, err := chromium.Launch(ctx, chromium.LaunchConfig{Exe: cfg.Chromium, TempPrefix: "netbench-chromium-"})
 	if err != nil {
 		return row, err
 	}
-	defer rx.close()
-	if err := rx.navigate(fmt.Sprintf("%s/room/%s?name=rx%s", url, room, q)); err != nil {
+	defer rx.Close()
+	if err := rx.Navigate(fmt.Sprintf("%s/room/%s?name=rx%s", url, room, q)); err != nil {
 		return row, err
 	}
 	sel := strconv.Quote(`video[data-peer-name="tx"]`)
 	cctx, ccancel := context.WithTimeout(ctx, time.Minute) // connecting
 	defer ccancel()
-	if err := waitJS(cctx, rx, "tx's tile", fmt.Sprintf(`!!document.querySelector(%s)`, sel)); err != nil {
+	if err := rx.WaitJS(cctx, "tx's tile", fmt.Sprintf(`!!document.querySelector(%s)`, sel)); err != nil {
 		return row, err
 	}
-	id, err := eval[string](rx, fmt.Sprintf(`document.querySelector(%s).dataset.peerId`, sel))
+	id, err := chromium.Eval[string](rx, fmt.Sprintf(`document.querySelector(%s).dataset.peerId`, sel))
 	if err != nil {
 		return row, err
 	}
-	if err := waitJS(cctx, rx, "30 frames from tx", fmt.Sprintf(`(async () => (await %s).Frames >= 30)()`, inboundJS(id))); err != nil {
+	if err := rx.WaitJS(cctx, "30 frames from tx", fmt.Sprintf(`(async () => (await %s).Frames >= 30)()`, inboundJS(id))); err != nil {
 		return row, err
 	}
 	if err := tx.capTx(); err != nil {
 		return row, err
 	}
-	if _, err := eval[bool](rx, stopPageVideoJS); err != nil {
+	if _, err := chromium.Eval[bool](rx, stopPageVideoJS); err != nil {
 		return row, err
 	}
 	if err := sleep(ctx, 5*time.Second); err != nil { // both senders at their ceiling before the profile starts
@@ -237,7 +242,7 @@ func runOne(ctx context.Context, cfg Config, dir, prof, who string) (Row, error)
 	}
 
 	read := func() (sample, error) {
-		r, err := eval[inbound](rx, inboundJS(id))
+		r, err := chromium.Eval[inbound](rx, inboundJS(id))
 		if err != nil {
 			return sample{}, err
 		}
@@ -288,7 +293,7 @@ func runOne(ctx context.Context, cfg Config, dir, prof, who string) (Row, error)
 	row.FreezeSeconds = s1.freezeS - s0.freezeS
 	row.KeyFrames, row.PLIs = s1.keys-s0.keys, s1.plis-s0.plis
 	row.KbpsMean = (s1.bytes - s0.bytes) * 8 / 1000 / win
-	row.SenderCPU = float64(s1.cpuTicks-s0.cpuTicks) / clockTicks / win
+	row.SenderCPU = float64(s1.cpuTicks-s0.cpuTicks) / procstat.ClockTicks / win
 	row.TargetKbpsMean = sum / float64(max(n, 1)) / 1000
 	if prof == "bottleneck" {
 		if row.Adapt == 0 {
@@ -322,14 +327,13 @@ func startSender(ctx context.Context, cfg Config, dir, url, room, q, who string,
 		if relay {
 			args = append(args, "--relay-only")
 		}
-		c, err := startChild(cfg.Binary, args...)
+		c, err := childproc.Start(ctx, childproc.Config{Path: cfg.Binary, Args: args, StopSignal: syscall.SIGINT})
 		if err != nil {
 			return nil, err
 		}
-		pid := c.cmd.Process.Pid
 		return &sender{
 			target: func() float64 {
-				s, err := lastSnapshot(stats)
+				s, err := peer.LastSnapshot(stats)
 				if err != nil {
 					return 0
 				}
@@ -340,27 +344,27 @@ func startSender(ctx context.Context, cfg Config, dir, url, room, q, who string,
 				}
 				return 0
 			},
-			cpu:   func() int64 { return treeTicks(pid) },
+			cpu:   func() uint64 { return procstat.FS{}.TreeTicks(c.PID) },
 			capTx: func() error { return nil },
-			close: c.stop,
+			close: c.Close,
 		}, nil
 	}
-	p, err := launch(ctx, cfg.Chromium, cfg.Clip)
+	p, err := chromium.Launch(ctx, chromium.LaunchConfig{Exe: cfg.Chromium, Clip: cfg.Clip, TempPrefix: "netbench-chromium-"})
 	if err != nil {
 		return nil, err
 	}
-	if err := p.navigate(fmt.Sprintf("%s/room/%s?name=tx%s", url, room, q)); err != nil {
-		p.close()
+	if err := p.Navigate(fmt.Sprintf("%s/room/%s?name=tx%s", url, room, q)); err != nil {
+		p.Close()
 		return nil, err
 	}
 	return &sender{
-		target: func() float64 { v, _ := eval[float64](p, targetJS); return v },
-		cpu:    func() int64 { return treeTicks(p.pid) },
+		target: func() float64 { v, _ := chromium.Eval[float64](p, targetJS); return v },
+		cpu:    func() uint64 { return procstat.FS{}.TreeTicks(p.PID) },
 		capTx: func() error {
-			_, err := eval[int](p, maxBitrateJS(cfg.Ceiling))
+			_, err := chromium.Eval[int](p, browsertest.MaxBitrateJS(cfg.Ceiling))
 			return err
 		},
-		close: p.close,
+		close: p.Close,
 	}, nil
 }
 
@@ -415,23 +419,6 @@ const targetJS = `(async () => {
 		});
 	return bps;
 })()`
-
-// maxBitrateJS caps every video sender of the page at bps.
-func maxBitrateJS(bps int) string {
-	return fmt.Sprintf(`(async () => {
-		let n = 0;
-		for (const pc of window.videochat.peers().values())
-			for (const s of pc.getSenders()) {
-				if (!s.track || s.track.kind !== 'video') continue;
-				const p = s.getParameters();
-				if (!p.encodings || !p.encodings.length) continue;
-				p.encodings[0].maxBitrate = %d;
-				await s.setParameters(p);
-				n++;
-			}
-		return n;
-	})()`, bps)
-}
 
 // WriteMarkdown writes the rows as the table of BENCHMARKS.md, then the
 // native/Chromium ratios per profile.
