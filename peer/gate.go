@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -54,8 +55,10 @@ func followDirections(pc *webrtc.PeerConnection) {
 	if desc == nil {
 		return
 	}
-	parsed, err := desc.Unmarshal()
-	if err != nil {
+	// Parse our own copy: desc.Unmarshal would rewrite the parsed form
+	// that pion's own goroutines read (a track then never starts).
+	var parsed sdp.SessionDescription
+	if err := parsed.UnmarshalString(desc.SDP); err != nil {
 		return
 	}
 	receives := map[string]bool{} // by mid
@@ -73,6 +76,7 @@ func followDirections(pc *webrtc.PeerConnection) {
 		if g, ok := s.Track().(gatedTrack); ok {
 			r, known := receives[tr.Mid()]
 			g.unwanted.Store(known && !r)
+
 		}
 	}
 }
