@@ -270,10 +270,16 @@ func TestViewWindow(t *testing.T) {
 		}
 		return checkTile(window.Rects(1, 1280, 720)[0], "amberlynn", blue, 0.95)
 	})
-	s := mustLastSnapshotView(t, stats)
-	if s.View == nil || s.View.Total.FramesDecoded < 30 {
-		t.Fatalf("view stats in --stats-json: %+v", s.View)
-	}
+	waitCheck(ctx, t, "view stats in --stats-json", func() error {
+		s, err := peer.LastStatsLine[viewLine](stats)
+		if err != nil {
+			return err
+		}
+		if s.View == nil || s.View.Total.FramesDecoded < 30 {
+			return fmt.Errorf("want ≥30 frames decoded: %+v", s.View)
+		}
+		return nil
+	})
 
 	// Closing the window (as a window manager does) leaves the call.
 	if n, err := d.CloseWindows(); err != nil || n == 0 {
@@ -608,15 +614,6 @@ func checkCaption(cells [][]termCell, tile image.Rectangle, name string, muted, 
 // viewLine is a --stats-json line with the view's counters.
 type viewLine struct {
 	View *view.Stats `json:"view"`
-}
-
-func mustLastSnapshotView(t *testing.T, path string) viewLine {
-	t.Helper()
-	l, err := peer.LastStatsLine[viewLine](path)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return l
 }
 
 func pngEncode(w io.Writer, img image.Image) error { return png.Encode(w, img) }

@@ -1,7 +1,8 @@
 package peer
 
 import (
-	"bufio"
+	"bytes"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -227,21 +228,28 @@ func (s Snapshot) Check(n int) error {
 // per line).
 func LastSnapshot(path string) (Snapshot, error) { return LastStatsLine[Snapshot](path) }
 
-// LastStatsLine decodes the last line of a --stats-json file into T: a
-// Snapshot, or a struct of the fields other parts (playback, view) add to
-// the line.
+// LastStatsLine decodes the last complete line of a --stats-json file into
+// T: a Snapshot, or a struct of the fields other parts (playback, view) add
+// to the line. The file may be read while join is writing it, so a final
+// line without its newline is ignored; a file with no complete line yet is
+// ErrNoStats.
 func LastStatsLine[T any](path string) (T, error) {
 	var v T
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return v, err
 	}
-	defer f.Close()
-	var last []byte
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		last = append(last[:0], sc.Bytes()...)
+	end := bytes.LastIndexByte(b, '\n')
+	if end < 0 {
+		return v, fmt.Errorf("%s: %w", path, ErrNoStats)
 	}
-	return v, json.Unmarshal(last, &v)
+	last := b[bytes.LastIndexByte(b[:end], '\n')+1 : end]
+	if err := json.Unmarshal(last, &v); err != nil {
+		return v, fmt.Errorf("%s: last line: %w", path, err)
+	}
+	return v, nil
 }
+
+// ErrNoStats says a --stats-json file has no complete line yet (join writes
+// one a second).
+var ErrNoStats = errors.New("no complete stats line yet")
