@@ -362,11 +362,19 @@ func TestReapedNodeComesBack(t *testing.T) {
 	// B's presence lapses (as in a long pause) while B itself is fine.
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	defer c.Close()
-	if err := c.Del(context.Background(), aliveKey("B")).Err(); err != nil {
+	// A reaps B's peers in the same transaction, so B's next beat cannot
+	// refresh the key first (two heartbeat tickers race otherwise); B notices
+	// on that beat and registers them again, so a1 hears b1 leave and come
+	// back, and b1 hears nothing.
+	tx := c.TxPipeline()
+	tx.Del(context.Background(), aliveKey("B"))
+	reaped := reapScript.Eval(context.Background(), tx, nil, prefix, a.NodeID())
+	if _, err := tx.Exec(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	// A reaps B's peers; B notices on its next heartbeat and registers
-	// them again, so a1 hears b1 leave and come back, and b1 hears nothing.
+	if r, err := reaped.StringSlice(); err != nil || !slices.Equal(r, []string{"B"}) {
+		t.Fatalf("reap as A: %v, %v; want [B]", r, err)
+	}
 	a1.expectMember(t, proto.TypePeerLeft, "b1", 10*time.Second)
 	a1.expectMember(t, proto.TypePeerJoined, "b1", 10*time.Second)
 	joinEventually(t, a, "r", "a2", "a1,b1")
