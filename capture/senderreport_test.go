@@ -56,16 +56,14 @@ func TestSenderReportsMapCaptureTime(t *testing.T) {
 	se := webrtc.SettingEngine{}
 	looptest.Restrict(&se)
 	sendAPI := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
-	tracks := m.Tracks()
-	for i, tr := range tracks {
-		tracks[i] = links.ClockTrack(tr)
-	}
-
 	var (
 		mu   sync.Mutex
 		pkts = map[webrtc.RTPCodecType][]*rtp.Packet{}
 		srs  = map[webrtc.RTPCodecType][]rtcp.SenderReport{}
 		wg   sync.WaitGroup
+		// video: when a keyframe was last asked for; keyframes and frames since
+		asked                     time.Time
+		keyFrames, framesAfterKey int
 	)
 	recvAPI := newAPI(t, RegisterCodecs)
 	c := &call{rx: &receiver{mime: map[string]string{}}}
@@ -87,8 +85,22 @@ func TestSenderReportsMapCaptureTime(t *testing.T) {
 					return
 				}
 				p.Payload = slices.Clone(p.Payload)
+				key := isKeyFrameStart(tr.Codec().MimeType, p.Payload)
 				mu.Lock()
 				pkts[tr.Kind()] = append(pkts[tr.Kind()], p)
+				if tr.Kind() == webrtc.RTPCodecTypeVideo {
+					switch {
+					case keyFrames == 0 && !key && time.Since(asked) > 500*time.Millisecond:
+						// The first keyframe went out before the
+						// connection was up: ask for one, as browsers do.
+						asked = time.Now()
+						_ = c.recv.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(tr.SSRC())}})
+					case key:
+						keyFrames++
+					case keyFrames > 0 && p.Marker:
+						framesAfterKey++
+					}
+				}
 				mu.Unlock()
 			}
 		}()
@@ -109,21 +121,22 @@ func TestSenderReportsMapCaptureTime(t *testing.T) {
 			}
 		}()
 	})
-	for _, tr := range tracks {
-		s, err := c.send.AddTrack(tr)
+	for _, tr := range m.Tracks() {
+		s, err := c.send.AddTrack(links.ClockTrack(tr)) // as peer adds its tracks
 		if err != nil {
 			t.Fatal(err)
 		}
-		go readRTCP(s, tr)
+		go readRTCP(s, tr) // the keyframe requests go to the track itself
 	}
 	looptest.Connect(t, c.send, c.recv)
 
-	// Three sender reports of each track and 3.5 s of audio: at least two
-	// beeps, each after 0.4 s of quiet.
-	eventually(t, "3 sender reports of each track and 3.5 s of audio", func() bool {
+	// Three sender reports of each track, 3.5 s of audio (at least two
+	// beeps, each after 0.4 s of quiet) and 40 frames after a keyframe.
+	eventually(t, "3 sender reports of each track, 3.5 s of audio and 40 video frames", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return len(srs[webrtc.RTPCodecTypeAudio]) >= 3 && len(srs[webrtc.RTPCodecTypeVideo]) >= 3 && len(pkts[webrtc.RTPCodecTypeAudio]) >= 175
+		return len(srs[webrtc.RTPCodecTypeAudio]) >= 3 && len(srs[webrtc.RTPCodecTypeVideo]) >= 3 &&
+			len(pkts[webrtc.RTPCodecTypeAudio]) >= 175 && framesAfterKey >= 40
 	})
 	mu.Lock()
 	audio, reports := slices.Clone(pkts[webrtc.RTPCodecTypeAudio]), slices.Clone(srs[webrtc.RTPCodecTypeAudio])

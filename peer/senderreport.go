@@ -100,8 +100,9 @@ func (c *senderClocks) remove(s *srStream) {
 // (capture.CaptureNoter, on the writer of each binding) routed to the
 // sender reports of the connection it is bound on. Peer does it for every
 // track it sends (gate.go); a caller that adds tracks to connections of
-// this Links itself (a WHIP publisher) wraps them with it. A nil Links
-// returns t.
+// this Links itself (a WHIP publisher) wraps them with it. The result is
+// only a webrtc.TrackLocal: key-frame requests and statistics go to t
+// itself. A nil Links returns t.
 func (ls *Links) ClockTrack(t webrtc.TrackLocal) webrtc.TrackLocal {
 	if ls == nil {
 		return t
