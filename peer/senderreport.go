@@ -24,10 +24,11 @@ package peer
 //   - An SR is sent once per interval per stream that has written at least
 //     one packet (RFC 3550 6.4: before that, a source sends only RRs).
 //   - NTP is the wall clock at the tick; RTP = anchor.rtp + (NTP −
-//     anchor.at) × clock rate. The anchor is the latest noted (RTP time,
-//     capture instant) of the stream; a stream nobody notes on (a track not
-//     from capture) uses the first packet of its newest frame and the time
-//     it was written (pion's rule).
+//     anchor.at) × clock rate. The anchor is a recent noted (RTP time,
+//     capture instant) of the stream, the earliest-mapping one (late notes
+//     are filtered out: noteCapture); a stream nobody notes on (a track
+//     not from capture) uses the first packet of its newest frame and the
+//     time it was written (pion's rule).
 //   - Packet and octet (payload) counts are of the packets that reach this
 //     interceptor, as pion's. Retransmissions do not: they leave below it.
 //   - One report goroutine per connection, started by BindRTCPWriter and
@@ -252,9 +253,11 @@ type srStream struct {
 	// written: the first packet of the newest frame and its write time.
 	writtenTS uint32
 	writtenAt time.Time
-	// captured: the newest noted frame and its capture instant.
+	// captured: the kept capture anchor (noteCapture), last confirmed at
+	// confirmed.
 	capturedTS uint32
 	capturedAt time.Time
+	confirmed  time.Time
 }
 
 // wrote counts a packet; the first packet of a newer frame moves the
@@ -272,10 +275,35 @@ func (s *srStream) wrote(now time.Time, h *rtp.Header, payload int) {
 	s.octets += uint32(payload) //nolint:gosec // wraps, as RFC 3550 says
 }
 
+// Capture anchors are filtered: an instant a pipeline notes can be late
+// (a device's chunk read behind schedule, a preempted goroutine), never
+// early. A note that puts RTP time 0 earlier than the kept anchor, or more
+// than anchorJump later (a new timeline: a restarted pipeline), replaces
+// it; one within anchorAgree of it confirms it; a later one is ignored
+// unless nothing confirmed the anchor for anchorWindow (the source's clock
+// drifts slower than the wall clock), when it replaces it.
+const (
+	anchorAgree  = time.Millisecond
+	anchorWindow = 2 * time.Second
+	anchorJump   = 250 * time.Millisecond
+)
+
 func (s *srStream) noteCapture(ts uint32, at time.Time) {
 	s.mu.Lock()
-	s.capturedTS, s.capturedAt = ts, at
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	if !s.capturedAt.IsZero() && s.clockRate > 0 {
+		// How much later than the kept anchor this note puts RTP time 0.
+		later := at.Sub(s.capturedAt) - time.Duration(float64(int32(ts-s.capturedTS))/s.clockRate*float64(time.Second))
+		switch {
+		case later < 0 || later > anchorJump:
+		case later <= anchorAgree:
+			s.confirmed = at
+			return
+		case at.Sub(s.confirmed) < anchorWindow:
+			return
+		}
+	}
+	s.capturedTS, s.capturedAt, s.confirmed = ts, at, at
 }
 
 // report returns the stream's SR at now, or nil before its first packet.

@@ -93,22 +93,23 @@ func (f *frameTrack) captured(ts uint32) time.Time {
 	return f.t0.Add(time.Duration(int32(ts-f.ts0)) * time.Second / 48000)
 }
 
-// writtenAt is the write instant of the frame whose RTP time is the
-// newest at or before ts (what pion's rule anchors to), extrapolated.
-func (f *frameTrack) writtenAt(ts uint32) (time.Time, bool) {
+// writeError is how far an SR mapping RTP time ts to at is from the
+// mapping of the nearest written frame (pion's rule anchors to one),
+// extrapolated at 48 kHz.
+func (f *frameTrack) writeError(ts uint32, at time.Time) (time.Duration, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var best uint32
-	var at time.Time
+	best, found := time.Duration(0), false
 	for fts, w := range f.written {
-		if d := int32(ts - fts); d >= 0 && (at.IsZero() || int32(ts-best) > d) {
-			best, at = fts, w
+		if int32(ts-fts) < 0 {
+			continue
+		}
+		d := at.Sub(w.Add(time.Duration(int32(ts-fts)) * time.Second / 48000))
+		if !found || d.Abs() < best.Abs() {
+			best, found = d, true
 		}
 	}
-	if at.IsZero() {
-		return at, false
-	}
-	return at.Add(time.Duration(int32(ts-best)) * time.Second / 48000), true
+	return best, found
 }
 
 // srTestTimeout bounds the wait for sender reports (the machine is shared).
@@ -224,11 +225,11 @@ func TestSenderReportsMapCaptureTime(t *testing.T) {
 			}
 			continue
 		}
-		w, ok := unnoted.writtenAt(r.sr.RTPTime)
+		d, ok := unnoted.writeError(r.sr.RTPTime, ntp)
 		if !ok {
 			t.Fatalf("SR of the other track for RTP time %d before any packet", r.sr.RTPTime)
 		}
-		errMs := float64(ntp.Sub(w)) / float64(time.Millisecond)
+		errMs := float64(d) / float64(time.Millisecond)
 		t.Logf("other track: SR maps RTP time to write time %+.2f ms off (capture %+.2f ms)", errMs, float64(ntp.Sub(unnoted.captured(r.sr.RTPTime)))/float64(time.Millisecond))
 		if errMs < -5 || errMs > 5 {
 			t.Errorf("SR of a track that notes nothing maps RTP time %d %+.1f ms off its write time, want within ±5 ms", r.sr.RTPTime, errMs)
@@ -242,6 +243,56 @@ func TestToNTP(t *testing.T) {
 		back := ntpTime(toNTP(at))
 		if d := back.Sub(at); d < -time.Nanosecond || d > time.Nanosecond {
 			t.Errorf("ntpTime(toNTP(%v)) = %v (%v off)", at, back, d)
+		}
+	}
+}
+
+// TestSenderReportAnchorIgnoresLateNotes: capture instants noted late (a
+// chunk read behind schedule) do not move the SR's mapping; a new
+// timeline (a jump in RTP time) is taken at once, and an anchor older
+// than anchorWindow gives way to the newest note.
+func TestSenderReportAnchorIgnoresLateNotes(t *testing.T) {
+	s := &srStream{ssrc: 1, clockRate: 48000}
+	s.wrote(time.Unix(0, 0), &rtp.Header{SequenceNumber: 1, Timestamp: 7}, 10)
+	base := time.Unix(1000, 0)
+	const ts0 = uint32(4_000_000_000) // wraps within the test
+	truth := func(ts uint32) time.Time { return base.Add(time.Duration(int32(ts-ts0)) * time.Second / 48000) }
+	offBy := func(now time.Time, want func(uint32) time.Time) time.Duration {
+		sr := s.report(now)
+		return now.Sub(want(sr.RTPTime))
+	}
+	late := []time.Duration{0, 3, 0, 0, 40, 0, 11, 0, 0, 0, 120, 0, 0, 5, 0} // ms, cycled
+	var ts uint32
+	for k := range 150 { // 3 s of 20 ms frames
+		ts = ts0 + uint32(960*k)
+		s.noteCapture(ts, truth(ts).Add(late[k%len(late)]*time.Millisecond))
+		if late[k%len(late)] == 0 {
+			continue
+		}
+		if d := offBy(truth(ts).Add(30*time.Millisecond), truth); d < -time.Microsecond || d > time.Microsecond {
+			t.Fatalf("frame %d, noted %v late: the SR is %v off", k, late[k%len(late)]*time.Millisecond, d)
+		}
+	}
+	// A new timeline: RTP time jumps by 10 s against the clock.
+	jumped := func(x uint32) time.Time { return truth(x - 480_000) }
+	for k := range 3 {
+		ts += 960
+		at := truth(ts).Add(time.Duration(k) * time.Millisecond)
+		s.noteCapture(ts+480_000, at)
+		if k == 0 {
+			if d := offBy(at.Add(20*time.Millisecond), jumped); d < -time.Microsecond || d > time.Microsecond {
+				t.Fatalf("after a jump in RTP time the SR is %v off the new timeline", d)
+			}
+		}
+	}
+	// A clock that runs slow: notes 5 ms late for longer than the window
+	// are taken.
+	for k := range 150 {
+		ts += 960
+		at := truth(ts).Add(5 * time.Millisecond)
+		s.noteCapture(ts+480_000, at)
+		if d := offBy(at, jumped); k == 149 && (d < 5*time.Millisecond-time.Microsecond || d > 5*time.Millisecond+time.Microsecond) {
+			t.Fatalf("notes 5 ms late for 3 s: the SR is %v off, want 5ms", d)
 		}
 	}
 }
