@@ -98,6 +98,7 @@ func (a *liveAudio) run(stop <-chan struct{}, t *track) error {
 		if err != nil {
 			return fmt.Errorf("audio source: %w", err)
 		}
+		captured := audioCaptured(pace, time.Now())
 		data, err := enc.Encode(chunk)
 		release()
 		if err != nil {
@@ -109,7 +110,7 @@ func (a *liveAudio) run(stop <-chan struct{}, t *track) error {
 		t.counters.frames.Add(1)
 		if len(data) > 2 { // 2 bytes or less: DTX, nothing to send
 			t.counters.bytes.Add(int64(len(data)))
-			out.send(subs, data, ts)
+			out.send(subs, data, ts, captured)
 		}
 		ts += uint32(audioFrameTicks)
 	}

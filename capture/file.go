@@ -53,7 +53,7 @@ func (p *passthrough) run(stop <-chan struct{}, t *track) error {
 		}
 		t.counters.frames.Add(1)
 		t.counters.bytes.Add(int64(len(data)))
-		out.send(subs, data, uint32(int64(pts)*int64(p.clock)/int64(time.Second)))
+		out.send(subs, data, uint32(int64(pts)*int64(p.clock)/int64(time.Second)), start.Add(pts))
 	}
 }
 

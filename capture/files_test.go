@@ -78,7 +78,7 @@ func writeIVFFixtureKeys(t testing.TB, dir string, w, h, n, keyEvery int) string
 		if err != nil {
 			t.Fatal(err)
 		}
-		out.send(tapBinding(tap), data, uint32(i*3000))
+		out.send(tapBinding(tap), data, uint32(i*3000), time.Now())
 	}
 	path := filepath.Join(dir, "clip.ivf")
 	f, err := os.Create(path)
@@ -121,7 +121,7 @@ func writeOggFixture(t testing.TB, dir string, n int) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out.send(tapBinding(tap), data, uint32(i*audioFrameTicks))
+		out.send(tapBinding(tap), data, uint32(i*audioFrameTicks), time.Now())
 	}
 	path := filepath.Join(dir, "tone.ogg")
 	ow, err := oggwriter.New(path, audioRate, 1)

@@ -357,9 +357,10 @@ func newPayloader(key codecKey) rtp.Payloader {
 	return &codecs.VP8Payloader{EnablePictureID: true}
 }
 
-// send packetizes one frame of slot i and writes it to the bindings on
-// that slot, each with its own sequence numbers.
-func (l *layerSet) send(i int, frame []byte, ts uint32) {
+// send packetizes one frame of slot i, captured at captured (captured.go),
+// and writes it to the bindings on that slot, each with its own sequence
+// numbers.
+func (l *layerSet) send(i int, frame []byte, ts uint32, captured time.Time) {
 	var targets []*bindState
 	for _, st := range l.binds {
 		if st.cur == i {
@@ -368,6 +369,9 @@ func (l *layerSet) send(i int, frame []byte, ts uint32) {
 	}
 	if len(targets) == 0 {
 		return
+	}
+	for _, st := range targets {
+		noteCapture(st.b, l.tsBase+ts, captured)
 	}
 	payloads := l.slots[i].pay.Payload(rtpMTU-rtpHeaderSize, frame)
 	for n, pl := range payloads {

@@ -2,6 +2,7 @@ package capture
 
 import (
 	"math/rand/v2"
+	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
@@ -36,10 +37,14 @@ func newRTPOut(key codecKey) *rtpOut {
 }
 
 // send packetizes one frame with RTP timestamp ts (in the codec's clock,
-// before the random base is added) and writes it to every binding. It
+// before the random base is added), captured at captured (captured.go),
+// and writes it to every binding. It
 // returns the number of packets per binding. A binding that fails to write
 // (a closing PeerConnection) does not stop the others.
-func (o *rtpOut) send(bs []binding, frame []byte, ts uint32) int {
+func (o *rtpOut) send(bs []binding, frame []byte, ts uint32, captured time.Time) int {
+	for _, b := range bs {
+		noteCapture(b, o.tsBase+ts, captured)
+	}
 	payloads := o.payloader.Payload(rtpMTU-rtpHeaderSize, frame)
 	for i, pl := range payloads {
 		hdr := rtp.Header{

@@ -466,7 +466,7 @@ func (p *streamPipe) run(stop <-chan struct{}, t *track) error {
 		t.counters.bytes.Add(int64(len(data)))
 		d := at.Sub(start)
 		ts := uint32(int64(d/time.Microsecond) * int64(p.clock) / 1e6)
-		out.send(send, data, ts)
+		out.send(send, data, ts, at)
 	}
 }
 

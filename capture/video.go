@@ -189,7 +189,7 @@ func (s *videoState) encodeAll(img *image.YCbCr, pts time.Duration, now time.Tim
 				}
 			}
 			s.t.counters.bytes.Add(int64(len(data)))
-			set.send(i, data, ts)
+			set.send(i, data, ts, now)
 		}
 	}
 	if evaluated {

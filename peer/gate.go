@@ -32,7 +32,7 @@ func (p *Peer) gate(t webrtc.TrackLocal) webrtc.TrackLocal {
 	if t.Kind() == webrtc.RTPCodecTypeVideo {
 		off = &p.feat.camOff
 	}
-	return gatedTrack{TrackLocal: t, off: off, unwanted: &atomic.Bool{}}
+	return gatedTrack{TrackLocal: p.cfg.Links.ClockTrack(t), off: off, unwanted: &atomic.Bool{}} // capture times: senderreport.go
 }
 
 type gatedTrack struct {

@@ -23,7 +23,9 @@ package peer
 //   - Interceptor order (first added is closest to the network): gcc
 //     (pacer), link counters, TWCC sequence numbers, then the NACK
 //     responder (nackresponder.go) and pion's NACK generator, RTCP reports
-//     and statistics (retransmissions are paced and counted as RTX bytes).
+//     (pion's receiver reports, our sender reports of capture time:
+//     senderreport.go) and statistics (retransmissions are paced and
+//     counted as RTX bytes).
 
 import (
 	"context"
@@ -77,6 +79,7 @@ type Links struct {
 	byPC    map[string]*link
 	bySSRC  map[uint32]*link      // local media SSRCs
 	streams map[uint32]streamMeta // local SSRCs, RTX included
+	clocks  *senderClocks         // capture times for the sender reports
 }
 
 // streamMeta describes a local SSRC for the pacer.
@@ -117,7 +120,7 @@ func NewLinks(cfg LinksConfig) *Links {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Links{cfg: cfg, log: log, byPC: map[string]*link{}, bySSRC: map[uint32]*link{}, streams: map[uint32]streamMeta{}}
+	return &Links{cfg: cfg, log: log, byPC: map[string]*link{}, bySSRC: map[uint32]*link{}, streams: map[uint32]streamMeta{}, clocks: newSenderClocks()}
 }
 
 // Register adds to me and ir everything a call needs: pion's default
@@ -154,7 +157,7 @@ func (ls *Links) Register(me *webrtc.MediaEngine, ir *interceptor.Registry) erro
 	me.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
 	ir.Add(nackResponderFactory{ls}) // ours, not pion's: nackresponder.go
 	ir.Add(gen)
-	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+	if err := addReports(ir, ls.clocks); err != nil { // senderreport.go: SRs of capture time
 		return err
 	}
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {

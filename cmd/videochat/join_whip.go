@@ -82,7 +82,7 @@ func runJoinWHIP(ctx context.Context, f joinFlags, log *slog.Logger) error {
 		}
 		defer media.Close()
 		for _, t := range media.Tracks() {
-			tr, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+			tr, err := pc.AddTransceiverFromTrack(links.ClockTrack(t), webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}) // sender reports of capture time
 			if err != nil {
 				return withCode(exitError, err)
 			}
