@@ -113,23 +113,20 @@ func scanDirected(data []byte) (d directed, ok bool) {
 	return d, seen == want
 }
 
-// scanType reads the "type" value: one of the three directed types.
+// scanType reads the "type" value: one of the three directed types
+// (inKindNames holds their names).
 func (d *directed) scanType(s *scanner) bool {
 	v, ok := s.plainString()
 	if !ok {
 		return false
 	}
-	switch string(v) {
-	case proto.TypeOffer:
-		d.typ, d.kind = proto.TypeOffer, inOffer
-	case proto.TypeAnswer:
-		d.typ, d.kind = proto.TypeAnswer, inAnswer
-	case proto.TypeCandidate:
-		d.typ, d.kind = proto.TypeCandidate, inCandidate
-	default:
-		return false
+	for k := inOffer; k <= inCandidate; k++ {
+		if string(v) == inKindNames[k] {
+			d.typ, d.kind = inKindNames[k], k
+			return true
+		}
 	}
-	return true
+	return false
 }
 
 // appendSplice appends the frame relayed to the target to out: the type,
@@ -359,4 +356,19 @@ func (s *scanner) uint16() bool {
 		}
 	}
 	return true
+}
+
+// spliceDirected scans data for the fast path and, if it qualifies,
+// returns its type, messages_in_total kind and target, and the frame to
+// relay, from self, in *out. It is kept out of line so that its stack frame (the
+// scan's state) is gone before relay goes down the delivery path.
+//
+//go:noinline
+func spliceDirected(data []byte, self string, out *[]byte) (typ string, kind int, to string, ok bool) {
+	d, ok := scanDirected(data)
+	if !ok {
+		return "", 0, "", false
+	}
+	*out = d.appendSplice((*out)[:0], data, self)
+	return d.typ, d.kind, string(d.to), true
 }

@@ -2,6 +2,8 @@ package signal
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 
 	"github.com/videochat/videochat/signal/internal/wsconn"
@@ -150,4 +152,108 @@ func (c *conn) welcome(sess *session, peers []proto.PeerInfo, resumed bool) []by
 // replaced closes a connection whose session another one has taken.
 func (c *conn) replaced() {
 	c.fail(proto.Errorf(proto.CodeReplaced, "another connection resumed this session"), proto.CloseReplaced)
+}
+
+// hold starts holding frames back for a join as peer id with session sess.
+func (c *conn) hold(id string, sess *session) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.id, c.sess = id, sess
+	c.viewer = sess.canPublish != nil && !*sess.canPublish
+	c.holding = true
+}
+
+// unhold undoes hold for a resume that could not take its session back;
+// the connection may still join.
+func (c *conn) unhold() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.id, c.sess, c.viewer = "", nil, false
+	c.holding, c.held = false, nil
+}
+
+// release ends a join: on success it queues welcome and then the frames held
+// back meanwhile and marks the connection joined; with a nil welcome (the
+// join failed) it drops them.
+func (c *conn) release(welcome []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	held := c.held
+	c.holding, c.held = false, nil
+	if welcome == nil {
+		c.state = stateLeft
+		return
+	}
+	c.state = stateJoined
+	if c.closing {
+		return
+	}
+	at := c.srv.stamp()
+	c.queue = append(c.queue, outFrame{data: welcome, at: at})
+	for _, f := range held {
+		c.queue = append(c.queue, outFrame{data: f, at: at})
+	}
+	c.kickLocked()
+}
+
+// leaveRoom takes a joined peer out of its room when the connection ends.
+func (c *conn) leaveRoom() {
+	if c.getState() == stateJoined {
+		c.leave()
+	}
+}
+
+// joinCloseCode is the close code that follows a refused join.
+func joinCloseCode(code string) int {
+	switch code {
+	case proto.CodeUnavailable, proto.CodeRoomLimit:
+		return wsconn.CloseTryAgainLater
+	case proto.CodeInternal:
+		return wsconn.CloseInternalServerErr
+	}
+	return wsconn.ClosePolicyViolation
+}
+
+// handleLeave takes the peer out of its room and closes with 1000.
+func (c *conn) handleLeave() {
+	c.leave()
+	c.closeWith(closeReq{code: wsconn.CloseNormalClosure, reason: "left", graceful: true})
+}
+
+// leave takes a joined peer out of its room; the others get peer-left. It
+// does nothing if another connection has taken the peer's session.
+func (c *conn) leave() {
+	c.setState(stateLeft)
+	if sess := c.session(); sess != nil {
+		sess.leave(c)
+	}
+}
+
+// authorize checks the join's room token when the server requires one
+// (Config.Tokens) and returns the token's can_publish claim. The token's
+// name replaces the name in the join. Every refusal gets the same
+// unauthorized answer, whatever the reason and whether or not the room
+// exists, so that a client cannot probe for rooms; the reason is logged.
+func (c *conn) authorize(m *proto.Message) (*bool, *proto.Error) {
+	v := c.srv.cfg.Tokens
+	if v == nil {
+		return nil, nil
+	}
+	claims, err := v.Verify(m.Token, c.room)
+	if err != nil {
+		c.logger().Info("join refused", "err", err)
+		return nil, proto.Errorf(proto.CodeUnauthorized, "a valid room token for this room is required").WithRef(proto.TypeJoin)
+	}
+	m.Name = claims.Name
+	return claims.CanPublish, nil
+}
+
+// peerIDBytes is the number of random bytes in a peer id (16 hex digits).
+const peerIDBytes = 8
+
+// newPeerID returns a random peer id of 16 lower-case hex digits.
+func newPeerID() string {
+	b := make([]byte, peerIDBytes)
+	_, _ = rand.Read(b) // crypto/rand.Read never returns an error.
+	return hex.EncodeToString(b)
 }

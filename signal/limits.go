@@ -6,10 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/videochat/videochat/signal/internal/wsconn"
 	"golang.org/x/time/rate"
-
-	"github.com/videochat/videochat/signal/proto"
 )
 
 // Stats counts what the server has done since New; see Server.Stats.
@@ -118,29 +115,6 @@ func (l *msgLimiter) pause() time.Duration {
 	return min(time.Duration(float64(time.Second)/float64(limit)), maxPause)
 }
 
-// admitFrame applies the rate limit to one frame from the client, arrived
-// at now, and reports whether to handle it.
-func (c *conn) admitFrame(now time.Time) bool {
-	v := c.limiter.judge(now)
-	if v == admit {
-		return true
-	}
-	c.srv.stats.dropped.Add(1)
-	c.srv.metrics.droppedMessage()
-	defer time.Sleep(c.limiter.pause()) // back-pressure, see pause
-	perr := proto.Errorf(proto.CodeRateLimited, "too many messages; this one was dropped")
-	switch v {
-	case dropFirst:
-		c.reply(c.errorFrame(perr))
-	case cutOff:
-		c.srv.stats.rateCloses.Add(1)
-		c.srv.metrics.evicted(proto.CodeRateLimited)
-		c.logger().Warn("closing a connection that keeps exceeding the rate limit")
-		c.expel(proto.Errorf(proto.CodeRateLimited, "too many messages"), wsconn.ClosePolicyViolation, proto.CodeRateLimited)
-	}
-	return false
-}
-
 // remoteIP is the address a connection counts against in MaxConnsPerIP.
 func remoteIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
@@ -207,21 +181,4 @@ const shedReplyEvery = RateWindow
 // whether a directed message may be relayed.
 func (s *Server) admitRelay() bool {
 	return s.relayCap == nil || s.relayCap.Allow()
-}
-
-// shed drops a directed message of type typ over the relay cap: it counts
-// it and tells the sender, at most once every shedReplyEvery. Only the
-// reader calls it; it is kept out of line like relayFailed.
-//
-//go:noinline
-func (c *conn) shed(typ string) {
-	c.srv.stats.shed.Add(1)
-	c.srv.metrics.shedMessage()
-	now := c.srv.clock.now()
-	if now < c.nextShedReply {
-		return
-	}
-	c.nextShedReply = now + shedReplyEvery
-	c.reply(c.errorFrame(proto.Errorf(proto.CodeOverloaded,
-		"the server is over its relay capacity and dropped this message; more may be dropped within the next 10 s").WithRef(typ)))
 }

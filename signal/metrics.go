@@ -60,7 +60,8 @@ const (
 	numInKinds
 )
 
-var inKindNames = [numInKinds]string{"join", "leave", "offer", "answer", "candidate", "invalid"}
+var inKindNames = [numInKinds]string{proto.TypeJoin, proto.TypeLeave, proto.TypeOffer, proto.TypeAnswer,
+	proto.TypeCandidate, "invalid"}
 
 // Kinds of server frames, for messages_out_total.
 const (

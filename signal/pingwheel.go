@@ -2,10 +2,6 @@ package signal
 
 import (
 	"time"
-
-	"github.com/videochat/videochat/signal/internal/wsconn"
-
-	"github.com/videochat/videochat/signal/proto"
 )
 
 // The ping wheel and the join deadlines: one housekeeping goroutine per
@@ -145,23 +141,4 @@ func (s *Server) expireJoins(now time.Duration, scratch []*conn) []*conn {
 		c.handshakeExpired()
 	}
 	return scratch
-}
-
-// requestPing queues a ping for the writer.
-func (c *conn) requestPing() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closing {
-		return
-	}
-	c.pingDue = true
-	c.kickLocked()
-}
-
-// handshakeExpired closes the connection if it has not joined yet.
-func (c *conn) handshakeExpired() {
-	if c.getState() == stateNew {
-		c.fail(proto.Errorf(proto.CodeHandshakeTimeout, "no join message within %v", c.srv.cfg.HandshakeTimeout),
-			wsconn.ClosePolicyViolation)
-	}
 }

@@ -79,16 +79,6 @@ func (s *session) setRoster(peers []proto.PeerInfo) {
 	s.roster.set(peers)
 }
 
-// owner returns the attached connection (nil unless attached).
-func (s *session) owner() *conn {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.state != sessAttached {
-		return nil
-	}
-	return s.conn
-}
-
 // detach holds the session after its connection c dropped: frames c had
 // queued but not written, and those that arrive from now on, are buffered
 // until a resume or the end of the grace period. It reports false when c

@@ -1,7 +1,11 @@
 package signal
 
 import (
+	"bytes"
 	"time"
+
+	"github.com/videochat/videochat/signal/internal/wsconn"
+	"github.com/videochat/videochat/signal/proto"
 )
 
 // The write side of a connection.
@@ -230,4 +234,125 @@ func (c *conn) writeDirect(frame []byte, at time.Duration) {
 		return
 	}
 	go c.writeLoop()
+}
+
+// Deliver implements Sink. It queues frame without blocking; when the queue
+// is full it evicts the connection as a slow consumer and returns false.
+// A connection that is already closing refuses every frame (false).
+func (c *conn) Deliver(frame []byte) bool {
+	at := c.srv.stamp()
+	c.mu.Lock()
+	if c.mayWriteDirectLocked() {
+		c.writing, c.inFlight = true, 1
+		c.mu.Unlock()
+		c.writeDirect(frame, at)
+		return true
+	}
+	defer c.mu.Unlock()
+	if c.closing {
+		return false
+	}
+	max := c.srv.cfg.SendQueue
+	if c.holding {
+		// Leave one slot for the welcome that goes out first.
+		if len(c.held) < max-1 {
+			c.held = append(c.held, bytes.Clone(frame))
+			return true
+		}
+	} else if len(c.queue)+c.inFlight < max {
+		c.queue = append(c.queue, outFrame{data: bytes.Clone(frame), at: at})
+		c.kickLocked()
+		return true
+	}
+	c.evictLocked()
+	return false
+}
+
+// reply queues an answer to the client's own message (an error). Replies
+// have their own small queue, and unlike Deliver reply waits for room in it:
+// a client that floods the server with bad messages is slowed down by its
+// own replies (its frames stay unread), and they never crowd out room
+// events. Only readLoop calls it.
+func (c *conn) reply(frame []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for !c.closing && len(c.replies) >= replyQueue {
+		if c.replyWait == nil {
+			c.replyWait = make(chan struct{})
+		}
+		wait := c.replyWait
+		c.mu.Unlock()
+		<-wait // closed by the writer when it takes the replies, or by sealLocked
+		c.mu.Lock()
+	}
+	if c.closing {
+		return
+	}
+	c.replies = append(c.replies, frame)
+	c.kickLocked()
+}
+
+// deliverNow queues frame ahead of any frames held back for a join in
+// progress; it is for the last words before a close (an error, a bye).
+func (c *conn) deliverNow(frame []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	if len(c.queue)+c.inFlight >= c.srv.cfg.SendQueue {
+		c.evictLocked()
+		return
+	}
+	c.queue = append(c.queue, outFrame{data: frame})
+	c.kickLocked()
+}
+
+// evictLocked drops a client that does not read fast enough. c.mu is held.
+func (c *conn) evictLocked() {
+	c.loggerLocked().Warn("evicting slow consumer", "queue", c.srv.cfg.SendQueue)
+	c.srv.stats.evictions.Add(1)
+	c.srv.metrics.evicted(proto.CodeSlowConsumer)
+	if c.sealLocked(closeReq{code: wsconn.ClosePolicyViolation, reason: proto.CodeSlowConsumer, leave: true}) {
+		c.signalCloseLocked()
+	}
+}
+
+// requestPing queues a ping for the writer.
+func (c *conn) requestPing() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	c.pingDue = true
+	c.kickLocked()
+}
+
+// takeQueued removes and returns the room frames queued but not yet
+// taken by the writer, for a session that is being held after the
+// connection dropped. The caller holds the session's lock.
+func (c *conn) takeQueued() [][]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([][]byte, len(c.queue))
+	for i, f := range c.queue {
+		out[i] = f.data
+	}
+	c.queue = nil
+	return out
+}
+
+// writeFailed closes the connection after a failed write. A close frame
+// sent before it means the reader has just answered the client's close
+// frame (gorilla echoes it from the reader): the client left on purpose,
+// and the reader takes the peer out of its room. Any other error means
+// the connection broke.
+func (c *conn) writeFailed(err error) {
+	c.logger().Debug("write failed", "err", err)
+	if wsconn.IsCloseSent(err) {
+		c.closeWith(closeReq{})
+		return
+	}
+	c.connLost()
 }
