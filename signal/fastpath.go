@@ -1,6 +1,7 @@
 package signal
 
 import (
+	"strconv"
 	"unicode/utf8"
 
 	"github.com/videochat/videochat/signal/proto"
@@ -241,33 +242,14 @@ func (s *scanner) escape() bool {
 		if s.i+6 > len(s.data) {
 			return false
 		}
-		var r rune
-		for _, h := range s.data[s.i+2 : s.i+6] {
-			v, ok := hexValue(h)
-			if !ok {
-				return false
-			}
-			r = r<<4 | rune(v)
-		}
-		if r >= 0xD800 && r <= 0xDFFF {
-			return false // surrogates: the full path decides
+		r, err := strconv.ParseUint(string(s.data[s.i+2:s.i+6]), 16, 16)
+		if err != nil || r >= 0xD800 && r <= 0xDFFF {
+			return false // not four hex digits, or a surrogate: the full path decides
 		}
 		s.i += 6
 		return true
 	}
 	return false
-}
-
-func hexValue(h byte) (byte, bool) {
-	switch {
-	case h >= '0' && h <= '9':
-		return h - '0', true
-	case h >= 'a' && h <= 'f':
-		return h - 'a' + 10, true
-	case h >= 'A' && h <= 'F':
-		return h - 'A' + 10, true
-	}
-	return 0, false
 }
 
 // Members of a candidate object.

@@ -1,10 +1,8 @@
 package signal
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 
 	"github.com/videochat/videochat/signal/internal/wsconn"
 
@@ -76,8 +74,6 @@ func (c *conn) takeOver(sess *session) bool {
 	if a.old != nil {
 		a.old.replaced()
 	}
-	c.srv.stats.resumed.Add(1)
-	c.srv.metrics.resumed()
 	c.release(c.welcome(sess, a.roster, true))
 	c.logger().Info("resumed", "name", sess.info.Name, "peers", len(a.roster), "replaced", a.old != nil)
 	return true
@@ -102,7 +98,7 @@ func (c *conn) join(info proto.PeerInfo, canPublish *bool, resumed bool) bool {
 	peers, err := c.srv.backend.Join(ctx, c.room, info, c.srv.cfg.MaxPeers, sess)
 	if err != nil {
 		c.srv.releaseRoom(c.room)
-		if resumed && !isKnownBackendError(err) {
+		if resumed && knownBackendError(err) == nil {
 			c.unhold()
 			c.logger().Info("resume could not take its id back; joining as a new peer", "err", err)
 			return false
@@ -115,28 +111,18 @@ func (c *conn) join(info proto.PeerInfo, canPublish *bool, resumed bool) bool {
 	}
 	sess.setRoster(peers)
 	c.srv.addSession(sess)
-	if resumed {
-		c.srv.stats.resumed.Add(1)
-		c.srv.metrics.resumed()
-	}
 	c.release(c.welcome(sess, peers, resumed))
 	c.logger().Info("joined", "name", info.Name, "peers", len(peers), "resumed", resumed)
 	return true
 }
 
-// isKnownBackendError reports whether err is one of the Backend's documented
-// refusals, as opposed to an unexpected one such as a duplicate id.
-func isKnownBackendError(err error) bool {
-	for _, known := range []error{ErrRoomFull, ErrUnknownPeer, ErrUnavailable, context.DeadlineExceeded} {
-		if errors.Is(err, known) {
-			return true
-		}
-	}
-	return false
-}
-
-// welcome is the welcome for sess, listing peers.
+// welcome is the welcome for sess, listing peers; a resumed one is
+// counted.
 func (c *conn) welcome(sess *session, peers []proto.PeerInfo, resumed bool) []byte {
+	if resumed {
+		c.srv.stats.resumed.Add(1)
+		c.srv.metrics.resumed()
+	}
 	w := proto.Message{Type: proto.TypeWelcome, ID: sess.info.ID, Room: c.room, Peers: peers,
 		Resumed: resumed, CanPublish: sess.canPublish}
 	if f := c.srv.cfg.ICEServers; f != nil {

@@ -176,9 +176,3 @@ func (s *Server) releaseRoom(room string) {
 // connection. Replies cost the server a write each, which it can least
 // afford while it sheds.
 const shedReplyEvery = RateWindow
-
-// admitRelay takes a token from the server-wide relay cap and reports
-// whether a directed message may be relayed.
-func (s *Server) admitRelay() bool {
-	return s.relayCap == nil || s.relayCap.Allow()
-}

@@ -144,7 +144,7 @@ func (c *conn) relay(typ, to, self string, frame []byte) {
 		c.rejectToSelf(typ)
 		return
 	}
-	if !c.srv.admitRelay() {
+	if rc := c.srv.relayCap; rc != nil && !rc.Allow() { // Config.RelayRate
 		c.shed(typ)
 		return
 	}
@@ -204,8 +204,8 @@ func (s *Server) send(room, to string, frame []byte) error {
 	return s.backend.Send(ctx, room, to, frame)
 }
 
-// handleSlow handles a frame that is not a directed message in the usual
-// shape. A text frame that is not valid UTF-8 fails the connection with
+// handleSlow decodes a frame that is not a directed message in the usual
+// shape in full and dispatches it by type. A text frame that is not valid UTF-8 fails the connection with
 // 1007 (RFC 6455 section 8.1), before or after the join; the fast path
 // accepts only valid UTF-8, so the check costs it nothing.
 func (c *conn) handleSlow(mt int, data []byte) {
@@ -213,18 +213,14 @@ func (c *conn) handleSlow(mt int, data []byte) {
 	case mt != wsconn.TextMessage:
 		c.srv.metrics.messageIn(inInvalid)
 		c.reject(proto.Errorf(proto.CodeBadMessage, "binary frames are not part of the protocol; send JSON text frames"))
+		return
 	case !utf8.Valid(data):
 		c.srv.metrics.messageIn(inInvalid)
 		c.logger().Info("text frame is not valid UTF-8")
 		c.expel(proto.Errorf(proto.CodeBadMessage, "text frames must be valid UTF-8"),
 			wsconn.CloseInvalidFramePayloadData, proto.CodeBadMessage)
-	default:
-		c.handleDecoded(data)
+		return
 	}
-}
-
-// handleDecoded decodes a frame in full and dispatches it by type.
-func (c *conn) handleDecoded(data []byte) {
 	m, perr := proto.Decode(data)
 	c.srv.metrics.messageIn(inKind(m.Type, perr))
 	if perr != nil {
@@ -281,19 +277,27 @@ func (c *conn) errorFrame(perr *proto.Error) []byte {
 // backendError maps a Backend error to the coded error sent to the client.
 // Unexpected errors are logged here and reach the client only as "internal".
 func (c *conn) backendError(err error, ref string) *proto.Error {
-	var perr *proto.Error
-	switch {
-	case errors.Is(err, ErrRoomFull):
-		perr = proto.Errorf(proto.CodeRoomFull, "the room is full")
-	case errors.Is(err, ErrUnknownPeer):
-		perr = proto.Errorf(proto.CodeUnknownPeer, "no such peer in this room")
-	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		perr = proto.Errorf(proto.CodeUnavailable, "the server cannot reach its backend; try again later")
-	default:
+	perr := knownBackendError(err)
+	if perr == nil {
 		c.logger().Error("backend call failed", "ref", ref, "err", err)
 		perr = proto.Errorf(proto.CodeInternal, "internal server error")
 	}
 	return perr.WithRef(ref)
+}
+
+// knownBackendError maps one of the Backend's documented refusals to the
+// coded error for the client; it returns nil for any other error (such as
+// a duplicate id).
+func knownBackendError(err error) *proto.Error {
+	switch {
+	case errors.Is(err, ErrRoomFull):
+		return proto.Errorf(proto.CodeRoomFull, "the room is full")
+	case errors.Is(err, ErrUnknownPeer):
+		return proto.Errorf(proto.CodeUnknownPeer, "no such peer in this room")
+	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		return proto.Errorf(proto.CodeUnavailable, "the server cannot reach its backend; try again later")
+	}
+	return nil
 }
 
 // inKind is the messages_in_total kind of a decoded message.

@@ -158,7 +158,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // goroutines and returns ctx's error. A Backend the Server created itself is
 // closed last. Calling Shutdown again waits in the same way.
 func (s *Server) Shutdown(ctx context.Context) error {
-	conns := s.stopAccepting()
+	s.mu.Lock()
+	s.closed = true // no more connections
+	s.mu.Unlock()
+	conns := s.snapshot()
 	for _, c := range conns {
 		c.sealForShutdown()
 	}
@@ -199,14 +202,6 @@ func (s *Server) refuse(ws *wsconn.Conn) {
 		_ = ws.WriteClose(wsconn.CloseGoingAway, proto.CodeServerShutdown, deadline)
 	}
 	_ = ws.Close()
-}
-
-// stopAccepting marks the server closed and returns its connections.
-func (s *Server) stopAccepting() []*conn {
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
-	return s.snapshot()
 }
 
 func (s *Server) snapshot() []*conn {
