@@ -166,7 +166,7 @@ type Config struct {
 	Logger *slog.Logger
 
 	// Metrics, when set, receives the server's Prometheus metrics (see
-	// NewMetrics); nil records none.
+	// NewMetrics); with nil they are kept but not exported.
 	Metrics *Metrics
 
 	// plainWebSocket runs plain gorilla below the protocol, without the

@@ -121,7 +121,7 @@ func (c *conn) join(info proto.PeerInfo, canPublish *bool, resumed bool) bool {
 func (c *conn) welcome(sess *session, peers []proto.PeerInfo, resumed bool) []byte {
 	if resumed {
 		c.srv.stats.resumed.Add(1)
-		c.srv.metrics.resumed()
+		c.srv.metrics.resumes.Inc()
 	}
 	w := proto.Message{Type: proto.TypeWelcome, ID: sess.info.ID, Room: c.room, Peers: peers,
 		Resumed: resumed, CanPublish: sess.canPublish}
@@ -174,7 +174,7 @@ func (c *conn) release(welcome []byte) {
 	if c.closing {
 		return
 	}
-	at := c.srv.stamp()
+	at := c.srv.clock.now()
 	c.queue = append(c.queue, outFrame{data: welcome, at: at})
 	for _, f := range held {
 		c.queue = append(c.queue, outFrame{data: f, at: at})

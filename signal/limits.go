@@ -158,7 +158,7 @@ func (s *Server) reserveRoom(room string) bool {
 		return false
 	}
 	s.rooms[room]++
-	s.metrics.setRooms(len(s.rooms))
+	s.metrics.rooms.Set(float64(len(s.rooms)))
 	return true
 }
 
@@ -169,7 +169,7 @@ func (s *Server) releaseRoom(room string) {
 	if s.rooms[room]--; s.rooms[room] <= 0 {
 		delete(s.rooms, room)
 	}
-	s.metrics.setRooms(len(s.rooms))
+	s.metrics.rooms.Set(float64(len(s.rooms)))
 }
 
 // shedReplyEvery is the least time between two overloaded errors to one

@@ -11,8 +11,9 @@ import (
 
 // Metrics are the signalling server's Prometheus metrics. Build them with
 // NewMetrics on the registry the binary serves and pass them in
-// Config.Metrics; a nil *Metrics (the default) records nothing. One
-// Metrics belongs to one Server.
+// Config.Metrics; without them (nil, the default) a Server records into
+// Metrics of its own that nothing exports. One Metrics belongs to one
+// Server.
 //
 // The binary mounts the registry with promhttp:
 //
@@ -151,67 +152,8 @@ var errorCodes = []string{proto.CodeBadMessage, proto.CodeBadRoom, proto.CodeBad
 	proto.CodeHandshakeTimeout, proto.CodeInternal, proto.CodeRoomLimit, proto.CodeReplaced,
 	proto.CodeOverloaded, proto.CodeForbidden}
 
-func (m *Metrics) setConns(n int) {
-	if m != nil {
-		m.conns.Set(float64(n))
-	}
-}
-
-func (m *Metrics) setPeers(n int) {
-	if m != nil {
-		m.peers.Set(float64(n))
-	}
-}
-
-func (m *Metrics) setRooms(n int) {
-	if m != nil {
-		m.rooms.Set(float64(n))
-	}
-}
-
-func (m *Metrics) setHeld(n int64) {
-	if m != nil {
-		m.held.Set(float64(n))
-	}
-}
-
-func (m *Metrics) messageIn(kind int) {
-	if m != nil {
-		m.in[kind].Inc()
-	}
-}
-
-func (m *Metrics) resumed() {
-	if m != nil {
-		m.resumes.Inc()
-	}
-}
-
-func (m *Metrics) shedMessage() {
-	if m != nil {
-		m.shed.Inc()
-	}
-}
-
-func (m *Metrics) droppedMessage() {
-	if m != nil {
-		m.dropped.Inc()
-	}
-}
-
-// evicted counts a connection closed for reason (slow-consumer or
-// rate-limited).
-func (m *Metrics) evicted(reason string) {
-	if m != nil {
-		m.evictions.WithLabelValues(reason).Inc()
-	}
-}
-
 // errorSent counts an error message with code.
 func (m *Metrics) errorSent(code string) {
-	if m == nil {
-		return
-	}
 	if c, ok := m.errorsBy[code]; ok {
 		c.Inc()
 		return
@@ -221,9 +163,6 @@ func (m *Metrics) errorSent(code string) {
 
 // refused counts a refused connection or join.
 func (m *Metrics) refused(reason string) {
-	if m == nil {
-		return
-	}
 	if c, ok := m.refusedBy[reason]; ok {
 		c.Inc()
 		return
@@ -234,9 +173,6 @@ func (m *Metrics) refused(reason string) {
 // written counts a batch the writer has written at now, and observes the
 // relay latency of its directed frames.
 func (m *Metrics) written(b *writeBatch, now time.Duration) {
-	if m == nil {
-		return
-	}
 	if n := len(b.replies); n > 0 {
 		m.out[outError].Add(float64(n))
 	}
@@ -248,9 +184,6 @@ func (m *Metrics) written(b *writeBatch, now time.Duration) {
 // wroteFrame counts one room frame written at now that was handed to its
 // connection at at, and observes the relay latency of a directed message.
 func (m *Metrics) wroteFrame(frame []byte, at, now time.Duration) {
-	if m == nil {
-		return
-	}
 	k := outKind(frame)
 	m.out[k].Inc()
 	if (k == outOffer || k == outAnswer || k == outCandidate) && at != 0 {

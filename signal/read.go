@@ -108,7 +108,7 @@ func (c *conn) admitFrame(now time.Time) bool {
 		return true
 	}
 	c.srv.stats.dropped.Add(1)
-	c.srv.metrics.droppedMessage()
+	c.srv.metrics.dropped.Inc()
 	defer time.Sleep(c.limiter.pause()) // back-pressure, see pause
 	perr := proto.Errorf(proto.CodeRateLimited, "too many messages; this one was dropped")
 	switch v {
@@ -116,7 +116,7 @@ func (c *conn) admitFrame(now time.Time) bool {
 		c.reply(c.errorFrame(perr))
 	case cutOff:
 		c.srv.stats.rateCloses.Add(1)
-		c.srv.metrics.evicted(proto.CodeRateLimited)
+		c.srv.metrics.evictions.WithLabelValues(proto.CodeRateLimited).Inc()
 		c.logger().Warn("closing a connection that keeps exceeding the rate limit")
 		c.expel(proto.Errorf(proto.CodeRateLimited, "too many messages"), wsconn.ClosePolicyViolation, proto.CodeRateLimited)
 	}
@@ -132,7 +132,7 @@ func (c *conn) relayFast(data []byte, self string) bool {
 	if !ok {
 		return false
 	}
-	c.srv.metrics.messageIn(kind)
+	c.srv.metrics.in[kind].Inc()
 	c.relay(typ, to, self, *out)
 	return true
 }
@@ -160,7 +160,7 @@ func (c *conn) relay(typ, to, self string, frame []byte) {
 //go:noinline
 func (c *conn) shed(typ string) {
 	c.srv.stats.shed.Add(1)
-	c.srv.metrics.shedMessage()
+	c.srv.metrics.shed.Inc()
 	now := c.srv.clock.now()
 	if now < c.nextShedReply {
 		return
@@ -211,18 +211,18 @@ func (s *Server) send(room, to string, frame []byte) error {
 func (c *conn) handleSlow(mt int, data []byte) {
 	switch {
 	case mt != wsconn.TextMessage:
-		c.srv.metrics.messageIn(inInvalid)
+		c.srv.metrics.in[inInvalid].Inc()
 		c.reject(proto.Errorf(proto.CodeBadMessage, "binary frames are not part of the protocol; send JSON text frames"))
 		return
 	case !utf8.Valid(data):
-		c.srv.metrics.messageIn(inInvalid)
+		c.srv.metrics.in[inInvalid].Inc()
 		c.logger().Info("text frame is not valid UTF-8")
 		c.expel(proto.Errorf(proto.CodeBadMessage, "text frames must be valid UTF-8"),
 			wsconn.CloseInvalidFramePayloadData, proto.CodeBadMessage)
 		return
 	}
 	m, perr := proto.Decode(data)
-	c.srv.metrics.messageIn(inKind(m.Type, perr))
+	c.srv.metrics.in[inKind(m.Type, perr)].Inc()
 	if perr != nil {
 		c.reject(perr)
 		return

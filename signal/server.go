@@ -23,6 +23,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/videochat/videochat/signal/internal/wsconn"
 	"github.com/videochat/videochat/signal/proto"
 )
@@ -82,6 +83,9 @@ func New(cfg Config) (*Server, error) {
 		perIP:    make(map[string]int),
 		quit:     make(chan struct{}),
 		resumes:  resumeSigner{secret: cfg.ResumeSecret, ttl: cfg.ResumeTTL, now: time.Now},
+	}
+	if s.metrics == nil {
+		s.metrics = NewMetrics(prometheus.NewRegistry()) // kept, never exported
 	}
 	if s.backend == nil {
 		s.backend = NewMemoryBackend()
@@ -184,7 +188,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		<-done
 	}
-	s.metrics.setConns(0)
+	s.metrics.conns.Set(0)
 	if s.ownsBackend {
 		s.closeBackend.Do(func() { s.backendErr = s.backend.Close() })
 		if err == nil {
@@ -233,7 +237,7 @@ func (s *Server) track(c *conn) bool {
 	}
 	s.addTimersLocked(c)
 	s.nconns++
-	s.metrics.setConns(s.nconns)
+	s.metrics.conns.Set(float64(s.nconns))
 	s.wg.Add(2)
 	s.mu.Unlock()
 	s.churned()
@@ -245,7 +249,7 @@ func (s *Server) untrack(c *conn) {
 	s.mu.Lock()
 	s.removeTimersLocked(c)
 	s.nconns--
-	s.metrics.setConns(s.nconns)
+	s.metrics.conns.Set(float64(s.nconns))
 	s.releaseIPLocked(c.ip) // with nconns: a dropped count means a free slot
 	s.mu.Unlock()
 	s.churned() // before wg.Done: never after Shutdown returns
@@ -257,15 +261,6 @@ func (s *Server) churned() {
 	if s.cfg.ConnChurn != nil {
 		s.cfg.ConnChurn()
 	}
-}
-
-// stamp is the time a frame is handed to a connection, for the relay
-// latency metric (zero without metrics).
-func (s *Server) stamp() time.Duration {
-	if s.metrics == nil {
-		return 0
-	}
-	return s.clock.now()
 }
 
 // readFrame reads one message from r into a pooled buffer; putFrame

@@ -40,7 +40,8 @@ import (
 // reader.
 
 // outFrame is a queued room frame and when it was handed to the
-// connection (for the relay latency metric; zero without metrics).
+// connection (for the relay latency metric; zero for the server's own
+// last words, which it does not observe).
 type outFrame struct {
 	data []byte
 	at   time.Duration
@@ -240,7 +241,7 @@ func (c *conn) writeDirect(frame []byte, at time.Duration) {
 // is full it evicts the connection as a slow consumer and returns false.
 // A connection that is already closing refuses every frame (false).
 func (c *conn) Deliver(frame []byte) bool {
-	at := c.srv.stamp()
+	at := c.srv.clock.now()
 	c.mu.Lock()
 	if c.mayWriteDirectLocked() {
 		c.writing, c.inFlight = true, 1
@@ -312,7 +313,7 @@ func (c *conn) deliverNow(frame []byte) {
 func (c *conn) evictLocked() {
 	c.loggerLocked().Warn("evicting slow consumer", "queue", c.srv.cfg.SendQueue)
 	c.srv.stats.evictions.Add(1)
-	c.srv.metrics.evicted(proto.CodeSlowConsumer)
+	c.srv.metrics.evictions.WithLabelValues(proto.CodeSlowConsumer).Inc()
 	if c.sealLocked(closeReq{code: wsconn.ClosePolicyViolation, reason: proto.CodeSlowConsumer, leave: true}) {
 		c.signalCloseLocked()
 	}
