@@ -120,7 +120,6 @@ func (c *conn) join(info proto.PeerInfo, canPublish *bool, resumed bool) bool {
 // counted.
 func (c *conn) welcome(sess *session, peers []proto.PeerInfo, resumed bool) []byte {
 	if resumed {
-		c.srv.stats.resumed.Add(1)
 		c.srv.metrics.resumes.Inc()
 	}
 	w := proto.Message{Type: proto.TypeWelcome, ID: sess.info.ID, Room: c.room, Peers: peers,

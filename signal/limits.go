@@ -3,58 +3,10 @@ package signal
 import (
 	"net"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
 )
-
-// Stats counts what the server has done since New; see Server.Stats.
-type Stats struct {
-	// Conns is the number of open WebSocket connections.
-	Conns int
-	// Rooms is the number of rooms with a peer on this server.
-	Rooms int
-	// Held is the number of sessions held for resume right now.
-	Held int
-	// Dropped counts messages dropped by the rate limit.
-	Dropped uint64
-	// Shed counts directed messages dropped by the server-wide relay cap
-	// (Config.RelayRate).
-	Shed uint64
-	// RateLimitCloses counts connections closed for exceeding MaxDropped.
-	RateLimitCloses uint64
-	// Evictions counts slow consumers evicted.
-	Evictions uint64
-	// RefusedIP counts handshakes refused with 429 (MaxConnsPerIP).
-	RefusedIP uint64
-	// Resumed counts joins that took a peer id back with a resume token.
-	Resumed uint64
-}
-
-// counters are the Server's running totals behind Stats.
-type counters struct {
-	dropped, shed, rateCloses, evictions, refusedIP, resumed atomic.Uint64
-	held                                                     atomic.Int64
-}
-
-// Stats returns the server's counters; it is for tests, logs and metrics.
-func (s *Server) Stats() Stats {
-	s.mu.Lock()
-	conns, rooms := s.nconns, len(s.rooms)
-	s.mu.Unlock()
-	return Stats{
-		Conns:           conns,
-		Rooms:           rooms,
-		Held:            int(s.stats.held.Load()),
-		Dropped:         s.stats.dropped.Load(),
-		Shed:            s.stats.shed.Load(),
-		RateLimitCloses: s.stats.rateCloses.Load(),
-		Evictions:       s.stats.evictions.Load(),
-		RefusedIP:       s.stats.refusedIP.Load(),
-		Resumed:         s.stats.resumed.Load(),
-	}
-}
 
 // msgLimiter is one connection's message rate limit. Only readLoop uses it.
 type msgLimiter struct {

@@ -154,23 +154,6 @@ func (b *MemoryBackend) Close() error {
 	return nil
 }
 
-// Peers returns the peers in room in join order; it is meant for tests and
-// diagnostics.
-func (b *MemoryBackend) Peers(room string) []proto.PeerInfo {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	r := b.rooms[room]
-	if r == nil {
-		return nil
-	}
-	members := r.sorted()
-	out := make([]proto.PeerInfo, len(members))
-	for i, m := range members {
-		out[i] = m.info
-	}
-	return out
-}
-
 // sorted returns the room's peers in join order. The caller holds the lock.
 func (r *memRoom) sorted() []*memPeer {
 	out := make([]*memPeer, 0, len(r.peers))

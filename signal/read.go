@@ -107,7 +107,6 @@ func (c *conn) admitFrame(now time.Time) bool {
 	if v == admit {
 		return true
 	}
-	c.srv.stats.dropped.Add(1)
 	c.srv.metrics.dropped.Inc()
 	defer time.Sleep(c.limiter.pause()) // back-pressure, see pause
 	perr := proto.Errorf(proto.CodeRateLimited, "too many messages; this one was dropped")
@@ -115,7 +114,6 @@ func (c *conn) admitFrame(now time.Time) bool {
 	case dropFirst:
 		c.reply(c.errorFrame(perr))
 	case cutOff:
-		c.srv.stats.rateCloses.Add(1)
 		c.srv.metrics.evictions.WithLabelValues(proto.CodeRateLimited).Inc()
 		c.logger().Warn("closing a connection that keeps exceeding the rate limit")
 		c.expel(proto.Errorf(proto.CodeRateLimited, "too many messages"), wsconn.ClosePolicyViolation, proto.CodeRateLimited)
@@ -159,7 +157,6 @@ func (c *conn) relay(typ, to, self string, frame []byte) {
 //
 //go:noinline
 func (c *conn) shed(typ string) {
-	c.srv.stats.shed.Add(1)
 	c.srv.metrics.shed.Inc()
 	now := c.srv.clock.now()
 	if now < c.nextShedReply {

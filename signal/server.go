@@ -37,7 +37,6 @@ type Server struct {
 	upgrader    *wsconn.Upgrader
 
 	resumes resumeSigner
-	stats   counters
 	metrics *Metrics
 	clock   serverClock
 	// inlineBackend: the Backend promises a non-blocking Send (see
@@ -123,7 +122,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ip := remoteIP(r)
 	if !s.admitIP(ip) {
-		s.stats.refusedIP.Add(1)
 		s.metrics.refused(refusedPerIP)
 		s.log.Warn("too many connections from one address", "remote", r.RemoteAddr)
 		http.Error(w, "too many connections from your address", http.StatusTooManyRequests)

@@ -95,7 +95,7 @@ func (s *session) detach(c *conn) bool {
 	if len(s.buf) > s.srv.cfg.ResumeBuffer {
 		s.wakeLocked()
 	}
-	s.srv.metrics.held.Set(float64(s.srv.stats.held.Add(1)))
+	s.srv.metrics.held.Inc()
 	s.srv.wg.Add(1) // c's goroutines are still counted, so wg is above zero
 	go s.hold(s.wake)
 	return true
@@ -146,7 +146,7 @@ func (s *session) attach(c *conn) attachment {
 		if s.woken { // grace over or buffer overflowed: the leave is under way
 			return attachment{}
 		}
-		s.srv.metrics.held.Set(float64(s.srv.stats.held.Add(-1)))
+		s.srv.metrics.held.Dec()
 		s.wakeLocked()
 	case sessAttached:
 		old = s.conn
@@ -180,7 +180,7 @@ func (s *session) end(from sessState) bool {
 		return false
 	}
 	if from == sessHeld {
-		s.srv.metrics.held.Set(float64(s.srv.stats.held.Add(-1)))
+		s.srv.metrics.held.Dec()
 	}
 	s.state, s.conn, s.buf = sessEnded, nil, nil
 	s.mu.Unlock()

@@ -312,7 +312,6 @@ func (c *conn) deliverNow(frame []byte) {
 // evictLocked drops a client that does not read fast enough. c.mu is held.
 func (c *conn) evictLocked() {
 	c.loggerLocked().Warn("evicting slow consumer", "queue", c.srv.cfg.SendQueue)
-	c.srv.stats.evictions.Add(1)
 	c.srv.metrics.evictions.WithLabelValues(proto.CodeSlowConsumer).Inc()
 	if c.sealLocked(closeReq{code: wsconn.ClosePolicyViolation, reason: proto.CodeSlowConsumer, leave: true}) {
 		c.signalCloseLocked()
