@@ -107,7 +107,7 @@ func newConn(s *Server, ws *wsconn.Conn, room, remote, ip string) *conn {
 		limiter:      newMsgLimiter(&s.cfg),
 		readerExited: make(chan struct{}),
 	}
-	c.lastRead.Store(int64(s.clock.now()))
+	c.lastRead.Store(int64(s.now()))
 	return c
 }
 
@@ -214,29 +214,10 @@ func (c *conn) fastSender() (string, bool) {
 	return c.id, c.state == stateJoined && !c.viewer
 }
 
-func (c *conn) isViewer() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.viewer
-}
-
 func (c *conn) getState() connState {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.state
-}
-
-func (c *conn) setState(st connState) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.state = st
-}
-
-// peerID returns the id assigned at join ("" before).
-func (c *conn) peerID() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.id
 }
 
 // logger returns a logger tagged with the connection's room, address and,

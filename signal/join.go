@@ -173,7 +173,7 @@ func (c *conn) release(welcome []byte) {
 	if c.closing {
 		return
 	}
-	at := c.srv.clock.now()
+	at := c.srv.now()
 	c.queue = append(c.queue, outFrame{data: welcome, at: at})
 	for _, f := range held {
 		c.queue = append(c.queue, outFrame{data: f, at: at})
@@ -208,8 +208,11 @@ func (c *conn) handleLeave() {
 // leave takes a joined peer out of its room; the others get peer-left. It
 // does nothing if another connection has taken the peer's session.
 func (c *conn) leave() {
-	c.setState(stateLeft)
-	if sess := c.session(); sess != nil {
+	c.mu.Lock()
+	c.state = stateLeft
+	sess := c.sess
+	c.mu.Unlock()
+	if sess != nil {
 		sess.leave(c)
 	}
 }

@@ -17,14 +17,10 @@ import (
 // every connection is visited once per PingInterval.
 const pingSlots = 20
 
-// serverClock reads the time as a monotonic offset from the Server's start.
-type serverClock struct {
-	epoch time.Time
-}
-
-// now returns the time since the clock's epoch (monotonic).
-func (c serverClock) now() time.Duration {
-	return time.Since(c.epoch)
+// now is the time since the Server's start: the monotonic clock of the
+// ping wheel, the join deadlines and the relay latency metric.
+func (s *Server) now() time.Duration {
+	return time.Since(s.epoch)
 }
 
 // timers is the state of the Server's housekeeping goroutine (runTimers),
@@ -65,7 +61,7 @@ func (s *Server) addTimersLocked(c *conn) {
 	c.slot = t.nextSlot
 	t.nextSlot = (t.nextSlot + 1) % pingSlots
 	t.wheel[c.slot][c] = struct{}{}
-	t.pending = append(t.pending, pendingJoin{c: c, deadline: s.clock.now() + s.cfg.HandshakeTimeout})
+	t.pending = append(t.pending, pendingJoin{c: c, deadline: s.now() + s.cfg.HandshakeTimeout})
 }
 
 // removeTimersLocked takes c off the wheel. s.mu is held.
@@ -88,7 +84,7 @@ func (s *Server) runTimers() {
 	tick := time.NewTicker(s.timerTick())
 	defer tick.Stop()
 	slotLen := s.cfg.PingInterval / pingSlots
-	visited := s.clock.now() / slotLen // wheel position, in slots since the epoch
+	visited := s.now() / slotLen // wheel position, in slots since the epoch
 	var scratch []*conn
 	for {
 		select {
@@ -96,7 +92,7 @@ func (s *Server) runTimers() {
 			return
 		case <-tick.C:
 		}
-		now := s.clock.now()
+		now := s.now()
 		for ; visited < now/slotLen; visited++ {
 			scratch = s.pingSlot(int((visited+1)%pingSlots), now, scratch[:0])
 		}

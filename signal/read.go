@@ -74,7 +74,7 @@ func (c *conn) readLoop() {
 func (c *conn) route(mt int, data []byte) {
 	now := time.Now()
 	c.extendReadDeadline(now)
-	c.lastRead.Store(int64(c.srv.clock.now()))
+	c.lastRead.Store(int64(c.srv.now()))
 	if c.isClosing() {
 		// Waiting for the client's close frame: discard, slowly.
 		time.Sleep(c.limiter.pause())
@@ -158,7 +158,7 @@ func (c *conn) relay(typ, to, self string, frame []byte) {
 //go:noinline
 func (c *conn) shed(typ string) {
 	c.srv.metrics.shed.Inc()
-	now := c.srv.clock.now()
+	now := c.srv.now()
 	if now < c.nextShedReply {
 		return
 	}
@@ -245,12 +245,14 @@ func (c *conn) handleDirected(m proto.Message) {
 		c.reject(perr)
 		return
 	}
-	if m.Type != proto.TypeCandidate && c.isViewer() && proto.SendsMedia(m.SDP) {
+	c.mu.Lock()
+	self, viewer := c.id, c.viewer
+	c.mu.Unlock()
+	if m.Type != proto.TypeCandidate && viewer && proto.SendsMedia(m.SDP) {
 		c.reject(proto.Errorf(proto.CodeForbidden,
 			"this peer's room token does not allow publishing: its offers and answers must not send audio or video (use recvonly)").WithRef(m.Type))
 		return
 	}
-	self := c.peerID()
 	frame := proto.Encode(proto.Message{Type: m.Type, From: self, To: m.To, SDP: m.SDP, Candidate: m.Candidate})
 	c.relay(m.Type, m.To, self, frame)
 }

@@ -38,7 +38,7 @@ type Server struct {
 
 	resumes resumeSigner
 	metrics *Metrics
-	clock   serverClock
+	epoch   time.Time // see now
 	// inlineBackend: the Backend promises a non-blocking Send (see
 	// NonBlocking), so directed messages skip the per-call timeout context.
 	inlineBackend   bool
@@ -76,7 +76,7 @@ func New(cfg Config) (*Server, error) {
 		backend:  cfg.Backend,
 		log:      cfg.Logger.With("component", "signal"),
 		metrics:  cfg.Metrics,
-		clock:    serverClock{epoch: time.Now()},
+		epoch:    time.Now(),
 		sessions: make(map[string]*session),
 		rooms:    make(map[string]int),
 		perIP:    make(map[string]int),
@@ -90,7 +90,9 @@ func New(cfg Config) (*Server, error) {
 		s.backend = NewMemoryBackend()
 		s.ownsBackend = true
 	}
-	s.inlineBackend = nonBlocking(s.backend)
+	if nb, ok := s.backend.(NonBlocking); ok {
+		s.inlineBackend = nb.NonBlocking()
+	}
 	s.readExtendEvery = min(time.Second, cfg.PongWait/10)
 	if cfg.RelayRate > 0 {
 		s.relayCap = rate.NewLimiter(rate.Limit(cfg.RelayRate), cfg.RelayBurst)

@@ -142,7 +142,7 @@ func (c *conn) write(b *writeBatch) error {
 		err = ferr
 	}
 	if err == nil {
-		c.srv.metrics.written(b, c.srv.clock.now())
+		c.srv.metrics.written(b, c.srv.now())
 	}
 	return err
 }
@@ -168,8 +168,12 @@ func (c *conn) finish() {
 		c.leaveRoom() // a close for abuse: the room hears of it now
 	}
 	cfg := &c.srv.cfg
-	if req.graceful {
-		c.flush()
+	var b writeBatch
+	c.mu.Lock()
+	pending := req.graceful && c.takeLocked(&b)
+	c.mu.Unlock()
+	if pending {
+		_ = c.write(&b) // what is still queued, for a graceful close
 	}
 	if req.code != 0 {
 		wait := cfg.WriteWait
@@ -196,17 +200,6 @@ func (c *conn) finish() {
 	c.mu.Unlock()
 }
 
-// flush writes what is still queued, for a graceful close.
-func (c *conn) flush() {
-	var b writeBatch
-	c.mu.Lock()
-	ok := c.takeLocked(&b)
-	c.mu.Unlock()
-	if ok {
-		_ = c.write(&b)
-	}
-}
-
 // mayWriteDirectLocked reports whether Deliver may write a frame itself:
 // nothing else is queued or being written, the connection is neither
 // closing nor holding frames back for a join, and it has a raw socket for
@@ -223,7 +216,7 @@ func (c *conn) mayWriteDirectLocked() bool {
 func (c *conn) writeDirect(frame []byte, at time.Duration) {
 	done, err := c.ws.TryWrite(frame)
 	if done {
-		c.srv.metrics.wroteFrame(frame, at, c.srv.clock.now())
+		c.srv.metrics.wroteFrame(frame, at, c.srv.now())
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -241,7 +234,7 @@ func (c *conn) writeDirect(frame []byte, at time.Duration) {
 // is full it evicts the connection as a slow consumer and returns false.
 // A connection that is already closing refuses every frame (false).
 func (c *conn) Deliver(frame []byte) bool {
-	at := c.srv.clock.now()
+	at := c.srv.now()
 	c.mu.Lock()
 	if c.mayWriteDirectLocked() {
 		c.writing, c.inFlight = true, 1
