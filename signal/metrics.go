@@ -46,8 +46,6 @@ type Metrics struct {
 	resumes   prometheus.Counter
 	errors    *prometheus.CounterVec
 	refusals  *prometheus.CounterVec
-	errorsBy  map[string]prometheus.Counter // every proto error code
-	refusedBy map[string]prometheus.Counter // every refusal reason
 }
 
 // Kinds of client messages, for messages_in_total.
@@ -97,6 +95,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	gauge := func(name, help string) prometheus.Gauge {
 		return prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help})
 	}
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help})
+	}
 	counterVec := func(name, help, label string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help}, []string{label})
 	}
@@ -111,16 +112,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 				"until its write to the socket completed.",
 			Buckets: prometheus.ExponentialBuckets(25e-6, 2, 18)}),
 		evictions: counterVec("evictions_total", "Connections closed for not keeping up: slow-consumer (send queue full) or rate-limited.", "reason"),
-		dropped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "dropped_messages_total", Help: "Client messages dropped by the rate limit."}),
-		shed: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "shed_messages_total", Help: "Directed messages dropped by the server-wide relay cap."}),
-		resumes: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "resumes_total", Help: "Joins that took a peer id back with a resume token."}),
+		dropped:   counter("dropped_messages_total", "Client messages dropped by the rate limit."),
+		shed:      counter("shed_messages_total", "Directed messages dropped by the server-wide relay cap."),
+		resumes:   counter("resumes_total", "Joins that took a peer id back with a resume token."),
 		errors:    counterVec("errors_total", "Coded error messages sent to clients.", "code"),
 		refusals:  counterVec("refused_total", "Connections or joins refused, by reason.", "reason"),
-		errorsBy:  map[string]prometheus.Counter{},
-		refusedBy: map[string]prometheus.Counter{},
 	}
 	in := counterVec("messages_in_total", "Messages received from clients, by type.", "type")
 	out := counterVec("messages_out_total", "Messages written to clients, by type.", "type")
@@ -130,12 +126,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for k, name := range outKindNames {
 		m.out[k] = out.WithLabelValues(name)
 	}
-	for _, code := range errorCodes {
-		m.errorsBy[code] = m.errors.WithLabelValues(code)
+	// Every series a label can take starts at zero.
+	for _, code := range []string{proto.CodeBadMessage, proto.CodeBadRoom, proto.CodeBadName, proto.CodeRoomFull,
+		proto.CodeUnknownPeer, proto.CodeUnsupportedVersion, proto.CodeNotJoined, proto.CodeAlreadyJoined,
+		proto.CodeRateLimited, proto.CodeUnauthorized, proto.CodeUnavailable, proto.CodeSlowConsumer,
+		proto.CodeHandshakeTimeout, proto.CodeInternal, proto.CodeRoomLimit, proto.CodeReplaced,
+		proto.CodeOverloaded, proto.CodeForbidden} {
+		m.errors.WithLabelValues(code)
 	}
 	for _, r := range []string{refusedPerIP, refusedShutdown, refusedHandshake, proto.CodeBadRoom, proto.CodeRoomFull,
 		proto.CodeRoomLimit, proto.CodeUnauthorized, proto.CodeUnsupportedVersion, proto.CodeBadName} {
-		m.refusedBy[r] = m.refusals.WithLabelValues(r)
+		m.refusals.WithLabelValues(r)
 	}
 	for _, r := range []string{proto.CodeSlowConsumer, proto.CodeRateLimited} {
 		m.evictions.WithLabelValues(r)
@@ -145,30 +146,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// errorCodes are the codes of the error messages the server sends.
-var errorCodes = []string{proto.CodeBadMessage, proto.CodeBadRoom, proto.CodeBadName, proto.CodeRoomFull,
-	proto.CodeUnknownPeer, proto.CodeUnsupportedVersion, proto.CodeNotJoined, proto.CodeAlreadyJoined,
-	proto.CodeRateLimited, proto.CodeUnauthorized, proto.CodeUnavailable, proto.CodeSlowConsumer,
-	proto.CodeHandshakeTimeout, proto.CodeInternal, proto.CodeRoomLimit, proto.CodeReplaced,
-	proto.CodeOverloaded, proto.CodeForbidden}
-
 // errorSent counts an error message with code.
-func (m *Metrics) errorSent(code string) {
-	if c, ok := m.errorsBy[code]; ok {
-		c.Inc()
-		return
-	}
-	m.errors.WithLabelValues(code).Inc()
-}
+func (m *Metrics) errorSent(code string) { m.errors.WithLabelValues(code).Inc() }
 
 // refused counts a refused connection or join.
-func (m *Metrics) refused(reason string) {
-	if c, ok := m.refusedBy[reason]; ok {
-		c.Inc()
-		return
-	}
-	m.refusals.WithLabelValues(reason).Inc()
-}
+func (m *Metrics) refused(reason string) { m.refusals.WithLabelValues(reason).Inc() }
 
 // written counts a batch the writer has written at now, and observes the
 // relay latency of its directed frames.

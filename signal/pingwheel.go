@@ -23,17 +23,15 @@ func (s *Server) now() time.Duration {
 	return time.Since(s.epoch)
 }
 
-// timers is the state of the Server's housekeeping goroutine (runTimers),
-// which replaces a ticker and a timer per connection: it pings every
-// connection once per PingInterval and closes connections that have not
-// joined within HandshakeTimeout. It is guarded by Server.mu.
+// timers is the state of the housekeeping goroutine (runTimers), guarded
+// by Server.mu; see the top of the file.
 type timers struct {
 	started bool
 	// wheel holds every tracked connection in one of its slots.
 	wheel    [pingSlots]map[*conn]struct{}
 	nextSlot int // slot for the next connection
 	// pending lists new connections in the order they came, with the time
-	// their handshake expires (serverClock). A connection that joined in
+	// their handshake expires (Server.now). A connection that joined in
 	// time stays until then and is skipped.
 	pending []pendingJoin
 }
@@ -64,24 +62,13 @@ func (s *Server) addTimersLocked(c *conn) {
 	t.pending = append(t.pending, pendingJoin{c: c, deadline: s.now() + s.cfg.HandshakeTimeout})
 }
 
-// removeTimersLocked takes c off the wheel. s.mu is held.
-func (s *Server) removeTimersLocked(c *conn) {
-	if w := s.timers.wheel[c.slot]; w != nil {
-		delete(w, c)
-	}
-}
-
-// timerTick is how often runTimers wakes: one wheel slot, or a quarter of
-// the handshake timeout if that is shorter.
-func (s *Server) timerTick() time.Duration {
-	return max(time.Millisecond, min(s.cfg.PingInterval/pingSlots, s.cfg.HandshakeTimeout/4))
-}
-
 // runTimers is the housekeeping goroutine; it returns when Shutdown
 // closes quit.
 func (s *Server) runTimers() {
 	defer s.wg.Done()
-	tick := time.NewTicker(s.timerTick())
+	// Wake once per wheel slot, or every quarter of the handshake timeout
+	// if that is shorter.
+	tick := time.NewTicker(max(time.Millisecond, min(s.cfg.PingInterval/pingSlots, s.cfg.HandshakeTimeout/4)))
 	defer tick.Stop()
 	slotLen := s.cfg.PingInterval / pingSlots
 	visited := s.now() / slotLen // wheel position, in slots since the epoch

@@ -112,7 +112,10 @@ func New(cfg Config) (*Server, error) {
 // an invalid room name gets a bad-room error and close 1008 after the
 // upgrade. After Shutdown it answers 503.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.isClosed() {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
 		s.metrics.refused(refusedShutdown)
 		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
 		return
@@ -220,12 +223,6 @@ func (s *Server) snapshot() []*conn {
 	return out
 }
 
-func (s *Server) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
-}
-
 // track registers c and accounts for its reader and for its final close,
 // unless the server is shutting down. The writers that run in between are
 // covered by the second count: it is released by the last of them.
@@ -247,7 +244,7 @@ func (s *Server) track(c *conn) bool {
 // untrack forgets c; its last writer calls it on the way out.
 func (s *Server) untrack(c *conn) {
 	s.mu.Lock()
-	s.removeTimersLocked(c)
+	delete(s.timers.wheel[c.slot], c) // off the ping wheel
 	s.nconns--
 	s.metrics.conns.Set(float64(s.nconns))
 	s.releaseIPLocked(c.ip) // with nconns: a dropped count means a free slot

@@ -45,7 +45,7 @@ func (s *Server) Stats() Stats {
 		Shed:            count(m.shed),
 		RateLimitCloses: count(m.evictions.WithLabelValues(proto.CodeRateLimited)),
 		Evictions:       count(m.evictions.WithLabelValues(proto.CodeSlowConsumer)),
-		RefusedIP:       count(m.refusedBy[refusedPerIP]),
+		RefusedIP:       count(m.refusals.WithLabelValues(refusedPerIP)),
 		Resumed:         count(m.resumes),
 	}
 }
