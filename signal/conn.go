@@ -57,7 +57,7 @@ type conn struct {
 	// Used by readLoop only.
 	limiter    msgLimiter
 	lastExtend time.Time // last read deadline extension
-	// nextShedReply is the earliest time (serverClock) at which the reader
+	// nextShedReply is the earliest time (Server.now) at which the reader
 	// may send the next overloaded error; see shed.
 	nextShedReply time.Duration
 

@@ -316,28 +316,17 @@ func (s *scanner) stringOK() bool {
 }
 
 // uint16 reads a JSON integer from 0 to 65535 in plain form (no sign,
-// fraction or exponent).
+// fraction, exponent or leading zero).
 func (s *scanner) uint16() bool {
 	start := s.i
-	v := 0
 	for s.i < len(s.data) && s.data[s.i] >= '0' && s.data[s.i] <= '9' {
-		v = v*10 + int(s.data[s.i]-'0')
-		if v > 0xffff {
-			return false
-		}
 		s.i++
 	}
-	n := s.i - start
-	if n == 0 || (n > 1 && s.data[start] == '0') {
+	digits := s.data[start:s.i]
+	if _, err := strconv.ParseUint(string(digits), 10, 16); err != nil || (len(digits) > 1 && digits[0] == '0') {
 		return false
 	}
-	if s.i < len(s.data) {
-		switch s.data[s.i] {
-		case '.', 'e', 'E':
-			return false
-		}
-	}
-	return true
+	return s.i == len(s.data) || (s.data[s.i] != '.' && s.data[s.i] != 'e' && s.data[s.i] != 'E')
 }
 
 // spliceDirected scans data for the fast path and, if it qualifies,

@@ -152,8 +152,8 @@ func (c *conn) relay(typ, to, self string, frame []byte) {
 }
 
 // shed drops a directed message of type typ over the relay cap: it counts
-// it and tells the sender, at most once every shedReplyEvery. Only the
-// reader calls it; it is kept out of line like relayFailed.
+// it and tells the sender, at most once every shedReplyEvery; kept out of
+// line (see the top of the file).
 //
 //go:noinline
 func (c *conn) shed(typ string) {
@@ -168,7 +168,7 @@ func (c *conn) shed(typ string) {
 }
 
 // rejectToSelf answers a directed message of type typ addressed to its
-// sender; kept out of line like relayFailed.
+// sender; kept out of line (see the top of the file).
 //
 //go:noinline
 func (c *conn) rejectToSelf(typ string) {
@@ -176,9 +176,7 @@ func (c *conn) rejectToSelf(typ string) {
 }
 
 // relayFailed answers a directed message of type typ to peer to that the
-// Backend refused. It is a function of its own, kept out of line, so that
-// relay, which the reader runs for every directed message, keeps a small
-// stack frame (see readLoop).
+// Backend refused; kept out of line (see the top of the file).
 //
 //go:noinline
 func (c *conn) relayFailed(err error, typ, to string) {

@@ -51,8 +51,7 @@ import (
 
 // Message types and close codes (RFC 6455 sections 5.6 and 7.4.1).
 const (
-	TextMessage   = websocket.TextMessage
-	BinaryMessage = websocket.BinaryMessage
+	TextMessage = websocket.TextMessage
 	// PongMessage is what Next returns for a pong it consumed below gorilla.
 	PongMessage = websocket.PongMessage
 
@@ -147,9 +146,6 @@ type Conn struct {
 // plain path).
 func (c *Conn) tricks() bool { return c.b.Conn != nil }
 
-// ErrAborted reports a write dropped because the connection is closing.
-var ErrAborted = errAborted
-
 // Read side: the connection's reader only.
 
 // SetReadLimit sets the largest message the client may send; a larger one
@@ -207,7 +203,7 @@ func (c *Conn) Wait() {
 	}
 }
 
-// Next returns the next data frame: its type (TextMessage or
+// Next returns the next data frame: its type (TextMessage or gorilla's
 // BinaryMessage) and a reader of its payload, valid until the next call.
 // A pong consumed below gorilla is returned as PongMessage with a nil
 // reader, after its handler has run: the reader goes back to its Wait.
@@ -285,7 +281,7 @@ func (c *Conn) CanWriteDirect() bool { return c.tricks() && c.b.raw != nil }
 func (c *Conn) TryWrite(payload []byte) (bool, error) { return c.b.tryWrite(payload) }
 
 // Abort makes a write stuck on a client that does not read fail now, and
-// makes later data writes fail with ErrAborted (close frames still go
+// makes later data writes fail (close frames still go
 // out). It never blocks.
 func (c *Conn) Abort() {
 	if c.tricks() {
