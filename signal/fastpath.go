@@ -53,58 +53,30 @@ const (
 func scanDirected(data []byte) (d directed, ok bool) {
 	s := scanner{data: data}
 	s.ws()
-	if !s.byte('{') {
-		return d, false
-	}
-	seen := 0
-	for {
-		s.ws()
-		start := s.i
-		key, ok := s.plainString()
-		if !ok {
-			return d, false
-		}
-		s.ws()
-		if !s.byte(':') {
-			return d, false
-		}
-		s.ws()
-		var bit int
+	seen, ok := s.object(func(key []byte, start int) (bit int, ok bool) {
 		switch string(key) {
 		case "type":
-			bit = keyType
-			ok = d.scanType(&s)
+			return keyType, d.scanType(&s)
 		case "to":
-			bit = keyTo
 			d.to, ok = s.plainString()
-			ok = ok && len(d.to) > 0
+			bit, ok = keyTo, ok && len(d.to) > 0
 		case "sdp":
-			bit = keySDP
 			var raw []byte
 			raw, ok = s.jsonString()
-			ok = ok && len(raw) > 0
+			bit, ok = keySDP, ok && len(raw) > 0
 		case "candidate":
-			bit = keyCandidate
-			ok = s.candidate()
+			bit, ok = keyCandidate, s.candidate()
+		default:
+			return 0, false
 		}
-		if !ok || bit == 0 || seen&bit != 0 {
-			return d, false
-		}
-		seen |= bit
-		if bit != keyType {
+		if d.n < len(d.members) { // a fourth is a duplicate, which object refuses
 			d.members[d.n] = span{start, s.i}
 			d.n++
 		}
-		s.ws()
-		if s.byte('}') {
-			break
-		}
-		if !s.byte(',') {
-			return d, false
-		}
-	}
+		return bit, ok
+	})
 	s.ws()
-	if s.i != len(data) {
+	if !ok || s.i != len(data) {
 		return d, false
 	}
 	want := keyType | keyTo | keySDP
@@ -262,50 +234,55 @@ const (
 
 // candidate reads an ICE candidate object.
 func (s *scanner) candidate() bool {
+	_, ok := s.object(func(key []byte, _ int) (int, bool) {
+		switch string(key) {
+		case "candidate":
+			return candCandidate, s.stringOK()
+		case "sdpMid":
+			return candMid, s.literal("null") || s.stringOK()
+		case "sdpMLineIndex":
+			return candMLine, s.literal("null") || s.uint16()
+		case "usernameFragment":
+			return candUfrag, s.literal("null") || s.stringOK()
+		}
+		return 0, false
+	})
+	return ok
+}
+
+// object reads a JSON object. For each member it reads the key and the
+// colon and calls member with the key and the offset where the member
+// starts; member reads the value and returns the key's bit (0: a key not
+// allowed) and whether it accepted the value. object refuses a key that
+// comes twice, and returns the bits of the keys it saw.
+func (s *scanner) object(member func(key []byte, start int) (bit int, ok bool)) (seen int, ok bool) {
 	if !s.byte('{') {
-		return false
+		return 0, false
 	}
 	s.ws()
 	if s.byte('}') {
-		return true
+		return 0, true
 	}
-	seen := 0
 	for {
 		s.ws()
+		start := s.i
 		key, ok := s.plainString()
-		if !ok {
-			return false
+		s.ws()
+		if !ok || !s.byte(':') {
+			return 0, false
 		}
 		s.ws()
-		if !s.byte(':') {
-			return false
-		}
-		s.ws()
-		var bit int
-		switch string(key) {
-		case "candidate":
-			bit = candCandidate
-			_, ok = s.jsonString()
-		case "sdpMid":
-			bit = candMid
-			ok = s.literal("null") || s.stringOK()
-		case "sdpMLineIndex":
-			bit = candMLine
-			ok = s.literal("null") || s.uint16()
-		case "usernameFragment":
-			bit = candUfrag
-			ok = s.literal("null") || s.stringOK()
-		}
+		bit, ok := member(key, start)
 		if !ok || bit == 0 || seen&bit != 0 {
-			return false
+			return 0, false
 		}
 		seen |= bit
 		s.ws()
 		if s.byte('}') {
-			return true
+			return seen, true
 		}
 		if !s.byte(',') {
-			return false
+			return 0, false
 		}
 	}
 }
