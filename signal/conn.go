@@ -236,22 +236,17 @@ func (c *conn) loggerLocked() *slog.Logger {
 	return c.srv.log.With("room", c.room, "remote", c.remote, "peer", c.id)
 }
 
-// session returns the session made or resumed by the join (nil before).
-func (c *conn) session() *session {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.sess
-}
-
 // connLost closes a connection that broke (a network error, a write that
 // failed, no pong in time). A joined peer's session is held for a resume
 // instead of leaving, unless the connection was already closing for
 // another reason.
 func (c *conn) connLost() {
-	if !c.srv.cfg.DisableResume && c.getState() == stateJoined && !c.isClosing() {
-		if sess := c.session(); sess != nil && sess.detach(c) {
-			c.logger().Info("holding session for resume", "grace", c.srv.cfg.ResumeGrace)
-		}
+	c.mu.Lock()
+	sess := c.sess
+	hold := !c.srv.cfg.DisableResume && c.state == stateJoined && !c.closing && sess != nil
+	c.mu.Unlock()
+	if hold && sess.detach(c) { // not under c.mu: session.mu comes first
+		c.logger().Info("holding session for resume", "grace", c.srv.cfg.ResumeGrace)
 	}
 	c.closeWith(closeReq{})
 }

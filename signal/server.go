@@ -272,12 +272,11 @@ func (s *Server) readFrame(r io.Reader) (*[]byte, error) {
 		}
 		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
-		if err == io.EOF {
-			*bp = b
-			return bp, nil
-		}
 		if err != nil {
 			*bp = b
+			if err == io.EOF {
+				return bp, nil
+			}
 			s.putFrame(bp)
 			return nil, err
 		}

@@ -58,13 +58,6 @@ const maxBatch = 64 << 10
 // errAborted reports a batch dropped because the connection is closing.
 var errAborted = errors.New("wsconn: write aborted, connection closing")
 
-// begin starts collecting writes.
-func (b *batchConn) begin() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.batching = true
-}
-
 // Write implements net.Conn.
 func (b *batchConn) Write(p []byte) (int, error) {
 	b.mu.Lock()

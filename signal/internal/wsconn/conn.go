@@ -231,7 +231,9 @@ func (c *Conn) Unframed() net.Conn {
 // write(2).
 func (c *Conn) Begin() {
 	if c.tricks() {
-		c.b.begin()
+		c.b.mu.Lock()
+		c.b.batching = true
+		c.b.mu.Unlock()
 	}
 }
 

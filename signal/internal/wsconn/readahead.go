@@ -127,8 +127,7 @@ func (b *batchConn) Read(p []byte) (int, error) {
 // parses (after a protocol violation the frame checks would refuse it).
 func (b *batchConn) unframed() net.Conn {
 	if buf := b.rs.rbuf; buf != nil {
-		*buf = (*buf)[:0]
-		b.pool.Put(buf)
+		b.putBuf(buf)
 		b.rs.rbuf = nil
 	}
 	b.rs.rerr = nil
@@ -140,8 +139,7 @@ func (b *batchConn) unframed() net.Conn {
 func (b *batchConn) consumed(n int) {
 	if b.rs.roff += n; b.rs.roff == len(*b.rs.rbuf) {
 		buf := b.rs.rbuf
-		*buf = (*buf)[:0]
-		b.pool.Put(buf)
+		b.putBuf(buf)
 		b.rs.rbuf = nil
 	}
 }
