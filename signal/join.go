@@ -72,7 +72,7 @@ func (c *conn) takeOver(sess *session) bool {
 		return false
 	}
 	if a.old != nil {
-		a.old.replaced()
+		a.old.fail(proto.Errorf(proto.CodeReplaced, "another connection resumed this session"), proto.CloseReplaced)
 	}
 	c.release(c.welcome(sess, a.roster, true))
 	c.logger().Info("resumed", "name", sess.info.Name, "peers", len(a.roster), "replaced", a.old != nil)
@@ -134,11 +134,6 @@ func (c *conn) welcome(sess *session, peers []proto.PeerInfo, resumed bool) []by
 	return proto.Encode(w)
 }
 
-// replaced closes a connection whose session another one has taken.
-func (c *conn) replaced() {
-	c.fail(proto.Errorf(proto.CodeReplaced, "another connection resumed this session"), proto.CloseReplaced)
-}
-
 // hold starts holding frames back for a join as peer id with session sess.
 func (c *conn) hold(id string, sess *session) {
 	c.mu.Lock()
@@ -197,12 +192,6 @@ func joinCloseCode(code string) int {
 		return wsconn.CloseInternalServerErr
 	}
 	return wsconn.ClosePolicyViolation
-}
-
-// handleLeave takes the peer out of its room and closes with 1000.
-func (c *conn) handleLeave() {
-	c.leave()
-	c.closeWith(closeReq{code: wsconn.CloseNormalClosure, reason: "left", graceful: true})
 }
 
 // leave takes a joined peer out of its room; the others get peer-left. It

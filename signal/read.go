@@ -57,7 +57,9 @@ func (c *conn) readLoop() {
 		}
 		if err != nil {
 			c.readEnded(err)
-			c.endReading()
+			c.leaveRoom()
+			close(c.readerExited) // reading has ended for good
+			c.srv.wg.Done()
 			return
 		}
 		c.route(mt, *frame)
@@ -230,7 +232,8 @@ func (c *conn) handleSlow(mt int, data []byte) {
 	case proto.TypeJoin:
 		c.handleJoin(m)
 	case proto.TypeLeave:
-		c.handleLeave()
+		c.leave()
+		c.closeWith(closeReq{code: wsconn.CloseNormalClosure, reason: "left", graceful: true})
 	case proto.TypeOffer, proto.TypeAnswer, proto.TypeCandidate:
 		c.handleDirected(m)
 	}
@@ -350,11 +353,4 @@ func (c *conn) drain() {
 	if nc.SetReadDeadline(time.Now().Add(c.srv.cfg.CloseGrace)) == nil {
 		_, _ = io.Copy(io.Discard, nc)
 	}
-}
-
-// endReading runs when the connection's reading has ended for good.
-func (c *conn) endReading() {
-	defer c.srv.wg.Done()
-	defer close(c.readerExited)
-	c.leaveRoom()
 }

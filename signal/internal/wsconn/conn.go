@@ -317,17 +317,24 @@ const (
 )
 
 // Classify says why the error from Next ended reading; for EndViolation
-// it also returns the reason to send with close 1002.
+// it also returns the reason to send with close 1002. gorilla reports a
+// connection that ended without a close frame as close 1006: a drop, like
+// a network error, a deadline (net.Error) or the end of the stream.
 func Classify(err error) (End, string) {
 	var pe protocolError
+	var ce *websocket.CloseError
+	var ne net.Error
 	switch {
 	case errors.Is(err, websocket.ErrReadLimit):
 		return EndTooLarge, ""
-	case isCloseFrame(err):
+	case errors.As(err, &ce):
+		if ce.Code == websocket.CloseAbnormalClosure {
+			return EndDrop, ""
+		}
 		return EndClosed, ""
 	case errors.As(err, &pe):
 		return EndViolation, string(pe)
-	case isDrop(err):
+	case errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return EndDrop, ""
 	}
 	return EndBadClose, ""
@@ -336,20 +343,3 @@ func Classify(err error) (End, string) {
 // IsCloseSent reports whether a write failed because a close frame went
 // out before it: the reader has just echoed the client's close frame.
 func IsCloseSent(err error) bool { return errors.Is(err, websocket.ErrCloseSent) }
-
-// isDrop reports whether a read error means that the connection broke:
-// a network error or deadline (net.Error), or the end of the stream
-// without a close frame (gorilla reports it as close 1006).
-func isDrop(err error) bool {
-	var ne net.Error
-	var ce *websocket.CloseError
-	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		(errors.As(err, &ce) && ce.Code == websocket.CloseAbnormalClosure)
-}
-
-// isCloseFrame reports whether err reports a close frame from the client
-// (gorilla reports a connection that ended without one as 1006).
-func isCloseFrame(err error) bool {
-	var ce *websocket.CloseError
-	return errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure
-}

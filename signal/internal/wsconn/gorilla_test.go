@@ -236,7 +236,8 @@ func TestGorillaEchoesCloseFromReader(t *testing.T) {
 	v := tricksPair(t, false)
 	clientClose(t, v.client)
 	v.server.Wait()
-	if _, _, err := v.server.Next(); !isCloseFrame(err) {
+	_, _, err = v.server.Next()
+	if end, _ := Classify(err); end != EndClosed {
 		t.Fatalf("Next after the client's close: %v", err)
 	}
 	if _, err := v.server.TryWrite([]byte("late")); !IsCloseSent(err) {
