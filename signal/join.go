@@ -3,6 +3,7 @@ package signal
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"time"
 
 	"github.com/videochat/videochat/signal/internal/wsconn"
 
@@ -66,16 +67,16 @@ func (c *conn) tryResume(tok, name string, canPublish *bool) bool {
 // the session is closed with CloseReplaced.
 func (c *conn) takeOver(sess *session) bool {
 	c.hold(sess.info.ID, sess)
-	a := sess.attach(c)
-	if !a.ok {
+	old, roster, ok := sess.attach(c)
+	if !ok {
 		c.unhold()
 		return false
 	}
-	if a.old != nil {
-		a.old.fail(proto.Errorf(proto.CodeReplaced, "another connection resumed this session"), proto.CloseReplaced)
+	if old != nil {
+		old.fail(proto.Errorf(proto.CodeReplaced, "another connection resumed this session"), proto.CloseReplaced)
 	}
-	c.release(c.welcome(sess, a.roster, true))
-	c.logger().Info("resumed", "name", sess.info.Name, "peers", len(a.roster), "replaced", a.old != nil)
+	c.release(c.welcome(sess, roster, true))
+	c.logger().Info("resumed", "name", sess.info.Name, "peers", len(roster), "replaced", old != nil)
 	return true
 }
 
@@ -91,7 +92,7 @@ func (c *conn) join(info proto.PeerInfo, canPublish *bool, resumed bool) bool {
 			wsconn.CloseTryAgainLater)
 		return true
 	}
-	sess := newSession(c.srv, c.room, info, canPublish, c)
+	sess := &session{srv: c.srv, room: c.room, info: info, canPublish: canPublish, conn: c}
 	c.hold(info.ID, sess)
 	ctx, cancel := c.srv.backendContext()
 	defer cancel()
@@ -129,7 +130,7 @@ func (c *conn) welcome(sess *session, peers []proto.PeerInfo, resumed bool) []by
 	}
 	if !c.srv.cfg.DisableResume {
 		w.ResumeToken = c.srv.resumes.issue(c.room, sess.info)
-		w.Grace = graceSeconds(c.srv.cfg.ResumeGrace)
+		w.Grace = max(1, int((c.srv.cfg.ResumeGrace+time.Second-1)/time.Second)) // whole seconds, rounded up
 	}
 	return proto.Encode(w)
 }

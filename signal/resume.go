@@ -90,9 +90,3 @@ func validPeerID(id string) bool {
 	b, err := hex.DecodeString(id)
 	return err == nil && len(b) == peerIDBytes && strings.ToLower(id) == id
 }
-
-// graceSeconds is ResumeGrace as the whole seconds put in welcome (at
-// least 1).
-func graceSeconds(d time.Duration) int {
-	return max(1, int((d+time.Second-1)/time.Second))
-}

@@ -46,10 +46,6 @@ type session struct {
 	roster roster
 }
 
-func newSession(s *Server, room string, info proto.PeerInfo, canPublish *bool, c *conn) *session {
-	return &session{srv: s, room: room, info: info, canPublish: canPublish, conn: c}
-}
-
 // Deliver implements Sink. It never blocks.
 func (s *session) Deliver(frame []byte) bool {
 	s.mu.Lock()
@@ -125,26 +121,19 @@ func (s *session) hold(wake <-chan struct{}) {
 	}
 }
 
-// attachment is the result of attach.
-type attachment struct {
-	ok     bool
-	old    *conn            // the live connection c took the session from, if any
-	roster []proto.PeerInfo // the room as the session knows it now
-}
-
 // attach makes c carry the session: a held one is resumed (its buffered
 // frames are delivered to c, which holds them back until its welcome), a
-// live one is taken from its connection. It fails for an ended session.
-func (s *session) attach(c *conn) attachment {
+// live one is taken from its connection, old. It returns the room as the
+// session knows it now, and fails (ok false) for an ended session.
+func (s *session) attach(c *conn) (old *conn, roster []proto.PeerInfo, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var old *conn
 	switch s.state {
 	case sessEnded:
-		return attachment{}
+		return nil, nil, false
 	case sessHeld:
 		if s.woken { // grace over or buffer overflowed: the leave is under way
-			return attachment{}
+			return nil, nil, false
 		}
 		s.srv.metrics.held.Dec()
 		s.wakeLocked()
@@ -156,7 +145,7 @@ func (s *session) attach(c *conn) attachment {
 		c.Deliver(f)
 	}
 	s.buf = nil
-	return attachment{ok: true, old: old, roster: s.roster.list()}
+	return old, s.roster.list(), true
 }
 
 // leave ends the session for its attached connection c: the peer leaves
