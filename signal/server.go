@@ -204,8 +204,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // refuse says bye to a connection upgraded while the server shut down.
 func (s *Server) refuse(ws *wsconn.Conn) {
 	deadline := time.Now().Add(s.cfg.WriteWait)
-	_ = ws.SetWriteDeadline(deadline)
-	if ws.WriteText(proto.Encode(byeMessage())) == nil {
+	if ws.Begin(deadline) == nil && ws.WriteText(proto.Encode(byeMessage())) == nil && ws.Flush() == nil {
 		_ = ws.WriteClose(wsconn.CloseGoingAway, proto.CodeServerShutdown, deadline)
 	}
 	_ = ws.Close()

@@ -121,8 +121,7 @@ func (c *conn) takeLocked(b *writeBatch) bool {
 func (c *conn) write(b *writeBatch) error {
 	cfg := &c.srv.cfg
 	deadline := time.Now().Add(cfg.WriteWait)
-	c.ws.Begin()
-	err := c.ws.SetWriteDeadline(deadline)
+	err := c.ws.Begin(deadline)
 	for _, f := range b.replies {
 		if err != nil {
 			break

@@ -110,16 +110,11 @@ func NewUpgrader(cfg Config) *Upgrader {
 // Upgrade performs the WebSocket handshake. On error the upgrader has
 // answered with an HTTP error already.
 func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request) (*Conn, error) {
-	if u.plain {
-		ws, err := u.up.Upgrade(w, r, nil)
-		if err != nil {
-			return nil, err
-		}
-		return &Conn{ws: ws}, nil // b stays zero
-	}
 	c := &Conn{}
-	hj := &batchHijacker{ResponseWriter: w, pool: u.pool, bc: &c.b}
-	ws, err := u.up.Upgrade(hj, r, nil)
+	if !u.plain { // gorilla hijacks c.b, a batchConn; on the plain path b stays zero
+		w = &batchHijacker{ResponseWriter: w, pool: u.pool, bc: &c.b}
+	}
+	ws, err := u.up.Upgrade(w, r, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -227,14 +222,15 @@ func (c *Conn) Unframed() net.Conn {
 
 // Write side: the one writer only.
 
-// Begin starts a batch: what is written until Flush goes out with one
-// write(2).
-func (c *Conn) Begin() {
+// Begin starts a batch that must be written by the given deadline: what
+// is written until Flush goes out with one write(2).
+func (c *Conn) Begin(deadline time.Time) error {
 	if c.tricks() {
 		c.b.mu.Lock()
 		c.b.batching = true
 		c.b.mu.Unlock()
 	}
+	return c.ws.SetWriteDeadline(deadline) // in a batch: the flush's
 }
 
 // Flush ends the batch and writes it.
@@ -244,10 +240,6 @@ func (c *Conn) Flush() error {
 	}
 	return c.b.flush()
 }
-
-// SetWriteDeadline sets the deadline of the writes (inside a batch: of
-// its flush).
-func (c *Conn) SetWriteDeadline(t time.Time) error { return c.ws.SetWriteDeadline(t) }
 
 // WriteText writes p as one text message.
 func (c *Conn) WriteText(p []byte) error {

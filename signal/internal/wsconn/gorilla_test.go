@@ -514,7 +514,9 @@ func TestLongTextIsNotAClose(t *testing.T) {
 	u := tricksPair(t, false)
 	p := []byte(strings.Repeat("∈", 2000)) // e2 88 88: 0x88 at every split
 	for split := writeBufferSize; split < writeBufferSize+3; split++ {
-		u.server.Begin()
+		if err := u.server.Begin(time.Now().Add(ioTimeout)); err != nil {
+			t.Fatal(err)
+		}
 		if err := u.server.WriteText(p[:split+100]); err != nil {
 			t.Fatal(err)
 		}
