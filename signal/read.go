@@ -67,6 +67,38 @@ func (c *conn) readLoop() {
 	}
 }
 
+// readFrame reads one message from r into a pooled buffer; putFrame
+// returns it. The buffer is only used while the message is handled, so an
+// idle connection holds none.
+func (s *Server) readFrame(r io.Reader) (*[]byte, error) {
+	bp := s.frames.Get().(*[]byte)
+	b := (*bp)[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			*bp = b
+			if err == io.EOF {
+				return bp, nil
+			}
+			s.putFrame(bp)
+			return nil, err
+		}
+	}
+}
+
+// putFrame returns a buffer from readFrame to the pool.
+func (s *Server) putFrame(bp *[]byte) {
+	if cap(*bp) > 64<<10 {
+		return // an unusually large message: let it go
+	}
+	*bp = (*bp)[:0]
+	s.frames.Put(bp)
+}
+
 // route is the one admit-and-route decision for a frame read from the
 // client. It extends the read deadline; a closing connection discards the
 // frame (slowly); the rate limit may drop it (admitFrame); a joined

@@ -15,7 +15,6 @@ package signal
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -257,38 +256,6 @@ func (s *Server) churned() {
 	if s.cfg.ConnChurn != nil {
 		s.cfg.ConnChurn()
 	}
-}
-
-// readFrame reads one message from r into a pooled buffer; putFrame
-// returns it. The buffer is only used while the message is handled, so an
-// idle connection holds none.
-func (s *Server) readFrame(r io.Reader) (*[]byte, error) {
-	bp := s.frames.Get().(*[]byte)
-	b := (*bp)[:0]
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err != nil {
-			*bp = b
-			if err == io.EOF {
-				return bp, nil
-			}
-			s.putFrame(bp)
-			return nil, err
-		}
-	}
-}
-
-// putFrame returns a buffer from readFrame to the pool.
-func (s *Server) putFrame(bp *[]byte) {
-	if cap(*bp) > 64<<10 {
-		return // an unusually large message: let it go
-	}
-	*bp = (*bp)[:0]
-	s.frames.Put(bp)
 }
 
 // backendContext bounds one Backend call.

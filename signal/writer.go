@@ -47,6 +47,128 @@ type outFrame struct {
 	at   time.Duration
 }
 
+// Deliver implements Sink. It queues frame without blocking; when the queue
+// is full it evicts the connection as a slow consumer and returns false.
+// A connection that is already closing refuses every frame (false).
+func (c *conn) Deliver(frame []byte) bool {
+	at := c.srv.now()
+	c.mu.Lock()
+	if c.mayWriteDirectLocked() {
+		c.writing, c.inFlight = true, 1
+		c.mu.Unlock()
+		c.writeDirect(frame, at)
+		return true
+	}
+	defer c.mu.Unlock()
+	if c.closing {
+		return false
+	}
+	max := c.srv.cfg.SendQueue
+	if c.holding {
+		// Leave one slot for the welcome that goes out first.
+		if len(c.held) < max-1 {
+			c.held = append(c.held, bytes.Clone(frame))
+			return true
+		}
+	} else if len(c.queue)+c.inFlight < max {
+		c.queue = append(c.queue, outFrame{data: bytes.Clone(frame), at: at})
+		c.kickLocked()
+		return true
+	}
+	c.evictLocked()
+	return false
+}
+
+// mayWriteDirectLocked reports whether Deliver may write a frame itself:
+// nothing else is queued or being written, the connection is neither
+// closing nor holding frames back for a join, and it has a raw socket for
+// a non-blocking write. c.mu is held.
+func (c *conn) mayWriteDirectLocked() bool {
+	return !c.writing && !c.closing && !c.holding && !c.pingDue &&
+		len(c.queue) == 0 && len(c.replies) == 0 && c.ws.CanWriteDirect()
+}
+
+// writeDirect writes frame to the client from the delivering goroutine,
+// which holds the writer role (see the top of the file). It never waits on
+// the client: what a full socket buffer leaves over, an error, and frames
+// queued meanwhile are left to writeLoop, which it starts only then.
+func (c *conn) writeDirect(frame []byte, at time.Duration) {
+	done, err := c.ws.TryWrite(frame)
+	if done {
+		c.srv.metrics.wroteFrame(frame, at, c.srv.now())
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.inFlight = 0
+	c.directErr = err
+	c.flushDue = !done && err == nil
+	if done && !c.killed && !c.pingDue && len(c.queue) == 0 && len(c.replies) == 0 {
+		c.writing = false
+		return
+	}
+	go c.writeLoop()
+}
+
+// reply queues an answer to the client's own message (an error). Replies
+// have their own small queue, and unlike Deliver reply waits for room in it:
+// a client that floods the server with bad messages is slowed down by its
+// own replies (its frames stay unread), and they never crowd out room
+// events. Only readLoop calls it.
+func (c *conn) reply(frame []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for !c.closing && len(c.replies) >= replyQueue {
+		if c.replyWait == nil {
+			c.replyWait = make(chan struct{})
+		}
+		wait := c.replyWait
+		c.mu.Unlock()
+		<-wait // closed by the writer when it takes the replies, or by sealLocked
+		c.mu.Lock()
+	}
+	if c.closing {
+		return
+	}
+	c.replies = append(c.replies, frame)
+	c.kickLocked()
+}
+
+// deliverNow queues frame ahead of any frames held back for a join in
+// progress; it is for the last words before a close (an error, a bye).
+func (c *conn) deliverNow(frame []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	if len(c.queue)+c.inFlight >= c.srv.cfg.SendQueue {
+		c.evictLocked()
+		return
+	}
+	c.queue = append(c.queue, outFrame{data: frame})
+	c.kickLocked()
+}
+
+// requestPing queues a ping for the writer.
+func (c *conn) requestPing() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	c.pingDue = true
+	c.kickLocked()
+}
+
+// evictLocked drops a client that does not read fast enough. c.mu is held.
+func (c *conn) evictLocked() {
+	c.loggerLocked().Warn("evicting slow consumer", "queue", c.srv.cfg.SendQueue)
+	c.srv.metrics.evictions.WithLabelValues(proto.CodeSlowConsumer).Inc()
+	if c.sealLocked(closeReq{code: wsconn.ClosePolicyViolation, reason: proto.CodeSlowConsumer, leave: true}) {
+		c.signalCloseLocked()
+	}
+}
+
 // kickLocked starts the writer unless it runs. c.mu is held.
 func (c *conn) kickLocked() {
 	if c.writing {
@@ -146,6 +268,20 @@ func (c *conn) write(b *writeBatch) error {
 	return err
 }
 
+// writeFailed closes the connection after a failed write. A close frame
+// sent before it means the reader has just answered the client's close
+// frame (gorilla echoes it from the reader): the client left on purpose,
+// and the reader takes the peer out of its room. Any other error means
+// the connection broke.
+func (c *conn) writeFailed(err error) {
+	c.logger().Debug("write failed", "err", err)
+	if wsconn.IsCloseSent(err) {
+		c.closeWith(closeReq{})
+		return
+	}
+	c.connLost()
+}
+
 // wakeReplierLocked wakes a reader waiting for room in the reply queue.
 // c.mu is held.
 func (c *conn) wakeReplierLocked() {
@@ -199,128 +335,6 @@ func (c *conn) finish() {
 	c.mu.Unlock()
 }
 
-// mayWriteDirectLocked reports whether Deliver may write a frame itself:
-// nothing else is queued or being written, the connection is neither
-// closing nor holding frames back for a join, and it has a raw socket for
-// a non-blocking write. c.mu is held.
-func (c *conn) mayWriteDirectLocked() bool {
-	return !c.writing && !c.closing && !c.holding && !c.pingDue &&
-		len(c.queue) == 0 && len(c.replies) == 0 && c.ws.CanWriteDirect()
-}
-
-// writeDirect writes frame to the client from the delivering goroutine,
-// which holds the writer role (see the top of the file). It never waits on
-// the client: what a full socket buffer leaves over, an error, and frames
-// queued meanwhile are left to writeLoop, which it starts only then.
-func (c *conn) writeDirect(frame []byte, at time.Duration) {
-	done, err := c.ws.TryWrite(frame)
-	if done {
-		c.srv.metrics.wroteFrame(frame, at, c.srv.now())
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.inFlight = 0
-	c.directErr = err
-	c.flushDue = !done && err == nil
-	if done && !c.killed && !c.pingDue && len(c.queue) == 0 && len(c.replies) == 0 {
-		c.writing = false
-		return
-	}
-	go c.writeLoop()
-}
-
-// Deliver implements Sink. It queues frame without blocking; when the queue
-// is full it evicts the connection as a slow consumer and returns false.
-// A connection that is already closing refuses every frame (false).
-func (c *conn) Deliver(frame []byte) bool {
-	at := c.srv.now()
-	c.mu.Lock()
-	if c.mayWriteDirectLocked() {
-		c.writing, c.inFlight = true, 1
-		c.mu.Unlock()
-		c.writeDirect(frame, at)
-		return true
-	}
-	defer c.mu.Unlock()
-	if c.closing {
-		return false
-	}
-	max := c.srv.cfg.SendQueue
-	if c.holding {
-		// Leave one slot for the welcome that goes out first.
-		if len(c.held) < max-1 {
-			c.held = append(c.held, bytes.Clone(frame))
-			return true
-		}
-	} else if len(c.queue)+c.inFlight < max {
-		c.queue = append(c.queue, outFrame{data: bytes.Clone(frame), at: at})
-		c.kickLocked()
-		return true
-	}
-	c.evictLocked()
-	return false
-}
-
-// reply queues an answer to the client's own message (an error). Replies
-// have their own small queue, and unlike Deliver reply waits for room in it:
-// a client that floods the server with bad messages is slowed down by its
-// own replies (its frames stay unread), and they never crowd out room
-// events. Only readLoop calls it.
-func (c *conn) reply(frame []byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for !c.closing && len(c.replies) >= replyQueue {
-		if c.replyWait == nil {
-			c.replyWait = make(chan struct{})
-		}
-		wait := c.replyWait
-		c.mu.Unlock()
-		<-wait // closed by the writer when it takes the replies, or by sealLocked
-		c.mu.Lock()
-	}
-	if c.closing {
-		return
-	}
-	c.replies = append(c.replies, frame)
-	c.kickLocked()
-}
-
-// deliverNow queues frame ahead of any frames held back for a join in
-// progress; it is for the last words before a close (an error, a bye).
-func (c *conn) deliverNow(frame []byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closing {
-		return
-	}
-	if len(c.queue)+c.inFlight >= c.srv.cfg.SendQueue {
-		c.evictLocked()
-		return
-	}
-	c.queue = append(c.queue, outFrame{data: frame})
-	c.kickLocked()
-}
-
-// evictLocked drops a client that does not read fast enough. c.mu is held.
-func (c *conn) evictLocked() {
-	c.loggerLocked().Warn("evicting slow consumer", "queue", c.srv.cfg.SendQueue)
-	c.srv.metrics.evictions.WithLabelValues(proto.CodeSlowConsumer).Inc()
-	if c.sealLocked(closeReq{code: wsconn.ClosePolicyViolation, reason: proto.CodeSlowConsumer, leave: true}) {
-		c.signalCloseLocked()
-	}
-}
-
-// requestPing queues a ping for the writer.
-func (c *conn) requestPing() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closing {
-		return
-	}
-	c.pingDue = true
-	c.kickLocked()
-}
-
 // takeQueued removes and returns the room frames queued but not yet
 // taken by the writer, for a session that is being held after the
 // connection dropped. The caller holds the session's lock.
@@ -333,18 +347,4 @@ func (c *conn) takeQueued() [][]byte {
 	}
 	c.queue = nil
 	return out
-}
-
-// writeFailed closes the connection after a failed write. A close frame
-// sent before it means the reader has just answered the client's close
-// frame (gorilla echoes it from the reader): the client left on purpose,
-// and the reader takes the peer out of its room. Any other error means
-// the connection broke.
-func (c *conn) writeFailed(err error) {
-	c.logger().Debug("write failed", "err", err)
-	if wsconn.IsCloseSent(err) {
-		c.closeWith(closeReq{})
-		return
-	}
-	c.connLost()
 }
