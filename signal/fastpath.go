@@ -55,8 +55,15 @@ func scanDirected(data []byte) (d directed, ok bool) {
 	s.ws()
 	seen, ok := s.object(func(key []byte, start int) (bit int, ok bool) {
 		switch string(key) {
-		case "type":
-			return keyType, d.scanType(&s)
+		case "type": // one of the three directed types, named in inKindNames
+			v, ok := s.plainString()
+			for k := inOffer; ok && k <= inCandidate; k++ {
+				if string(v) == inKindNames[k] {
+					d.typ, d.kind = inKindNames[k], k
+					return keyType, true
+				}
+			}
+			return keyType, false
 		case "to":
 			d.to, ok = s.plainString()
 			bit, ok = keyTo, ok && len(d.to) > 0
@@ -84,22 +91,6 @@ func scanDirected(data []byte) (d directed, ok bool) {
 		want = keyType | keyTo | keyCandidate
 	}
 	return d, seen == want
-}
-
-// scanType reads the "type" value: one of the three directed types
-// (inKindNames holds their names).
-func (d *directed) scanType(s *scanner) bool {
-	v, ok := s.plainString()
-	if !ok {
-		return false
-	}
-	for k := inOffer; k <= inCandidate; k++ {
-		if string(v) == inKindNames[k] {
-			d.typ, d.kind = inKindNames[k], k
-			return true
-		}
-	}
-	return false
 }
 
 // appendSplice appends the frame relayed to the target to out: the type,

@@ -26,7 +26,6 @@ func (s *Server) now() time.Duration {
 // timers is the state of the housekeeping goroutine (runTimers), guarded
 // by Server.mu; see the top of the file.
 type timers struct {
-	started bool
 	// wheel holds every tracked connection in one of its slots.
 	wheel    [pingSlots]map[*conn]struct{}
 	nextSlot int // slot for the next connection
@@ -46,8 +45,7 @@ type pendingJoin struct {
 // connection. s.mu is held and the server is not closed.
 func (s *Server) addTimersLocked(c *conn) {
 	t := &s.timers
-	if !t.started {
-		t.started = true
+	if t.wheel[0] == nil { // the first connection
 		for i := range t.wheel {
 			t.wheel[i] = make(map[*conn]struct{})
 		}

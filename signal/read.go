@@ -251,7 +251,11 @@ func (c *conn) handleSlow(mt int, data []byte) {
 		return
 	}
 	m, perr := proto.Decode(data)
-	c.srv.metrics.in[inKind(m.Type, perr)].Inc()
+	kind := slices.Index(inKindNames[:], m.Type) // the messages_in_total kind
+	if perr != nil || kind < 0 {
+		kind = inInvalid
+	}
+	c.srv.metrics.in[kind].Inc()
 	if perr != nil {
 		c.reject(perr)
 		return
@@ -330,14 +334,6 @@ func knownBackendError(err error) *proto.Error {
 		return proto.Errorf(proto.CodeUnavailable, "the server cannot reach its backend; try again later")
 	}
 	return nil
-}
-
-// inKind is the messages_in_total kind of a decoded message.
-func inKind(typ string, perr *proto.Error) int {
-	if k := slices.Index(inKindNames[:], typ); perr == nil && k >= 0 {
-		return k
-	}
-	return inInvalid
 }
 
 // readEnded handles the error that ended readLoop. A drop (the network,
