@@ -214,10 +214,9 @@ func (c *conn) rejectToSelf(typ string) {
 //
 //go:noinline
 func (c *conn) relayFailed(err error, typ, to string) {
-	perr := c.backendError(err, typ)
-	c.srv.metrics.errorSent(perr.Code)
-	msg := perr.Msg()
+	msg := c.backendError(err, typ).Msg()
 	msg.To = to
+	c.srv.metrics.errorSent(msg.Code)
 	c.reply(proto.Encode(msg))
 }
 

@@ -241,20 +241,13 @@ func (c *conn) takeLocked(b *writeBatch) bool {
 // write sends a batch: replies first, then room frames, then a ping, with
 // one flush at the end. It stops at the first error.
 func (c *conn) write(b *writeBatch) error {
-	cfg := &c.srv.cfg
-	deadline := time.Now().Add(cfg.WriteWait)
+	deadline := time.Now().Add(c.srv.cfg.WriteWait)
 	err := c.ws.Begin(deadline)
-	for _, f := range b.replies {
-		if err != nil {
-			break
-		}
-		err = c.ws.WriteText(f)
+	for i := 0; err == nil && i < len(b.replies); i++ {
+		err = c.ws.WriteText(b.replies[i])
 	}
-	for _, f := range b.frames {
-		if err != nil {
-			break
-		}
-		err = c.ws.WriteText(f.data)
+	for i := 0; err == nil && i < len(b.frames); i++ {
+		err = c.ws.WriteText(b.frames[i].data)
 	}
 	if err == nil && b.ping {
 		err = c.ws.WritePing(deadline)
