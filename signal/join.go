@@ -107,7 +107,14 @@ func (c *conn) join(info proto.PeerInfo, canPublish *bool, resumed bool) bool {
 		c.release(nil)
 		perr := c.backendError(err, proto.TypeJoin)
 		c.srv.metrics.refused(perr.Code)
-		c.fail(perr, joinCloseCode(perr.Code))
+		code := wsconn.ClosePolicyViolation // room-full
+		switch perr.Code {
+		case proto.CodeUnavailable:
+			code = wsconn.CloseTryAgainLater
+		case proto.CodeInternal:
+			code = wsconn.CloseInternalServerErr
+		}
+		c.fail(perr, code)
 		return true
 	}
 	sess.setRoster(peers)
@@ -182,17 +189,6 @@ func (c *conn) leaveRoom() {
 	if c.getState() == stateJoined {
 		c.leave()
 	}
-}
-
-// joinCloseCode is the close code that follows a refused join.
-func joinCloseCode(code string) int {
-	switch code {
-	case proto.CodeUnavailable, proto.CodeRoomLimit:
-		return wsconn.CloseTryAgainLater
-	case proto.CodeInternal:
-		return wsconn.CloseInternalServerErr
-	}
-	return wsconn.ClosePolicyViolation
 }
 
 // leave takes a joined peer out of its room; the others get peer-left. It

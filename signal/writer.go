@@ -53,7 +53,11 @@ type outFrame struct {
 func (c *conn) Deliver(frame []byte) bool {
 	at := c.srv.now()
 	c.mu.Lock()
-	if c.mayWriteDirectLocked() {
+	// Write the frame here when nothing else is queued or being written,
+	// the connection is neither closing nor holding frames back for a
+	// join, and it has a raw socket for a non-blocking write.
+	if !c.writing && !c.closing && !c.holding && !c.pingDue &&
+		len(c.queue) == 0 && len(c.replies) == 0 && c.ws.CanWriteDirect() {
 		c.writing, c.inFlight = true, 1
 		c.mu.Unlock()
 		c.writeDirect(frame, at)
@@ -77,15 +81,6 @@ func (c *conn) Deliver(frame []byte) bool {
 	}
 	c.evictLocked()
 	return false
-}
-
-// mayWriteDirectLocked reports whether Deliver may write a frame itself:
-// nothing else is queued or being written, the connection is neither
-// closing nor holding frames back for a join, and it has a raw socket for
-// a non-blocking write. c.mu is held.
-func (c *conn) mayWriteDirectLocked() bool {
-	return !c.writing && !c.closing && !c.holding && !c.pingDue &&
-		len(c.queue) == 0 && len(c.replies) == 0 && c.ws.CanWriteDirect()
 }
 
 // writeDirect writes frame to the client from the delivering goroutine,
