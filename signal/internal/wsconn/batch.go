@@ -24,7 +24,7 @@ import (
 // and an idle connection holds no write buffer.
 type batchConn struct {
 	net.Conn
-	raw  syscall.RawConn // for waitReadable; nil if the conn has none
+	raw  syscall.RawConn // for Wait and tryWrite; nil if the conn has none
 	pool *sync.Pool      // of *[]byte, shared by the Server's connections
 	rs   readState       // the read side, used by the reader only (readahead.go)
 

@@ -188,16 +188,6 @@ func (c *Conn) HandOff(mark *StackMark) bool {
 	return true
 }
 
-// Wait returns when the client has sent something, the connection has
-// failed or the read deadline has passed; Next then returns the frame or
-// the error. It parks the caller with a shallow stack (readahead.go). On
-// the plain path it returns at once (Next waits, inside gorilla).
-func (c *Conn) Wait() {
-	if c.tricks() {
-		c.b.waitReadable()
-	}
-}
-
 // Next returns the next data frame: its type (TextMessage or gorilla's
 // BinaryMessage) and a reader of its payload, valid until the next call.
 // A pong consumed below gorilla is returned as PongMessage with a nil
@@ -208,16 +198,6 @@ func (c *Conn) Next() (int, io.Reader, error) {
 		return PongMessage, nil, nil
 	}
 	return c.ws.NextReader()
-}
-
-// Unframed returns the socket for a reader that only discards what the
-// client still sends after reading ended (the frame checks would refuse
-// it after a protocol violation).
-func (c *Conn) Unframed() net.Conn {
-	if !c.tricks() {
-		return c.ws.NetConn()
-	}
-	return c.b.unframed()
 }
 
 // Write side: the one writer only.
