@@ -235,7 +235,9 @@ func (s *Server) track(c *conn) bool {
 	s.metrics.conns.Set(float64(s.nconns))
 	s.wg.Add(2)
 	s.mu.Unlock()
-	s.churned()
+	if f := s.cfg.ConnChurn; f != nil {
+		f() // an open, outside the lock
+	}
 	return true
 }
 
@@ -247,15 +249,10 @@ func (s *Server) untrack(c *conn) {
 	s.metrics.conns.Set(float64(s.nconns))
 	s.releaseIPLocked(c.ip) // with nconns: a dropped count means a free slot
 	s.mu.Unlock()
-	s.churned() // before wg.Done: never after Shutdown returns
-	s.wg.Done()
-}
-
-// churned reports a connection opened or closed to Config.ConnChurn.
-func (s *Server) churned() {
-	if s.cfg.ConnChurn != nil {
-		s.cfg.ConnChurn()
+	if f := s.cfg.ConnChurn; f != nil {
+		f() // a close, before wg.Done: never after Shutdown returns
 	}
+	s.wg.Done()
 }
 
 // backendContext bounds one Backend call.
