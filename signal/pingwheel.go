@@ -12,9 +12,8 @@ import (
 // within HandshakeTimeout is closed from here. All of it is guarded by
 // Server.mu, which is never held while a frame is written.
 
-// pingSlots is the number of slots of the ping wheel: each connection sits
-// in one slot, and one slot is visited every PingInterval/pingSlots, so
-// every connection is visited once per PingInterval.
+// pingSlots is the number of slots of the ping wheel; one slot is visited
+// every PingInterval/pingSlots.
 const pingSlots = 20
 
 // now is the time since the Server's start: the monotonic clock of the

@@ -143,10 +143,9 @@ func (c *conn) admitFrame(now time.Time) bool {
 	}
 	c.srv.metrics.dropped.Inc()
 	defer time.Sleep(c.limiter.pause()) // back-pressure, see pause
-	perr := proto.Errorf(proto.CodeRateLimited, "too many messages; this one was dropped")
 	switch v {
 	case dropFirst:
-		c.reply(c.errorFrame(perr))
+		c.reply(c.errorFrame(proto.Errorf(proto.CodeRateLimited, "too many messages; this one was dropped")))
 	case cutOff:
 		c.srv.metrics.evictions.WithLabelValues(proto.CodeRateLimited).Inc()
 		c.logger().Warn("closing a connection that keeps exceeding the rate limit")
