@@ -75,9 +75,3 @@ type Backend interface {
 type NonBlocking interface {
 	NonBlocking() bool
 }
-
-// nonBlocking reports whether b promises a non-blocking Send.
-func nonBlocking(b Backend) bool {
-	nb, ok := b.(NonBlocking)
-	return ok && nb.NonBlocking()
-}

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/videochat/videochat/signal/internal/wstest"
+	"github.com/videochat/videochat/internal/wstest"
 
 	"github.com/videochat/videochat/signal/proto"
 )

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -163,7 +166,7 @@ type Config struct {
 	Logger *slog.Logger
 
 	// Metrics, when set, receives the server's Prometheus metrics (see
-	// NewMetrics); nil records none.
+	// NewMetrics); with nil they are kept but not exported.
 	Metrics *Metrics
 
 	// plainWebSocket runs plain gorilla below the protocol, without the
@@ -185,9 +188,7 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.HandshakeTimeout, DefaultHandshakeTimeout)
 	setDefault(&c.BackendTimeout, DefaultBackendTimeout)
 	setDefault(&c.CloseGrace, DefaultCloseGrace)
-	if c.MessageRate == 0 {
-		c.MessageRate = DefaultMessageRate
-	}
+	setDefault(&c.MessageRate, DefaultMessageRate)
 	setDefault(&c.MessageBurst, DefaultMessageBurst)
 	setDefault(&c.MaxDropped, DefaultMaxDropped)
 	if c.RelayRate > 0 {
@@ -219,33 +220,20 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
-// validate rejects negative sizes and durations.
+// validate rejects negative sizes and durations: every int, int64 and
+// time.Duration field, where MaxConnsPerIP and MaxRooms may also be
+// Unlimited, and the rates unless Unlimited.
 func (c Config) validate() error {
 	var errs []error
-	for _, f := range []struct {
-		name string
-		v    int64
-	}{
-		{"MaxPeers", int64(c.MaxPeers)},
-		{"ReadLimit", c.ReadLimit},
-		{"SendQueue", int64(c.SendQueue)},
-		{"PingInterval", int64(c.PingInterval)},
-		{"PongWait", int64(c.PongWait)},
-		{"WriteWait", int64(c.WriteWait)},
-		{"HandshakeTimeout", int64(c.HandshakeTimeout)},
-		{"BackendTimeout", int64(c.BackendTimeout)},
-		{"CloseGrace", int64(c.CloseGrace)},
-		{"MessageBurst", int64(c.MessageBurst)},
-		{"MaxDropped", int64(c.MaxDropped)},
-		{"RelayBurst", int64(c.RelayBurst)},
-		{"ResumeGrace", int64(c.ResumeGrace)},
-		{"ResumeTTL", int64(c.ResumeTTL)},
-		{"ResumeBuffer", int64(c.ResumeBuffer)},
-		{"MaxConnsPerIP", unlimitedOK(int64(c.MaxConnsPerIP))},
-		{"MaxRooms", unlimitedOK(int64(c.MaxRooms))},
-	} {
-		if f.v < 0 {
-			errs = append(errs, fmt.Errorf("signal config: %s must not be negative", f.name))
+	v := reflect.ValueOf(c)
+	for i := range v.NumField() {
+		name := v.Type().Field(i).Name
+		unlimitedOK := name == "MaxConnsPerIP" || name == "MaxRooms"
+		switch f := v.Field(i); f.Kind() {
+		case reflect.Int, reflect.Int64:
+			if n := f.Int(); n < 0 && !(unlimitedOK && n == Unlimited) {
+				errs = append(errs, fmt.Errorf("signal config: %s must not be negative", name))
+			}
 		}
 	}
 	if c.RelayRate < 0 && c.RelayRate != Unlimited {
@@ -257,15 +245,7 @@ func (c Config) validate() error {
 	return errors.Join(errs...)
 }
 
-// unlimitedOK maps Unlimited to zero so that validate accepts it.
-func unlimitedOK(v int64) int64 {
-	if v == Unlimited {
-		return 0
-	}
-	return v
-}
-
-func setDefault[T int | int64 | time.Duration](v *T, def T) {
+func setDefault[T int | int64 | float64 | time.Duration](v *T, def T) {
 	if *v == 0 {
 		*v = def
 	}
@@ -288,4 +268,25 @@ func normalizeOrigins(in []string) ([]string, error) {
 		out = append(out, strings.ToLower(u.Scheme+"://"+u.Host))
 	}
 	return out, nil
+}
+
+// checkOrigin is the Upgrader's CheckOrigin. It accepts a request without
+// an Origin header (native clients send none), an Origin whose host equals
+// the request's Host, and the configured allowed origins. Everything else is
+// refused, and gorilla answers the handshake with 403 Forbidden.
+func (s *Server) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	allowed := s.cfg.AllowedOrigins
+	return slices.Contains(allowed, "*") ||
+		slices.Contains(allowed, strings.ToLower(u.Scheme+"://"+u.Host))
 }

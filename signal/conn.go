@@ -1,8 +1,6 @@
 package signal
 
 import (
-	"bytes"
-	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -42,10 +40,11 @@ type closeReq struct {
 }
 
 // conn is one client's connection: its protocol state. Its reader
-// goroutine (readLoop) lives as long as the connection, reads frames and
-// runs the handlers; a writer goroutine owns every write and runs only
-// while something is queued (see writer.go). Everything else talks to the
-// client through Deliver, which never blocks. The WebSocket itself, and
+// goroutine (readLoop, read.go) lives as long as the connection, reads
+// frames and routes them; a writer goroutine owns every write and runs
+// only while something is queued (writer.go). Everything else talks to the
+// client through Deliver, which never blocks. join.go admits it to its
+// room; this file holds its state and how it closes. The WebSocket itself, and
 // everything that knows its wire format, is in package wsconn. The bool
 // fields sit together, so that conn fits the 352-byte size class.
 type conn struct {
@@ -58,7 +57,7 @@ type conn struct {
 	// Used by readLoop only.
 	limiter    msgLimiter
 	lastExtend time.Time // last read deadline extension
-	// nextShedReply is the earliest time (serverClock) at which the reader
+	// nextShedReply is the earliest time (Server.now) at which the reader
 	// may send the next overloaded error; see shed.
 	nextShedReply time.Duration
 
@@ -108,88 +107,8 @@ func newConn(s *Server, ws *wsconn.Conn, room, remote, ip string) *conn {
 		limiter:      newMsgLimiter(&s.cfg),
 		readerExited: make(chan struct{}),
 	}
-	c.lastRead.Store(int64(s.clock.now()))
+	c.lastRead.Store(int64(s.now()))
 	return c
-}
-
-// Deliver implements Sink. It queues frame without blocking; when the queue
-// is full it evicts the connection as a slow consumer and returns false.
-// A connection that is already closing refuses every frame (false).
-func (c *conn) Deliver(frame []byte) bool {
-	at := c.srv.stamp()
-	c.mu.Lock()
-	if c.mayWriteDirectLocked() {
-		c.writing, c.inFlight = true, 1
-		c.mu.Unlock()
-		c.writeDirect(frame, at)
-		return true
-	}
-	defer c.mu.Unlock()
-	if c.closing {
-		return false
-	}
-	max := c.srv.cfg.SendQueue
-	if c.holding {
-		// Leave one slot for the welcome that goes out first.
-		if len(c.held) < max-1 {
-			c.held = append(c.held, bytes.Clone(frame))
-			return true
-		}
-	} else if len(c.queue)+c.inFlight < max {
-		c.queue = append(c.queue, outFrame{data: bytes.Clone(frame), at: at})
-		c.kickLocked()
-		return true
-	}
-	c.evictLocked()
-	return false
-}
-
-// reply queues an answer to the client's own message (an error). Replies
-// have their own small queue, and unlike Deliver reply waits for room in it:
-// a client that floods the server with bad messages is slowed down by its
-// own replies (its frames stay unread), and they never crowd out room
-// events. Only readLoop calls it.
-func (c *conn) reply(frame []byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for !c.closing && len(c.replies) >= replyQueue {
-		if c.replyWait == nil {
-			c.replyWait = make(chan struct{})
-		}
-		wait := c.replyWait
-		c.mu.Unlock()
-		<-wait // closed by the writer when it takes the replies, or by sealLocked
-		c.mu.Lock()
-	}
-	if c.closing {
-		return
-	}
-	c.replies = append(c.replies, frame)
-	c.kickLocked()
-}
-
-// deliverNow queues frame ahead of any frames held back for a join in
-// progress; it is for the last words before a close (an error, a bye).
-func (c *conn) deliverNow(frame []byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closing {
-		return
-	}
-	if len(c.queue)+c.inFlight >= c.srv.cfg.SendQueue {
-		c.evictLocked()
-		return
-	}
-	c.queue = append(c.queue, outFrame{data: frame})
-	c.kickLocked()
-}
-
-// evictLocked drops a client that does not read fast enough. c.mu is held.
-func (c *conn) evictLocked() {
-	c.loggerLocked().Warn("evicting slow consumer", "queue", c.srv.cfg.SendQueue)
-	c.srv.stats.evictions.Add(1)
-	c.srv.metrics.evicted(proto.CodeSlowConsumer)
-	c.closeLocked(closeReq{code: wsconn.ClosePolicyViolation, reason: proto.CodeSlowConsumer, leave: true})
 }
 
 // closeWith asks the writer to close the connection as req says. Only the
@@ -197,10 +116,6 @@ func (c *conn) evictLocked() {
 func (c *conn) closeWith(req closeReq) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.closeLocked(req)
-}
-
-func (c *conn) closeLocked(req closeReq) {
 	if c.sealLocked(req) {
 		c.signalCloseLocked()
 	}
@@ -290,38 +205,19 @@ func (c *conn) isClosing() bool {
 	return c.closing
 }
 
-// mayRelayFast reports whether the fast path may relay the client's
-// directed messages: it has joined, and its offers and answers need no
-// check of their SDP.
-func (c *conn) mayRelayFast() bool {
+// fastSender returns the client's peer id and whether the fast path may
+// relay its directed messages: it has joined, and its offers and answers
+// need no check of their SDP.
+func (c *conn) fastSender() (string, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.state == stateJoined && !c.viewer
-}
-
-func (c *conn) isViewer() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.viewer
+	return c.id, c.state == stateJoined && !c.viewer
 }
 
 func (c *conn) getState() connState {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.state
-}
-
-func (c *conn) setState(st connState) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.state = st
-}
-
-// peerID returns the id assigned at join ("" before).
-func (c *conn) peerID() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.id
 }
 
 // logger returns a logger tagged with the connection's room, address and,
@@ -340,220 +236,25 @@ func (c *conn) loggerLocked() *slog.Logger {
 	return c.srv.log.With("room", c.room, "remote", c.remote, "peer", c.id)
 }
 
-// hold starts holding frames back for a join as peer id with session sess.
-func (c *conn) hold(id string, sess *session) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.id, c.sess = id, sess
-	c.viewer = sess.canPublish != nil && !*sess.canPublish
-	c.holding = true
-}
-
-// unhold undoes hold for a resume that could not take its session back;
-// the connection may still join.
-func (c *conn) unhold() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.id, c.sess, c.viewer = "", nil, false
-	c.holding, c.held = false, nil
-}
-
-// session returns the session made or resumed by the join (nil before).
-func (c *conn) session() *session {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.sess
-}
-
-// takeQueued removes and returns the room frames queued but not yet
-// taken by the writer, for a session that is being held after the
-// connection dropped. The caller holds the session's lock.
-func (c *conn) takeQueued() [][]byte {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([][]byte, len(c.queue))
-	for i, f := range c.queue {
-		out[i] = f.data
-	}
-	c.queue = nil
-	return out
-}
-
-// release ends a join: on success it queues welcome and then the frames held
-// back meanwhile and marks the connection joined; with a nil welcome (the
-// join failed) it drops them.
-func (c *conn) release(welcome []byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	held := c.held
-	c.holding, c.held = false, nil
-	if welcome == nil {
-		c.state = stateLeft
-		return
-	}
-	c.state = stateJoined
-	if c.closing {
-		return
-	}
-	at := c.srv.stamp()
-	c.queue = append(c.queue, outFrame{data: welcome, at: at})
-	for _, f := range held {
-		c.queue = append(c.queue, outFrame{data: f, at: at})
-	}
-	c.kickLocked()
-}
-
-// startReading sets the connection's read limit, deadline and pong
-// handler and starts its reader.
-func (c *conn) startReading() {
-	c.ws.SetReadLimit(c.srv.cfg.ReadLimit)
-	c.extendReadDeadline(time.Now())
-	c.ws.SetPongHandler(func(string) error { c.extendReadDeadline(time.Now()); return nil })
-	go c.readLoop()
-}
-
-// readLoop reads frames until the connection ends, then takes the peer out
-// of its room.
-//
-// When its stack has grown the reader goes on on a fresh goroutine before
-// it waits, so that an idle reader keeps a small stack (see
-// wsconn.Conn.HandOff).
-func (c *conn) readLoop() {
-	var mark wsconn.StackMark
-	mark.Set()
-	for {
-		if c.ws.HandOff(&mark) {
-			go c.readLoop() // the same loop on a 2 KiB stack; this one ends
-			return
-		}
-		c.ws.Wait() // a shallow wait
-		mt, r, err := c.ws.Next()
-		if mt == wsconn.PongMessage {
-			continue // swallowed below gorilla; its handler has run
-		}
-		var frame *[]byte
-		if err == nil {
-			frame, err = c.srv.readFrame(r)
-		}
-		if err != nil {
-			c.readEnded(err)
-			c.endReading()
-			return
-		}
-		c.handleRead(mt, *frame)
-		c.srv.putFrame(frame)
-	}
-}
-
-// endReading runs when the connection's reading has ended for good.
-func (c *conn) endReading() {
-	defer c.srv.wg.Done()
-	defer close(c.readerExited)
-	c.leaveRoom()
-}
-
-// handleRead handles one frame read from the client.
-func (c *conn) handleRead(mt int, data []byte) {
-	now := time.Now()
-	c.extendReadDeadline(now)
-	c.lastRead.Store(int64(c.srv.clock.now()))
-	if c.isClosing() {
-		// Waiting for the client's close frame: discard, slowly.
-		time.Sleep(c.limiter.pause())
-		return
-	}
-	if c.admitFrame(now) {
-		c.handleFrame(mt, data)
-	}
-}
-
-// extendReadDeadline moves the read deadline to PongWait from now, at most
-// every readExtendEvery: a busy connection need not touch its deadline for
-// every frame.
-func (c *conn) extendReadDeadline(now time.Time) {
-	if now.Sub(c.lastExtend) < c.srv.readExtendEvery {
-		return
-	}
-	c.lastExtend = now
-	_ = c.ws.SetReadDeadline(now.Add(c.srv.cfg.PongWait))
-}
-
-// readEnded handles the error that ended readLoop. A drop (the network,
-// the peer's TCP, a read deadline) holds the peer for a resume; a frame
-// over the read limit or a WebSocket protocol violation is abuse: the
-// peer leaves at once (expel). After those the reader discards what the
-// client still sends until it closes, so that dropping the socket with
-// unread data (a TCP reset) cannot destroy the close frame.
-func (c *conn) readEnded(err error) {
-	end, reason := wsconn.Classify(err)
-	switch {
-	case end == wsconn.EndTooLarge:
-		// gorilla has sent close 1009 itself.
-		c.logger().Info("frame over the read limit", "limit", c.srv.cfg.ReadLimit)
-		c.expel(nil, 0, "")
-		c.drain()
-	case c.isClosing():
-		// The client answered our close frame, or we dropped the socket.
-	case end == wsconn.EndClosed:
-		// The client closed on purpose: gorilla has echoed its close frame.
-		c.logger().Debug("connection closed by client", "err", err)
-		c.closeWith(closeReq{})
-	case end == wsconn.EndViolation:
-		// A frame header that breaks RFC 6455.
-		c.logger().Info("websocket protocol violation", "err", err)
-		c.expel(nil, wsconn.CloseProtocolError, reason)
-		c.drain()
-	case end == wsconn.EndDrop:
-		c.logger().Info("connection lost", "err", err)
-		c.connLost()
-	default:
-		// A violation gorilla found in a close frame's payload; it has
-		// sent close 1002.
-		c.logger().Info("websocket protocol violation", "err", err)
-		c.expel(nil, 0, "")
-		c.drain()
-	}
-}
-
-// writeFailed closes the connection after a failed write. A close frame
-// sent before it means the reader has just answered the client's close
-// frame (gorilla echoes it from the reader): the client left on purpose,
-// and the reader takes the peer out of its room. Any other error means
-// the connection broke.
-func (c *conn) writeFailed(err error) {
-	c.logger().Debug("write failed", "err", err)
-	if wsconn.IsCloseSent(err) {
-		c.closeWith(closeReq{})
-		return
-	}
-	c.connLost()
-}
-
 // connLost closes a connection that broke (a network error, a write that
 // failed, no pong in time). A joined peer's session is held for a resume
 // instead of leaving, unless the connection was already closing for
 // another reason.
 func (c *conn) connLost() {
-	if !c.srv.cfg.DisableResume && c.getState() == stateJoined && !c.isClosing() {
-		if sess := c.session(); sess != nil && sess.detach(c) {
-			c.logger().Info("holding session for resume", "grace", c.srv.cfg.ResumeGrace)
-		}
+	c.mu.Lock()
+	sess := c.sess
+	hold := !c.srv.cfg.DisableResume && c.state == stateJoined && !c.closing && sess != nil
+	c.mu.Unlock()
+	if hold && sess.detach(c) { // not under c.mu: session.mu comes first
+		c.logger().Info("holding session for resume", "grace", c.srv.cfg.ResumeGrace)
 	}
 	c.closeWith(closeReq{})
 }
 
-// drain discards raw bytes from the socket for at most CloseGrace, until
-// the client closes it.
-func (c *conn) drain() {
-	nc := c.ws.Unframed()
-	if nc.SetReadDeadline(time.Now().Add(c.srv.cfg.CloseGrace)) == nil {
-		_, _ = io.Copy(io.Discard, nc)
-	}
-}
-
-// leaveRoom takes a joined peer out of its room when the connection ends.
-func (c *conn) leaveRoom() {
-	if c.getState() == stateJoined {
-		c.leave()
+// handshakeExpired closes the connection if it has not joined yet.
+func (c *conn) handshakeExpired() {
+	if c.getState() == stateNew {
+		c.fail(proto.Errorf(proto.CodeHandshakeTimeout, "no join message within %v", c.srv.cfg.HandshakeTimeout),
+			wsconn.ClosePolicyViolation)
 	}
 }

@@ -1,6 +1,7 @@
 package signal
 
 import (
+	"strconv"
 	"unicode/utf8"
 
 	"github.com/videochat/videochat/signal/proto"
@@ -52,58 +53,37 @@ const (
 func scanDirected(data []byte) (d directed, ok bool) {
 	s := scanner{data: data}
 	s.ws()
-	if !s.byte('{') {
-		return d, false
-	}
-	seen := 0
-	for {
-		s.ws()
-		start := s.i
-		key, ok := s.plainString()
-		if !ok {
-			return d, false
-		}
-		s.ws()
-		if !s.byte(':') {
-			return d, false
-		}
-		s.ws()
-		var bit int
+	seen, ok := s.object(func(key []byte, start int) (bit int, ok bool) {
 		switch string(key) {
-		case "type":
-			bit = keyType
-			ok = d.scanType(&s)
+		case "type": // one of the three directed types, named in inKindNames
+			v, ok := s.plainString()
+			for k := inOffer; ok && k <= inCandidate; k++ {
+				if string(v) == inKindNames[k] {
+					d.typ, d.kind = inKindNames[k], k
+					return keyType, true
+				}
+			}
+			return keyType, false
 		case "to":
-			bit = keyTo
 			d.to, ok = s.plainString()
-			ok = ok && len(d.to) > 0
+			bit, ok = keyTo, ok && len(d.to) > 0
 		case "sdp":
-			bit = keySDP
 			var raw []byte
 			raw, ok = s.jsonString()
-			ok = ok && len(raw) > 0
+			bit, ok = keySDP, ok && len(raw) > 0
 		case "candidate":
-			bit = keyCandidate
-			ok = s.candidate()
+			bit, ok = keyCandidate, s.candidate()
+		default:
+			return 0, false
 		}
-		if !ok || bit == 0 || seen&bit != 0 {
-			return d, false
-		}
-		seen |= bit
-		if bit != keyType {
+		if d.n < len(d.members) { // a fourth is a duplicate, which object refuses
 			d.members[d.n] = span{start, s.i}
 			d.n++
 		}
-		s.ws()
-		if s.byte('}') {
-			break
-		}
-		if !s.byte(',') {
-			return d, false
-		}
-	}
+		return bit, ok
+	})
 	s.ws()
-	if s.i != len(data) {
+	if !ok || s.i != len(data) {
 		return d, false
 	}
 	want := keyType | keyTo | keySDP
@@ -111,25 +91,6 @@ func scanDirected(data []byte) (d directed, ok bool) {
 		want = keyType | keyTo | keyCandidate
 	}
 	return d, seen == want
-}
-
-// scanType reads the "type" value: one of the three directed types.
-func (d *directed) scanType(s *scanner) bool {
-	v, ok := s.plainString()
-	if !ok {
-		return false
-	}
-	switch string(v) {
-	case proto.TypeOffer:
-		d.typ, d.kind = proto.TypeOffer, inOffer
-	case proto.TypeAnswer:
-		d.typ, d.kind = proto.TypeAnswer, inAnswer
-	case proto.TypeCandidate:
-		d.typ, d.kind = proto.TypeCandidate, inCandidate
-	default:
-		return false
-	}
-	return true
 }
 
 // appendSplice appends the frame relayed to the target to out: the type,
@@ -244,33 +205,14 @@ func (s *scanner) escape() bool {
 		if s.i+6 > len(s.data) {
 			return false
 		}
-		var r rune
-		for _, h := range s.data[s.i+2 : s.i+6] {
-			v, ok := hexValue(h)
-			if !ok {
-				return false
-			}
-			r = r<<4 | rune(v)
-		}
-		if r >= 0xD800 && r <= 0xDFFF {
-			return false // surrogates: the full path decides
+		r, err := strconv.ParseUint(string(s.data[s.i+2:s.i+6]), 16, 16)
+		if err != nil || r >= 0xD800 && r <= 0xDFFF {
+			return false // not four hex digits, or a surrogate: the full path decides
 		}
 		s.i += 6
 		return true
 	}
 	return false
-}
-
-func hexValue(h byte) (byte, bool) {
-	switch {
-	case h >= '0' && h <= '9':
-		return h - '0', true
-	case h >= 'a' && h <= 'f':
-		return h - 'a' + 10, true
-	case h >= 'A' && h <= 'F':
-		return h - 'A' + 10, true
-	}
-	return 0, false
 }
 
 // Members of a candidate object.
@@ -283,50 +225,55 @@ const (
 
 // candidate reads an ICE candidate object.
 func (s *scanner) candidate() bool {
+	_, ok := s.object(func(key []byte, _ int) (int, bool) {
+		switch string(key) {
+		case "candidate":
+			return candCandidate, s.stringOK()
+		case "sdpMid":
+			return candMid, s.literal("null") || s.stringOK()
+		case "sdpMLineIndex":
+			return candMLine, s.literal("null") || s.uint16()
+		case "usernameFragment":
+			return candUfrag, s.literal("null") || s.stringOK()
+		}
+		return 0, false
+	})
+	return ok
+}
+
+// object reads a JSON object. For each member it reads the key and the
+// colon and calls member with the key and the offset where the member
+// starts; member reads the value and returns the key's bit (0: a key not
+// allowed) and whether it accepted the value. object refuses a key that
+// comes twice, and returns the bits of the keys it saw.
+func (s *scanner) object(member func(key []byte, start int) (bit int, ok bool)) (seen int, ok bool) {
 	if !s.byte('{') {
-		return false
+		return 0, false
 	}
 	s.ws()
 	if s.byte('}') {
-		return true
+		return 0, true
 	}
-	seen := 0
 	for {
 		s.ws()
+		start := s.i
 		key, ok := s.plainString()
-		if !ok {
-			return false
+		s.ws()
+		if !ok || !s.byte(':') {
+			return 0, false
 		}
 		s.ws()
-		if !s.byte(':') {
-			return false
-		}
-		s.ws()
-		var bit int
-		switch string(key) {
-		case "candidate":
-			bit = candCandidate
-			_, ok = s.jsonString()
-		case "sdpMid":
-			bit = candMid
-			ok = s.literal("null") || s.stringOK()
-		case "sdpMLineIndex":
-			bit = candMLine
-			ok = s.literal("null") || s.uint16()
-		case "usernameFragment":
-			bit = candUfrag
-			ok = s.literal("null") || s.stringOK()
-		}
+		bit, ok := member(key, start)
 		if !ok || bit == 0 || seen&bit != 0 {
-			return false
+			return 0, false
 		}
 		seen |= bit
 		s.ws()
 		if s.byte('}') {
-			return true
+			return seen, true
 		}
 		if !s.byte(',') {
-			return false
+			return 0, false
 		}
 	}
 }
@@ -337,26 +284,30 @@ func (s *scanner) stringOK() bool {
 }
 
 // uint16 reads a JSON integer from 0 to 65535 in plain form (no sign,
-// fraction or exponent).
+// fraction, exponent or leading zero).
 func (s *scanner) uint16() bool {
 	start := s.i
-	v := 0
 	for s.i < len(s.data) && s.data[s.i] >= '0' && s.data[s.i] <= '9' {
-		v = v*10 + int(s.data[s.i]-'0')
-		if v > 0xffff {
-			return false
-		}
 		s.i++
 	}
-	n := s.i - start
-	if n == 0 || (n > 1 && s.data[start] == '0') {
+	digits := s.data[start:s.i]
+	if _, err := strconv.ParseUint(string(digits), 10, 16); err != nil || (len(digits) > 1 && digits[0] == '0') {
 		return false
 	}
-	if s.i < len(s.data) {
-		switch s.data[s.i] {
-		case '.', 'e', 'E':
-			return false
-		}
+	return s.i == len(s.data) || (s.data[s.i] != '.' && s.data[s.i] != 'e' && s.data[s.i] != 'E')
+}
+
+// spliceDirected scans data for the fast path and, if it qualifies,
+// returns its type, messages_in_total kind and target, and the frame to
+// relay, from self, in *out. It is kept out of line so that its stack frame (the
+// scan's state) is gone before relay goes down the delivery path.
+//
+//go:noinline
+func spliceDirected(data []byte, self string, out *[]byte) (typ string, kind int, to string, ok bool) {
+	d, ok := scanDirected(data)
+	if !ok {
+		return "", 0, "", false
 	}
-	return true
+	*out = d.appendSplice((*out)[:0], data, self)
+	return d.typ, d.kind, string(d.to), true
 }

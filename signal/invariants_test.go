@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/videochat/videochat/signal/internal/wstest"
+	"github.com/videochat/videochat/internal/wstest"
 
 	"github.com/gorilla/websocket"
 

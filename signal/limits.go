@@ -3,61 +3,10 @@ package signal
 import (
 	"net"
 	"net/http"
-	"sync/atomic"
 	"time"
 
-	"github.com/videochat/videochat/signal/internal/wsconn"
 	"golang.org/x/time/rate"
-
-	"github.com/videochat/videochat/signal/proto"
 )
-
-// Stats counts what the server has done since New; see Server.Stats.
-type Stats struct {
-	// Conns is the number of open WebSocket connections.
-	Conns int
-	// Rooms is the number of rooms with a peer on this server.
-	Rooms int
-	// Held is the number of sessions held for resume right now.
-	Held int
-	// Dropped counts messages dropped by the rate limit.
-	Dropped uint64
-	// Shed counts directed messages dropped by the server-wide relay cap
-	// (Config.RelayRate).
-	Shed uint64
-	// RateLimitCloses counts connections closed for exceeding MaxDropped.
-	RateLimitCloses uint64
-	// Evictions counts slow consumers evicted.
-	Evictions uint64
-	// RefusedIP counts handshakes refused with 429 (MaxConnsPerIP).
-	RefusedIP uint64
-	// Resumed counts joins that took a peer id back with a resume token.
-	Resumed uint64
-}
-
-// counters are the Server's running totals behind Stats.
-type counters struct {
-	dropped, shed, rateCloses, evictions, refusedIP, resumed atomic.Uint64
-	held                                                     atomic.Int64
-}
-
-// Stats returns the server's counters; it is for tests, logs and metrics.
-func (s *Server) Stats() Stats {
-	s.mu.Lock()
-	conns, rooms := s.nconns, len(s.rooms)
-	s.mu.Unlock()
-	return Stats{
-		Conns:           conns,
-		Rooms:           rooms,
-		Held:            int(s.stats.held.Load()),
-		Dropped:         s.stats.dropped.Load(),
-		Shed:            s.stats.shed.Load(),
-		RateLimitCloses: s.stats.rateCloses.Load(),
-		Evictions:       s.stats.evictions.Load(),
-		RefusedIP:       s.stats.refusedIP.Load(),
-		Resumed:         s.stats.resumed.Load(),
-	}
-}
 
 // msgLimiter is one connection's message rate limit. Only readLoop uses it.
 type msgLimiter struct {
@@ -118,29 +67,6 @@ func (l *msgLimiter) pause() time.Duration {
 	return min(time.Duration(float64(time.Second)/float64(limit)), maxPause)
 }
 
-// admitFrame applies the rate limit to one frame from the client, arrived
-// at now, and reports whether to handle it.
-func (c *conn) admitFrame(now time.Time) bool {
-	v := c.limiter.judge(now)
-	if v == admit {
-		return true
-	}
-	c.srv.stats.dropped.Add(1)
-	c.srv.metrics.droppedMessage()
-	defer time.Sleep(c.limiter.pause()) // back-pressure, see pause
-	perr := proto.Errorf(proto.CodeRateLimited, "too many messages; this one was dropped")
-	switch v {
-	case dropFirst:
-		c.reply(c.errorFrame(perr))
-	case cutOff:
-		c.srv.stats.rateCloses.Add(1)
-		c.srv.metrics.evicted(proto.CodeRateLimited)
-		c.logger().Warn("closing a connection that keeps exceeding the rate limit")
-		c.expel(proto.Errorf(proto.CodeRateLimited, "too many messages"), wsconn.ClosePolicyViolation, proto.CodeRateLimited)
-	}
-	return false
-}
-
 // remoteIP is the address a connection counts against in MaxConnsPerIP.
 func remoteIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
@@ -184,7 +110,7 @@ func (s *Server) reserveRoom(room string) bool {
 		return false
 	}
 	s.rooms[room]++
-	s.metrics.setRooms(len(s.rooms))
+	s.metrics.rooms.Set(float64(len(s.rooms)))
 	return true
 }
 
@@ -195,33 +121,10 @@ func (s *Server) releaseRoom(room string) {
 	if s.rooms[room]--; s.rooms[room] <= 0 {
 		delete(s.rooms, room)
 	}
-	s.metrics.setRooms(len(s.rooms))
+	s.metrics.rooms.Set(float64(len(s.rooms)))
 }
 
 // shedReplyEvery is the least time between two overloaded errors to one
 // connection. Replies cost the server a write each, which it can least
 // afford while it sheds.
 const shedReplyEvery = RateWindow
-
-// admitRelay takes a token from the server-wide relay cap and reports
-// whether a directed message may be relayed.
-func (s *Server) admitRelay() bool {
-	return s.relayCap == nil || s.relayCap.Allow()
-}
-
-// shed drops a directed message of type typ over the relay cap: it counts
-// it and tells the sender, at most once every shedReplyEvery. Only the
-// reader calls it; it is kept out of line like relayFailed.
-//
-//go:noinline
-func (c *conn) shed(typ string) {
-	c.srv.stats.shed.Add(1)
-	c.srv.metrics.shedMessage()
-	now := c.srv.clock.now()
-	if now < c.nextShedReply {
-		return
-	}
-	c.nextShedReply = now + shedReplyEvery
-	c.reply(c.errorFrame(proto.Errorf(proto.CodeOverloaded,
-		"the server is over its relay capacity and dropped this message; more may be dropped within the next 10 s").WithRef(typ)))
-}

@@ -48,23 +48,13 @@ func NewMemoryBackend() *MemoryBackend {
 	return &MemoryBackend{rooms: make(map[string]*memRoom)}
 }
 
-// Join implements Backend.
+// Join implements Backend. It admits p under the lock and announces it
+// to the peers already there after releasing it.
 func (b *MemoryBackend) Join(_ context.Context, room string, p proto.PeerInfo, max int, sink Sink) ([]proto.PeerInfo, error) {
-	others, sinks, err := b.admit(room, p, max, sink)
-	if err != nil {
-		return nil, err
-	}
-	deliverAll(sinks, proto.Encode(proto.Message{Type: proto.TypePeerJoined, Peer: &p}))
-	return others, nil
-}
-
-// admit adds p to room under the lock and returns the peers already there
-// and their sinks.
-func (b *MemoryBackend) admit(room string, p proto.PeerInfo, max int, sink Sink) ([]proto.PeerInfo, []Sink, error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.closed {
-		return nil, nil, ErrUnavailable
+		b.mu.Unlock()
+		return nil, ErrUnavailable
 	}
 	r := b.rooms[room]
 	if r == nil {
@@ -72,10 +62,12 @@ func (b *MemoryBackend) admit(room string, p proto.PeerInfo, max int, sink Sink)
 		b.rooms[room] = r
 	}
 	if _, dup := r.peers[p.ID]; dup {
-		return nil, nil, fmt.Errorf("join %q: peer id %q is already in the room", room, p.ID)
+		b.mu.Unlock()
+		return nil, fmt.Errorf("join %q: peer id %q is already in the room", room, p.ID)
 	}
 	if len(r.peers) >= max {
-		return nil, nil, ErrRoomFull
+		b.mu.Unlock()
+		return nil, ErrRoomFull
 	}
 	members := r.sorted()
 	others := make([]proto.PeerInfo, len(members))
@@ -85,7 +77,9 @@ func (b *MemoryBackend) admit(room string, p proto.PeerInfo, max int, sink Sink)
 	}
 	r.seq++
 	r.peers[p.ID] = &memPeer{info: p, sink: sink, seq: r.seq}
-	return others, sinks, nil
+	b.mu.Unlock()
+	deliverAll(sinks, proto.Encode(proto.Message{Type: proto.TypePeerJoined, Peer: &p}))
+	return others, nil
 }
 
 // Leave implements Backend.
@@ -152,23 +146,6 @@ func (b *MemoryBackend) Close() error {
 	defer b.mu.Unlock()
 	b.closed = true
 	return nil
-}
-
-// Peers returns the peers in room in join order; it is meant for tests and
-// diagnostics.
-func (b *MemoryBackend) Peers(room string) []proto.PeerInfo {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	r := b.rooms[room]
-	if r == nil {
-		return nil
-	}
-	members := r.sorted()
-	out := make([]proto.PeerInfo, len(members))
-	for i, m := range members {
-		out[i] = m.info
-	}
-	return out
 }
 
 // sorted returns the room's peers in join order. The caller holds the lock.

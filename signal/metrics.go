@@ -11,8 +11,9 @@ import (
 
 // Metrics are the signalling server's Prometheus metrics. Build them with
 // NewMetrics on the registry the binary serves and pass them in
-// Config.Metrics; a nil *Metrics (the default) records nothing. One
-// Metrics belongs to one Server.
+// Config.Metrics; without them (nil, the default) a Server records into
+// Metrics of its own that nothing exports. One Metrics belongs to one
+// Server.
 //
 // The binary mounts the registry with promhttp:
 //
@@ -45,8 +46,6 @@ type Metrics struct {
 	resumes   prometheus.Counter
 	errors    *prometheus.CounterVec
 	refusals  *prometheus.CounterVec
-	errorsBy  map[string]prometheus.Counter // every proto error code
-	refusedBy map[string]prometheus.Counter // every refusal reason
 }
 
 // Kinds of client messages, for messages_in_total.
@@ -60,7 +59,8 @@ const (
 	numInKinds
 )
 
-var inKindNames = [numInKinds]string{"join", "leave", "offer", "answer", "candidate", "invalid"}
+var inKindNames = [numInKinds]string{proto.TypeJoin, proto.TypeLeave, proto.TypeOffer, proto.TypeAnswer,
+	proto.TypeCandidate, "invalid"}
 
 // Kinds of server frames, for messages_out_total.
 const (
@@ -95,6 +95,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	gauge := func(name, help string) prometheus.Gauge {
 		return prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help})
 	}
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help})
+	}
 	counterVec := func(name, help, label string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help}, []string{label})
 	}
@@ -109,16 +112,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 				"until its write to the socket completed.",
 			Buckets: prometheus.ExponentialBuckets(25e-6, 2, 18)}),
 		evictions: counterVec("evictions_total", "Connections closed for not keeping up: slow-consumer (send queue full) or rate-limited.", "reason"),
-		dropped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "dropped_messages_total", Help: "Client messages dropped by the rate limit."}),
-		shed: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "shed_messages_total", Help: "Directed messages dropped by the server-wide relay cap."}),
-		resumes: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "resumes_total", Help: "Joins that took a peer id back with a resume token."}),
+		dropped:   counter("dropped_messages_total", "Client messages dropped by the rate limit."),
+		shed:      counter("shed_messages_total", "Directed messages dropped by the server-wide relay cap."),
+		resumes:   counter("resumes_total", "Joins that took a peer id back with a resume token."),
 		errors:    counterVec("errors_total", "Coded error messages sent to clients.", "code"),
 		refusals:  counterVec("refused_total", "Connections or joins refused, by reason.", "reason"),
-		errorsBy:  map[string]prometheus.Counter{},
-		refusedBy: map[string]prometheus.Counter{},
 	}
 	in := counterVec("messages_in_total", "Messages received from clients, by type.", "type")
 	out := counterVec("messages_out_total", "Messages written to clients, by type.", "type")
@@ -128,12 +126,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for k, name := range outKindNames {
 		m.out[k] = out.WithLabelValues(name)
 	}
-	for _, code := range errorCodes {
-		m.errorsBy[code] = m.errors.WithLabelValues(code)
+	// Every series a label can take starts at zero.
+	for _, code := range []string{proto.CodeBadMessage, proto.CodeBadRoom, proto.CodeBadName, proto.CodeRoomFull,
+		proto.CodeUnknownPeer, proto.CodeUnsupportedVersion, proto.CodeNotJoined, proto.CodeAlreadyJoined,
+		proto.CodeRateLimited, proto.CodeUnauthorized, proto.CodeUnavailable, proto.CodeSlowConsumer,
+		proto.CodeHandshakeTimeout, proto.CodeInternal, proto.CodeRoomLimit, proto.CodeReplaced,
+		proto.CodeOverloaded, proto.CodeForbidden} {
+		m.errors.WithLabelValues(code)
 	}
 	for _, r := range []string{refusedPerIP, refusedShutdown, refusedHandshake, proto.CodeBadRoom, proto.CodeRoomFull,
 		proto.CodeRoomLimit, proto.CodeUnauthorized, proto.CodeUnsupportedVersion, proto.CodeBadName} {
-		m.refusedBy[r] = m.refusals.WithLabelValues(r)
+		m.refusals.WithLabelValues(r)
 	}
 	for _, r := range []string{proto.CodeSlowConsumer, proto.CodeRateLimited} {
 		m.evictions.WithLabelValues(r)
@@ -143,99 +146,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// errorCodes are the codes of the error messages the server sends.
-var errorCodes = []string{proto.CodeBadMessage, proto.CodeBadRoom, proto.CodeBadName, proto.CodeRoomFull,
-	proto.CodeUnknownPeer, proto.CodeUnsupportedVersion, proto.CodeNotJoined, proto.CodeAlreadyJoined,
-	proto.CodeRateLimited, proto.CodeUnauthorized, proto.CodeUnavailable, proto.CodeSlowConsumer,
-	proto.CodeHandshakeTimeout, proto.CodeInternal, proto.CodeRoomLimit, proto.CodeReplaced,
-	proto.CodeOverloaded, proto.CodeForbidden}
-
-func (m *Metrics) setConns(n int) {
-	if m != nil {
-		m.conns.Set(float64(n))
-	}
-}
-
-func (m *Metrics) setPeers(n int) {
-	if m != nil {
-		m.peers.Set(float64(n))
-	}
-}
-
-func (m *Metrics) setRooms(n int) {
-	if m != nil {
-		m.rooms.Set(float64(n))
-	}
-}
-
-func (m *Metrics) setHeld(n int64) {
-	if m != nil {
-		m.held.Set(float64(n))
-	}
-}
-
-func (m *Metrics) messageIn(kind int) {
-	if m != nil {
-		m.in[kind].Inc()
-	}
-}
-
-func (m *Metrics) resumed() {
-	if m != nil {
-		m.resumes.Inc()
-	}
-}
-
-func (m *Metrics) shedMessage() {
-	if m != nil {
-		m.shed.Inc()
-	}
-}
-
-func (m *Metrics) droppedMessage() {
-	if m != nil {
-		m.dropped.Inc()
-	}
-}
-
-// evicted counts a connection closed for reason (slow-consumer or
-// rate-limited).
-func (m *Metrics) evicted(reason string) {
-	if m != nil {
-		m.evictions.WithLabelValues(reason).Inc()
-	}
-}
-
 // errorSent counts an error message with code.
-func (m *Metrics) errorSent(code string) {
-	if m == nil {
-		return
-	}
-	if c, ok := m.errorsBy[code]; ok {
-		c.Inc()
-		return
-	}
-	m.errors.WithLabelValues(code).Inc()
-}
+func (m *Metrics) errorSent(code string) { m.errors.WithLabelValues(code).Inc() }
 
 // refused counts a refused connection or join.
-func (m *Metrics) refused(reason string) {
-	if m == nil {
-		return
-	}
-	if c, ok := m.refusedBy[reason]; ok {
-		c.Inc()
-		return
-	}
-	m.refusals.WithLabelValues(reason).Inc()
-}
+func (m *Metrics) refused(reason string) { m.refusals.WithLabelValues(reason).Inc() }
 
 // written counts a batch the writer has written at now, and observes the
 // relay latency of its directed frames.
 func (m *Metrics) written(b *writeBatch, now time.Duration) {
-	if m == nil {
-		return
-	}
 	if n := len(b.replies); n > 0 {
 		m.out[outError].Add(float64(n))
 	}
@@ -247,9 +166,6 @@ func (m *Metrics) written(b *writeBatch, now time.Duration) {
 // wroteFrame counts one room frame written at now that was handed to its
 // connection at at, and observes the relay latency of a directed message.
 func (m *Metrics) wroteFrame(frame []byte, at, now time.Duration) {
-	if m == nil {
-		return
-	}
 	k := outKind(frame)
 	m.out[k].Inc()
 	if (k == outOffer || k == outAnswer || k == outCandidate) && at != 0 {

@@ -58,7 +58,7 @@ func TestMetrics(t *testing.T) {
 		`out{type="offer"}`:          testutil.ToFloat64(m.out[outOffer]),
 		`out{type="welcome"}`:        testutil.ToFloat64(m.out[outWelcome]),
 		`out{type="peer-joined"}`:    testutil.ToFloat64(m.out[outPeerJoined]),
-		`errors{code="bad-message"}`: testutil.ToFloat64(m.errorsBy[proto.CodeBadMessage]),
+		`errors{code="bad-message"}`: testutil.ToFloat64(m.errors.WithLabelValues(proto.CodeBadMessage)),
 	}
 	// The writer counts a frame after writing it: the last error may be
 	// counted a moment after the client read it.
@@ -78,7 +78,7 @@ func TestMetrics(t *testing.T) {
 	if _, resp, err := ts.dialRaw("r", nil); err == nil || resp.StatusCode != 429 {
 		t.Fatalf("fourth connection: %v, want HTTP 429", err)
 	}
-	if got := testutil.ToFloat64(m.refusedBy[refusedPerIP]); got != 1 {
+	if got := testutil.ToFloat64(m.refusals.WithLabelValues(refusedPerIP)); got != 1 {
 		t.Errorf("refused per-ip = %v, want 1", got)
 	}
 

@@ -2,10 +2,6 @@ package signal
 
 import (
 	"time"
-
-	"github.com/videochat/videochat/signal/internal/wsconn"
-
-	"github.com/videochat/videochat/signal/proto"
 )
 
 // The ping wheel and the join deadlines: one housekeeping goroutine per
@@ -16,32 +12,24 @@ import (
 // within HandshakeTimeout is closed from here. All of it is guarded by
 // Server.mu, which is never held while a frame is written.
 
-// pingSlots is the number of slots of the ping wheel: each connection sits
-// in one slot, and one slot is visited every PingInterval/pingSlots, so
-// every connection is visited once per PingInterval.
+// pingSlots is the number of slots of the ping wheel; one slot is visited
+// every PingInterval/pingSlots.
 const pingSlots = 20
 
-// serverClock reads the time as a monotonic offset from the Server's start.
-type serverClock struct {
-	epoch time.Time
+// now is the time since the Server's start: the monotonic clock of the
+// ping wheel, the join deadlines and the relay latency metric.
+func (s *Server) now() time.Duration {
+	return time.Since(s.epoch)
 }
 
-// now returns the time since the clock's epoch (monotonic).
-func (c serverClock) now() time.Duration {
-	return time.Since(c.epoch)
-}
-
-// timers is the state of the Server's housekeeping goroutine (runTimers),
-// which replaces a ticker and a timer per connection: it pings every
-// connection once per PingInterval and closes connections that have not
-// joined within HandshakeTimeout. It is guarded by Server.mu.
+// timers is the state of the housekeeping goroutine (runTimers), guarded
+// by Server.mu; see the top of the file.
 type timers struct {
-	started bool
 	// wheel holds every tracked connection in one of its slots.
 	wheel    [pingSlots]map[*conn]struct{}
 	nextSlot int // slot for the next connection
 	// pending lists new connections in the order they came, with the time
-	// their handshake expires (serverClock). A connection that joined in
+	// their handshake expires (Server.now). A connection that joined in
 	// time stays until then and is skipped.
 	pending []pendingJoin
 }
@@ -56,8 +44,7 @@ type pendingJoin struct {
 // connection. s.mu is held and the server is not closed.
 func (s *Server) addTimersLocked(c *conn) {
 	t := &s.timers
-	if !t.started {
-		t.started = true
+	if t.wheel[0] == nil { // the first connection
 		for i := range t.wheel {
 			t.wheel[i] = make(map[*conn]struct{})
 		}
@@ -69,30 +56,19 @@ func (s *Server) addTimersLocked(c *conn) {
 	c.slot = t.nextSlot
 	t.nextSlot = (t.nextSlot + 1) % pingSlots
 	t.wheel[c.slot][c] = struct{}{}
-	t.pending = append(t.pending, pendingJoin{c: c, deadline: s.clock.now() + s.cfg.HandshakeTimeout})
-}
-
-// removeTimersLocked takes c off the wheel. s.mu is held.
-func (s *Server) removeTimersLocked(c *conn) {
-	if w := s.timers.wheel[c.slot]; w != nil {
-		delete(w, c)
-	}
-}
-
-// timerTick is how often runTimers wakes: one wheel slot, or a quarter of
-// the handshake timeout if that is shorter.
-func (s *Server) timerTick() time.Duration {
-	return max(time.Millisecond, min(s.cfg.PingInterval/pingSlots, s.cfg.HandshakeTimeout/4))
+	t.pending = append(t.pending, pendingJoin{c: c, deadline: s.now() + s.cfg.HandshakeTimeout})
 }
 
 // runTimers is the housekeeping goroutine; it returns when Shutdown
 // closes quit.
 func (s *Server) runTimers() {
 	defer s.wg.Done()
-	tick := time.NewTicker(s.timerTick())
+	// Wake once per wheel slot, or every quarter of the handshake timeout
+	// if that is shorter.
+	tick := time.NewTicker(max(time.Millisecond, min(s.cfg.PingInterval/pingSlots, s.cfg.HandshakeTimeout/4)))
 	defer tick.Stop()
 	slotLen := s.cfg.PingInterval / pingSlots
-	visited := s.clock.now() / slotLen // wheel position, in slots since the epoch
+	visited := s.now() / slotLen // wheel position, in slots since the epoch
 	var scratch []*conn
 	for {
 		select {
@@ -100,7 +76,7 @@ func (s *Server) runTimers() {
 			return
 		case <-tick.C:
 		}
-		now := s.clock.now()
+		now := s.now()
 		for ; visited < now/slotLen; visited++ {
 			scratch = s.pingSlot(int((visited+1)%pingSlots), now, scratch[:0])
 		}
@@ -145,23 +121,4 @@ func (s *Server) expireJoins(now time.Duration, scratch []*conn) []*conn {
 		c.handshakeExpired()
 	}
 	return scratch
-}
-
-// requestPing queues a ping for the writer.
-func (c *conn) requestPing() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closing {
-		return
-	}
-	c.pingDue = true
-	c.kickLocked()
-}
-
-// handshakeExpired closes the connection if it has not joined yet.
-func (c *conn) handshakeExpired() {
-	if c.getState() == stateNew {
-		c.fail(proto.Errorf(proto.CodeHandshakeTimeout, "no join message within %v", c.srv.cfg.HandshakeTimeout),
-			wsconn.ClosePolicyViolation)
-	}
 }

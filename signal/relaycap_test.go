@@ -58,7 +58,7 @@ func TestRelayCap(t *testing.T) {
 		t.Errorf("shed_messages_total = %v, want %d", got, shed)
 	}
 	waitFor(t, "overloaded errors counted", func() bool {
-		return testutil.ToFloat64(m.errorsBy[proto.CodeOverloaded]) == float64(overloaded)
+		return testutil.ToFloat64(m.errors.WithLabelValues(proto.CodeOverloaded)) == float64(overloaded)
 	})
 
 	last := 0

@@ -49,37 +49,26 @@ func (r *resumeSigner) mac(payload []byte) []byte {
 	return h.Sum(nil)
 }
 
-// verify checks tok's signature, expiry and room. It reports false for any
-// token it does not accept; the caller then treats the join as a new one.
+// verify checks tok's signature, payload, room and expiry. It reports
+// false for any token it does not accept; the caller then treats the join
+// as a new one.
 func (r *resumeSigner) verify(tok, room string) (resumeClaims, bool) {
 	if len(tok) > maxResumeToken {
 		return resumeClaims{}, false
 	}
-	b64, sig, ok := strings.Cut(tok, ".")
-	if !ok {
-		return resumeClaims{}, false
-	}
+	b64, sig, _ := strings.Cut(tok, ".") // without a ".", the empty MAC does not match
 	enc := base64.RawURLEncoding
 	payload, err1 := enc.DecodeString(b64)
 	mac, err2 := enc.DecodeString(sig)
 	if err1 != nil || err2 != nil || !hmac.Equal(mac, r.mac(payload)) {
 		return resumeClaims{}, false
 	}
-	c, ok := parseResumePayload(string(payload))
-	if !ok || c.Room != room || !r.now().Before(c.Expires) {
-		return resumeClaims{}, false
-	}
-	return c, true
-}
-
-// parseResumePayload splits a signed payload into its claims.
-func parseResumePayload(p string) (resumeClaims, bool) {
-	f := strings.Split(p, "\n")
-	if len(f) != 5 || f[0] != resumeVersion {
+	f := strings.Split(string(payload), "\n")
+	if len(f) != 5 || f[0] != resumeVersion || f[1] != room || !validPeerID(f[2]) {
 		return resumeClaims{}, false
 	}
 	exp, err := strconv.ParseInt(f[4], 10, 64)
-	if err != nil || !validPeerID(f[2]) {
+	if err != nil || !r.now().Before(time.Unix(exp, 0)) {
 		return resumeClaims{}, false
 	}
 	return resumeClaims{Room: f[1], ID: f[2], Name: f[3], Expires: time.Unix(exp, 0)}, true
@@ -89,10 +78,4 @@ func parseResumePayload(p string) (resumeClaims, bool) {
 func validPeerID(id string) bool {
 	b, err := hex.DecodeString(id)
 	return err == nil && len(b) == peerIDBytes && strings.ToLower(id) == id
-}
-
-// graceSeconds is ResumeGrace as the whole seconds put in welcome (at
-// least 1).
-func graceSeconds(d time.Duration) int {
-	return max(1, int((d+time.Second-1)/time.Second))
 }

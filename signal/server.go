@@ -15,7 +15,6 @@ package signal
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -23,6 +22,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/videochat/videochat/signal/internal/wsconn"
 	"github.com/videochat/videochat/signal/proto"
 )
@@ -36,9 +36,8 @@ type Server struct {
 	upgrader    *wsconn.Upgrader
 
 	resumes resumeSigner
-	stats   counters
 	metrics *Metrics
-	clock   serverClock
+	epoch   time.Time // see now
 	// inlineBackend: the Backend promises a non-blocking Send (see
 	// NonBlocking), so directed messages skip the per-call timeout context.
 	inlineBackend   bool
@@ -76,18 +75,23 @@ func New(cfg Config) (*Server, error) {
 		backend:  cfg.Backend,
 		log:      cfg.Logger.With("component", "signal"),
 		metrics:  cfg.Metrics,
-		clock:    serverClock{epoch: time.Now()},
+		epoch:    time.Now(),
 		sessions: make(map[string]*session),
 		rooms:    make(map[string]int),
 		perIP:    make(map[string]int),
 		quit:     make(chan struct{}),
 		resumes:  resumeSigner{secret: cfg.ResumeSecret, ttl: cfg.ResumeTTL, now: time.Now},
 	}
+	if s.metrics == nil {
+		s.metrics = NewMetrics(prometheus.NewRegistry()) // kept, never exported
+	}
 	if s.backend == nil {
 		s.backend = NewMemoryBackend()
 		s.ownsBackend = true
 	}
-	s.inlineBackend = nonBlocking(s.backend)
+	if nb, ok := s.backend.(NonBlocking); ok {
+		s.inlineBackend = nb.NonBlocking()
+	}
 	s.readExtendEvery = min(time.Second, cfg.PongWait/10)
 	if cfg.RelayRate > 0 {
 		s.relayCap = rate.NewLimiter(rate.Limit(cfg.RelayRate), cfg.RelayBurst)
@@ -107,7 +111,10 @@ func New(cfg Config) (*Server, error) {
 // an invalid room name gets a bad-room error and close 1008 after the
 // upgrade. After Shutdown it answers 503.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.isClosed() {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
 		s.metrics.refused(refusedShutdown)
 		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
 		return
@@ -119,7 +126,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ip := remoteIP(r)
 	if !s.admitIP(ip) {
-		s.stats.refusedIP.Add(1)
 		s.metrics.refused(refusedPerIP)
 		s.log.Warn("too many connections from one address", "remote", r.RemoteAddr)
 		http.Error(w, "too many connections from your address", http.StatusTooManyRequests)
@@ -158,7 +164,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // goroutines and returns ctx's error. A Backend the Server created itself is
 // closed last. Calling Shutdown again waits in the same way.
 func (s *Server) Shutdown(ctx context.Context) error {
-	conns := s.stopAccepting()
+	s.mu.Lock()
+	s.closed = true // no more connections
+	s.mu.Unlock()
+	conns := s.snapshot()
 	for _, c := range conns {
 		c.sealForShutdown()
 	}
@@ -181,7 +190,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		<-done
 	}
-	s.metrics.setConns(0)
+	s.metrics.conns.Set(0)
 	if s.ownsBackend {
 		s.closeBackend.Do(func() { s.backendErr = s.backend.Close() })
 		if err == nil {
@@ -194,19 +203,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // refuse says bye to a connection upgraded while the server shut down.
 func (s *Server) refuse(ws *wsconn.Conn) {
 	deadline := time.Now().Add(s.cfg.WriteWait)
-	_ = ws.SetWriteDeadline(deadline)
-	if ws.WriteText(proto.Encode(byeMessage())) == nil {
+	if ws.Begin(deadline) == nil && ws.WriteText(proto.Encode(byeMessage())) == nil && ws.Flush() == nil {
 		_ = ws.WriteClose(wsconn.CloseGoingAway, proto.CodeServerShutdown, deadline)
 	}
 	_ = ws.Close()
-}
-
-// stopAccepting marks the server closed and returns its connections.
-func (s *Server) stopAccepting() []*conn {
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
-	return s.snapshot()
 }
 
 func (s *Server) snapshot() []*conn {
@@ -221,12 +221,6 @@ func (s *Server) snapshot() []*conn {
 	return out
 }
 
-func (s *Server) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
-}
-
 // track registers c and accounts for its reader and for its final close,
 // unless the server is shutting down. The writers that run in between are
 // covered by the second count: it is released by the last of them.
@@ -238,72 +232,27 @@ func (s *Server) track(c *conn) bool {
 	}
 	s.addTimersLocked(c)
 	s.nconns++
-	s.metrics.setConns(s.nconns)
+	s.metrics.conns.Set(float64(s.nconns))
 	s.wg.Add(2)
 	s.mu.Unlock()
-	s.churned()
+	if f := s.cfg.ConnChurn; f != nil {
+		f() // an open, outside the lock
+	}
 	return true
 }
 
 // untrack forgets c; its last writer calls it on the way out.
 func (s *Server) untrack(c *conn) {
 	s.mu.Lock()
-	s.removeTimersLocked(c)
+	delete(s.timers.wheel[c.slot], c) // off the ping wheel
 	s.nconns--
-	s.metrics.setConns(s.nconns)
+	s.metrics.conns.Set(float64(s.nconns))
 	s.releaseIPLocked(c.ip) // with nconns: a dropped count means a free slot
 	s.mu.Unlock()
-	s.churned() // before wg.Done: never after Shutdown returns
+	if f := s.cfg.ConnChurn; f != nil {
+		f() // a close, before wg.Done: never after Shutdown returns
+	}
 	s.wg.Done()
-}
-
-// churned reports a connection opened or closed to Config.ConnChurn.
-func (s *Server) churned() {
-	if s.cfg.ConnChurn != nil {
-		s.cfg.ConnChurn()
-	}
-}
-
-// stamp is the time a frame is handed to a connection, for the relay
-// latency metric (zero without metrics).
-func (s *Server) stamp() time.Duration {
-	if s.metrics == nil {
-		return 0
-	}
-	return s.clock.now()
-}
-
-// readFrame reads one message from r into a pooled buffer; putFrame
-// returns it. The buffer is only used while the message is handled, so an
-// idle connection holds none.
-func (s *Server) readFrame(r io.Reader) (*[]byte, error) {
-	bp := s.frames.Get().(*[]byte)
-	b := (*bp)[:0]
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			*bp = b
-			return bp, nil
-		}
-		if err != nil {
-			*bp = b
-			s.putFrame(bp)
-			return nil, err
-		}
-	}
-}
-
-// putFrame returns a buffer from readFrame to the pool.
-func (s *Server) putFrame(bp *[]byte) {
-	if cap(*bp) > 64<<10 {
-		return // an unusually large message: let it go
-	}
-	*bp = (*bp)[:0]
-	s.frames.Put(bp)
 }
 
 // backendContext bounds one Backend call.

@@ -46,10 +46,6 @@ type session struct {
 	roster roster
 }
 
-func newSession(s *Server, room string, info proto.PeerInfo, canPublish *bool, c *conn) *session {
-	return &session{srv: s, room: room, info: info, canPublish: canPublish, conn: c}
-}
-
 // Deliver implements Sink. It never blocks.
 func (s *session) Deliver(frame []byte) bool {
 	s.mu.Lock()
@@ -79,16 +75,6 @@ func (s *session) setRoster(peers []proto.PeerInfo) {
 	s.roster.set(peers)
 }
 
-// owner returns the attached connection (nil unless attached).
-func (s *session) owner() *conn {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.state != sessAttached {
-		return nil
-	}
-	return s.conn
-}
-
 // detach holds the session after its connection c dropped: frames c had
 // queued but not written, and those that arrive from now on, are buffered
 // until a resume or the end of the grace period. It reports false when c
@@ -105,7 +91,7 @@ func (s *session) detach(c *conn) bool {
 	if len(s.buf) > s.srv.cfg.ResumeBuffer {
 		s.wakeLocked()
 	}
-	s.srv.metrics.setHeld(s.srv.stats.held.Add(1))
+	s.srv.metrics.held.Inc()
 	s.srv.wg.Add(1) // c's goroutines are still counted, so wg is above zero
 	go s.hold(s.wake)
 	return true
@@ -135,28 +121,21 @@ func (s *session) hold(wake <-chan struct{}) {
 	}
 }
 
-// attachment is the result of attach.
-type attachment struct {
-	ok     bool
-	old    *conn            // the live connection c took the session from, if any
-	roster []proto.PeerInfo // the room as the session knows it now
-}
-
 // attach makes c carry the session: a held one is resumed (its buffered
 // frames are delivered to c, which holds them back until its welcome), a
-// live one is taken from its connection. It fails for an ended session.
-func (s *session) attach(c *conn) attachment {
+// live one is taken from its connection, old. It returns the room as the
+// session knows it now, and fails (ok false) for an ended session.
+func (s *session) attach(c *conn) (old *conn, roster []proto.PeerInfo, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var old *conn
 	switch s.state {
 	case sessEnded:
-		return attachment{}
+		return nil, nil, false
 	case sessHeld:
 		if s.woken { // grace over or buffer overflowed: the leave is under way
-			return attachment{}
+			return nil, nil, false
 		}
-		s.srv.metrics.setHeld(s.srv.stats.held.Add(-1))
+		s.srv.metrics.held.Dec()
 		s.wakeLocked()
 	case sessAttached:
 		old = s.conn
@@ -166,7 +145,7 @@ func (s *session) attach(c *conn) attachment {
 		c.Deliver(f)
 	}
 	s.buf = nil
-	return attachment{ok: true, old: old, roster: s.roster.list()}
+	return old, s.roster.list(), true
 }
 
 // leave ends the session for its attached connection c: the peer leaves
@@ -190,7 +169,7 @@ func (s *session) end(from sessState) bool {
 		return false
 	}
 	if from == sessHeld {
-		s.srv.metrics.setHeld(s.srv.stats.held.Add(-1))
+		s.srv.metrics.held.Dec()
 	}
 	s.state, s.conn, s.buf = sessEnded, nil, nil
 	s.mu.Unlock()
@@ -266,7 +245,7 @@ func (s *Server) addSession(sess *session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sessions[sessionKey(sess.room, sess.info.ID)] = sess
-	s.metrics.setPeers(len(s.sessions))
+	s.metrics.peers.Set(float64(len(s.sessions)))
 }
 
 // findSession returns the session of peer id in room, if this server has it.
@@ -283,7 +262,7 @@ func (s *Server) forgetSession(sess *session) {
 	if s.sessions[key] == sess {
 		delete(s.sessions, key)
 	}
-	s.metrics.setPeers(len(s.sessions))
+	s.metrics.peers.Set(float64(len(s.sessions)))
 	s.mu.Unlock()
 	s.releaseRoom(sess.room)
 }

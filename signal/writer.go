@@ -1,7 +1,11 @@
 package signal
 
 import (
+	"bytes"
 	"time"
+
+	"github.com/videochat/videochat/signal/internal/wsconn"
+	"github.com/videochat/videochat/signal/proto"
 )
 
 // The write side of a connection.
@@ -36,10 +40,128 @@ import (
 // reader.
 
 // outFrame is a queued room frame and when it was handed to the
-// connection (for the relay latency metric; zero without metrics).
+// connection (for the relay latency metric; zero for the server's own
+// last words, which it does not observe).
 type outFrame struct {
 	data []byte
 	at   time.Duration
+}
+
+// Deliver implements Sink. It queues frame without blocking; when the queue
+// is full it evicts the connection as a slow consumer and returns false.
+// A connection that is already closing refuses every frame (false).
+func (c *conn) Deliver(frame []byte) bool {
+	at := c.srv.now()
+	c.mu.Lock()
+	// Write the frame here when nothing else is queued or being written,
+	// the connection is neither closing nor holding frames back for a
+	// join, and it has a raw socket for a non-blocking write.
+	if !c.writing && !c.closing && !c.holding && !c.pingDue &&
+		len(c.queue) == 0 && len(c.replies) == 0 && c.ws.CanWriteDirect() {
+		c.writing, c.inFlight = true, 1
+		c.mu.Unlock()
+		c.writeDirect(frame, at)
+		return true
+	}
+	defer c.mu.Unlock()
+	if c.closing {
+		return false
+	}
+	max := c.srv.cfg.SendQueue
+	if c.holding {
+		// Leave one slot for the welcome that goes out first.
+		if len(c.held) < max-1 {
+			c.held = append(c.held, bytes.Clone(frame))
+			return true
+		}
+	} else if len(c.queue)+c.inFlight < max {
+		c.queue = append(c.queue, outFrame{data: bytes.Clone(frame), at: at})
+		c.kickLocked()
+		return true
+	}
+	c.evictLocked()
+	return false
+}
+
+// writeDirect writes frame to the client from the delivering goroutine,
+// which holds the writer role (see the top of the file). It never waits on
+// the client: what a full socket buffer leaves over, an error, and frames
+// queued meanwhile are left to writeLoop, which it starts only then.
+func (c *conn) writeDirect(frame []byte, at time.Duration) {
+	done, err := c.ws.TryWrite(frame)
+	if done {
+		c.srv.metrics.wroteFrame(frame, at, c.srv.now())
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.inFlight = 0
+	c.directErr = err
+	c.flushDue = !done && err == nil
+	if done && !c.killed && !c.pingDue && len(c.queue) == 0 && len(c.replies) == 0 {
+		c.writing = false
+		return
+	}
+	go c.writeLoop()
+}
+
+// reply queues an answer to the client's own message (an error). Replies
+// have their own small queue, and unlike Deliver reply waits for room in it:
+// a client that floods the server with bad messages is slowed down by its
+// own replies (its frames stay unread), and they never crowd out room
+// events. Only readLoop calls it.
+func (c *conn) reply(frame []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for !c.closing && len(c.replies) >= replyQueue {
+		if c.replyWait == nil {
+			c.replyWait = make(chan struct{})
+		}
+		wait := c.replyWait
+		c.mu.Unlock()
+		<-wait // closed by the writer when it takes the replies, or by sealLocked
+		c.mu.Lock()
+	}
+	if c.closing {
+		return
+	}
+	c.replies = append(c.replies, frame)
+	c.kickLocked()
+}
+
+// deliverNow queues frame ahead of any frames held back for a join in
+// progress; it is for the last words before a close (an error, a bye).
+func (c *conn) deliverNow(frame []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	if len(c.queue)+c.inFlight >= c.srv.cfg.SendQueue {
+		c.evictLocked()
+		return
+	}
+	c.queue = append(c.queue, outFrame{data: frame})
+	c.kickLocked()
+}
+
+// requestPing queues a ping for the writer.
+func (c *conn) requestPing() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	c.pingDue = true
+	c.kickLocked()
+}
+
+// evictLocked drops a client that does not read fast enough. c.mu is held.
+func (c *conn) evictLocked() {
+	c.loggerLocked().Warn("evicting slow consumer", "queue", c.srv.cfg.SendQueue)
+	c.srv.metrics.evictions.WithLabelValues(proto.CodeSlowConsumer).Inc()
+	if c.sealLocked(closeReq{code: wsconn.ClosePolicyViolation, reason: proto.CodeSlowConsumer, leave: true}) {
+		c.signalCloseLocked()
+	}
 }
 
 // kickLocked starts the writer unless it runs. c.mu is held.
@@ -114,21 +236,13 @@ func (c *conn) takeLocked(b *writeBatch) bool {
 // write sends a batch: replies first, then room frames, then a ping, with
 // one flush at the end. It stops at the first error.
 func (c *conn) write(b *writeBatch) error {
-	cfg := &c.srv.cfg
-	deadline := time.Now().Add(cfg.WriteWait)
-	c.ws.Begin()
-	err := c.ws.SetWriteDeadline(deadline)
-	for _, f := range b.replies {
-		if err != nil {
-			break
-		}
-		err = c.ws.WriteText(f)
+	deadline := time.Now().Add(c.srv.cfg.WriteWait)
+	err := c.ws.Begin(deadline)
+	for i := 0; err == nil && i < len(b.replies); i++ {
+		err = c.ws.WriteText(b.replies[i])
 	}
-	for _, f := range b.frames {
-		if err != nil {
-			break
-		}
-		err = c.ws.WriteText(f.data)
+	for i := 0; err == nil && i < len(b.frames); i++ {
+		err = c.ws.WriteText(b.frames[i].data)
 	}
 	if err == nil && b.ping {
 		err = c.ws.WritePing(deadline)
@@ -137,9 +251,23 @@ func (c *conn) write(b *writeBatch) error {
 		err = ferr
 	}
 	if err == nil {
-		c.srv.metrics.written(b, c.srv.clock.now())
+		c.srv.metrics.written(b, c.srv.now())
 	}
 	return err
+}
+
+// writeFailed closes the connection after a failed write. A close frame
+// sent before it means the reader has just answered the client's close
+// frame (gorilla echoes it from the reader): the client left on purpose,
+// and the reader takes the peer out of its room. Any other error means
+// the connection broke.
+func (c *conn) writeFailed(err error) {
+	c.logger().Debug("write failed", "err", err)
+	if wsconn.IsCloseSent(err) {
+		c.closeWith(closeReq{})
+		return
+	}
+	c.connLost()
 }
 
 // wakeReplierLocked wakes a reader waiting for room in the reply queue.
@@ -163,8 +291,12 @@ func (c *conn) finish() {
 		c.leaveRoom() // a close for abuse: the room hears of it now
 	}
 	cfg := &c.srv.cfg
-	if req.graceful {
-		c.flush()
+	var b writeBatch
+	c.mu.Lock()
+	pending := req.graceful && c.takeLocked(&b)
+	c.mu.Unlock()
+	if pending {
+		_ = c.write(&b) // what is still queued, for a graceful close
 	}
 	if req.code != 0 {
 		wait := cfg.WriteWait
@@ -191,43 +323,16 @@ func (c *conn) finish() {
 	c.mu.Unlock()
 }
 
-// flush writes what is still queued, for a graceful close.
-func (c *conn) flush() {
-	var b writeBatch
-	c.mu.Lock()
-	ok := c.takeLocked(&b)
-	c.mu.Unlock()
-	if ok {
-		_ = c.write(&b)
-	}
-}
-
-// mayWriteDirectLocked reports whether Deliver may write a frame itself:
-// nothing else is queued or being written, the connection is neither
-// closing nor holding frames back for a join, and it has a raw socket for
-// a non-blocking write. c.mu is held.
-func (c *conn) mayWriteDirectLocked() bool {
-	return !c.writing && !c.closing && !c.holding && !c.pingDue &&
-		len(c.queue) == 0 && len(c.replies) == 0 && c.ws.CanWriteDirect()
-}
-
-// writeDirect writes frame to the client from the delivering goroutine,
-// which holds the writer role (see the top of the file). It never waits on
-// the client: what a full socket buffer leaves over, an error, and frames
-// queued meanwhile are left to writeLoop, which it starts only then.
-func (c *conn) writeDirect(frame []byte, at time.Duration) {
-	done, err := c.ws.TryWrite(frame)
-	if done {
-		c.srv.metrics.wroteFrame(frame, at, c.srv.clock.now())
-	}
+// takeQueued removes and returns the room frames queued but not yet
+// taken by the writer, for a session that is being held after the
+// connection dropped. The caller holds the session's lock.
+func (c *conn) takeQueued() [][]byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.inFlight = 0
-	c.directErr = err
-	c.flushDue = !done && err == nil
-	if done && !c.killed && !c.pingDue && len(c.queue) == 0 && len(c.replies) == 0 {
-		c.writing = false
-		return
+	out := make([][]byte, len(c.queue))
+	for i, f := range c.queue {
+		out[i] = f.data
 	}
-	go c.writeLoop()
+	c.queue = nil
+	return out
 }

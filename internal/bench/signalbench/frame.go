@@ -2,10 +2,10 @@ package signalbench
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"strconv"
 
+	"github.com/videochat/videochat/internal/wstest"
 	"github.com/videochat/videochat/signal/proto"
 )
 
@@ -36,29 +36,9 @@ func newCandidateTemplate(to string) template {
 		SDPMid:    &mid,
 	}}
 	payload := proto.Encode(m)
-	frame := appendClientFrame(nil, payload)
+	frame := wstest.ClientFrame(nil, payload)
 	at := bytes.Index(frame, tsMarker)
 	return template{frame: frame, tsOff: at + len(tsMarker)}
-}
-
-// appendClientFrame appends payload as one masked text frame (FIN set,
-// all-zero masking key) to dst.
-func appendClientFrame(dst, payload []byte) []byte {
-	const finText = 0x81
-	const maskBit = 0x80
-	n := len(payload)
-	switch {
-	case n < 126:
-		dst = append(dst, finText, maskBit|byte(n))
-	case n <= 0xffff:
-		dst = append(dst, finText, maskBit|126)
-		dst = binary.BigEndian.AppendUint16(dst, uint16(n))
-	default:
-		dst = append(dst, finText, maskBit|127)
-		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
-	}
-	dst = append(dst, 0, 0, 0, 0) // masking key
-	return append(dst, payload...)
 }
 
 // appendStamped appends t's frame with timestamp ts to dst.
@@ -140,5 +120,5 @@ func kindOf(payload []byte) frameKind {
 // joinFrame is the client frame of a join message for peer index i.
 func joinFrame(i int) []byte {
 	m := proto.Message{Type: proto.TypeJoin, Version: proto.Version, Name: "bench-" + strconv.Itoa(i)}
-	return appendClientFrame(nil, proto.Encode(m))
+	return wstest.ClientFrame(nil, proto.Encode(m))
 }

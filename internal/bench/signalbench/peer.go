@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/videochat/videochat/internal/wstest"
 )
 
 // peer is one generated client. Its reader goroutine owns the gorilla
@@ -52,7 +53,7 @@ func (p *peer) setWriteDeadline(t time.Time) {
 
 // pong answers a server ping with a masked pong frame.
 func (p *peer) pong(data string) error {
-	frame := appendClientFrame(nil, []byte(data))
+	frame := wstest.ClientFrame(nil, []byte(data))
 	frame[0] = 0x8A // FIN + pong
 	return p.write(frame)
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/videochat/videochat/signal"
 )
 
@@ -22,12 +24,15 @@ func startSignal(t *testing.T, maxPeers int) Target {
 func startSignalConfig(t *testing.T, cfg signal.Config) Target {
 	t.Helper()
 	cfg.Logger = slog.New(slog.DiscardHandler)
+	reg := prometheus.NewRegistry()
+	cfg.Metrics = signal.NewMetrics(reg)
 	srv, err := signal.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws/{room}", srv)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	hs := httptest.NewServer(mux)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -39,7 +44,7 @@ func startSignalConfig(t *testing.T, cfg signal.Config) Target {
 	})
 	return Target{URL: hs.URL,
 		Goroutines: func() (int, error) { return runtime.NumGoroutine(), nil },
-		Shed:       func() (int, error) { return int(srv.Stats().Shed), nil },
+		Shed:       func() (int, error) { return Shed(hs.URL) },
 	}
 }
 

@@ -24,7 +24,7 @@ import (
 // and an idle connection holds no write buffer.
 type batchConn struct {
 	net.Conn
-	raw  syscall.RawConn // for waitReadable; nil if the conn has none
+	raw  syscall.RawConn // for Wait and tryWrite; nil if the conn has none
 	pool *sync.Pool      // of *[]byte, shared by the Server's connections
 	rs   readState       // the read side, used by the reader only (readahead.go)
 
@@ -57,13 +57,6 @@ const maxBatch = 64 << 10
 
 // errAborted reports a batch dropped because the connection is closing.
 var errAborted = errors.New("wsconn: write aborted, connection closing")
-
-// begin starts collecting writes.
-func (b *batchConn) begin() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.batching = true
-}
 
 // Write implements net.Conn.
 func (b *batchConn) Write(p []byte) (int, error) {

@@ -51,8 +51,7 @@ import (
 
 // Message types and close codes (RFC 6455 sections 5.6 and 7.4.1).
 const (
-	TextMessage   = websocket.TextMessage
-	BinaryMessage = websocket.BinaryMessage
+	TextMessage = websocket.TextMessage
 	// PongMessage is what Next returns for a pong it consumed below gorilla.
 	PongMessage = websocket.PongMessage
 
@@ -111,16 +110,11 @@ func NewUpgrader(cfg Config) *Upgrader {
 // Upgrade performs the WebSocket handshake. On error the upgrader has
 // answered with an HTTP error already.
 func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request) (*Conn, error) {
-	if u.plain {
-		ws, err := u.up.Upgrade(w, r, nil)
-		if err != nil {
-			return nil, err
-		}
-		return &Conn{ws: ws}, nil // b stays zero
-	}
 	c := &Conn{}
-	hj := &batchHijacker{ResponseWriter: w, pool: u.pool, bc: &c.b}
-	ws, err := u.up.Upgrade(hj, r, nil)
+	if !u.plain { // gorilla hijacks c.b, a batchConn; on the plain path b stays zero
+		w = &batchHijacker{ResponseWriter: w, pool: u.pool, bc: &c.b}
+	}
+	ws, err := u.up.Upgrade(w, r, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -146,9 +140,6 @@ type Conn struct {
 // tricks reports whether the connection runs over its batchConn (not the
 // plain path).
 func (c *Conn) tricks() bool { return c.b.Conn != nil }
-
-// ErrAborted reports a write dropped because the connection is closing.
-var ErrAborted = errAborted
 
 // Read side: the connection's reader only.
 
@@ -197,17 +188,7 @@ func (c *Conn) HandOff(mark *StackMark) bool {
 	return true
 }
 
-// Wait returns when the client has sent something, the connection has
-// failed or the read deadline has passed; Next then returns the frame or
-// the error. It parks the caller with a shallow stack (readahead.go). On
-// the plain path it returns at once (Next waits, inside gorilla).
-func (c *Conn) Wait() {
-	if c.tricks() {
-		c.b.waitReadable()
-	}
-}
-
-// Next returns the next data frame: its type (TextMessage or
+// Next returns the next data frame: its type (TextMessage or gorilla's
 // BinaryMessage) and a reader of its payload, valid until the next call.
 // A pong consumed below gorilla is returned as PongMessage with a nil
 // reader, after its handler has run: the reader goes back to its Wait.
@@ -219,24 +200,17 @@ func (c *Conn) Next() (int, io.Reader, error) {
 	return c.ws.NextReader()
 }
 
-// Unframed returns the socket for a reader that only discards what the
-// client still sends after reading ended (the frame checks would refuse
-// it after a protocol violation).
-func (c *Conn) Unframed() net.Conn {
-	if !c.tricks() {
-		return c.ws.NetConn()
-	}
-	return c.b.unframed()
-}
-
 // Write side: the one writer only.
 
-// Begin starts a batch: what is written until Flush goes out with one
-// write(2).
-func (c *Conn) Begin() {
+// Begin starts a batch that must be written by the given deadline: what
+// is written until Flush goes out with one write(2).
+func (c *Conn) Begin(deadline time.Time) error {
 	if c.tricks() {
-		c.b.begin()
+		c.b.mu.Lock()
+		c.b.batching = true
+		c.b.mu.Unlock()
 	}
+	return c.ws.SetWriteDeadline(deadline) // in a batch: the flush's
 }
 
 // Flush ends the batch and writes it.
@@ -246,10 +220,6 @@ func (c *Conn) Flush() error {
 	}
 	return c.b.flush()
 }
-
-// SetWriteDeadline sets the deadline of the writes (inside a batch: of
-// its flush).
-func (c *Conn) SetWriteDeadline(t time.Time) error { return c.ws.SetWriteDeadline(t) }
 
 // WriteText writes p as one text message.
 func (c *Conn) WriteText(p []byte) error {
@@ -285,7 +255,7 @@ func (c *Conn) CanWriteDirect() bool { return c.tricks() && c.b.raw != nil }
 func (c *Conn) TryWrite(payload []byte) (bool, error) { return c.b.tryWrite(payload) }
 
 // Abort makes a write stuck on a client that does not read fail now, and
-// makes later data writes fail with ErrAborted (close frames still go
+// makes later data writes fail (close frames still go
 // out). It never blocks.
 func (c *Conn) Abort() {
 	if c.tricks() {
@@ -319,17 +289,24 @@ const (
 )
 
 // Classify says why the error from Next ended reading; for EndViolation
-// it also returns the reason to send with close 1002.
+// it also returns the reason to send with close 1002. gorilla reports a
+// connection that ended without a close frame as close 1006: a drop, like
+// a network error, a deadline (net.Error) or the end of the stream.
 func Classify(err error) (End, string) {
 	var pe protocolError
+	var ce *websocket.CloseError
+	var ne net.Error
 	switch {
 	case errors.Is(err, websocket.ErrReadLimit):
 		return EndTooLarge, ""
-	case isCloseFrame(err):
+	case errors.As(err, &ce):
+		if ce.Code == websocket.CloseAbnormalClosure {
+			return EndDrop, ""
+		}
 		return EndClosed, ""
 	case errors.As(err, &pe):
 		return EndViolation, string(pe)
-	case isDrop(err):
+	case errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return EndDrop, ""
 	}
 	return EndBadClose, ""
@@ -338,20 +315,3 @@ func Classify(err error) (End, string) {
 // IsCloseSent reports whether a write failed because a close frame went
 // out before it: the reader has just echoed the client's close frame.
 func IsCloseSent(err error) bool { return errors.Is(err, websocket.ErrCloseSent) }
-
-// isDrop reports whether a read error means that the connection broke:
-// a network error or deadline (net.Error), or the end of the stream
-// without a close frame (gorilla reports it as close 1006).
-func isDrop(err error) bool {
-	var ne net.Error
-	var ce *websocket.CloseError
-	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		(errors.As(err, &ce) && ce.Code == websocket.CloseAbnormalClosure)
-}
-
-// isCloseFrame reports whether err reports a close frame from the client
-// (gorilla reports a connection that ended without one as 1006).
-func isCloseFrame(err error) bool {
-	var ce *websocket.CloseError
-	return errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure
-}

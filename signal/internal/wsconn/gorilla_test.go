@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/videochat/videochat/signal/internal/wstest"
+	"github.com/videochat/videochat/internal/wstest"
 
 	"github.com/gorilla/websocket"
 )
@@ -236,7 +236,8 @@ func TestGorillaEchoesCloseFromReader(t *testing.T) {
 	v := tricksPair(t, false)
 	clientClose(t, v.client)
 	v.server.Wait()
-	if _, _, err := v.server.Next(); !isCloseFrame(err) {
+	_, _, err = v.server.Next()
+	if end, _ := Classify(err); end != EndClosed {
 		t.Fatalf("Next after the client's close: %v", err)
 	}
 	if _, err := v.server.TryWrite([]byte("late")); !IsCloseSent(err) {
@@ -513,7 +514,9 @@ func TestLongTextIsNotAClose(t *testing.T) {
 	u := tricksPair(t, false)
 	p := []byte(strings.Repeat("∈", 2000)) // e2 88 88: 0x88 at every split
 	for split := writeBufferSize; split < writeBufferSize+3; split++ {
-		u.server.Begin()
+		if err := u.server.Begin(time.Now().Add(ioTimeout)); err != nil {
+			t.Fatal(err)
+		}
 		if err := u.server.WriteText(p[:split+100]); err != nil {
 			t.Fatal(err)
 		}

@@ -13,7 +13,7 @@ import (
 // The read side of batchConn keeps an idle connection's reader goroutine
 // small. Gorilla parks the reader deep in its own call chain while it
 // waits for the next frame, which keeps the goroutine's stack at 4 KiB;
-// the reader instead waits in Conn.Wait (waitReadable), a few frames
+// the reader instead waits in Conn.Wait, a few frames
 // deep, so the runtime shrinks the stack of an idle reader to the
 // minimum. For that to be safe the reader must know that gorilla's buffer
 // holds no complete frame when it waits, so batchConn reads ahead into a
@@ -33,8 +33,8 @@ import (
 type readState struct {
 	rbuf *[]byte // bytes read ahead, pooled; nil when none are left
 	roff int     // how much of *rbuf has been handed out
-	rerr error   // error met by waitReadable, for the next Read
-	// readFn is waitReadable's read(2), made once so that a wait
+	rerr error   // error met by Wait, for the next Read
+	// readFn is Wait's read(2), made once so that a wait
 	// allocates no closure.
 	readFn func(fd uintptr) bool
 
@@ -57,11 +57,14 @@ func (b *batchConn) buffered() bool {
 	return b.rs.rbuf != nil || b.rs.rerr != nil
 }
 
-// waitReadable returns when the socket has data (read ahead into the
-// buffer), has failed, or has reached its read deadline; the next Read
-// returns the data or the error. It parks the caller with a shallow stack.
-func (b *batchConn) waitReadable() {
-	if b.buffered() || b.raw == nil {
+// Wait returns when the client has sent something (read ahead into the
+// buffer), the connection has failed or the read deadline has passed;
+// Next then returns the frame or the error. It parks the caller with a
+// shallow stack. On the plain path it returns at once (Next waits, inside
+// gorilla).
+func (c *Conn) Wait() {
+	b := &c.b
+	if !c.tricks() || b.buffered() || b.raw == nil {
 		return
 	}
 	if b.rs.readFn == nil {
@@ -122,17 +125,19 @@ func (b *batchConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// unframed drops the bytes read ahead and returns the socket itself, for
-// a reader that only discards what is left of a stream it no longer
-// parses (after a protocol violation the frame checks would refuse it).
-func (b *batchConn) unframed() net.Conn {
-	if buf := b.rs.rbuf; buf != nil {
-		*buf = (*buf)[:0]
-		b.pool.Put(buf)
-		b.rs.rbuf = nil
+// Unframed drops the bytes read ahead and returns the socket itself, for
+// a reader that only discards what the client still sends after reading
+// ended (after a protocol violation the frame checks would refuse it).
+func (c *Conn) Unframed() net.Conn {
+	if !c.tricks() {
+		return c.ws.NetConn()
 	}
-	b.rs.rerr = nil
-	return b.Conn
+	if buf := c.b.rs.rbuf; buf != nil {
+		c.b.putBuf(buf)
+		c.b.rs.rbuf = nil
+	}
+	c.b.rs.rerr = nil
+	return c.b.Conn
 }
 
 // consumed marks n more bytes read ahead as used and returns the buffer to
@@ -140,8 +145,7 @@ func (b *batchConn) unframed() net.Conn {
 func (b *batchConn) consumed(n int) {
 	if b.rs.roff += n; b.rs.roff == len(*b.rs.rbuf) {
 		buf := b.rs.rbuf
-		*buf = (*buf)[:0]
-		b.pool.Put(buf)
+		b.putBuf(buf)
 		b.rs.rbuf = nil
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/videochat/videochat/signal/internal/wstest"
+	"github.com/videochat/videochat/internal/wstest"
 )
 
 // maskedFrame is a client frame: first byte b0, payload masked with the

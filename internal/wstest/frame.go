@@ -1,6 +1,6 @@
-// Package wstest builds raw WebSocket client frames for the tests and
-// benchmarks of signal and its transport (signal/internal/wsconn), which
-// write bytes straight to a socket to leave the client library out.
+// Package wstest builds raw WebSocket client frames for the signalling
+// server's tests and for its load generator (videochat bench signal),
+// which write bytes straight to a socket to leave a client library out.
 package wstest
 
 import "encoding/binary"
