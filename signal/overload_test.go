@@ -280,11 +280,12 @@ func floodOnce(ws *websocket.Conn, w proto.Message, stop <-chan struct{}, st *fl
 func TestOverload(t *testing.T) {
 	const flooders, rooms, duration = 50, 10, 3 * time.Second
 	// The flooders run in this process and share its two CPUs with the
-	// server. The 1 s bound is checked by the plain run; under the race
-	// detector everything is 5–10x slower and a loaded CI machine adds its
-	// own delays, so there the bound only catches a stall (the failure this
-	// test exists for: a router and a queue waiting on each other for good).
-	maxLatency := time.Second
+	// server, and a loaded CI machine adds its own delays (a 1 s bound
+	// failed at load 50), so the bound only catches a stall: the failure
+	// this test exists for, a router and a queue waiting on each other for
+	// good. How fast a join and relay are under load is measured by
+	// `videochat bench signal` (BENCHMARKS.md), not here.
+	maxLatency := 5 * time.Second
 	if raceEnabled {
 		maxLatency = 20 * time.Second
 	}
