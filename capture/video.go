@@ -78,9 +78,11 @@ func (v *liveVideo) run(stop <-chan struct{}, t *track) error {
 	}
 	start := time.Now()
 	for {
-		if _, err := pace.waitOrStop(stop); err != nil {
+		skipped, err := pace.waitOrStop(stop)
+		if err != nil {
 			return nil
 		}
+		woke := time.Now()
 		img, err := src.Read()
 		if err != nil {
 			return err
@@ -88,6 +90,12 @@ func (v *liveVideo) run(stop <-chan struct{}, t *track) error {
 		now := time.Now()
 		if err := st.encodeAll(img, now.Sub(start), now, fps); err != nil {
 			return err
+		}
+		if took := time.Since(now); pace != nil && took > pace.interval {
+			v.log.Debug("video encode slower than the frame interval", "encode_ms", took.Milliseconds())
+		}
+		if skipped > 0 {
+			v.log.Debug("video pipeline late: frames skipped", "skipped", skipped, "read_ms", now.Sub(woke).Milliseconds(), "encode_ms", time.Since(now).Milliseconds())
 		}
 	}
 }

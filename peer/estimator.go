@@ -29,6 +29,20 @@ package peer
 // the ramp back to gcc's own target, which has by then fallen to 0.85 ×
 // the rate the receiver saw (gcc's decrease).
 //
+// Loss that does not come from our rate is not congestion. A link that
+// always loses a few percent (radio, a lossy relay) keeps every window in
+// the GCC draft's 2–10 % "hold" band: a target cut once (a burst over
+// 10 %, common when the machine is loaded) then never rises again, and
+// the ramp, which a loss window would stop, never starts: measured here,
+// a sender stuck at 170 kbit/s, half size and half frame rate, for the
+// whole call on a 5 % loss link with plenty of capacity. So estimator
+// learns the link's usual loss (baseLoss, an average over windows, each
+// counted at most lossDecrease) and judges a window against it: a window
+// no more than lossIncrease above the usual loss raises the target and is
+// no congestion signal; over lossDecrease still cuts (libwebrtc's
+// loss-based v2 similarly separates the link's inherent loss from loss
+// that grows with the rate).
+//
 // The estimate is min(max(delay-based, ramp), loss-based); the pacer
 // follows it.
 
@@ -47,6 +61,8 @@ const (
 	lossIncrease = 0.02
 	lossDecrease = 0.10
 	lossGrowth   = 1.25 // per clean window: pion's 5 % per 200 ms
+	// baseLossWeight is the weight of a new window in baseLoss.
+	baseLossWeight = 0.25
 
 	startGrowth    = 1.0 // per second, before the first congestion signal
 	quietGrowth    = 0.5 // per second, past the last capacity without a signal
@@ -66,6 +82,7 @@ type estimator struct {
 	windowStart time.Time
 	got, lost   int
 	lastLoss    float64
+	baseLoss    float64 // the link's usual loss (see the file comment)
 
 	ramp       int       // the ramp's target (0: none, gcc's own)
 	congested  bool      // a congestion signal was ever seen
@@ -111,7 +128,7 @@ func (e *estimator) WriteRTCP(pkts []rtcp.Packet, attr interceptor.Attributes) e
 func (e *estimator) updateRamp(now time.Time, d int, overuse bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if overuse || (e.lastDelay > 0 && d < e.lastDelay) || e.lastLoss >= lossIncrease {
+	if overuse || (e.lastDelay > 0 && d < e.lastDelay) || e.lossSignal(e.lastLoss) {
 		if now.Sub(e.lastSignal) >= quietAfter || !e.congested { // the first signal of a congestion
 			e.capacity = max(e.ramp, e.lastDelay, d)
 		}
@@ -149,12 +166,20 @@ func (e *estimator) addLoss(got, lost int, now time.Time) {
 	loss := float64(e.lost) / float64(n)
 	e.lastLoss = loss
 	switch {
-	case loss < lossIncrease:
-		e.lossTarget = min(int(float64(e.lossTarget)*lossGrowth), e.max)
 	case loss > lossDecrease:
 		e.lossTarget = max(int(float64(min(e.lossTarget, e.delayTarget()))*(1-0.5*loss)), e.min)
+	case !e.lossSignal(loss):
+		e.lossTarget = min(int(float64(e.lossTarget)*lossGrowth), e.max)
 	}
+	e.baseLoss += baseLossWeight * (min(loss, lossDecrease) - e.baseLoss)
 	e.windowStart, e.got, e.lost = now, 0, 0
+}
+
+// lossSignal reports whether a window's loss is congestion: over
+// lossDecrease, or more than lossIncrease above the link's usual loss.
+// Callers hold mu.
+func (e *estimator) lossSignal(loss float64) bool {
+	return loss > lossDecrease || loss >= e.baseLoss+lossIncrease
 }
 
 // delayTarget is gcc's delay-based target.

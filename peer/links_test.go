@@ -113,10 +113,13 @@ func TestPacerSendsRTXAndAudioFirst(t *testing.T) {
 	}
 }
 
-// TestEstimatorHoldsUnderRandomLoss: steady 5 % loss judged per window
-// neither raises nor cuts the loss-based target; 20 % cuts it; a clean
-// link raises it again.
-func TestEstimatorHoldsUnderRandomLoss(t *testing.T) {
+// TestEstimatorUnderRandomLoss: loss above the link's usual level holds
+// the loss-based target (a new 5 % at first), over 10 % cuts it; steady
+// 5 % loss, once it is the link's usual loss, raises it again, so a
+// target cut by a burst recovers on a link that always loses a little
+// (before: held there for good, and the ramp with it); a clean link
+// raises it too.
+func TestEstimatorUnderRandomLoss(t *testing.T) {
 	e, err := newEstimator(500_000, 80_000, 1_000_000, kinds{})
 	if err != nil {
 		t.Fatal(err)
@@ -137,20 +140,48 @@ func TestEstimatorHoldsUnderRandomLoss(t *testing.T) {
 		defer e.mu.Unlock()
 		return e.lossTarget
 	}
+	signal := func() bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return e.lossSignal(e.lastLoss)
+	}
 	e.addLoss(0, 0, now) // opens the first window
+	for range 3 {
+		window(19, 1)
+	}
+	if got := read(); got != 500_000 || !signal() {
+		t.Errorf("a new 5%% loss: target %d (signal %v), want it held at 500000 and a congestion signal", got, signal())
+	}
 	for range 5 {
 		window(19, 1)
 	}
-	if got := read(); got != 500_000 {
-		t.Errorf("5%% loss moved the loss target to %d", got)
+	if got := read(); got <= 500_000 || signal() {
+		t.Errorf("5%% loss as usual: target %d (signal %v), want it raised and no congestion signal", got, signal())
 	}
+	e.mu.Lock()
+	e.lossTarget = 300_000
+	e.mu.Unlock()
 	window(16, 4)
-	if got := read(); got >= 500_000 {
-		t.Errorf("20%% loss left the loss target at %d", got)
-	}
 	cut := read()
+	if cut >= 300_000 {
+		t.Errorf("20%% loss left the loss target at %d", cut)
+	}
+	for range 4 {
+		window(19, 1)
+	}
+	if got := read(); got <= 300_000 {
+		t.Errorf("steady 5%% loss after a burst: loss target %d, want it back above 300000 (cut to %d)", got, cut)
+	}
+	held := read()
+	window(23, 2) // 8 %: 3 points above the usual loss
+	if got := read(); got != held || !signal() {
+		t.Errorf("8%% on a 5%% link: target %d → %d (signal %v), want it held and a signal", held, got, signal())
+	}
+	e.mu.Lock()
+	e.lossTarget = 300_000
+	e.mu.Unlock()
 	window(20, 0)
-	if got := read(); got <= cut {
+	if got := read(); got <= 300_000 {
 		t.Errorf("a clean window left the loss target at %d", got)
 	}
 }
