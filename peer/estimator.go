@@ -47,6 +47,7 @@ package peer
 // follows it.
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
@@ -196,6 +197,13 @@ func (e *estimator) GetTargetBitrate() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return max(min(max(d, e.ramp), e.lossTarget), e.min)
+}
+
+// debugState is the estimator's own state, for the debug log.
+func (e *estimator) debugState() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return fmt.Sprintf("loss_target=%d loss=%.3f base_loss=%.3f ramp=%d congested=%v", e.lossTarget, e.lastLoss, e.baseLoss, e.ramp, e.congested)
 }
 
 // loss returns the loss fraction of the last full window.
