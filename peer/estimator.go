@@ -43,8 +43,24 @@ package peer
 // loss-based v2 similarly separates the link's inherent loss from loss
 // that grows with the rate).
 //
-// The estimate is min(max(delay-based, ramp), loss-based); the pacer
-// follows it.
+// A standing queue is congestion too. gcc's delay-based part reacts to
+// the delay's trend against an adaptive threshold, which grows with the
+// delay's noise: on a loaded machine (every timestamp jittery) it
+// stopped seeing a bottleneck's queue fill, the target sat at 330–450
+// kbit/s on a 500 kbit/s link with the 400 ms tbf queue full, and the
+// receiver froze for 1–1.5 s at a time, frames arriving in bursts.
+// estimator therefore also watches the round trip from the receiver's
+// reports (LSR/DLSR): more than queueDelayLimit over the lowest round
+// trip of the last minRTTWindow means packets wait in a queue, and cuts
+// the queue-based target to queueBackoff × the current estimate (at most
+// once per queueCutEvery, the time a cut needs to drain it); while the
+// round trip stays near its floor that target grows by queueGrowth per
+// second, and by quietGrowth once it has stayed there queueQuietAfter
+// (the queue is gone: gcc and the ramp lead again). A queue is a
+// congestion signal for the ramp.
+//
+// The estimate is min(max(delay-based, ramp), loss-based, queue-based);
+// the pacer follows it.
 
 import (
 	"fmt"
@@ -70,6 +86,13 @@ const (
 	quietAfter     = time.Second
 	capacityMargin = 1.1
 	maxGrowStep    = 200 * time.Millisecond // longest gap counted between two feedbacks
+
+	queueDelayLimit = 150 * time.Millisecond
+	queueBackoff    = 0.85
+	queueCutEvery   = time.Second
+	queueGrowth     = 0.08 // per second
+	queueQuietAfter = 3 * time.Second
+	minRTTWindow    = 30 * time.Second
 )
 
 // estimator implements cc.BandwidthEstimator around gcc.SendSideBWE.
@@ -91,6 +114,20 @@ type estimator struct {
 	lastSignal time.Time // of the last congestion signal
 	lastDelay  int       // gcc's delay-based target at the last feedback
 	lastGrow   time.Time
+
+	queueTarget int           // the queue-based target (see the file comment)
+	minRTT      [2]rttFloor   // lowest round trip of this and the previous minRTTWindow
+	lastRTT     time.Duration // from the last receiver report
+	queueCut    time.Time     // when queueTarget was last cut
+	queueGrow   time.Time     // when queueTarget last grew
+	queued      bool          // the last round trip showed a queue
+	queueGone   time.Time     // when the round trip came back near its floor
+}
+
+// rttFloor is the lowest round trip seen since start.
+type rttFloor struct {
+	start time.Time
+	rtt   time.Duration
 }
 
 func newEstimator(start, lo, hi int, kinds streamKinds) (*estimator, error) {
@@ -106,20 +143,32 @@ func newEstimator(start, lo, hi int, kinds streamKinds) (*estimator, error) {
 		_ = p.Close()
 		return nil, err
 	}
-	return &estimator{SendSideBWE: bwe, pacer: p, min: lo, max: hi, lossTarget: hi}, nil
+	return &estimator{SendSideBWE: bwe, pacer: p, min: lo, max: hi, lossTarget: hi, queueTarget: hi}, nil
 }
 
 // WriteRTCP feeds gcc and counts TWCC losses.
 func (e *estimator) WriteRTCP(pkts []rtcp.Packet, attr interceptor.Attributes) error {
+	now := time.Now()
 	for _, p := range pkts {
-		if fb, ok := p.(*rtcp.TransportLayerCC); ok {
-			got, lost := twccCounts(fb)
-			e.addLoss(got, lost, time.Now())
+		var reports []rtcp.ReceptionReport
+		switch p := p.(type) {
+		case *rtcp.TransportLayerCC:
+			got, lost := twccCounts(p)
+			e.addLoss(got, lost, now)
+		case *rtcp.ReceiverReport:
+			reports = p.Reports
+		case *rtcp.SenderReport:
+			reports = p.Reports
+		}
+		for _, r := range reports {
+			if rtt, ok := reportRTT(r, now); ok {
+				e.addRTT(rtt, now)
+			}
 		}
 	}
 	err := e.SendSideBWE.WriteRTCP(pkts, attr)
 	st := e.SendSideBWE.GetStats()
-	e.updateRamp(time.Now(), e.delayTarget(), st["usage"] == "overuse" || st["state"] == "decrease")
+	e.updateRamp(now, e.delayTarget(), st["usage"] == "overuse" || st["state"] == "decrease")
 	e.pacer.setRate(e.GetTargetBitrate())
 	return err
 }
@@ -129,7 +178,7 @@ func (e *estimator) WriteRTCP(pkts []rtcp.Packet, attr interceptor.Attributes) e
 func (e *estimator) updateRamp(now time.Time, d int, overuse bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if overuse || (e.lastDelay > 0 && d < e.lastDelay) || e.lossSignal(e.lastLoss) {
+	if overuse || (e.lastDelay > 0 && d < e.lastDelay) || e.lossSignal(e.lastLoss) || e.queued {
 		if now.Sub(e.lastSignal) >= quietAfter || !e.congested { // the first signal of a congestion
 			e.capacity = max(e.ramp, e.lastDelay, d)
 		}
@@ -183,6 +232,68 @@ func (e *estimator) lossSignal(loss float64) bool {
 	return loss > lossDecrease || loss >= e.baseLoss+lossIncrease
 }
 
+// reportRTT is the round trip a reception report shows (RFC 3550 6.4.1:
+// now − LSR − DLSR, in 1/65536 s); false when the report has no sender
+// report to refer to or the result is not plausible.
+func reportRTT(r rtcp.ReceptionReport, now time.Time) (time.Duration, bool) {
+	if r.LastSenderReport == 0 {
+		return 0, false
+	}
+	mid := uint32(toNTP(now) >> 16)
+	units := mid - r.LastSenderReport - r.Delay // modular: the clock wraps
+	rtt := time.Duration(uint64(units) * uint64(time.Second) >> 16)
+	if units > 10<<16 { // negative or over 10 s: a bogus report
+		return 0, false
+	}
+	return rtt, true
+}
+
+// toNTP is t as a 64-bit NTP timestamp (pion's sender reports use the
+// wall clock the same way).
+func toNTP(t time.Time) uint64 {
+	const ntpEpochOffset = 2208988800 // 1900 to 1970, seconds
+	s := uint64(t.Unix()) + ntpEpochOffset
+	frac := uint64(t.Nanosecond()) << 32 / uint64(time.Second)
+	return s<<32 | frac
+}
+
+// addRTT takes a round trip from a receiver report: it keeps the floor
+// and moves the queue-based target.
+func (e *estimator) addRTT(rtt time.Duration, now time.Time) {
+	target := e.GetTargetBitrate()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.minRTT[0].start.IsZero() || now.Sub(e.minRTT[0].start) >= minRTTWindow {
+		e.minRTT[1], e.minRTT[0] = e.minRTT[0], rttFloor{start: now, rtt: rtt}
+	}
+	e.minRTT[0].rtt = min(e.minRTT[0].rtt, rtt)
+	floor := e.minRTT[0].rtt
+	if !e.minRTT[1].start.IsZero() {
+		floor = min(floor, e.minRTT[1].rtt)
+	}
+	e.lastRTT = rtt
+	queued := rtt-floor > queueDelayLimit
+	if e.queued && !queued {
+		e.queueGone = now
+	}
+	e.queued = queued
+	if queued {
+		if now.Sub(e.queueCut) >= queueCutEvery {
+			e.queueTarget = max(int(queueBackoff*float64(min(target, e.queueTarget))), e.min)
+			e.queueCut = now
+		}
+		e.queueGrow = now
+		return
+	}
+	g := queueGrowth
+	if now.Sub(e.queueGone) >= queueQuietAfter {
+		g = quietGrowth
+	}
+	dt := min(now.Sub(e.queueGrow), 2*time.Second)
+	e.queueTarget = min(int(float64(e.queueTarget)*(1+g*dt.Seconds())), e.max)
+	e.queueGrow = now
+}
+
 // delayTarget is gcc's delay-based target.
 func (e *estimator) delayTarget() int {
 	if v, ok := e.SendSideBWE.GetStats()["delayTargetBitrate"].(int); ok && v > 0 {
@@ -196,14 +307,15 @@ func (e *estimator) GetTargetBitrate() int {
 	d := e.delayTarget()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return max(min(max(d, e.ramp), e.lossTarget), e.min)
+	return max(min(max(d, e.ramp), e.lossTarget, e.queueTarget), e.min)
 }
 
 // debugState is the estimator's own state, for the debug log.
 func (e *estimator) debugState() string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return fmt.Sprintf("loss_target=%d loss=%.3f base_loss=%.3f ramp=%d congested=%v", e.lossTarget, e.lastLoss, e.baseLoss, e.ramp, e.congested)
+	return fmt.Sprintf("loss_target=%d loss=%.3f base_loss=%.3f ramp=%d congested=%v queue_target=%d rtt=%v queued=%v",
+		e.lossTarget, e.lastLoss, e.baseLoss, e.ramp, e.congested, e.queueTarget, e.lastRTT, e.queued)
 }
 
 // loss returns the loss fraction of the last full window.
