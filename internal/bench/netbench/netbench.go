@@ -58,7 +58,7 @@ type Config struct {
 	// SenderLog, when set, receives the native sender's log at debug
 	// level (appended, one file for every profile).
 	SenderLog string
-	Logger   *slog.Logger
+	Logger    *slog.Logger
 }
 
 // Defaults of Config.
