@@ -27,7 +27,8 @@ package capture
 //     interval is deferred to its end, never dropped: the receiver that
 //     asked is frozen until it is served.
 //   - Under lowRate a slot halves the resolution, under lowerRate also the
-//     frame rate (as browsers do); it climbs back with some headroom.
+//     frame rate (as browsers do); it climbs back with some headroom, and
+//     waits longer after each climb that fell back (setRung).
 
 import (
 	"math/rand/v2"
@@ -62,6 +63,10 @@ const (
 	// (or descends) again.
 	rungUpDwell   = 6 * time.Second
 	rungDownDwell = time.Second
+	// A climb followed by a descent within rungProbation failed; each
+	// failed climb doubles the up dwell, up to rungUpDwellMax.
+	rungProbation  = 10 * time.Second
+	rungUpDwellMax = time.Minute
 	// minScaledWidth: a source narrower than twice this is never halved.
 	minScaledWidth = 160
 )
@@ -99,34 +104,61 @@ func rungFor(target int, cur rung, canScale bool) rung {
 }
 
 // setRung moves the slot to r unless it moved too recently: down after
-// rungDownDwell, up after rungUpDwell. A change of size costs a keyframe,
-// so an estimate that wobbles around a threshold must not flip it.
+// rungDownDwell, up after the slot's up dwell. A change of size costs a
+// keyframe, so an estimate that wobbles around a threshold must not flip
+// it.
+//
+// A climb that falls back within rungProbation failed: the keyframe of the
+// bigger picture, sent into a link near its capacity, is what made the
+// estimate dip (measured behind a 500 kbit/s bottleneck: up at 360–440
+// kbit/s, back down 1–3 s later, a keyframe and a freeze at the receiver
+// each way, every 7–9 s). Each failed climb doubles the up dwell, up to
+// rungUpDwellMax; a climb that holds resets it (libwebrtc similarly backs
+// off resolution increases that did not stick).
 func (s *slot) setRung(r rung, now time.Time) {
 	if r == s.rung {
 		return
 	}
-	dwell := rungUpDwell
-	if r.div > s.rung.div || r.fpsDiv > s.rung.fpsDiv {
+	down := r.div > s.rung.div || r.fpsDiv > s.rung.fpsDiv
+	dwell := s.upDwell()
+	if down {
 		dwell = rungDownDwell
 	}
 	if !s.rungAt.IsZero() && now.Sub(s.rungAt) < dwell {
 		return
 	}
+	switch {
+	case down && !s.climbedAt.IsZero() && now.Sub(s.climbedAt) < rungProbation:
+		s.failedClimbs++
+	case down && !s.climbedAt.IsZero():
+		s.failedClimbs = 0 // the last climb held
+	case !down:
+		s.climbedAt = now
+	}
 	s.rung, s.rungAt = r, now
+}
+
+// upDwell is how long the slot stays on a ladder point before it climbs.
+func (s *slot) upDwell() time.Duration {
+	return min(rungUpDwell<<min(s.failedClimbs, 8), rungUpDwellMax)
 }
 
 // slot is one encoding of a codec.
 type slot struct {
-	enc     videoEncoder
-	w, h    int
-	rung    rung
-	rungAt  time.Time // when rung last changed
-	target  int
-	set     int // bitrate last given to the encoder
-	pay     rtp.Payloader
-	keyReq  bool
-	lastKey time.Time
-	frameN  int
+	enc    videoEncoder
+	w, h   int
+	rung   rung
+	rungAt time.Time // when rung last changed
+	// climbedAt is when the slot last climbed the ladder; failedClimbs
+	// counts the climbs in a row that fell back within rungProbation.
+	climbedAt    time.Time
+	failedClimbs int
+	target       int
+	set          int // bitrate last given to the encoder
+	pay          rtp.Payloader
+	keyReq       bool
+	lastKey      time.Time
+	frameN       int
 }
 
 // bindState is the pipeline's state for one binding.

@@ -228,3 +228,32 @@ func TestKeyRequestsInsideTheIntervalAreDeferred(t *testing.T) {
 		t.Fatal("a deferred request served twice")
 	}
 }
+
+// TestRungClimbBacksOff: a climb to full size that falls back within
+// rungProbation doubles the wait before the next climb; a climb that
+// holds resets it. (Before: every 6 s, a keyframe each way.)
+func TestRungClimbBacksOff(t *testing.T) {
+	full, half := rung{1, 1}, rung{2, 1}
+	s := &slot{rung: full}
+	t0 := time.Unix(1000, 0)
+	at := func(sec float64) time.Time { return t0.Add(time.Duration(sec * float64(time.Second))) }
+	step := func(sec float64, target int, want rung) {
+		t.Helper()
+		s.setRung(rungFor(target, s.rung, true), at(sec))
+		if s.rung != want {
+			t.Fatalf("at %.0f s, target %d: %v, want %v (failed climbs %d)", sec, target, s.rung, want, s.failedClimbs)
+		}
+	}
+	step(0, 250_000, half) // the bottleneck
+	step(5, 400_000, half) // up dwell 6 s
+	step(6, 400_000, full) // climbs
+	step(8, 250_000, half) // falls back within the probation: a failed climb
+	step(14, 400_000, half)
+	step(19, 400_000, half) // now 12 s
+	step(20, 400_000, full)
+	step(21, 250_000, half) // failed again: 24 s
+	step(40, 400_000, half)
+	step(45, 400_000, full)
+	step(70, 250_000, half) // held 25 s: the back-off ends
+	step(76, 400_000, full)
+}

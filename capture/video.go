@@ -78,9 +78,11 @@ func (v *liveVideo) run(stop <-chan struct{}, t *track) error {
 	}
 	start := time.Now()
 	for {
-		if _, err := pace.waitOrStop(stop); err != nil {
+		skipped, err := pace.waitOrStop(stop)
+		if err != nil {
 			return nil
 		}
+		woke := time.Now()
 		img, err := src.Read()
 		if err != nil {
 			return err
@@ -88,6 +90,9 @@ func (v *liveVideo) run(stop <-chan struct{}, t *track) error {
 		now := time.Now()
 		if err := st.encodeAll(img, now.Sub(start), now, fps); err != nil {
 			return err
+		}
+		if skipped > 0 {
+			v.log.Debug("video pipeline late: frames skipped", "skipped", skipped, "read_ms", now.Sub(woke).Milliseconds(), "encode_ms", time.Since(now).Milliseconds())
 		}
 	}
 }
@@ -124,6 +129,7 @@ func (s *videoState) encodeAll(img *image.YCbCr, pts time.Duration, now time.Tim
 	}
 	all, ssrcs := s.t.takeKeyRequests()
 	evaluated := false
+	t0 := time.Now()
 	for _, set := range s.sets {
 		if now.Sub(set.lastEval) >= layerEvery {
 			set.evaluate(s.v, img.Rect.Dx(), now)
@@ -138,6 +144,13 @@ func (s *videoState) encodeAll(img *image.YCbCr, pts time.Duration, now time.Tim
 		}
 		set.serveDeferredKeys(now)
 	}
+	tEval := time.Since(t0)
+	var tEnc, tSend time.Duration
+	defer func() {
+		if tot := time.Since(t0); tot > 50*time.Millisecond { // a loaded machine (see BENCHMARKS.md, issue 13)
+			s.v.log.Debug("slow video frame", "eval_ms", tEval.Milliseconds(), "encode_ms", tEnc.Milliseconds(), "send_ms", tSend.Milliseconds(), "total_ms", tot.Milliseconds())
+		}
+	}()
 	halved := false
 	ts := uint32(int64(pts) * 90000 / int64(time.Second))
 	for key, set := range s.sets {
@@ -167,7 +180,9 @@ func (s *videoState) encodeAll(img *image.YCbCr, pts time.Duration, now time.Tim
 				sl.set = sl.target
 			}
 			force := sl.keyReq && now.Sub(sl.lastKey) >= keyFrameInterval
+			te := time.Now()
 			data, key, err := sl.enc.Encode(in, pts, force)
+			tEnc += time.Since(te)
 			if err != nil {
 				return err
 			}
@@ -189,7 +204,9 @@ func (s *videoState) encodeAll(img *image.YCbCr, pts time.Duration, now time.Tim
 				}
 			}
 			s.t.counters.bytes.Add(int64(len(data)))
+			ts0 := time.Now()
 			set.send(i, data, ts, now)
+			tSend += time.Since(ts0)
 		}
 	}
 	if evaluated {

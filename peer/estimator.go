@@ -29,10 +29,41 @@ package peer
 // the ramp back to gcc's own target, which has by then fallen to 0.85 ×
 // the rate the receiver saw (gcc's decrease).
 //
-// The estimate is min(max(delay-based, ramp), loss-based); the pacer
-// follows it.
+// Loss that does not come from our rate is not congestion. A link that
+// always loses a few percent (radio, a lossy relay) keeps every window in
+// the GCC draft's 2–10 % "hold" band: a target cut once (a burst over
+// 10 %, common when the machine is loaded) then never rises again, and
+// the ramp, which a loss window would stop, never starts: measured here,
+// a sender stuck at 170 kbit/s, half size and half frame rate, for the
+// whole call on a 5 % loss link with plenty of capacity. So estimator
+// learns the link's usual loss (baseLoss, an average over windows, each
+// counted at most lossDecrease) and judges a window against it: a window
+// no more than lossIncrease above the usual loss raises the target and is
+// no congestion signal; over lossDecrease still cuts (libwebrtc's
+// loss-based v2 similarly separates the link's inherent loss from loss
+// that grows with the rate).
+//
+// A standing queue is congestion too. gcc's delay-based part reacts to
+// the delay's trend against an adaptive threshold, which grows with the
+// delay's noise: on a loaded machine (every timestamp jittery) it
+// stopped seeing a bottleneck's queue fill, the target sat at 330–450
+// kbit/s on a 500 kbit/s link with the 400 ms tbf queue full, and the
+// receiver froze for 1–1.5 s at a time, frames arriving in bursts.
+// estimator therefore also watches the round trip from the receiver's
+// reports (LSR/DLSR): more than queueDelayLimit over the lowest round
+// trip of the last minRTTWindow means packets wait in a queue, and cuts
+// the queue-based target to queueBackoff × the current estimate (at most
+// once per queueCutEvery, the time a cut needs to drain it); while the
+// round trip stays near its floor that target grows by queueGrowth per
+// second, and by quietGrowth once it has stayed there queueQuietAfter
+// (the queue is gone: gcc and the ramp lead again). A queue is a
+// congestion signal for the ramp.
+//
+// The estimate is min(max(delay-based, ramp), loss-based, queue-based);
+// the pacer follows it.
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
@@ -47,12 +78,21 @@ const (
 	lossIncrease = 0.02
 	lossDecrease = 0.10
 	lossGrowth   = 1.25 // per clean window: pion's 5 % per 200 ms
+	// baseLossWeight is the weight of a new window in baseLoss.
+	baseLossWeight = 0.25
 
 	startGrowth    = 1.0 // per second, before the first congestion signal
 	quietGrowth    = 0.5 // per second, past the last capacity without a signal
 	quietAfter     = time.Second
 	capacityMargin = 1.1
 	maxGrowStep    = 200 * time.Millisecond // longest gap counted between two feedbacks
+
+	queueDelayLimit = 150 * time.Millisecond
+	queueBackoff    = 0.85
+	queueCutEvery   = time.Second
+	queueGrowth     = 0.08 // per second
+	queueQuietAfter = 3 * time.Second
+	minRTTWindow    = 30 * time.Second
 )
 
 // estimator implements cc.BandwidthEstimator around gcc.SendSideBWE.
@@ -66,6 +106,7 @@ type estimator struct {
 	windowStart time.Time
 	got, lost   int
 	lastLoss    float64
+	baseLoss    float64 // the link's usual loss (see the file comment)
 
 	ramp       int       // the ramp's target (0: none, gcc's own)
 	congested  bool      // a congestion signal was ever seen
@@ -73,6 +114,20 @@ type estimator struct {
 	lastSignal time.Time // of the last congestion signal
 	lastDelay  int       // gcc's delay-based target at the last feedback
 	lastGrow   time.Time
+
+	queueTarget int           // the queue-based target (see the file comment)
+	minRTT      [2]rttFloor   // lowest round trip of this and the previous minRTTWindow
+	lastRTT     time.Duration // from the last receiver report
+	queueCut    time.Time     // when queueTarget was last cut
+	queueGrow   time.Time     // when queueTarget last grew
+	queued      bool          // the last round trip showed a queue
+	queueGone   time.Time     // when the round trip came back near its floor
+}
+
+// rttFloor is the lowest round trip seen since start.
+type rttFloor struct {
+	start time.Time
+	rtt   time.Duration
 }
 
 func newEstimator(start, lo, hi int, kinds streamKinds) (*estimator, error) {
@@ -88,20 +143,32 @@ func newEstimator(start, lo, hi int, kinds streamKinds) (*estimator, error) {
 		_ = p.Close()
 		return nil, err
 	}
-	return &estimator{SendSideBWE: bwe, pacer: p, min: lo, max: hi, lossTarget: hi}, nil
+	return &estimator{SendSideBWE: bwe, pacer: p, min: lo, max: hi, lossTarget: hi, queueTarget: hi}, nil
 }
 
 // WriteRTCP feeds gcc and counts TWCC losses.
 func (e *estimator) WriteRTCP(pkts []rtcp.Packet, attr interceptor.Attributes) error {
+	now := time.Now()
 	for _, p := range pkts {
-		if fb, ok := p.(*rtcp.TransportLayerCC); ok {
-			got, lost := twccCounts(fb)
-			e.addLoss(got, lost, time.Now())
+		var reports []rtcp.ReceptionReport
+		switch p := p.(type) {
+		case *rtcp.TransportLayerCC:
+			got, lost := twccCounts(p)
+			e.addLoss(got, lost, now)
+		case *rtcp.ReceiverReport:
+			reports = p.Reports
+		case *rtcp.SenderReport:
+			reports = p.Reports
+		}
+		for _, r := range reports {
+			if rtt, ok := reportRTT(r, now); ok {
+				e.addRTT(rtt, now)
+			}
 		}
 	}
 	err := e.SendSideBWE.WriteRTCP(pkts, attr)
 	st := e.SendSideBWE.GetStats()
-	e.updateRamp(time.Now(), e.delayTarget(), st["usage"] == "overuse" || st["state"] == "decrease")
+	e.updateRamp(now, e.delayTarget(), st["usage"] == "overuse" || st["state"] == "decrease")
 	e.pacer.setRate(e.GetTargetBitrate())
 	return err
 }
@@ -111,7 +178,7 @@ func (e *estimator) WriteRTCP(pkts []rtcp.Packet, attr interceptor.Attributes) e
 func (e *estimator) updateRamp(now time.Time, d int, overuse bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if overuse || (e.lastDelay > 0 && d < e.lastDelay) || e.lastLoss >= lossIncrease {
+	if overuse || (e.lastDelay > 0 && d < e.lastDelay) || e.lossSignal(e.lastLoss) || e.queued {
 		if now.Sub(e.lastSignal) >= quietAfter || !e.congested { // the first signal of a congestion
 			e.capacity = max(e.ramp, e.lastDelay, d)
 		}
@@ -149,12 +216,73 @@ func (e *estimator) addLoss(got, lost int, now time.Time) {
 	loss := float64(e.lost) / float64(n)
 	e.lastLoss = loss
 	switch {
-	case loss < lossIncrease:
-		e.lossTarget = min(int(float64(e.lossTarget)*lossGrowth), e.max)
 	case loss > lossDecrease:
 		e.lossTarget = max(int(float64(min(e.lossTarget, e.delayTarget()))*(1-0.5*loss)), e.min)
+	case !e.lossSignal(loss):
+		e.lossTarget = min(int(float64(e.lossTarget)*lossGrowth), e.max)
 	}
+	e.baseLoss += baseLossWeight * (min(loss, lossDecrease) - e.baseLoss)
 	e.windowStart, e.got, e.lost = now, 0, 0
+}
+
+// lossSignal reports whether a window's loss is congestion: over
+// lossDecrease, or more than lossIncrease above the link's usual loss.
+// Callers hold mu.
+func (e *estimator) lossSignal(loss float64) bool {
+	return loss > lossDecrease || loss >= e.baseLoss+lossIncrease
+}
+
+// reportRTT is the round trip a reception report shows (RFC 3550 6.4.1:
+// now − LSR − DLSR, in 1/65536 s); false when the report has no sender
+// report to refer to or the result is not plausible.
+func reportRTT(r rtcp.ReceptionReport, now time.Time) (time.Duration, bool) {
+	if r.LastSenderReport == 0 {
+		return 0, false
+	}
+	mid := uint32(toNTP(now) >> 16)
+	units := mid - r.LastSenderReport - r.Delay // modular: the clock wraps
+	rtt := time.Duration(uint64(units) * uint64(time.Second) >> 16)
+	if units > 10<<16 { // negative or over 10 s: a bogus report
+		return 0, false
+	}
+	return rtt, true
+}
+
+// addRTT takes a round trip from a receiver report: it keeps the floor
+// and moves the queue-based target.
+func (e *estimator) addRTT(rtt time.Duration, now time.Time) {
+	target := e.GetTargetBitrate()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.minRTT[0].start.IsZero() || now.Sub(e.minRTT[0].start) >= minRTTWindow {
+		e.minRTT[1], e.minRTT[0] = e.minRTT[0], rttFloor{start: now, rtt: rtt}
+	}
+	e.minRTT[0].rtt = min(e.minRTT[0].rtt, rtt)
+	floor := e.minRTT[0].rtt
+	if !e.minRTT[1].start.IsZero() {
+		floor = min(floor, e.minRTT[1].rtt)
+	}
+	e.lastRTT = rtt
+	queued := rtt-floor > queueDelayLimit
+	if e.queued && !queued {
+		e.queueGone = now
+	}
+	e.queued = queued
+	if queued {
+		if now.Sub(e.queueCut) >= queueCutEvery {
+			e.queueTarget = max(int(queueBackoff*float64(min(target, e.queueTarget))), e.min)
+			e.queueCut = now
+		}
+		e.queueGrow = now
+		return
+	}
+	g := queueGrowth
+	if now.Sub(e.queueGone) >= queueQuietAfter {
+		g = quietGrowth
+	}
+	dt := min(now.Sub(e.queueGrow), 2*time.Second)
+	e.queueTarget = min(int(float64(e.queueTarget)*(1+g*dt.Seconds())), e.max)
+	e.queueGrow = now
 }
 
 // delayTarget is gcc's delay-based target.
@@ -170,7 +298,15 @@ func (e *estimator) GetTargetBitrate() int {
 	d := e.delayTarget()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return max(min(max(d, e.ramp), e.lossTarget), e.min)
+	return max(min(max(d, e.ramp), e.lossTarget, e.queueTarget), e.min)
+}
+
+// debugState is the estimator's own state, for the debug log.
+func (e *estimator) debugState() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return fmt.Sprintf("loss_target=%d loss=%.3f base_loss=%.3f ramp=%d congested=%v queue_target=%d rtt=%v queued=%v",
+		e.lossTarget, e.lastLoss, e.baseLoss, e.ramp, e.congested, e.queueTarget, e.lastRTT, e.queued)
 }
 
 // loss returns the loss fraction of the last full window.

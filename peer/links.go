@@ -270,7 +270,11 @@ func (ls *Links) stats(pcID string, sent, recv uint32) (LinkStats, bool) {
 	}
 	bwe, getter := ls.parts(l)
 	if bwe != nil && ls.log.Enabled(context.Background(), slog.LevelDebug) {
-		ls.log.Debug("gcc", "pc", pcID, "stats", bwe.GetStats())
+		args := []any{"pc", pcID, "stats", bwe.GetStats()}
+		if e, ok := bwe.(*estimator); ok {
+			args = append(args, "estimator", e.debugState())
+		}
+		ls.log.Debug("gcc", args...)
 	}
 	if getter != nil && sent != 0 {
 		if s := getter.Get(sent); s != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 )
 
@@ -113,10 +114,13 @@ func TestPacerSendsRTXAndAudioFirst(t *testing.T) {
 	}
 }
 
-// TestEstimatorHoldsUnderRandomLoss: steady 5 % loss judged per window
-// neither raises nor cuts the loss-based target; 20 % cuts it; a clean
-// link raises it again.
-func TestEstimatorHoldsUnderRandomLoss(t *testing.T) {
+// TestEstimatorUnderRandomLoss: loss above the link's usual level holds
+// the loss-based target (a new 5 % at first), over 10 % cuts it; steady
+// 5 % loss, once it is the link's usual loss, raises it again, so a
+// target cut by a burst recovers on a link that always loses a little
+// (before: held there for good, and the ramp with it); a clean link
+// raises it too.
+func TestEstimatorUnderRandomLoss(t *testing.T) {
 	e, err := newEstimator(500_000, 80_000, 1_000_000, kinds{})
 	if err != nil {
 		t.Fatal(err)
@@ -137,20 +141,48 @@ func TestEstimatorHoldsUnderRandomLoss(t *testing.T) {
 		defer e.mu.Unlock()
 		return e.lossTarget
 	}
+	signal := func() bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return e.lossSignal(e.lastLoss)
+	}
 	e.addLoss(0, 0, now) // opens the first window
+	for range 3 {
+		window(19, 1)
+	}
+	if got := read(); got != 500_000 || !signal() {
+		t.Errorf("a new 5%% loss: target %d (signal %v), want it held at 500000 and a congestion signal", got, signal())
+	}
 	for range 5 {
 		window(19, 1)
 	}
-	if got := read(); got != 500_000 {
-		t.Errorf("5%% loss moved the loss target to %d", got)
+	if got := read(); got <= 500_000 || signal() {
+		t.Errorf("5%% loss as usual: target %d (signal %v), want it raised and no congestion signal", got, signal())
 	}
+	e.mu.Lock()
+	e.lossTarget = 300_000
+	e.mu.Unlock()
 	window(16, 4)
-	if got := read(); got >= 500_000 {
-		t.Errorf("20%% loss left the loss target at %d", got)
-	}
 	cut := read()
+	if cut >= 300_000 {
+		t.Errorf("20%% loss left the loss target at %d", cut)
+	}
+	for range 4 {
+		window(19, 1)
+	}
+	if got := read(); got <= 300_000 {
+		t.Errorf("steady 5%% loss after a burst: loss target %d, want it back above 300000 (cut to %d)", got, cut)
+	}
+	held := read()
+	window(23, 2) // 8 %: 3 points above the usual loss
+	if got := read(); got != held || !signal() {
+		t.Errorf("8%% on a 5%% link: target %d → %d (signal %v), want it held and a signal", held, got, signal())
+	}
+	e.mu.Lock()
+	e.lossTarget = 300_000
+	e.mu.Unlock()
 	window(20, 0)
-	if got := read(); got <= cut {
+	if got := read(); got <= 300_000 {
 		t.Errorf("a clean window left the loss target at %d", got)
 	}
 }
@@ -244,5 +276,70 @@ func TestLinkTargetSources(t *testing.T) {
 	later := now.Add(2 * linkGrace)
 	if _, ok := ls.target(l, later); ok {
 		t.Error("no feedback for a long time: still a known estimate")
+	}
+}
+
+// TestEstimatorStandingQueue: receiver reports whose round trip stands
+// 150 ms over its floor cut the target even while gcc's delay-based part
+// sees nothing (a loaded machine blunts it), at most once per second, and
+// stop the ramp; once the round trip is back near its floor the target
+// grows back to the ceiling within seconds. reportRTT follows RFC 3550.
+func TestEstimatorStandingQueue(t *testing.T) {
+	e, err := newEstimator(500_000, 80_000, 1_000_000, kinds{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	now := time.Unix(100, 0)
+	r := rtcp.ReceptionReport{
+		LastSenderReport: uint32(toNTP(now.Add(-100*time.Millisecond)) >> 16),
+		Delay:            uint32(20 * time.Millisecond * 65536 / time.Second),
+	}
+	if rtt, ok := reportRTT(r, now); !ok || rtt < 79*time.Millisecond || rtt > 81*time.Millisecond {
+		t.Errorf("report sent 100 ms ago, held 20 ms: RTT %v %v, want 80 ms", rtt, ok)
+	}
+	if _, ok := reportRTT(rtcp.ReceptionReport{}, now); ok {
+		t.Error("a report with no LSR gave a round trip")
+	}
+	if _, ok := reportRTT(rtcp.ReceptionReport{LastSenderReport: r.LastSenderReport + 1<<16}, now); ok {
+		t.Error("an LSR from the future gave a round trip")
+	}
+
+	feed := func(dur time.Duration, rtt time.Duration) {
+		for end := now.Add(dur); now.Before(end); {
+			now = now.Add(250 * time.Millisecond)
+			e.addRTT(rtt, now)
+		}
+	}
+	target := func() (int, int) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return e.queueTarget, e.ramp
+	}
+	feed(2*time.Second, 40*time.Millisecond)
+	if q, _ := target(); q != 1_000_000 {
+		t.Fatalf("no queue: queue target %d, want the ceiling", q)
+	}
+	base := e.GetTargetBitrate()
+	feed(250*time.Millisecond, 300*time.Millisecond)
+	if got := e.GetTargetBitrate(); got != int(queueBackoff*float64(base)) {
+		t.Errorf("a 260 ms queue: target %d, want %.2f × %d", got, queueBackoff, base)
+	}
+	first := e.GetTargetBitrate()
+	feed(500*time.Millisecond, 300*time.Millisecond)
+	if got := e.GetTargetBitrate(); got != first {
+		t.Errorf("a second cut within %v: %d after %d", queueCutEvery, got, first)
+	}
+	e.updateRamp(now, 500_000, false)
+	if _, ramp := target(); ramp != 0 {
+		t.Errorf("ramp %d while the queue stands, want 0", ramp)
+	}
+	feed(2*time.Second, 300*time.Millisecond)
+	if got := e.GetTargetBitrate(); got >= first {
+		t.Errorf("a queue standing 2 s more: target %d, want below %d", got, first)
+	}
+	feed(8*time.Second, 45*time.Millisecond)
+	if q, _ := target(); q != 1_000_000 {
+		t.Errorf("8 s without a queue: queue target %d, want back at the ceiling", q)
 	}
 }

@@ -78,6 +78,7 @@ re-executes itself under 'unshare -rn'.`,
 	fl.DurationVar(&cfg.Recover, "recover", 40*time.Second, "longest wait for the sender to reach 90 % of the ceiling after the bottleneck is lifted")
 	fl.StringVar(&cfg.Clip, "clip", "", "Y4M clip both senders send (default: generate 10 s of 640x480@30 testsrc2 with ffmpeg)")
 	fl.StringVar(&cfg.Chromium, "chromium", "", "Chromium binary (default: $CHROMIUM, /usr/bin/chromium, chromium in PATH)")
+	fl.StringVar(&cfg.SenderLog, "sender-log", "", "append the native sender's debug log to this file (timestamped, for reading freezes against it)")
 	out.register(cmd)
 	_ = fl.MarkHidden("plots") // this report has no plots
 	return cmd

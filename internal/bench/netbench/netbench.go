@@ -28,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -54,7 +55,10 @@ type Config struct {
 	Recover  time.Duration // longest wait for the ceiling after the lift
 	Profiles []string      // bottleneck, loss
 	Senders  []string      // native, chromium
-	Logger   *slog.Logger
+	// SenderLog, when set, receives the native sender's log at debug
+	// level (appended, one file for every profile).
+	SenderLog string
+	Logger    *slog.Logger
 }
 
 // Defaults of Config.
@@ -257,7 +261,7 @@ func runOne(ctx context.Context, cfg Config, dir, prof, who string) (Row, error)
 		}
 		defer func() { _ = limitLo("") }()
 	}
-	var s0, s1 sample
+	var s0, s1, last sample
 	var sum float64
 	var n int
 	for {
@@ -269,6 +273,12 @@ func runOne(ctx context.Context, cfg Config, dir, prof, who string) (Row, error)
 			return row, err
 		}
 		el := s.at.Sub(start)
+		if s.freezes > last.freezes && !last.at.IsZero() {
+			cfg.Logger.Info("receiver froze", "profile", prof, "sender", who, "at", s.at.Format("15:04:05.000"), "elapsed", el.Round(100*time.Millisecond),
+				"freezes", s.freezes-last.freezes, "freeze_s", fmt.Sprintf("%.3f", s.freezeS-last.freezeS), "fps", fmt.Sprintf("%.1f", (s.frames-last.frames)/s.at.Sub(last.at).Seconds()),
+				"keyframes", s.keys-last.keys, "plis", s.plis-last.plis)
+		}
+		last = s
 		if prof == "bottleneck" && row.Adapt == 0 && s.target > 0 && s.target <= float64(cfg.Link) {
 			row.Adapt = el
 		}
@@ -327,8 +337,25 @@ func startSender(ctx context.Context, cfg Config, dir, url, room, q, who string,
 		if relay {
 			args = append(args, "--relay-only")
 		}
-		c, err := childproc.Start(ctx, childproc.Config{Path: cfg.Binary, Args: args, StopSignal: syscall.SIGINT})
+		ccfg := childproc.Config{Path: cfg.Binary, Args: args, StopSignal: syscall.SIGINT}
+		closeLog := func() {}
+		if cfg.SenderLog != "" {
+			f, err := os.OpenFile(cfg.SenderLog, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+			if err != nil {
+				return nil, err
+			}
+			ccfg.Args = append(ccfg.Args, "--log-level", "debug")
+			var mu sync.Mutex
+			ccfg.Stderr = func(line string) {
+				mu.Lock()
+				defer mu.Unlock()
+				fmt.Fprintf(f, "%s [%s] %s\n", time.Now().Format("15:04:05.000"), room, line)
+			}
+			closeLog = func() { f.Close() }
+		}
+		c, err := childproc.Start(ctx, ccfg)
 		if err != nil {
+			closeLog()
 			return nil, err
 		}
 		return &sender{
@@ -346,7 +373,7 @@ func startSender(ctx context.Context, cfg Config, dir, url, room, q, who string,
 			},
 			cpu:   func() uint64 { return procstat.FS{}.TreeTicks(c.PID) },
 			capTx: func() error { return nil },
-			close: c.Close,
+			close: func() { c.Close(); closeLog() },
 		}, nil
 	}
 	p, err := chromium.Launch(ctx, chromium.LaunchConfig{Exe: cfg.Chromium, Clip: cfg.Clip, TempPrefix: "netbench-chromium-"})
