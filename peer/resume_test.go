@@ -343,10 +343,15 @@ func TestGiveUpWithoutServer(t *testing.T) {
 	// before stop returns: start the clock before stop.
 	start := time.Now()
 	s.Stop()
+	// Nothing may listen there again: another process's server on the
+	// reused port would take the peer back (see reserve_test.go).
+	reservePort(t, s.Addr)
 	select {
 	case <-solo.done:
 	case <-time.After(waitTimeout):
-		t.Fatal("Run did not give up")
+		solo.mu.Lock()
+		defer solo.mu.Unlock()
+		t.Fatalf("Run did not give up; events %+v", solo.events)
 	}
 	took := time.Since(start)
 	if !errors.Is(solo.err, peer.ErrSignallingLost) {
