@@ -8,7 +8,7 @@
 // of them by a bind to port 0: the restart then fails with "address in
 // use", or the peer reconnects to a stranger's signalling server.
 //
-// A reserved port has a socket bound to it that never listens, with
+// A reserved TCP port has a socket bound to it that never listens, with
 // SO_REUSEADDR, until the test ends. The kernel does not pick such a port
 // for a bind to port 0; a connection to it is refused while nothing
 // listens; and a server that binds it by number with SO_REUSEADDR (as Go's
@@ -20,6 +20,7 @@ package porttest
 import (
 	"fmt"
 	"net"
+	"sync"
 	"syscall"
 	"testing"
 )
@@ -36,6 +37,26 @@ func Reserve(tb testing.TB, addr string) error {
 		return fmt.Errorf("reserve %s: %w", addr, err)
 	}
 	return nil
+}
+
+// ReserveUDP keeps the UDP port of addr (an IPv4 host:port) from other
+// processes until release is called or tb ends: a UDP server (Go sets no
+// SO_REUSEADDR on those) binds it only after release, so call release
+// right before restarting the server there. It fails if the port is
+// taken already.
+func ReserveUDP(tb testing.TB, addr string) (release func(), err error) {
+	ua, err := net.ResolveUDPAddr("udp4", addr)
+	if err != nil {
+		return nil, fmt.Errorf("reserve udp %s: %w", addr, err)
+	}
+	c, err := net.ListenUDP("udp4", ua)
+	if err != nil {
+		return nil, fmt.Errorf("reserve udp %s: %w", addr, err)
+	}
+	var once sync.Once
+	release = func() { once.Do(func() { _ = c.Close() }) }
+	tb.Cleanup(release)
+	return release, nil
 }
 
 // Free returns a loopback address (127.0.0.1:port) reserved until tb ends,

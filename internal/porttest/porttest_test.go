@@ -54,3 +54,39 @@ func TestReserve(t *testing.T) {
 		})
 	}
 }
+
+// TestReserveUDP: a reserved UDP port is not handed out by a bind to port
+// 0 nor bound by number, until it is released.
+func TestReserveUDP(t *testing.T) {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := c.LocalAddr().String()
+	_ = c.Close()
+	release, err := ReserveUDP(t, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 30000 {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := c.LocalAddr().String()
+		_ = c.Close()
+		if got == addr {
+			t.Fatalf("a bind to port 0 got the reserved %s", addr)
+		}
+	}
+	if c, err := net.ListenPacket("udp4", addr); err == nil {
+		c.Close()
+		t.Fatalf("bound the reserved %s", addr)
+	}
+	release()
+	c2, err := net.ListenPacket("udp4", addr)
+	if err != nil {
+		t.Fatalf("bind %s after release: %v", addr, err)
+	}
+	_ = c2.Close()
+}
