@@ -1,5 +1,5 @@
-// Package porttest keeps loopback TCP ports for a test while no server of
-// the test listens on them.
+// Package porttest keeps loopback ports (TCP; UDP with ReserveUDP) for a
+// test while no server of the test is on them.
 //
 // Other processes on the machine (other test binaries, browsers) bind
 // loopback ports all the time. A port that a test's server closed and will
