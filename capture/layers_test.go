@@ -129,14 +129,18 @@ func TestLayersFollowEstimates(t *testing.T) {
 
 	// Keyframe requests from the weak receiver: its layer only.
 	strongKeys, weakKeys := calls[0].rx.keyframes.Load(), weak.rx.keyframes.Load()
+	forced := tr.counters.forced.Load()
 	for range 5 {
 		tr.RequestKeyFrameFor(ssrc(weak))
 	}
 	eventually(t, "a keyframe on the weak layer", func() bool { return weak.rx.keyframes.Load() > weakKeys })
 	seen := calls[0].rx.frames.Load()
 	eventually(t, "15 more frames on the strong layer", func() bool { return calls[0].rx.frames.Load() >= seen+15 })
-	if got := calls[0].rx.keyframes.Load(); got != strongKeys {
-		t.Errorf("strong receiver got %d keyframes for the weak one's request", got-strongKeys)
+	// A keyframe on the strong layer now is the request's only if more
+	// than the weak layer's one was forced: a slow (loaded) run may reach
+	// the strong encoder's natural keyframe in this window.
+	if got, n := calls[0].rx.keyframes.Load(), tr.counters.forced.Load()-forced; got != strongKeys && n > 1 {
+		t.Errorf("strong receiver got %d keyframes for the weak one's request (%d keyframes forced)", got-strongKeys, n)
 	}
 
 	// The weak link recovers: one layer again.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/videochat/videochat/peer"
 	"github.com/videochat/videochat/signal/proto"
 )
 
@@ -34,11 +35,19 @@ func TestRecording(t *testing.T) {
 	dir := t.TempDir()
 	const call = 5 * time.Second
 	sender := start(t, joinArgs(url, "rec", "cam", "--video", "test", "--audio", "test")...)
+	stats := filepath.Join(t.TempDir(), "rec.jsonl")
+	launched := time.Now()
 	rec := start(t, joinArgs(url, "rec", "rec", "--video", "none", "--audio", "none",
-		"--record", dir, "--duration", call.String())...)
+		"--record", dir, "--duration", call.String(), "--stats-json", stats)...)
+	// When video flowed by: connecting is not timed (a loaded machine is
+	// slow to start processes), the recording is judged against it.
+	media := waitStats(ctx, t, stats, func(s peer.Snapshot) bool {
+		return len(s.Peers) == 1 && s.Peers[0].Video.FramesReceived > 0
+	}).Time
 	if code := rec.wait(ctx); code != 0 {
 		t.Fatalf("recorder exit %d", code)
 	}
+	ended := time.Now()
 	sender.stop(5 * time.Second)
 
 	files, _ := filepath.Glob(filepath.Join(dir, "rec-cam-*.webm"))
@@ -68,20 +77,26 @@ func TestRecording(t *testing.T) {
 		t.Errorf("streams %q, want vp8 and opus", got)
 	}
 	d, _ := strconv.ParseFloat(probe.Format.Duration, 64)
-	// The call lasts `call` from the recorder's start; connecting takes well
-	// under a second on loopback.
-	if d < call.Seconds()-1.5 || d > call.Seconds()+0.5 {
-		t.Errorf("duration %.2fs, want about %v", d, call)
+	// The call lasts `call` from the recorder's start (after launched):
+	// what it records runs from the first media (by media) to that end,
+	// and never past its exit (seen at ended).
+	lo := (call - media.Sub(launched)).Seconds() - 0.5
+	hi := ended.Sub(launched).Seconds() + 0.5
+	if d < lo || d > hi {
+		t.Errorf("duration %.2fs, want about %v: [%.2f, %.2f] s (media from %v after the start)",
+			d, call, lo, hi, media.Sub(launched).Round(time.Millisecond))
 	}
 	t.Logf("recorded %s: %s, %.2fs", filepath.Base(files[0]), strings.Join(codecs, "+"), d)
 }
 
 // TestInterruptLeaves: SIGINT makes a native peer leave cleanly; the
-// others see peer-left within a second.
+// others see peer-left at once, not when the server gives a dropped
+// connection up: its resume grace is longer than this test may last, so
+// a peer-left at all proves the leave (how long it took is logged).
 func TestInterruptLeaves(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	_, url := startServer(ctx, t)
+	_, url := startServer(ctx, t, "--resume-grace", "10m")
 	obs := observe(ctx, t, url, "sig")
 	p := start(t, joinArgs(url, "sig", "leaver", "--video", "test", "--audio", "none")...)
 	joined := obs.next(ctx, proto.TypePeerJoined)
@@ -91,9 +106,6 @@ func TestInterruptLeaves(t *testing.T) {
 	took := time.Since(sent)
 	if left.Peer == nil || left.Peer.ID != joined.Peer.ID {
 		t.Fatalf("peer-left for %+v, want %+v", left.Peer, joined.Peer)
-	}
-	if took > time.Second {
-		t.Errorf("peer-left after %v, want within 1s", took)
 	}
 	if code := p.wait(ctx); code != 0 {
 		t.Errorf("exit %d after SIGINT, want 0", code)

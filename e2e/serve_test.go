@@ -205,7 +205,7 @@ func TestJoinViewerToken(t *testing.T) {
 		}
 		return strings.TrimSpace(p.output())
 	}
-	pub := start(t, joinArgs(url, "stage", "pub", "--token", mint("pub"), "--video", "test", "--audio", "test", "--duration", "20s")...)
+	pub := start(t, joinArgs(url, "stage", "pub", "--token", mint("pub"), "--video", "test", "--audio", "test")...)
 	defer pub.stop(time.Second)
 	viewer := start(t, joinArgs(url, "stage", "viewer", "--token", mint("viewer", "--can-publish=false"),
 		"--video", "camera", "--audio", "mic", "--expect", "1", "--duration", "6s", "--log-level", "info")...)

@@ -28,7 +28,7 @@ func TestJoinWHIPAndWHEP(t *testing.T) {
 	defer cancel()
 	_, url := startServer(ctx, t, "--whip", "--whep")
 	net := []string{"--ice-interface", "lo", "--mdns=false"}
-	pub := start(t, append([]string{"join", "--whip", url + "/whip/ingest?name=obs", "--video", "test", "--audio", "test", "--duration", "40s", "--stats-json", "-"}, net...)...)
+	pub := start(t, append([]string{"join", "--whip", url + "/whip/ingest?name=obs", "--video", "test", "--audio", "test", "--stats-json", "-"}, net...)...)
 	room := start(t, joinArgs(url, "ingest", "viewer", "--video", "none", "--audio", "none", "--expect", "1", "--duration", "10s")...)
 	if code := room.wait(ctx); code != 0 {
 		t.Fatalf("room participant: exit %d, want 0 (it must receive the WHIP publisher)\n%s\npublisher:\n%s", code, room.output(), pub.output())
@@ -92,7 +92,7 @@ func TestWHIPOneUDPPort(t *testing.T) {
 	if del.status != 200 {
 		t.Fatalf("DELETE: %d %s", del.status, del.body)
 	}
-	pub := start(t, "join", "--whip", url+"/whip/oneport?name=obs", "--video", "test", "--audio", "test", "--duration", "40s", "--ice-interface", "lo", "--mdns=false")
+	pub := start(t, "join", "--whip", url+"/whip/oneport?name=obs", "--video", "test", "--audio", "test", "--ice-interface", "lo", "--mdns=false")
 	room := start(t, joinArgs(url, "oneport", "viewer", "--video", "none", "--audio", "none", "--expect", "1", "--duration", "8s")...)
 	if code := room.wait(ctx); code != 0 {
 		t.Fatalf("room participant: exit %d\n%s\npublisher:\n%s", code, room.output(), pub.output())
@@ -195,7 +195,7 @@ func TestWHIPServeWiring(t *testing.T) {
 	line := tok.waitLine(ctx, regexp.MustCompile(`^\S+\.\S+\.\S+$`))
 	// --relay-only: the publisher can only reach the server through the TURN
 	// relay it learnt from the endpoint's Link headers.
-	pub := start(t, "join", "--whip", url+"/whip/wired", "--token", line[0], "--relay-only", "--video", "test", "--audio", "test", "--duration", "40s", "--ice-interface", "lo", "--mdns=false")
+	pub := start(t, "join", "--whip", url+"/whip/wired", "--token", line[0], "--relay-only", "--video", "test", "--audio", "test", "--ice-interface", "lo", "--mdns=false")
 	viewer := start(t, "token", "--token-secret", secret, "--room", "wired", "--name", "viewer", "--can-publish=false")
 	vtok := viewer.waitLine(ctx, regexp.MustCompile(`^\S+\.\S+\.\S+$`))
 	stats := filepath.Join(t.TempDir(), "stats.jsonl")

@@ -65,17 +65,28 @@ func TestPacerSendsRTXAndAudioFirst(t *testing.T) {
 	})
 	p.AddStream(1, w)
 	p.AddStream(9, w)
+	// sent is how many packets had gone out: a slow (loaded) writer lets
+	// the pacer send some video before the RTX and audio are queued, and
+	// those do not count against them.
+	sent := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(order)
+	}
 	start := time.Now()
 	payload := make([]byte, 1000)
+	var sentBeforeRTX, sentBeforeAudio int
 	for i := range 40 { // 40 kB of video: about 1 s at 300 kbit/s
 		ssrc := uint32(1)
 		if i == 39 {
 			ssrc = 2 // an RTX packet
+			sentBeforeRTX = sent()
 		}
 		if _, err := p.Write(&rtp.Header{SSRC: ssrc, SequenceNumber: uint16(i)}, payload, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
+	sentBeforeAudio = sent()
 	if _, err := p.Write(&rtp.Header{SSRC: 9}, payload[:100], nil); err != nil {
 		t.Fatal(err)
 	}
@@ -101,12 +112,13 @@ func TestPacerSendsRTXAndAudioFirst(t *testing.T) {
 			audioAt = i
 		}
 	}
-	if audioAt < 0 || audioAt > 10 {
-		t.Errorf("audio sent as packet %d, want among the first (before the queued video)", audioAt)
+	// One packet may be in the pacer's hands as the write comes.
+	if audioAt < 0 || audioAt > max(10, sentBeforeAudio+1) {
+		t.Errorf("audio sent as packet %d (%d sent before it was queued), want among the first (before the queued video)", audioAt, sentBeforeAudio)
 	}
 	rtxAt := slices.Index(order, 2)
-	if rtxAt < 0 || rtxAt > 12 {
-		t.Errorf("RTX packet sent as packet %d, want among the first (before queued video): %v", rtxAt, order)
+	if rtxAt < 0 || rtxAt > max(12, sentBeforeRTX+1) {
+		t.Errorf("RTX packet sent as packet %d (%d sent before it was queued), want among the first (before queued video): %v", rtxAt, sentBeforeRTX, order)
 	}
 	t.Logf("40 kB of video paced at 300 kbit/s in %v", took)
 	if took < 300*time.Millisecond {

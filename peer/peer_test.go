@@ -211,6 +211,13 @@ func TestPeerLeftTearsDown(t *testing.T) {
 		}
 		return nil
 	})
+	// The connection leaves Stats just before the event is emitted.
+	waitFor(t, "alice's peer-left event", func() error {
+		if len(alice.eventsOf(peer.EventPeerLeft)) == 0 {
+			return errors.New("none yet")
+		}
+		return nil
+	})
 	left := alice.eventsOf(peer.EventPeerLeft)
 	if len(left) != 1 || left[0].Peer.ID != bobID || left[0].Peer.Name != "bob" {
 		t.Errorf("peer-left events %+v", left)

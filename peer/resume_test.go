@@ -342,11 +342,15 @@ func TestGiveUpWithoutServer(t *testing.T) {
 	// The peer's ReconnectFor starts when it sees the bye, which can be
 	// before stop returns: start the clock before stop.
 	start := time.Now()
+	// Stop keeps the port reserved (sigtest): another process's server
+	// on it would welcome the reconnecting peer back.
 	s.Stop()
 	select {
 	case <-solo.done:
 	case <-time.After(waitTimeout):
-		t.Fatal("Run did not give up")
+		solo.mu.Lock()
+		defer solo.mu.Unlock()
+		t.Fatalf("Run did not give up; events %+v", solo.events)
 	}
 	took := time.Since(start)
 	if !errors.Is(solo.err, peer.ErrSignallingLost) {

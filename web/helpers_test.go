@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/videochat/videochat/internal/browsertest"
+	"github.com/videochat/videochat/internal/porttest"
 	"github.com/videochat/videochat/signal"
 	"github.com/videochat/videochat/web"
 )
@@ -76,6 +77,11 @@ func (s *testServer) stop(t *testing.T) {
 		t.Errorf("signal shutdown: %v", err)
 	}
 	s.srv.Close()
+	// The port stays reserved: a restart on it (startServerAt) still binds,
+	// another process's bind to port 0 does not take it meanwhile.
+	if err := porttest.Reserve(t, s.Addr); err != nil {
+		t.Logf("%v", err)
+	}
 }
 
 // roomURL returns the call page URL of room joining as name.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/videochat/videochat/internal/browsertest"
+	"github.com/videochat/videochat/internal/porttest"
 	"github.com/videochat/videochat/signal"
 	"github.com/videochat/videochat/signal/turn"
 )
@@ -175,11 +176,21 @@ func TestICERestartAfterRelayOutage(t *testing.T) {
 	if err := ts.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// The TURN server comes back on these ports: no other process (nor
+	// the pages' own ICE gathering) may take them meanwhile.
+	if err := porttest.Reserve(t, tcp.String()); err != nil {
+		t.Fatal(err)
+	}
+	releaseUDP, err := porttest.ReserveUDP(t, udp.String())
+	if err != nil {
+		t.Fatal(err)
+	}
 	cut := time.Now()
 	d := a.WaitFor("connection to bob disconnected", fmt.Sprintf(`['disconnected', 'failed'].includes(window.videochat.peers().get(%s).connectionState)`,
 		strconv.Quote(b.id)), 2*browsertest.DefaultTimeout)
 	t.Logf("alice sees the connection %s %v after the TURN server stopped",
 		browsertest.Eval[string](a.Page, fmt.Sprintf(`window.videochat.peers().get(%s).connectionState`, strconv.Quote(b.id))), d.Round(time.Millisecond))
+	releaseUDP()
 	ts2 := startTURN(t, udp.String(), tcp.String())
 
 	a.WaitFor("an ICE restart", `window.videochat.restarts() >= 1`, 0)

@@ -145,13 +145,18 @@ func TestWHIPPublishesIntoRoom(t *testing.T) {
 	})
 	key := <-keys
 	before := pub.plis.Load()
+	burst := time.Now()
 	for range 20 {
 		key()
 	}
 	waitFor(t, "a PLI at the publisher", func() bool { return pub.plis.Load() > before })
 	time.Sleep(300 * time.Millisecond) // let any excess PLI arrive before counting
-	if n := pub.plis.Load() - before; n > 2 {
-		t.Errorf("20 key-frame requests in a burst gave %d PLIs at the publisher; want at most 2 (rate limit)", n)
+	// One PLI per KeyFrameInterval (1 s) passes, plus one of another
+	// interval the burst may straddle; on a loaded machine the requests
+	// may reach the limiter over more than a second, and each second
+	// since the burst admits one more.
+	if n, most := pub.plis.Load()-before, 2+int64(time.Since(burst)/time.Second); n > most {
+		t.Errorf("20 key-frame requests in a burst gave %d PLIs at the publisher in %v; want at most %d (rate limit)", n, time.Since(burst).Round(time.Millisecond), most)
 	}
 	if err := pub.sess.Close(context.Background()); err != nil {
 		t.Fatalf("DELETE: %v", err)

@@ -8,7 +8,10 @@
 // signal never imports peer), which TestBoundaries in this package checks.
 //
 // Invariant: a Server is stopped (Shutdown, then its listener closed) once,
-// by Stop or at the end of the test, whichever comes first.
+// by Stop or at the end of the test, whichever comes first. A stopped
+// server's port stays reserved (porttest) until the test ends: no other
+// process's server takes it while peers keep dialling it, and a restart
+// on it (Config.Addr) still binds.
 package sigtest
 
 import (
@@ -21,6 +24,7 @@ import (
 	"time"
 
 	"github.com/videochat/videochat/internal/logtest"
+	"github.com/videochat/videochat/internal/porttest"
 	"github.com/videochat/videochat/signal"
 )
 
@@ -96,5 +100,8 @@ func (s *Server) Stop() {
 			s.tb.Errorf("signal Shutdown: %v", err)
 		}
 		s.hs.Close()
+		if err := porttest.Reserve(s.tb, s.Addr); err != nil {
+			s.tb.Logf("sigtest: %v", err)
+		}
 	})
 }
