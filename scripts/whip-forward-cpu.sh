@@ -5,6 +5,9 @@
 # utime+stime from /proc over WINDOW seconds (default 20) after 8 s of
 # warm-up. Run it alternately with two binaries to compare them under the
 # same load (BENCHMARKS.md, "WHIP and WHEP forwarding").
+# VIDEO=FILE.y4m encodes that file (looped) instead of the test pattern, for a
+# reference whose content costs the encoder more; the forwarding server's
+# work is the same kind either way.
 set -u
 B=$1; N=$2; W=${3:-20}
 D=$(mktemp -d)
@@ -19,14 +22,14 @@ for i in $(seq 1 "$N"); do
   "$B" join --server $URL --room r --name rx$i --video none --audio none $NET 2>"$D/rx$i.err" &
   PIDS="$PIDS $!"
 done
-"$B" join --whip "$URL/whip/r?name=pub" --video test --audio test $NET 2>"$D/pub.err" &
+"$B" join --whip "$URL/whip/r?name=pub" --video "${VIDEO:-test}" --audio test $NET 2>"$D/pub.err" &
 PP=$!
 sleep 8
 ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 s0=$(ticks $SP); p0=$(ticks $PP); l0=$(cut -d' ' -f1 /proc/loadavg)
 sleep "$W"
 s1=$(ticks $SP); p1=$(ticks $PP)
-echo "$(basename "$B") N=$N server=$(echo "scale=4;($s1-$s0)/100/$W" | bc) encoder=$(echo "scale=4;($p1-$p0)/100/$W" | bc) ratio=$(echo "scale=3;($s1-$s0)/($p1-$p0)" | bc) load=$l0"
+echo "$(basename "$B") video=$(basename "${VIDEO:-test}") N=$N server=$(echo "scale=4;($s1-$s0)/100/$W" | bc) encoder=$(echo "scale=4;($p1-$p0)/100/$W" | bc) ratio=$(echo "scale=3;($s1-$s0)/($p1-$p0)" | bc) load=$l0"
 kill -INT $PP $PIDS 2>/dev/null
 sleep 2
 kill -INT $SP 2>/dev/null

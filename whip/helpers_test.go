@@ -68,7 +68,8 @@ func startEnv(t testing.TB, sc signal.Config, wc whip.Config) *env {
 func newSynth(t testing.TB, id string) *looptest.Synth { return looptest.NewSynth(t, id, 1200) }
 
 // serverAPI is the handler's API as serve builds it: the interceptors of
-// whip.RegisterInterceptors (the test clients use pion's defaults).
+// whip.RegisterInterceptors and whip.NewNet's sockets (the test clients use
+// pion's defaults).
 func serverAPI(t testing.TB) *webrtc.API {
 	t.Helper()
 	me := &webrtc.MediaEngine{}
@@ -81,6 +82,11 @@ func serverAPI(t testing.TB) *webrtc.API {
 	}
 	se := webrtc.SettingEngine{}
 	looptest.Restrict(&se)
+	n, err := whip.NewNet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	se.SetNet(n)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 }
 

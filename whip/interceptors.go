@@ -8,8 +8,13 @@ package whip
 //     sender interceptor hands every packet to its own goroutine through
 //     an unbuffered channel (a goroutine switch, often a thread wake-up,
 //     per received packet). The feedback (twcc.Recorder, pion's) is the
-//     same, sent every 100 ms by a goroutine that starts with the first
-//     packet carrying the extension and ends with Close.
+//     same, and sent from the reading goroutine too: with the first packet
+//     recorded twccInterval or more after the previous feedback, so a
+//     publisher that sends gets feedback every 100 ms (plus at most one
+//     packet interval) without a ticker waking the server ten times a
+//     second. A timer covers the packets before a pause: it fires
+//     2×twccInterval after the last feedback unless a packet came first,
+//     sends what is left, and is armed again by the next feedback.
 //   - onFirstStream delays an interceptor's BindRTCPWriter until the
 //     PeerConnection's first remote stream: pion's NACK generator starts
 //     a 100 ms ticker per PeerConnection at once, also on the room side of
@@ -33,7 +38,7 @@ const twccInterval = 100 * time.Millisecond
 type twccFactory struct{}
 
 func (twccFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
-	return &twccFeedback{start: time.Now(), closed: make(chan struct{})}, nil
+	return &twccFeedback{start: time.Now()}, nil
 }
 
 type twccFeedback struct {
@@ -43,9 +48,10 @@ type twccFeedback struct {
 	mu      sync.Mutex
 	writer  interceptor.RTCPWriter
 	rec     *twcc.Recorder // nil before the first packet with the extension
+	next    time.Time      // the earliest time for the next inline feedback
+	pending bool           // packets recorded since the last feedback
+	pause   *time.Timer    // the feedback after a pause; nil before the first packet
 	closing bool
-	closed  chan struct{}
-	wg      sync.WaitGroup
 }
 
 func (t *twccFeedback) BindRTCPWriter(w interceptor.RTCPWriter) interceptor.RTCPWriter {
@@ -82,56 +88,66 @@ func (t *twccFeedback) BindRemoteStream(info *interceptor.StreamInfo, reader int
 		if ext := h.GetExtension(id); ext != nil {
 			var tcc rtp.TransportCCExtension
 			if tcc.Unmarshal(ext) == nil {
-				t.record(ssrc, tcc.TransportSequence, time.Since(t.start).Microseconds())
+				t.record(ssrc, tcc.TransportSequence)
 			}
 		}
 		return n, a, nil
 	})
 }
 
-func (t *twccFeedback) record(ssrc uint32, seq uint16, at int64) {
+// record adds one packet and sends the feedback when it is due.
+func (t *twccFeedback) record(ssrc uint32, seq uint16) {
+	now := time.Now()
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.closing {
+		t.mu.Unlock()
 		return
 	}
 	if t.rec == nil {
 		t.rec = twcc.NewRecorder(rand.Uint32())
-		t.wg.Add(1)
-		go t.loop()
+		t.next = now.Add(twccInterval)
+		t.pause = time.AfterFunc(2*twccInterval, t.flush)
 	}
-	t.rec.Record(ssrc, seq, at)
+	t.rec.Record(ssrc, seq, now.Sub(t.start).Microseconds())
+	t.pending = true
+	if now.Before(t.next) {
+		t.mu.Unlock()
+		return
+	}
+	t.send(now) // unlocks
 }
 
-// loop sends the feedback every twccInterval until Close.
-func (t *twccFeedback) loop() {
-	defer t.wg.Done()
-	tick := time.NewTicker(twccInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-t.closed:
-			return
-		case <-tick.C:
-		}
-		t.mu.Lock()
-		pkts := t.rec.BuildFeedbackPacket()
-		w := t.writer
+// flush sends the feedback left after a pause (the pause timer).
+func (t *twccFeedback) flush() {
+	t.mu.Lock()
+	if t.closing || !t.pending {
 		t.mu.Unlock()
-		if len(pkts) > 0 && w != nil {
-			_, _ = w.Write(pkts, nil)
-		}
+		return
+	}
+	t.send(time.Now()) // unlocks
+}
+
+// send builds the feedback, re-arms the pause timer and writes it after
+// unlocking mu, which the caller holds.
+func (t *twccFeedback) send(now time.Time) {
+	pkts := t.rec.BuildFeedbackPacket()
+	w := t.writer
+	t.pending = false
+	t.next = now.Add(twccInterval)
+	t.pause.Reset(2 * twccInterval)
+	t.mu.Unlock()
+	if len(pkts) > 0 && w != nil {
+		_, _ = w.Write(pkts, nil)
 	}
 }
 
 func (t *twccFeedback) Close() error {
 	t.mu.Lock()
-	if !t.closing {
-		t.closing = true
-		close(t.closed)
+	t.closing = true
+	if t.pause != nil {
+		t.pause.Stop() // a flush already running sees closing
 	}
 	t.mu.Unlock()
-	t.wg.Wait()
 	return nil
 }
 

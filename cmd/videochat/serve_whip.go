@@ -161,8 +161,9 @@ func closeQuietly(c io.Closer) {
 // api builds the server's WebRTC API: the native peer's codecs (so a
 // publisher can only send what the room's receivers accept), the
 // forwarding interceptors (whip.RegisterInterceptors: NACK, reports, TWCC
-// feedback, simulcast header extensions), loopback candidates when the server
-// listens on loopback, and --whip-udp-port / --whip-public-ip. The UDP mux,
+// feedback, simulcast header extensions), whip.NewNet's sockets, loopback
+// candidates when the server listens on loopback, and --whip-udp-port /
+// --whip-public-ip. The UDP mux,
 // when there is one, must be closed after the last session.
 func (f *whipFlags) api(listenAddr string, log *slog.Logger) (*webrtc.API, io.Closer, error) {
 	me := &webrtc.MediaEngine{}
@@ -174,6 +175,11 @@ func (f *whipFlags) api(listenAddr string, log *slog.Logger) (*webrtc.API, io.Cl
 		return nil, nil, withCode(exitError, err)
 	}
 	se := webrtc.SettingEngine{}
+	udpNet, err := whip.NewNet() // quiet UDP writes (whip/udpnet_linux.go)
+	if err != nil {
+		return nil, nil, withCode(exitError, err)
+	}
+	se.SetNet(udpNet)
 	loopback := false
 	if host, _, err := net.SplitHostPort(listenAddr); err == nil {
 		if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
@@ -186,7 +192,7 @@ func (f *whipFlags) api(listenAddr string, log *slog.Logger) (*webrtc.API, io.Cl
 	}
 	var closer io.Closer
 	if f.udpPort > 0 {
-		var opts []ice.UDPMuxFromPortOption
+		opts := []ice.UDPMuxFromPortOption{ice.UDPMuxFromPortWithNet(udpNet)}
 		if loopback {
 			opts = append(opts, ice.UDPMuxFromPortWithLoopback())
 		}

@@ -1,0 +1,98 @@
+package whip
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
+)
+
+// rtcpLog is an RTCP writer that keeps the TWCC feedback written to it.
+type rtcpLog struct {
+	mu  sync.Mutex
+	fbs []*rtcp.TransportLayerCC
+}
+
+func (l *rtcpLog) Write(pkts []rtcp.Packet, _ interceptor.Attributes) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, p := range pkts {
+		if fb, ok := p.(*rtcp.TransportLayerCC); ok {
+			l.fbs = append(l.fbs, fb)
+		}
+	}
+	return 0, nil
+}
+
+// last returns the number of feedback packets and the highest transport
+// sequence number they covered.
+func (l *rtcpLog) last() (n int, top uint16) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, fb := range l.fbs {
+		top = max(top, fb.BaseSequenceNumber+fb.PacketStatusCount-1)
+	}
+	return len(l.fbs), top
+}
+
+// TestTWCCFeedbackInlineAndAfterPause: feedback goes out from the reading
+// goroutine once twccInterval has passed since the previous one (no timer
+// involved: it is there when Read returns), and the packets before a pause
+// are reported by the pause timer.
+func TestTWCCFeedbackInlineAndAfterPause(t *testing.T) {
+	const extID = 3
+	i, err := twccFactory{}.NewInterceptor("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer i.Close()
+	log := &rtcpLog{}
+	i.BindRTCPWriter(log)
+	seq := uint16(0)
+	src := interceptor.RTPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+		seq++
+		p := rtp.Packet{Header: rtp.Header{Version: 2, SSRC: 7, SequenceNumber: seq}, Payload: []byte{1, 2, 3}}
+		ext, _ := rtp.TransportCCExtension{TransportSequence: seq}.Marshal()
+		if err := p.Header.SetExtension(extID, ext); err != nil {
+			return 0, a, err
+		}
+		n, err := p.MarshalTo(b)
+		return n, a, err
+	})
+	r := i.BindRemoteStream(&interceptor.StreamInfo{SSRC: 7, RTPHeaderExtensions: []interceptor.RTPHeaderExtension{{URI: sdp.TransportCCURI, ID: extID}}}, src)
+	buf := make([]byte, 1500)
+	read := func() {
+		if _, _, err := r.Read(buf, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first packet arms the schedule; one read after twccInterval
+	// brings the feedback, before Read returns.
+	read()
+	if n, _ := log.last(); n != 0 {
+		t.Fatalf("%d feedback packets after the first packet; want 0 until twccInterval has passed", n)
+	}
+	time.Sleep(twccInterval + 10*time.Millisecond)
+	read()
+	if n, top := log.last(); n != 1 || top != seq {
+		t.Fatalf("after a read past twccInterval: %d feedback packets up to %d; want 1 up to %d, written by the read", n, top, seq)
+	}
+	// Two more packets, then a pause: the timer reports them.
+	read()
+	read()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, top := log.last(); top == seq {
+			break
+		}
+		if time.Now().After(deadline) {
+			n, top := log.last()
+			t.Fatalf("after a pause: %d feedback packets up to %d; want up to %d", n, top, seq)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
