@@ -16,7 +16,9 @@ package peer
 //     rate: it then sends faster, so the queue drains rather than grows (a
 //     standing queue is delay the estimator would not see).
 //
-// The goroutine is owned by the pacer; Close stops it and waits.
+// The goroutine is owned by the pacer; Close stops it and waits. It ticks
+// only while packets wait (Write wakes it): the budget after an idle spell
+// is capped at pacingMaxSaved either way.
 
 import (
 	"container/list"
@@ -136,7 +138,8 @@ func (p *pacer) run() {
 	defer close(p.done)
 	tick := time.NewTicker(pacingStep)
 	defer tick.Stop()
-	budget := 0 // bytes
+	ticking := true // stopped while nothing waits: Write wakes the loop
+	budget := 0     // bytes
 	last := time.Now()
 	for {
 		select {
@@ -166,7 +169,15 @@ func (p *pacer) run() {
 				out = append(out, pkt)
 			}
 		}
+		idle := p.rtx.Len() == 0 && p.video.Len() == 0
 		p.mu.Unlock()
+		if idle == ticking { // a receive-only peer's pacer costs no wake-ups
+			if ticking = !idle; ticking {
+				tick.Reset(pacingStep)
+			} else {
+				tick.Stop()
+			}
+		}
 		for _, pkt := range out {
 			p.send(pkt)
 		}
