@@ -7,9 +7,8 @@ package window
 //     goroutine touches SDL. Frames come in only through Source.Tiles,
 //     whose images are immutable.
 //   - Each tile has one streaming IYUV texture (re-made when the picture
-//     size changes, uploaded only when its frame changes; on the software
-//     renderer of the size the picture is shown at, shrink.go) and one
-//     caption texture; both are destroyed when the tile goes and when Run returns.
+//     size changes, uploaded only when its frame changes) and one caption
+//     texture; both are destroyed when the tile goes and when Run returns.
 //   - It redraws only when a tile, the layout or the window changed, at
 //     most Config.FPS times a second; two peers' new frames share a redraw.
 //   - The renderer is the one SDL_RENDER_DRIVER names, else SDL's first
@@ -59,8 +58,7 @@ var (
 
 type tileTex struct {
 	pic     *sdl.Texture
-	w, h    int          // of pic
-	small   *image.YCbCr // the frame shrunk to w×h (shrink.go), reused
+	w, h    int
 	seq     uint64
 	name    string
 	caption *sdl.Texture
@@ -145,9 +143,8 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 			_ = ren.Destroy()
 		}
 	}()
-	soft := false // SDL's software renderer: pictures are shrunk before upload
 	if info, err := ren.GetInfo(); err == nil {
-		if soft = info.Name == "software"; soft {
+		if info.Name == "software" {
 			// Nearest-pixel scaling: linear costs the software renderer
 			// a quarter more of its CPU (BenchmarkWindowCPU).
 			sdl.SetHint(sdl.HINT_RENDER_SCALE_QUALITY, "0")
@@ -217,7 +214,7 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 			now = append(now, t.Seq, shown)
 		}
 		if dirty || !slices.Equal(now, last) && time.Since(presented) >= gap {
-			err := draw1(ren, tiles, int(w), int(h), texs, soft)
+			err := draw1(ren, tiles, int(w), int(h), texs)
 			if gone() {
 				return lost(cfg)
 			}
@@ -296,9 +293,7 @@ func currentGL(ren *sdl.Renderer) string {
 const pollHz = 60
 
 // draw1 draws one frame of the tiles in a w×h window.
-// soft: ren is SDL's software renderer (pictures are shrunk before the
-// upload: shrink.go).
-func draw1(ren *sdl.Renderer, tiles []view.Tile, w, h int, texs map[string]*tileTex, soft bool) error {
+func draw1(ren *sdl.Renderer, tiles []view.Tile, w, h int, texs map[string]*tileTex) error {
 	for _, t := range texs {
 		t.seen = false
 	}
@@ -325,7 +320,7 @@ func draw1(ren *sdl.Renderer, tiles []view.Tile, w, h int, texs map[string]*tile
 			texs[t.ID] = tt
 		}
 		tt.seen = true
-		if err := drawTile(ren, t, tt, rects[i], soft); err != nil {
+		if err := drawTile(ren, t, tt, rects[i]); err != nil {
 			return err
 		}
 	}
@@ -351,7 +346,7 @@ func fill(ren *sdl.Renderer, r image.Rectangle, c sdl.Color) {
 // drawTile draws the picture (fitted, on a dark tile; none while the
 // peer's camera is off), the caption strip with the name under it, and the
 // marks of the peer's state (Decorate).
-func drawTile(ren *sdl.Renderer, t view.Tile, tt *tileTex, r TileRects, soft bool) error {
+func drawTile(ren *sdl.Renderer, t view.Tile, tt *tileTex, r TileRects) error {
 	pic, capRect := r.Picture, r.Caption
 	if pic.Empty() || capRect.Empty() {
 		return nil
@@ -368,7 +363,7 @@ func drawTile(ren *sdl.Renderer, t view.Tile, tt *tileTex, r TileRects, soft boo
 			return err
 		}
 	}
-	if err := drawPicture(ren, t, tt, pic, soft); err != nil {
+	if err := drawPicture(ren, t, tt, pic); err != nil {
 		return err
 	}
 	for _, m := range d.Marks {
@@ -405,18 +400,12 @@ func fillAround(ren *sdl.Renderer, r, in image.Rectangle, c sdl.Color) {
 }
 
 // drawPicture uploads t's frame when it changed and draws it fitted in pic.
-// On the software renderer (shrink) a picture shown smaller than it is is
-// uploaded at the size it is shown at, shrunk in YUV (shrink.go).
-func drawPicture(ren *sdl.Renderer, t view.Tile, tt *tileTex, pic image.Rectangle, shrink bool) error {
+func drawPicture(ren *sdl.Renderer, t view.Tile, tt *tileTex, pic image.Rectangle) error {
 	if t.Frame == nil {
 		return nil
 	}
 	f := t.Frame
-	dst := picRect(t, pic)
 	fw, fh := f.Rect.Dx(), f.Rect.Dy()
-	if shrink && dst.Dx() < fw && dst.Dy() < fh && dst.Dx() > 0 && dst.Dy() > 0 {
-		fw, fh = dst.Dx(), dst.Dy()
-	}
 	if tt.pic == nil || tt.w != fw || tt.h != fh {
 		if tt.pic != nil {
 			_ = tt.pic.Destroy()
@@ -428,16 +417,12 @@ func drawPicture(ren *sdl.Renderer, t view.Tile, tt *tileTex, pic image.Rectangl
 		tt.pic, tt.w, tt.h, tt.seq = tex, fw, fh, t.Seq-1
 	}
 	if tt.seq != t.Seq {
-		if fw != f.Rect.Dx() || fh != f.Rect.Dy() {
-			tt.small = shrinkI420(tt.small, f, fw, fh)
-			f = tt.small
-		}
 		if err := tt.pic.UpdateYUV(nil, f.Y, f.YStride, f.Cb, f.CStride, f.Cr, f.CStride); err != nil {
 			return err
 		}
 		tt.seq = t.Seq
 	}
-	return ren.Copy(tt.pic, nil, sdlRect(dst))
+	return ren.Copy(tt.pic, nil, sdlRect(picRect(t, pic)))
 }
 
 // makeCaption makes the texture of Caption(name) once per name (none for
