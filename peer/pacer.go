@@ -16,9 +16,7 @@ package peer
 //     rate: it then sends faster, so the queue drains rather than grows (a
 //     standing queue is delay the estimator would not see).
 //
-// The goroutine is owned by the pacer; Close stops it and waits. It ticks
-// only while packets wait (Write wakes it): the budget after an idle spell
-// is capped at pacingMaxSaved either way.
+// The goroutine is owned by the pacer; Close stops it and waits.
 
 import (
 	"container/list"
@@ -138,8 +136,7 @@ func (p *pacer) run() {
 	defer close(p.done)
 	tick := time.NewTicker(pacingStep)
 	defer tick.Stop()
-	ticking := true // stopped while nothing waits: Write wakes the loop
-	budget := 0     // bytes
+	budget := 0 // bytes
 	last := time.Now()
 	for {
 		select {
@@ -169,15 +166,7 @@ func (p *pacer) run() {
 				out = append(out, pkt)
 			}
 		}
-		idle := p.rtx.Len() == 0 && p.video.Len() == 0
 		p.mu.Unlock()
-		if idle == ticking { // a receive-only peer's pacer costs no wake-ups
-			if ticking = !idle; ticking {
-				tick.Reset(pacingStep)
-			} else {
-				tick.Stop()
-			}
-		}
 		for _, pkt := range out {
 			p.send(pkt)
 		}
