@@ -121,11 +121,10 @@ func NewLinks(cfg LinksConfig) *Links {
 }
 
 // Register adds to me and ir everything a call needs: pion's default
-// interceptors (NACK generator and responder, RTCP reports), TWCC feedback
-// for what we receive (ours: twccfeedback.go), TWCC sequence numbers on
-// what we send, per-link statistics, and send-side congestion control with
-// pacing. Call it after registering the codecs, instead of
-// webrtc.RegisterDefaultInterceptors.
+// interceptors (NACK generator and responder, RTCP reports, TWCC feedback
+// for what we receive), TWCC sequence numbers on what we send, per-link
+// statistics, and send-side congestion control with pacing. Call it after
+// registering the codecs, instead of webrtc.RegisterDefaultInterceptors.
 func (ls *Links) Register(me *webrtc.MediaEngine, ir *interceptor.Registry) error {
 	ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
 		return newEstimator(ls.cfg.Start+ls.cfg.AudioReserve, ls.cfg.AudioReserve+30_000, ls.cfg.Ceiling+ls.cfg.AudioReserve, ls)
@@ -172,7 +171,7 @@ func (ls *Links) Register(me *webrtc.MediaEngine, ir *interceptor.Registry) erro
 		ls.mu.Unlock()
 	})
 	ir.Add(sf)
-	return configureTWCCFeedback(me, ir, ls.log) // twccfeedback.go
+	return webrtc.ConfigureTWCCSender(me, ir)
 }
 
 // link returns the link of PeerConnection id, creating it. pion builds a
