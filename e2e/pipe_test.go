@@ -17,7 +17,7 @@ import (
 )
 
 // requireFFmpeg skips without ffmpeg, or fails with CI=true.
-func requireFFmpeg(t *testing.T) {
+func requireFFmpeg(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		if os.Getenv("CI") == "true" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -26,6 +27,11 @@ import (
 //     rasteriser llvmpipe);
 //   - window-gl: the same with SDL_RENDER_DRIVER=opengl (llvmpipe);
 //   - terminal: --view terminal in a 160×50 tmux pane.
+//
+// With VIDEOCHAT_VIEWBENCH_FILE=1 the senders send a pre-encoded VP8 file
+// (ffmpeg's testsrc2, 640×480@30, 1 Mbps, looped) instead of encoding the
+// test pattern live: on a loaded machine live senders lower their
+// resolution and frame rate, which changes what both receivers decode.
 //
 // Run: go test -run '^$' -bench BenchmarkViewCPU -benchtime 1x ./e2e/
 func BenchmarkViewCPU(b *testing.B) {
@@ -60,8 +66,12 @@ func benchViewCPU(b *testing.B, mode string) {
 		b.Fatalf("no token in %q", p.output())
 		return ""
 	}
+	video := "test"
+	if os.Getenv("VIDEOCHAT_VIEWBENCH_FILE") != "" {
+		video = benchIVF(ctx, b)
+	}
 	for _, n := range []string{"s1", "s2"} {
-		start(b, joinArgs(url, "cpu", n, "--token", mint(n), "--video", "test", "--audio", "test", "--view", "none")...)
+		start(b, joinArgs(url, "cpu", n, "--token", mint(n), "--video", video, "--audio", "test", "--view", "none")...)
 	}
 	stats := filepath.Join(b.TempDir(), "stats.jsonl")
 	args := joinArgs(url, "cpu", "native", "--token", mint("native", "--can-publish=false"),
@@ -134,4 +144,17 @@ func chromiumCPU(root int) float64 {
 		}
 	}
 	return float64(ticks) / procstat.ClockTicks
+}
+
+// benchIVF encodes 20 s of ffmpeg's testsrc2 at 640×480@30 into a 1 Mbps
+// VP8 IVF file (a key frame every 10 s) for the senders to loop.
+func benchIVF(ctx context.Context, b *testing.B) string {
+	requireFFmpeg(b)
+	out := filepath.Join(b.TempDir(), "src.ivf")
+	cmd := exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x480:rate=30",
+		"-t", "20", "-c:v", "libvpx", "-b:v", "1M", "-deadline", "realtime", "-cpu-used", "8", "-g", "300", out)
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("ffmpeg: %v: %s", err, msg)
+	}
+	return out
 }

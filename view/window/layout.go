@@ -68,3 +68,35 @@ func Caption(name string) *image.RGBA {
 	}
 	return big
 }
+
+// Uncovered returns rectangles that together cover exactly the part of a
+// w×h window outside the tiles (picture and caption of each): the gaps
+// and the empty cells of the grid. The window fills them instead of
+// clearing all of it before drawing the tiles over it, which costs the
+// software renderer a write of the whole window per present.
+func Uncovered(w, h int, tiles []TileRects) []image.Rectangle {
+	out := []image.Rectangle{image.Rect(0, 0, w, h)}
+	for _, t := range tiles {
+		cut := t.Picture.Union(t.Caption)
+		var next []image.Rectangle
+		for _, r := range out {
+			in := r.Intersect(cut)
+			if in.Empty() {
+				next = append(next, r)
+				continue
+			}
+			for _, part := range [4]image.Rectangle{
+				{Min: r.Min, Max: image.Pt(r.Max.X, in.Min.Y)},                        // above
+				{Min: image.Pt(r.Min.X, in.Max.Y), Max: r.Max},                        // below
+				{Min: image.Pt(r.Min.X, in.Min.Y), Max: image.Pt(in.Min.X, in.Max.Y)}, // left
+				{Min: image.Pt(in.Max.X, in.Min.Y), Max: image.Pt(r.Max.X, in.Max.Y)}, // right
+			} {
+				if !part.Empty() {
+					next = append(next, part)
+				}
+			}
+		}
+		out = next
+	}
+	return out
+}

@@ -294,12 +294,25 @@ const pollHz = 60
 
 // draw1 draws one frame of the tiles in a w×h window.
 func draw1(ren *sdl.Renderer, tiles []view.Tile, w, h int, texs map[string]*tileTex) error {
-	_ = ren.SetDrawColor(0, 0, 0, 255)
-	_ = ren.Clear()
 	for _, t := range texs {
 		t.seen = false
 	}
 	rects := Rects(len(tiles), w, h)
+	// Every pixel is drawn: the tiles (drawTile) and black around them,
+	// not a clear of the whole window under them (a full write of the
+	// window per present on the software renderer).
+	whole := false
+	for _, r := range rects {
+		whole = whole || r.Picture.Empty() || r.Caption.Empty() // drawTile draws nothing
+	}
+	if whole {
+		_ = ren.SetDrawColor(0, 0, 0, 255)
+		_ = ren.Clear()
+	} else {
+		for _, r := range Uncovered(w, h, rects) {
+			fill(ren, r, sdl.Color{A: 255})
+		}
+	}
 	for i, t := range tiles {
 		tt := texs[t.ID]
 		if tt == nil {
