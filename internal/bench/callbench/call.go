@@ -164,19 +164,12 @@ func RunCall(ctx context.Context, cfg CallConfig) (*CallReport, error) {
 	began := time.Now()
 	fs := procstat.FS{Root: cfg.Proc}
 	rep := &CallReport{Bitrate: cfg.Bitrate, Machine: describeMachine(fs, cfg.Chromium)}
-	if cfg.Clip == "" {
-		dir, err := os.MkdirTemp("", "callbench-clip-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(dir)
-		if cfg.Clip, err = MakeClip(ctx, dir); err != nil {
-			return nil, err
-		}
-		rep.Clip = "generated: " + ClipCommand
-	} else {
-		rep.Clip = cfg.Clip
+	clip, desc, removeClip, err := clipOrMake(ctx, cfg.Clip)
+	if err != nil {
+		return nil, err
 	}
+	defer removeClip()
+	cfg.Clip, rep.Clip = clip, desc
 	srv, server, err := startServer(ctx, cfg.Binary)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package callbench
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -22,4 +23,22 @@ func MakeClip(ctx context.Context, dir string) (string, error) {
 		return "", fmt.Errorf("make clip with ffmpeg: %w: %s", err, out)
 	}
 	return path, nil
+}
+
+// clipOrMake returns clip when one is given; otherwise it makes one
+// (MakeClip) in a temporary directory that remove deletes. desc says which
+// it is, for the report.
+func clipOrMake(ctx context.Context, clip string) (path, desc string, remove func(), err error) {
+	if clip != "" {
+		return clip, clip, func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "callbench-clip-")
+	if err != nil {
+		return "", "", nil, err
+	}
+	if path, err = MakeClip(ctx, dir); err != nil {
+		os.RemoveAll(dir)
+		return "", "", nil, err
+	}
+	return path, "generated: " + ClipCommand, func() { os.RemoveAll(dir) }, nil
 }

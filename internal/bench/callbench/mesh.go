@@ -108,17 +108,12 @@ func RunMesh(ctx context.Context, cfg MeshConfig) (*MeshReport, error) {
 	}
 	fs := procstat.FS{Root: cfg.Proc}
 	rep := &MeshReport{Machine: describeMachine(fs, ""), Video: cfg.Video}
-	if cfg.Video == "" {
-		dir, err := os.MkdirTemp("", "callbench-clip-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(dir)
-		if cfg.Video, err = MakeClip(ctx, dir); err != nil {
-			return nil, err
-		}
-		rep.Video = "generated: " + ClipCommand
+	video, desc, removeClip, err := clipOrMake(ctx, cfg.Video)
+	if err != nil {
+		return nil, err
 	}
+	defer removeClip()
+	cfg.Video, rep.Video = video, desc
 	srv, server, err := startServer(ctx, cfg.Binary)
 	if err != nil {
 		return nil, err
