@@ -3,7 +3,6 @@ package peer_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"os/exec"
 	"sync"
 	"testing"
@@ -27,9 +26,6 @@ const waitTimeout = 30 * time.Second
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
-
-// testLog is the test's logger (logtest.New).
-func testLog(t testing.TB) *slog.Logger { return logtest.New(t) }
 
 // startServer runs the real signalling server on loopback (sigtest) and
 // returns its base URL. Cleanup shuts it down.
@@ -115,7 +111,7 @@ func startPeer(t *testing.T, server, room, name string, o peerOpts) *runner {
 		Token:           o.token,
 		OnTrack:         o.onTrack,
 		Files:           o.files,
-		Logger:          testLog(t).With("side", name),
+		Logger:          logtest.New(t).With("side", name),
 		OnChat: func(from proto.PeerInfo, text string) {
 			r.mu.Lock()
 			r.chats = append(r.chats, "["+from.Name+"] "+text)

@@ -63,9 +63,10 @@ func (o *benchOutput) write(rep reportable) error {
 
 // benchCmd is one media benchmark subcommand: it resolves --videochat and
 // the progress logger, runs the benchmark and writes its report as the
-// output flags say. run gets the binary and the logger; a nil report with a
-// nil error means run has already done all there was to do.
-func benchCmd(bin *string, out *benchOutput, cmd *cobra.Command, run func(ctx context.Context, binary string, log *slog.Logger) (reportable, error)) *cobra.Command {
+// output flags (benchOutput) say. run gets the binary and the logger; a nil
+// report with a nil error means run has already done all there was to do.
+func benchCmd(bin *string, cmd *cobra.Command, run func(ctx context.Context, binary string, log *slog.Logger) (reportable, error)) *cobra.Command {
+	out := &benchOutput{}
 	cmd.Args = cobra.NoArgs
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		log, err := out.log.Logger(os.Stderr)
@@ -88,9 +89,8 @@ func benchCmd(bin *string, out *benchOutput, cmd *cobra.Command, run func(ctx co
 
 func newBenchCallCmd(bin *string) *cobra.Command {
 	var cfg callbench.CallConfig
-	var out benchOutput
 	var noChromium bool
-	cmd := benchCmd(bin, &out, &cobra.Command{
+	cmd := benchCmd(bin, &cobra.Command{
 		Use:   "call",
 		Short: "Call set-up time, CPU, memory and bitrate: native peers against Chromium, on loopback",
 	}, func(ctx context.Context, binary string, log *slog.Logger) (reportable, error) {
@@ -119,8 +119,7 @@ func newBenchCallCmd(bin *string) *cobra.Command {
 
 func newBenchMeshCmd(bin *string) *cobra.Command {
 	var cfg callbench.MeshConfig
-	var out benchOutput
-	cmd := benchCmd(bin, &out, &cobra.Command{
+	cmd := benchCmd(bin, &cobra.Command{
 		Use:   "mesh",
 		Short: "Native sender CPU with 1, 3 and 5 remote peers (encode once, send to many), on loopback",
 	}, func(ctx context.Context, binary string, log *slog.Logger) (reportable, error) {

@@ -28,8 +28,7 @@ const netnsEnv = "VIDEOCHAT_BENCH_NETNS"
 
 func newBenchNetCmd(bin *string) *cobra.Command {
 	var cfg netbench.Config
-	var out benchOutput
-	cmd := benchCmd(bin, &out, &cobra.Command{
+	cmd := benchCmd(bin, &cobra.Command{
 		Use:   "net",
 		Short: "Native vs Chromium sender to a Chromium receiver behind a bottleneck and under loss (in its own network namespace)",
 		Long: `Measures the native sender against a Chromium sender, each sending the same

@@ -164,18 +164,13 @@ func RunCall(ctx context.Context, cfg CallConfig) (*CallReport, error) {
 	began := time.Now()
 	fs := procstat.FS{Root: cfg.Proc}
 	rep := &CallReport{Bitrate: cfg.Bitrate, Machine: describeMachine(fs, cfg.Chromium)}
-	clip, desc, removeClip, err := clipOrMake(ctx, cfg.Clip)
+	st, err := setUp(ctx, env{bin: cfg.Binary, chromium: cfg.Chromium, clip: cfg.Clip, bitrate: cfg.Bitrate, audio: cfg.Audio})
 	if err != nil {
 		return nil, err
 	}
-	defer removeClip()
-	cfg.Clip, rep.Clip = clip, desc
-	srv, server, err := startServer(ctx, cfg.Binary)
-	if err != nil {
-		return nil, err
-	}
-	defer srv.stop(5 * time.Second)
-	e := env{bin: cfg.Binary, chromium: cfg.Chromium, server: server, clip: cfg.Clip, bitrate: cfg.Bitrate, audio: cfg.Audio}
+	defer st.close()
+	e := st.env
+	cfg.Clip, rep.Clip = e.clip, st.clipDesc
 	if cfg.Chromium == "" {
 		rep.Skipped = append(rep.Skipped, "Chromium not found: Chromium set-up and calls skipped")
 	}
@@ -184,7 +179,7 @@ func RunCall(ctx context.Context, cfg CallConfig) (*CallReport, error) {
 	}
 	for i, spec := range callSpecs(cfg.Chromium != "") {
 		cfg.Logger.Info("measuring call", "call", spec.Name, "seconds", cfg.Measure.Seconds())
-		res, err := measureCall(ctx, cfg, e, fs, srv.pid(), spec, fmt.Sprintf("call-%d-%d", os.Getpid(), i))
+		res, err := measureCall(ctx, cfg, e, fs, st.srv.pid(), spec, fmt.Sprintf("call-%d-%d", os.Getpid(), i))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", spec.Name, err)
 		}

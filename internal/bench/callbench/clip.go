@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // ClipCommand is the ffmpeg command MakeClip runs (output name last).
@@ -25,20 +26,42 @@ func MakeClip(ctx context.Context, dir string) (string, error) {
 	return path, nil
 }
 
-// clipOrMake returns clip when one is given; otherwise it makes one
-// (MakeClip) in a temporary directory that remove deletes. desc says which
-// it is, for the report.
-func clipOrMake(ctx context.Context, clip string) (path, desc string, remove func(), err error) {
-	if clip != "" {
-		return clip, clip, func() {}, nil
+// stage is what a call or mesh benchmark runs against: a started server
+// and the clip its peers send.
+type stage struct {
+	env               // with server and clip filled in
+	srv        *child // the server
+	clipDesc   string // the clip given, or how it was generated
+	removeClip func()
+}
+
+// setUp makes a clip when e has none (MakeClip, in a temporary directory)
+// and starts the server of e.bin.
+func setUp(ctx context.Context, e env) (*stage, error) {
+	st := &stage{env: e, clipDesc: e.clip, removeClip: func() {}}
+	if e.clip == "" {
+		dir, err := os.MkdirTemp("", "callbench-clip-")
+		if err != nil {
+			return nil, err
+		}
+		st.removeClip = func() { os.RemoveAll(dir) }
+		if st.clip, err = MakeClip(ctx, dir); err != nil {
+			st.removeClip()
+			return nil, err
+		}
+		st.clipDesc = "generated: " + ClipCommand
 	}
-	dir, err := os.MkdirTemp("", "callbench-clip-")
+	srv, server, err := startServer(ctx, e.bin)
 	if err != nil {
-		return "", "", nil, err
+		st.removeClip()
+		return nil, err
 	}
-	if path, err = MakeClip(ctx, dir); err != nil {
-		os.RemoveAll(dir)
-		return "", "", nil, err
-	}
-	return path, "generated: " + ClipCommand, func() { os.RemoveAll(dir) }, nil
+	st.srv, st.server = srv, server
+	return st, nil
+}
+
+// close stops the server and removes a generated clip.
+func (st *stage) close() {
+	st.srv.stop(5 * time.Second)
+	st.removeClip()
 }

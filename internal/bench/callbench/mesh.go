@@ -108,19 +108,14 @@ func RunMesh(ctx context.Context, cfg MeshConfig) (*MeshReport, error) {
 	}
 	fs := procstat.FS{Root: cfg.Proc}
 	rep := &MeshReport{Machine: describeMachine(fs, ""), Video: cfg.Video}
-	video, desc, removeClip, err := clipOrMake(ctx, cfg.Video)
+	st, err := setUp(ctx, env{bin: cfg.Binary, clip: cfg.Video, bitrate: cfg.Bitrate})
 	if err != nil {
 		return nil, err
 	}
-	defer removeClip()
-	cfg.Video, rep.Video = video, desc
-	srv, server, err := startServer(ctx, cfg.Binary)
-	if err != nil {
-		return nil, err
-	}
-	defer srv.stop(5 * time.Second)
+	defer st.close()
+	e := st.env
+	cfg.Video, rep.Video = e.clip, st.clipDesc
 	room := fmt.Sprintf("mesh-%d", os.Getpid())
-	e := env{bin: cfg.Binary, server: server, clip: cfg.Video, bitrate: cfg.Bitrate}
 	sender, err := e.startSide(ctx, sideSpec{Kind: "native", Video: "clip"}, room, "sender")
 	if err != nil {
 		return nil, err
@@ -135,13 +130,13 @@ func RunMesh(ctx context.Context, cfg MeshConfig) (*MeshReport, error) {
 	for _, n := range cfg.Peers {
 		for len(receivers) < n {
 			r, err := startChild(ctx, cfg.Binary, fmt.Sprintf("r%d", len(receivers)+1), nil,
-				joinArgs(server, room, fmt.Sprintf("r%d", len(receivers)+1), "none", "none")...)
+				joinArgs(e.server, room, fmt.Sprintf("r%d", len(receivers)+1), "none", "none")...)
 			if err != nil {
 				return nil, err
 			}
 			receivers = append(receivers, r)
 		}
-		pt, err := measureMesh(ctx, cfg, fs, srv.pid(), sender.(*nativeSide), receivers)
+		pt, err := measureMesh(ctx, cfg, fs, st.srv.pid(), sender.(*nativeSide), receivers)
 		if err != nil {
 			return nil, fmt.Errorf("%d peers: %w", n, err)
 		}
