@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"slices"
 	"time"
@@ -15,26 +13,13 @@ import (
 
 // MeshConfig configures RunMesh.
 type MeshConfig struct {
-	// Binary is the videochat executable.
-	Binary string
+	Window // Measure defaults to 20 s
 	// Peers are the numbers of remote peers to measure, ascending
 	// (default 1, 3, 5). Receivers are added to one running call.
 	Peers []int
 	// Video is the sender's source: "test" or a Y4M path; "" generates the
 	// clip of MakeClip.
 	Video string
-	// Measure is each window (default 20 s), Warmup the wait after every
-	// link has ramped up (default 5 s; negative: none).
-	Measure, Warmup time.Duration
-	// Ramp is how long the sender's congestion control may take to bring
-	// the estimate of every link near Bitrate (default 60 s). A window
-	// whose links did not get there is still measured, marked Ramped
-	// false: its receivers got less than the full stream.
-	Ramp time.Duration
-	// Bitrate is the sender's video target, bits/s (default 1 Mbps).
-	Bitrate int
-	Logger  *slog.Logger
-	Proc    string
 }
 
 func (c MeshConfig) withDefaults() (MeshConfig, error) {
@@ -44,26 +29,7 @@ func (c MeshConfig) withDefaults() (MeshConfig, error) {
 	if !slices.IsSorted(c.Peers) || c.Peers[0] < 0 {
 		return c, errors.New("mesh: peers must be ascending and ≥ 0")
 	}
-	if c.Measure <= 0 {
-		c.Measure = 20 * time.Second
-	}
-	if c.Warmup < 0 {
-		c.Warmup = 0
-	} else if c.Warmup == 0 {
-		c.Warmup = 5 * time.Second
-	}
-	if c.Ramp <= 0 {
-		c.Ramp = defaultRamp
-	}
-	if c.Bitrate <= 0 {
-		c.Bitrate = 1_000_000
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if c.Proc == "" {
-		c.Proc = "/proc"
-	}
+	c.setDefaults(20 * time.Second)
 	return c, nil
 }
 
