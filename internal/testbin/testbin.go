@@ -52,3 +52,15 @@ func Run(m *testing.M, prefix string, bin *string) int {
 	*bin = path
 	return m.Run()
 }
+
+// ForTest is BuildTags for one test: the binary is removed when tb ends,
+// and a failed build fails tb.
+func ForTest(tb testing.TB, prefix, tags string) string {
+	tb.Helper()
+	path, cleanup, err := BuildTags(prefix, tags)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(cleanup)
+	return path
+}
