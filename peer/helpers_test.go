@@ -3,6 +3,7 @@ package peer_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os/exec"
 	"sync"
 	"testing"
@@ -178,6 +179,38 @@ func (r *runner) eventsOf(kind peer.EventKind) []peer.Event {
 		}
 	}
 	return out
+}
+
+// stateSince returns the first state event about id at or after since
+// whose state is one of states.
+func (r *runner) stateSince(id string, since time.Time, states ...string) (peer.Event, bool) {
+	for _, e := range r.eventsOf(peer.EventState) {
+		if e.Peer.ID != id || e.Time.Before(since) {
+			continue
+		}
+		for _, s := range states {
+			if e.State == s {
+				return e, true
+			}
+		}
+	}
+	return peer.Event{}, false
+}
+
+// waitState waits for a state event of r about id with state, and returns
+// the first.
+func waitState(t *testing.T, r *runner, id, state string) peer.Event {
+	t.Helper()
+	var ev peer.Event
+	waitFor(t, fmt.Sprintf("%s: PeerConnection to %s %s", r.name, id, state), func() error {
+		e, ok := r.stateSince(id, time.Time{}, state)
+		if !ok {
+			return fmt.Errorf("no %s state event", state)
+		}
+		ev = e
+		return nil
+	})
+	return ev
 }
 
 // waitFor polls cond until it returns nil or waitTimeout passes.
