@@ -12,7 +12,10 @@
 # generator is the same code for both; it needs a videochat that has
 # --server-bin. JSON reports go to $OUT (default a new temporary directory);
 # the table printed at the end has every run's value and load average, the
-# median per binary and NEW/OLD (below 1.10 = within 10 %).
+# median per binary and NEW/OLD (at most 1.10 = within 10 %), then the
+# rep-1k runs in detail (a p99 far above the quiet machine's few ms with a
+# server CPU well below its 0.6 core means the server was starved of CPU).
+# TABLE_ONLY=1 with OUT set prints the tables of an earlier run again.
 set -eu
 if [ $# -lt 2 ]; then
   echo "usage: $0 OLD NEW [PAIRS]" >&2
@@ -54,7 +57,7 @@ run() { # run FIG WHICH PAIR
 }
 
 echo "$(date -u '+%Y-%m-%d %H:%M:%S') UTC: OLD=$OLD NEW=$NEW GEN=$GEN pairs=$PAIRS out=$OUT" >&2
-for pair in $(seq 1 "$PAIRS"); do
+[ "${TABLE_ONLY:-}" = 1 ] || for pair in $(seq 1 "$PAIRS"); do
   for fig in $FIGS; do
     if [ $((pair % 2)) = 1 ]; then
       run "$fig" old "$pair"; run "$fig" new "$pair"
@@ -82,7 +85,7 @@ cells() { # cells FIG WHICH: "value (load)" of every run, in pair order
 }
 
 echo
-echo "Interleaved, $(date -u '+%Y-%m-%d %H:%M') UTC, $PAIRS pairs (ABBA); each run: value (1-min load average at its start)"
+echo "Interleaved, ended $(date -u -r "$(ls -t "$OUT"/*.json | head -1)" '+%Y-%m-%d %H:%M') UTC, $PAIRS pairs (ABBA); each run: value (1-min load average at its start)"
 echo
 echo "| figure | unit | old runs | new runs | old median | new median | new/old | within 10 % |"
 echo "|---|---|---|---|---|---|---|---|"
@@ -91,4 +94,15 @@ for fig in $FIGS; do
   ratio=$(awk -v o="$mo" -v n="$mn" 'BEGIN {if (o > 0) printf "%.3f", n / o; else print "nan"}')
   ok=$(awk -v r="$ratio" 'BEGIN {print (r != "nan" && r <= 1.10) ? "yes" : "no"}')
   printf '| %s | %s | %s | %s | %.3f | %.3f | %s | %s |\n' "$fig" "${UNIT[$fig]}" "$(cells "$fig" old)" "$(cells "$fig" new)" "$mo" "$mn" "$ratio" "$ok"
+done
+
+echo
+echo "| rep-1k run | relayed msg/s | behind | p50 ms | p99 ms | server CPU | generator CPU | load |"
+echo "|---|---|---|---|---|---|---|---|"
+for pair in $(seq 1 "$PAIRS"); do
+  for which in old new; do
+    f="$OUT/rep-1k-$which-$pair.json"
+    [ -s "$f" ] || continue
+    jq -r --arg run "$which #$pair" '.load[0] as $l | "| \($run) | \($l.relayedRate | round) | \($l.behind) | \($l.latency.p50 * 100 | round / 100) | \($l.latency.p99 * 100 | round / 100) | \(($l.serverCpu // 0) * 100 | round / 100) | \($l.generatorCpu * 100 | round / 100) | \(.setup.loadAvg | split(" ")[0]) |"' "$f"
+  done
 done
