@@ -42,6 +42,7 @@ declare -A VALUE=(
   [join-10k]='.join.probe.p99'
 )
 declare -A UNIT=([idle-19k]="B/peer" [rep-1k]="ms" [join-10k]="ms")
+declare -A SCALE=([idle-19k]=1 [rep-1k]=100 [join-10k]=1000) # rounding: 1/SCALE
 FIGS="idle-19k rep-1k join-10k"
 
 run() { # run FIG WHICH PAIR
@@ -76,7 +77,7 @@ cells() { # cells FIG WHICH: "value (load)" of every run, in pair order
   for pair in $(seq 1 "$PAIRS"); do
     f="$OUT/$1-$2-$pair.json"
     if [ -s "$f" ]; then
-      s="$s$(jq -r "(${VALUE[$1]} * 1000 | round / 1000 | tostring) + \" (\" + (.setup.loadAvg | split(\" \")[0]) + \")\"" "$f"), "
+      s="$s$(jq -r "(${VALUE[$1]} * ${SCALE[$1]} | round / ${SCALE[$1]} | tostring) + \" (\" + (.setup.loadAvg | split(\" \")[0]) + \")\"" "$f"), "
     else
       s="${s}failed, "
     fi
@@ -93,7 +94,8 @@ for fig in $FIGS; do
   mo=$(values "$fig" old | median); mn=$(values "$fig" new | median)
   ratio=$(awk -v o="$mo" -v n="$mn" 'BEGIN {if (o > 0) printf "%.3f", n / o; else print "nan"}')
   ok=$(awk -v r="$ratio" 'BEGIN {print (r != "nan" && r <= 1.10) ? "yes" : "no"}')
-  printf '| %s | %s | %s | %s | %.3f | %.3f | %s | %s |\n' "$fig" "${UNIT[$fig]}" "$(cells "$fig" old)" "$(cells "$fig" new)" "$mo" "$mn" "$ratio" "$ok"
+  rnd() { awk -v v="$1" -v s="${SCALE[$fig]}" 'BEGIN {if (v == "nan") print v; else printf "%.10g", int(v * s + 0.5) / s}'; }
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$fig" "${UNIT[$fig]}" "$(cells "$fig" old)" "$(cells "$fig" new)" "$(rnd "$mo")" "$(rnd "$mn")" "$ratio" "$ok"
 done
 
 echo
