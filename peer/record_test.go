@@ -22,6 +22,7 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
 
 	"github.com/videochat/videochat/internal/looptest"
+	"github.com/videochat/videochat/peer"
 )
 
 // fixtures writes a 2 s VP8 IVF (320x240@30, key frame every 30) and a
@@ -214,13 +215,31 @@ func TestRecordingWebM(t *testing.T) {
 	sender := startPeer(t, server, "rec", "cam 1/x", peerOpts{tracks: src.tracks()})
 	senderID := waitWelcome(t, sender)
 
-	connected := waitState(t, rec, senderID, "connected").Time
+	var connected time.Time
+	waitFor(t, "recorder connected", func() error {
+		for _, e := range rec.eventsOf(peer.EventState) {
+			if e.Peer.ID == senderID && e.State == "connected" {
+				connected = e.Time
+				return nil
+			}
+		}
+		return errors.New("not connected")
+	})
 	waitFor(t, "media", mediaFrom(rec, senderID))
 	t.Logf("key frame requests seen by the sender: %d", src.keyReqs.Load())
 	time.Sleep(3*time.Second - time.Since(connected)) // a ~3 s call; not synchronisation
 	sender.stop(t)
-	closed := waitState(t, rec, senderID, "closed").Time // the recording is finalized
-	rec.stop(t)                                          // Run returns only after every recording is finalized
+	var closed time.Time
+	waitFor(t, "recording finalized", func() error {
+		for _, e := range rec.eventsOf(peer.EventState) {
+			if e.Peer.ID == senderID && e.State == "closed" {
+				closed = e.Time
+				return nil
+			}
+		}
+		return errors.New("not closed")
+	})
+	rec.stop(t) // Run returns only after every recording is finalized
 	callSecs := closed.Sub(connected).Seconds()
 
 	path := filepath.Join(recDir, fmt.Sprintf("rec-cam_1_x-%s.webm", senderID))
