@@ -14,7 +14,8 @@
 # the table printed at the end has every run's value and load average, the
 # median per binary and NEW/OLD (at most 1.10 = within 10 %), then the
 # rep-1k runs in detail (a p99 far above the quiet machine's few ms with a
-# server CPU well below its 0.6 core means the server was starved of CPU).
+# server CPU well below its 0.6 core means the server was starved of CPU;
+# server CPU per relayed message depends much less on that).
 # TABLE_ONLY=1 with OUT set prints the tables of an earlier run again.
 set -eu
 if [ $# -lt 2 ]; then
@@ -99,12 +100,12 @@ for fig in $FIGS; do
 done
 
 echo
-echo "| rep-1k run | relayed msg/s | behind | p50 ms | p99 ms | server CPU | generator CPU | load |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| rep-1k run | relayed msg/s | behind | p50 ms | p99 ms | server CPU | server µs/msg | generator CPU | load |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for pair in $(seq 1 "$PAIRS"); do
   for which in old new; do
     f="$OUT/rep-1k-$which-$pair.json"
     [ -s "$f" ] || continue
-    jq -r --arg run "$which #$pair" '.load[0] as $l | "| \($run) | \($l.relayedRate | round) | \($l.behind) | \($l.latency.p50 * 100 | round / 100) | \($l.latency.p99 * 100 | round / 100) | \(($l.serverCpu // 0) * 100 | round / 100) | \($l.generatorCpu * 100 | round / 100) | \(.setup.loadAvg | split(" ")[0]) |"' "$f"
+    jq -r --arg run "$which #$pair" '.load[0] as $l | "| \($run) | \($l.relayedRate | round) | \($l.behind) | \($l.latency.p50 * 100 | round / 100) | \($l.latency.p99 * 100 | round / 100) | \(($l.serverCpu // 0) * 100 | round / 100) | \(if $l.relayedRate > 0 then (($l.serverCpu // 0) * 1e7 / $l.relayedRate | round / 10) else "–" end) | \($l.generatorCpu * 100 | round / 100) | \(.setup.loadAvg | split(" ")[0]) |"' "$f"
   done
 done
