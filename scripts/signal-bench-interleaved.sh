@@ -44,7 +44,7 @@ declare -A VALUE=(
 )
 declare -A UNIT=([idle-19k]="B/peer" [rep-1k]="ms" [join-10k]="ms")
 declare -A SCALE=([idle-19k]=1 [rep-1k]=100 [join-10k]=1000) # rounding: 1/SCALE
-FIGS="idle-19k rep-1k join-10k"
+FIGS=${FIGS:-"idle-19k rep-1k join-10k"} # a subset: FIGS=rep-1k
 
 run() { # run FIG WHICH PAIR
   local fig=$1 which=$2 pair=$3 bin
