@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"testing"
 	"time"
 
@@ -31,9 +30,7 @@ func TestNativeWithBrowsers(t *testing.T) {
 		pages[name] = pg
 	}
 	for name, pg := range pages {
-		sel := `video[data-peer-name="robot"]`
-		pg.WaitFor("robot's tile", fmt.Sprintf(`!!document.querySelector(%s)`, strconv.Quote(sel)), time.Minute)
-		id := browsertest.Eval[string](pg, fmt.Sprintf(`document.querySelector(%s).dataset.peerId`, strconv.Quote(sel)))
+		sel, id := tileOf(pg, "robot")
 		pg.WaitFramesDecoded(id, 30)
 		sd := pg.WaitNonBlack(sel)
 		t.Logf("%s sees robot (%s): luma stddev %.1f", name, id, sd)

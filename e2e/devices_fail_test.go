@@ -95,11 +95,7 @@ func leavesCleanlyAfterXDeath(ctx context.Context, t *testing.T, p *proc) {
 // server refuses (a real PulseAudio refusal, pulsetest.Refuse) make `join`
 // exit 1 at once with one line naming the device and the way on.
 func TestBusyDevices(t *testing.T) {
-	bin, cleanup, err := testbin.BuildTags("videochat-fakecam-", "fakecam")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cleanup)
+	bin := testbin.ForTest(t, "videochat-fakecam-", "fakecam")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	busy := filepath.Join(t.TempDir(), "busy")

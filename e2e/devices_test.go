@@ -171,9 +171,7 @@ func TestScreenToBrowser(t *testing.T) {
 
 	pg := browsertest.Launch(t, browsertest.Options{Name: "viewer"})
 	pg.Navigate(url + "/room/screen?name=viewer")
-	sel := `video[data-peer-name="screen"]`
-	pg.WaitFor("screen's tile", fmt.Sprintf(`!!document.querySelector(%s)`, strconv.Quote(sel)), time.Minute)
-	id := browsertest.Eval[string](pg, fmt.Sprintf(`document.querySelector(%s).dataset.peerId`, strconv.Quote(sel)))
+	sel, id := tileOf(pg, "screen")
 	pg.WaitFramesDecoded(id, 10)
 	size := browsertest.Eval[[]int](pg, fmt.Sprintf(`(() => { const v = document.querySelector(%s); return [v.videoWidth, v.videoHeight]; })()`, strconv.Quote(sel)))
 	if len(size) != 2 || size[0] != 320 || size[1] != 240 {

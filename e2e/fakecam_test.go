@@ -53,11 +53,7 @@ func TestProductHasNoFakeCamera(t *testing.T) {
 
 func TestFakeCameraToBrowser(t *testing.T) {
 	browsertest.Require(t)
-	bin, cleanup, err := testbin.BuildTags("videochat-fakecam-", "fakecam")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cleanup)
+	bin := testbin.ForTest(t, "videochat-fakecam-", "fakecam")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	_, url := startServer(ctx, t)
@@ -95,9 +91,8 @@ func TestFakeCameraToBrowser(t *testing.T) {
 			p := startBinary(t, bin, false, joinArgs(url, room, "cam", "--video", "camera", "--camera", c.camera, "--audio", "none", "--log-level", "info",
 				"--width", strconv.Itoa(c.w), "--height", strconv.Itoa(c.h), "--fps", strconv.Itoa(c.fps))...)
 			pg.Navigate(url + "/room/" + room + "?name=viewer")
-			sel := strconv.Quote(`video[data-peer-name="cam"]`)
-			pg.WaitFor("cam's tile", fmt.Sprintf(`!!document.querySelector(%s)`, sel), time.Minute)
-			id := browsertest.Eval[string](pg, fmt.Sprintf(`document.querySelector(%s).dataset.peerId`, sel))
+			tile, id := tileOf(pg, "cam")
+			sel := strconv.Quote(tile)
 			pg.WaitFramesDecoded(id, 10)
 			// The mode join chose (logged when the camera opens: at the first subscriber).
 			waitOutput(ctx, t, p, fmt.Sprintf("mode=%q", c.mode))

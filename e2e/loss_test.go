@@ -68,9 +68,7 @@ func TestLossNativeToChromium(t *testing.T) {
 	start(t, joinArgs(url, "lossy", "robot", "--relay-only", "--video", "test", "--audio", "test", "--stats-json", stats)...)
 	pg := browsertest.Launch(t, browsertest.Options{Name: "viewer"})
 	pg.Navigate(url + "/room/lossy?name=viewer&relay=1")
-	sel := `video[data-peer-name="robot"]`
-	pg.WaitFor("robot's tile", fmt.Sprintf(`!!document.querySelector(%s)`, strconv.Quote(sel)), time.Minute)
-	id := browsertest.Eval[string](pg, fmt.Sprintf(`document.querySelector(%s).dataset.peerId`, strconv.Quote(sel)))
+	sel, id := tileOf(pg, "robot")
 	pg.WaitFramesDecoded(id, 30)
 	stopPageVideo(pg)
 	watchFreezes(pg, sel)

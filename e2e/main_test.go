@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"fmt"
 	"os"
 	"testing"
 
@@ -22,12 +21,5 @@ func runMain(m *testing.M) int {
 		binPath = path
 		return m.Run()
 	}
-	path, cleanup, err := testbin.Build("videochat-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	defer cleanup()
-	binPath = path
-	return m.Run()
+	return testbin.Run(m, "videochat-e2e-", &binPath)
 }

@@ -55,7 +55,6 @@ func TestMixedMeshLayers(t *testing.T) {
 		"--video-bitrate", strconv.Itoa(ceiling), "--stats-json", stats)...)
 	pages := map[string]*browsertest.Page{}
 	ids := map[string]string{}
-	sel := `video[data-peer-name="robot"]`
 	for _, name := range []string{"strong", "weak"} {
 		pg := browsertest.Launch(t, browsertest.Options{Name: name})
 		q := ""
@@ -63,8 +62,7 @@ func TestMixedMeshLayers(t *testing.T) {
 			q = "&relay=1"
 		}
 		pg.Navigate(fmt.Sprintf("%s/room/mesh?name=%s%s", url, name, q))
-		pg.WaitFor("robot's tile", fmt.Sprintf(`!!document.querySelector(%s)`, strconv.Quote(sel)), time.Minute)
-		ids[name] = browsertest.Eval[string](pg, fmt.Sprintf(`document.querySelector(%s).dataset.peerId`, strconv.Quote(sel)))
+		_, ids[name] = tileOf(pg, "robot")
 		pages[name] = pg
 	}
 	for name, pg := range pages {

@@ -108,9 +108,7 @@ func TestBottleneckNativeToChromium(t *testing.T) {
 		"--video-bitrate", strconv.Itoa(ceiling), "--stats-json", stats)...)
 	pg := browsertest.Launch(t, browsertest.Options{Name: "viewer"})
 	pg.Navigate(fmt.Sprintf("%s/room/neck?name=viewer", url))
-	sel := `video[data-peer-name="robot"]`
-	pg.WaitFor("robot's tile", fmt.Sprintf(`!!document.querySelector(%s)`, strconv.Quote(sel)), time.Minute)
-	id := browsertest.Eval[string](pg, fmt.Sprintf(`document.querySelector(%s).dataset.peerId`, strconv.Quote(sel)))
+	_, id := tileOf(pg, "robot")
 	pg.WaitFramesDecoded(id, 30)
 	stopPageVideo(pg)
 

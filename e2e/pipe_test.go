@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -67,17 +66,6 @@ func x264(profile string) []string {
 	return []string{"-c:v", "libx264", "-preset", "veryfast", "-profile:v", profile, "-bf", "0", "-g", "30", "-flush_packets", "1", "-f", "h264"}
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // TestStreamsToBrowser: native peers whose media come from other programs,
 // each shown live by a Chromium page —
 //   - h264: `ffmpeg -c:v libx264 -profile:v main -f h264 - | videochat join --video -`;
@@ -100,18 +88,16 @@ func TestStreamsToBrowser(t *testing.T) {
 	ffmpegTo(t, ivf.stdin, append(append([]string{}, ffmpegVideo...),
 		"-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "500k", "-g", "30", "-flush_packets", "1", "-f", "ivf", "-")...)
 
-	port := freePort(t)
-	ffmpegTo(t, nil, append(append([]string{}, ffmpegVideo...), append(x264("baseline"), fmt.Sprintf("tcp://127.0.0.1:%d?listen", port))...)...)
-	tcp := startWithStdin(t, joinArgs(url, room, "tcpcam", "--video", fmt.Sprintf("tcp://127.0.0.1:%d", port), "--audio", "-", "--log-level", "info")...)
+	addr := freeAddr(t)
+	ffmpegTo(t, nil, append(append([]string{}, ffmpegVideo...), append(x264("baseline"), "tcp://"+addr+"?listen")...)...)
+	tcp := startWithStdin(t, joinArgs(url, room, "tcpcam", "--video", "tcp://"+addr, "--audio", "-", "--log-level", "info")...)
 	ffmpegTo(t, tcp.stdin, "-re", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "60", "-c:a", "libopus", "-b:a", "64k", "-page_duration", "20000", "-flush_packets", "1", "-f", "ogg", "-")
 
 	pg := browsertest.Launch(t, browsertest.Options{Name: "viewer"})
 	pg.Navigate(fmt.Sprintf("%s/room/%s?name=viewer", url, room))
 	ids := map[string]string{}
 	for _, name := range []string{"h264", "ivf", "tcpcam"} {
-		sel := fmt.Sprintf(`video[data-peer-name=%q]`, name)
-		pg.WaitFor(name+"'s tile", fmt.Sprintf(`!!document.querySelector(%s)`, strconv.Quote(sel)), time.Minute)
-		id := browsertest.Eval[string](pg, fmt.Sprintf(`document.querySelector(%s).dataset.peerId`, strconv.Quote(sel)))
+		sel, id := tileOf(pg, name)
 		ids[name] = id
 		pg.WaitFramesDecoded(id, 30)
 		sd := pg.WaitNonBlack(sel)

@@ -37,15 +37,13 @@ func TestRedisBrowserAndNative(t *testing.T) {
 	pg := browsertest.Launch(t, browsertest.Options{Name: "alice"})
 	pg.Navigate(urlA + "/room/r?name=alice")
 
-	sel := strconv.Quote(`video[data-peer-name="robot"]`)
-	pg.WaitFor("robot's tile on A", "!!document.querySelector("+sel+")", time.Minute)
-	id := browsertest.Eval[string](pg, "document.querySelector("+sel+").dataset.peerId")
+	sel, id := tileOf(pg, "robot") // on A
 	pg.WaitFramesDecoded(id, 30)
 	n, err := pg.FramesDecoded(id)
 	if err != nil || n <= 30 {
 		t.Fatalf("alice decoded %d frames from robot (%v), want > 30", n, err)
 	}
-	luma := pg.WaitNonBlack(`video[data-peer-name="robot"]`)
+	luma := pg.WaitNonBlack(sel)
 
 	s := waitStats(ctx, t, stats, func(s peer.Snapshot) bool {
 		p, ok := statsFor(s, "alice")

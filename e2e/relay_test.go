@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -60,9 +58,7 @@ func TestRelayOnlyNativeBrowser(t *testing.T) {
 	start(t, joinArgs(url, "relayweb", "robot", "--relay-only", "--video", "test", "--audio", "test", "--stats-json", stats)...)
 	pg := browsertest.Launch(t, browsertest.Options{Name: "alice"})
 	pg.Navigate(url + "/room/relayweb?name=alice&relay=1")
-	sel := `video[data-peer-name="robot"]`
-	pg.WaitFor("robot's tile", fmt.Sprintf(`!!document.querySelector(%s)`, strconv.Quote(sel)), time.Minute)
-	id := browsertest.Eval[string](pg, fmt.Sprintf(`document.querySelector(%s).dataset.peerId`, strconv.Quote(sel)))
+	sel, id := tileOf(pg, "robot")
 	pg.WaitFramesDecoded(id, 30)
 	pg.WaitNonBlack(sel)
 	s := waitStats(ctx, t, stats, func(s peer.Snapshot) bool { return relayedAll(s, 1, 30) })

@@ -32,39 +32,29 @@ func BenchmarkWHIPForward(b *testing.B) {
 	srv, url := startChildServer(ctx, b, "--whip", "--whep", "--max-peers", "16")
 	net := []string{"--ice-interface", "lo", "--mdns=false", "--log-level", "error"}
 	media := []string{"--video", "test", "--audio", "test"}
-	for _, n := range []int{1, 4, 7} {
-		b.Run(fmt.Sprintf("whip-%d", n), func(b *testing.B) {
-			room := fmt.Sprintf("whip%d-%d", n, time.Now().UnixNano())
-			var kids []*proc
-			stats := filepath.Join(b.TempDir(), "rx.jsonl")
-			for i := range n {
-				args := []string{"join", "--server", url, "--room", room, "--name", fmt.Sprintf("rx%d", i), "--video", "none", "--audio", "none"}
-				if i == n-1 {
-					args = append(args, "--stats-json", stats)
-				}
-				kids = append(kids, start(b, append(args, net...)...))
-			}
-			pub := start(b, append(append([]string{"join", "--whip", url + "/whip/" + room + "?name=pub"}, media...), net...)...)
-			report(ctx, b, srv, pub, stats)
-			stopAll(append(kids, pub))
-		})
+	// The publisher of an N-receiver room: a WHIP client, or a room member.
+	publisher := map[string]func(room string) []string{
+		"whip": func(room string) []string { return []string{"join", "--whip", url + "/whip/" + room + "?name=pub"} },
+		"mesh": func(room string) []string { return []string{"join", "--server", url, "--room", room, "--name", "pub"} },
 	}
-	for _, n := range []int{1, 4, 7} {
-		b.Run(fmt.Sprintf("mesh-%d", n), func(b *testing.B) {
-			room := fmt.Sprintf("mesh%d-%d", n, time.Now().UnixNano())
-			var kids []*proc
-			stats := filepath.Join(b.TempDir(), "rx.jsonl")
-			for i := range n {
-				args := []string{"join", "--server", url, "--room", room, "--name", fmt.Sprintf("rx%d", i), "--video", "none", "--audio", "none"}
-				if i == n-1 {
-					args = append(args, "--stats-json", stats)
+	for _, kind := range []string{"whip", "mesh"} {
+		for _, n := range []int{1, 4, 7} {
+			b.Run(fmt.Sprintf("%s-%d", kind, n), func(b *testing.B) {
+				room := fmt.Sprintf("%s%d-%d", kind, n, time.Now().UnixNano())
+				var kids []*proc
+				stats := filepath.Join(b.TempDir(), "rx.jsonl")
+				for i := range n {
+					args := []string{"join", "--server", url, "--room", room, "--name", fmt.Sprintf("rx%d", i), "--video", "none", "--audio", "none"}
+					if i == n-1 {
+						args = append(args, "--stats-json", stats)
+					}
+					kids = append(kids, start(b, append(args, net...)...))
 				}
-				kids = append(kids, start(b, append(args, net...)...))
-			}
-			pub := start(b, append(append([]string{"join", "--server", url, "--room", room, "--name", "pub"}, media...), net...)...)
-			report(ctx, b, srv, pub, stats)
-			stopAll(append(kids, pub))
-		})
+				pub := start(b, append(append(publisher[kind](room), media...), net...)...)
+				report(ctx, b, srv, pub, stats)
+				stopAll(append(kids, pub))
+			})
+		}
 	}
 	for _, n := range []int{1, 4} {
 		b.Run(fmt.Sprintf("whep-%d", n), func(b *testing.B) {

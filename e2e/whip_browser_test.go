@@ -93,9 +93,7 @@ func TestThirdPartyWHIPAndWHEPClients(t *testing.T) {
 	// 3. A normal room page sees its live video and receives its audio.
 	alice := browsertest.Launch(t, browsertest.Options{Name: "alice"})
 	alice.Navigate(url + "/room/thirdparty?name=alice")
-	sel := `video[data-peer-name="eyevinn"]`
-	alice.WaitFor("eyevinn's tile", fmt.Sprintf(`!!document.querySelector(%s)`, strconv.Quote(sel)), time.Minute)
-	id := browsertest.Eval[string](alice, fmt.Sprintf(`document.querySelector(%s).dataset.peerId`, strconv.Quote(sel)))
+	sel, id := tileOf(alice, "eyevinn")
 	alice.WaitFramesDecoded(id, 30)
 	t.Logf("alice sees eyevinn: luma stddev %.1f", alice.WaitNonBlack(sel))
 	alice.WaitFor("audio energy from eyevinn", fmt.Sprintf(`window.videochat.peers().get(%s).getStats().then((s) => {

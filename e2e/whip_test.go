@@ -157,16 +157,7 @@ func pionOffer(t *testing.T) string {
 			t.Fatal(err)
 		}
 	}
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-done
-	return pc.LocalDescription().SDP
+	return looptest.Offer(t, pc).SDP
 }
 
 // TestWHIPServeWiring: serve hands --token-secret and the embedded TURN

@@ -3,7 +3,7 @@ package peer_test
 import (
 	"context"
 	"errors"
-	"log/slog"
+	"fmt"
 	"os/exec"
 	"sync"
 	"testing"
@@ -27,9 +27,6 @@ const waitTimeout = 30 * time.Second
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
-
-// testLog is the test's logger (logtest.New).
-func testLog(t testing.TB) *slog.Logger { return logtest.New(t) }
 
 // startServer runs the real signalling server on loopback (sigtest) and
 // returns its base URL. Cleanup shuts it down.
@@ -115,7 +112,7 @@ func startPeer(t *testing.T, server, room, name string, o peerOpts) *runner {
 		Token:           o.token,
 		OnTrack:         o.onTrack,
 		Files:           o.files,
-		Logger:          testLog(t).With("side", name),
+		Logger:          logtest.New(t).With("side", name),
 		OnChat: func(from proto.PeerInfo, text string) {
 			r.mu.Lock()
 			r.chats = append(r.chats, "["+from.Name+"] "+text)
@@ -182,6 +179,38 @@ func (r *runner) eventsOf(kind peer.EventKind) []peer.Event {
 		}
 	}
 	return out
+}
+
+// stateSince returns the first state event about id at or after since
+// whose state is one of states.
+func (r *runner) stateSince(id string, since time.Time, states ...string) (peer.Event, bool) {
+	for _, e := range r.eventsOf(peer.EventState) {
+		if e.Peer.ID != id || e.Time.Before(since) {
+			continue
+		}
+		for _, s := range states {
+			if e.State == s {
+				return e, true
+			}
+		}
+	}
+	return peer.Event{}, false
+}
+
+// waitState waits for a state event of r about id with state, and returns
+// the first.
+func waitState(t *testing.T, r *runner, id, state string) peer.Event {
+	t.Helper()
+	var ev peer.Event
+	waitFor(t, fmt.Sprintf("%s: PeerConnection to %s %s", r.name, id, state), func() error {
+		e, ok := r.stateSince(id, time.Time{}, state)
+		if !ok {
+			return fmt.Errorf("no %s state event", state)
+		}
+		ev = e
+		return nil
+	})
+	return ev
 }
 
 // waitFor polls cond until it returns nil or waitTimeout passes.

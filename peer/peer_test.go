@@ -222,14 +222,7 @@ func TestPeerLeftTearsDown(t *testing.T) {
 	if len(left) != 1 || left[0].Peer.ID != bobID || left[0].Peer.Name != "bob" {
 		t.Errorf("peer-left events %+v", left)
 	}
-	waitFor(t, "alice's PeerConnection to bob closed", func() error {
-		for _, e := range alice.eventsOf(peer.EventState) {
-			if e.Peer.ID == bobID && e.State == "closed" {
-				return nil
-			}
-		}
-		return errors.New("no closed state event")
-	})
+	waitState(t, alice, bobID, "closed")
 }
 
 func TestChurn(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/videochat/videochat/internal/logtest"
 	"github.com/videochat/videochat/peer"
 	"github.com/videochat/videochat/signal"
 	"github.com/videochat/videochat/signal/proto"
@@ -22,7 +23,7 @@ func startTURN(t *testing.T, secret string) *turn.Server {
 	ts, err := turn.New(turn.Config{
 		ListenUDP: "127.0.0.1:0", ListenTCP: "127.0.0.1:0",
 		Secret: []byte(secret), AllowPrivate: true,
-		Logger: testLog(t).With("side", "turn"),
+		Logger: logtest.New(t).With("side", "turn"),
 	})
 	if err != nil {
 		t.Fatal(err)

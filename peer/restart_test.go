@@ -85,22 +85,6 @@ func (l *lan) api(t *testing.T, ip string) *webrtc.API {
 	return looptest.NewAPI(t, nil, se)
 }
 
-// stateSince returns the first state event about id at or after since
-// whose state is one of states.
-func (r *runner) stateSince(id string, since time.Time, states ...string) (peer.Event, bool) {
-	for _, e := range r.eventsOf(peer.EventState) {
-		if e.Peer.ID != id || e.Time.Before(since) {
-			continue
-		}
-		for _, s := range states {
-			if e.State == s {
-				return e, true
-			}
-		}
-	}
-	return peer.Event{}, false
-}
-
 // TestICERestartRecoversCutPath cuts a live call's media path for longer
 // than 5 s and checks that the offering side restarts ICE and the call
 // recovers on the same connection: same peer ids, no leave or join.

@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -228,7 +227,9 @@ func TestStage(t *testing.T) {
 			t.Error(p)
 		}
 		if shots != "" {
-			saveScreenshot(t, viewer.Page, filepath.Join(shots, "call-1280.png"))
+			if err := viewer.SaveScreenshot(filepath.Join(shots, "call-1280.png")); err != nil {
+				t.Error(err)
+			}
 		}
 	})
 
@@ -299,23 +300,11 @@ func TestStage(t *testing.T) {
 			t.Error(p)
 		}
 		if shots != "" {
-			saveScreenshot(t, viewer.Page, filepath.Join(shots, "call-390.png"))
+			if err := viewer.SaveScreenshot(filepath.Join(shots, "call-390.png")); err != nil {
+				t.Error(err)
+			}
 		}
 	})
-}
-
-// saveScreenshot writes what the page shows now to path.
-func saveScreenshot(t *testing.T, p *browsertest.Page, path string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(p.Context(), browsertest.DefaultTimeout)
-	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
-	if err == nil {
-		err = os.WriteFile(path, png, 0o644)
-	}
-	if err != nil {
-		t.Error(err)
-	}
 }
 
 // TestFiles: files between two pages. The receiver is asked and may

@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"strconv"
@@ -396,13 +395,7 @@ func TestPhoneLayout(t *testing.T) {
 	phone.WaitFor("device selects shown", `!document.getElementById('camera-select').hidden && !document.getElementById('mic-select').hidden`, 0)
 	l := browsertest.Eval[layout](phone, layoutJS)
 	if path := os.Getenv("VIDEOCHAT_PHONE_SCREENSHOT"); path != "" {
-		ctx, cancel := context.WithTimeout(phone.Context(), browsertest.DefaultTimeout)
-		defer cancel()
-		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
-		if err == nil {
-			err = os.WriteFile(path, png, 0o644)
-		}
-		if err != nil {
+		if err := phone.SaveScreenshot(path); err != nil {
 			t.Error(err)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/videochat/videochat/internal/looptest"
 	"github.com/videochat/videochat/signal"
 	"github.com/videochat/videochat/signal/token"
 	"github.com/videochat/videochat/whip"
@@ -49,16 +50,7 @@ func offerSDP(t *testing.T, e *env, dir webrtc.RTPTransceiverDirection, media bo
 	} else if _, err := pc.CreateDataChannel("x", nil); err != nil {
 		t.Fatal(err)
 	}
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	return pc.LocalDescription().SDP
+	return looptest.Offer(t, pc).SDP
 }
 
 type answer struct {

@@ -85,6 +85,16 @@ func (d *delays) WriteRTP(p *rtp.Packet)         { d.add(p.Payload) }
 func (d *delays) SenderReport(time.Time, uint32) {}
 func (d *delays) Close()                         {}
 
+// stampUntilFull sends stamped packets on tr (stamper) until d is full,
+// and returns its delays.
+func (d *delays) stampUntilFull(tb testing.TB, tr *webrtc.TrackLocalStaticRTP) []float64 {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { defer close(done); stamper(tr, stop) }()
+	defer func() { close(stop); <-done }()
+	return d.wait(tb)
+}
+
 func (d *delays) wait(tb testing.TB) []float64 {
 	select {
 	case <-d.full:
@@ -131,13 +141,7 @@ func directDelays(b *testing.B, n int) []float64 {
 		}
 	})
 	looptest.Connect(b, tx, rx)
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() { defer close(done); stamper(tr, stop) }()
-	out := d.wait(b)
-	close(stop)
-	<-done
-	return out
+	return d.stampUntilFull(b, tr)
 }
 
 func whipDelays(b *testing.B, n int) []float64 {
@@ -165,13 +169,7 @@ func whipDelays(b *testing.B, n int) []float64 {
 		b.Fatal(err)
 	}
 	defer sess.Close(context.Background())
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() { defer close(done); stamper(tr, stop) }()
-	out := d.wait(b)
-	close(stop)
-	<-done
-	return out
+	return d.stampUntilFull(b, tr)
 }
 
 func pct(v []float64, p int) float64 {

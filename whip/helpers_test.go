@@ -2,7 +2,6 @@ package whip_test
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"testing"
 	"time"
@@ -26,9 +25,6 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// testLog is the test's logger (logtest.New).
-func testLog(t testing.TB) *slog.Logger { return logtest.New(t) }
-
 // env is a signalling server with the WHIP/WHEP handler mounted beside it,
 // on one loopback HTTP server.
 type env struct {
@@ -40,7 +36,7 @@ type env struct {
 
 func startEnv(t testing.TB, sc signal.Config, wc whip.Config) *env {
 	t.Helper()
-	log := testLog(t)
+	log := logtest.New(t)
 	sc.Logger = log.With("side", "signal")
 	if sc.MaxConnsPerIP == 0 {
 		sc.MaxConnsPerIP = signal.Unlimited
@@ -101,7 +97,7 @@ func startRoomPeer(t testing.TB, e *env, room, name string, tracks []webrtc.Trac
 	t.Helper()
 	p, err := peer.New(peer.Config{
 		Server: e.url, Room: room, Name: name, API: e.api, Tracks: tracks,
-		OnTrack: onTrack, Logger: testLog(t).With("side", name),
+		OnTrack: onTrack, Logger: logtest.New(t).With("side", name),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -29,22 +29,10 @@ import (
 func TestVanishedPublisherIsReaped(t *testing.T) {
 	e := startEnv(t, signal.Config{}, whip.Config{DisconnectTimeout: time.Second})
 	bob := startRoomPeer(t, e, "demo", "bob", nil, nil)
-	// The publisher's packets all go through one UDP socket that the test
-	// can turn into a black hole: the publisher vanishes without a DTLS
-	// close or a DELETE, as a crashed or unplugged encoder does.
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hole := &blackHole{PacketConn: conn}
-	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: hole})
-	t.Cleanup(func() { _ = mux.Close() })
-	se := webrtc.SettingEngine{}
-	looptest.Restrict(&se)
-	se.SetICEUDPMux(mux)
-	pubEnv := *e
-	pubEnv.api = looptest.NewAPI(t, nil, se)
-	pub, err := publish(t, &pubEnv, e.url+"/whip/demo?name=ghost", "")
+	// The publisher vanishes without a DTLS close or a DELETE, as a crashed
+	// or unplugged encoder does.
+	pubEnv, hole := behindBlackHole(t, e, nil)
+	pub, err := publish(t, pubEnv, e.url+"/whip/demo?name=ghost", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,6 +108,29 @@ func TestLinkHeaders(t *testing.T) {
 		t.Fatalf("a CORS preflight got Link headers (credentials): %q", links)
 	}
 	_ = pub.sess.Close(context.Background())
+}
+
+// behindBlackHole returns a copy of e whose API sends all its ICE traffic
+// through one UDP socket wrapped in a blackHole, which the test switches on
+// to cut the peer off. tune, if not nil, adjusts the setting engine further.
+func behindBlackHole(t *testing.T, e *env, tune func(*webrtc.SettingEngine)) (*env, *blackHole) {
+	t.Helper()
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hole := &blackHole{PacketConn: conn}
+	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: hole})
+	t.Cleanup(func() { _ = mux.Close() })
+	se := webrtc.SettingEngine{}
+	looptest.Restrict(&se)
+	se.SetICEUDPMux(mux)
+	if tune != nil {
+		tune(&se)
+	}
+	cut := *e
+	cut.api = looptest.NewAPI(t, nil, se)
+	return &cut, hole
 }
 
 // blackHole is a PacketConn that, once on, neither sends nor delivers.
@@ -346,20 +357,10 @@ func TestTrickleThroughPATCH(t *testing.T) {
 func TestClientRestartsICE(t *testing.T) {
 	e := startEnv(t, signal.Config{}, whip.Config{DisconnectTimeout: time.Minute})
 	bob := startRoomPeer(t, e, "demo", "bob", nil, nil)
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hole := &blackHole{PacketConn: conn}
-	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: hole})
-	t.Cleanup(func() { _ = mux.Close() })
-	se := webrtc.SettingEngine{}
-	looptest.Restrict(&se)
-	se.SetICEUDPMux(mux)
-	se.SetICETimeouts(time.Second, 2*time.Second, 200*time.Millisecond)
-	pubEnv := *e
-	pubEnv.api = looptest.NewAPI(t, nil, se)
-	pub, err := publish(t, &pubEnv, e.url+"/whip/demo?name=mobile", "")
+	pubEnv, hole := behindBlackHole(t, e, func(se *webrtc.SettingEngine) {
+		se.SetICETimeouts(time.Second, 2*time.Second, 200*time.Millisecond)
+	})
+	pub, err := publish(t, pubEnv, e.url+"/whip/demo?name=mobile", "")
 	if err != nil {
 		t.Fatal(err)
 	}

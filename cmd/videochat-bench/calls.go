@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
 
@@ -59,36 +61,49 @@ func (o *benchOutput) write(rep reportable) error {
 	return nil
 }
 
+// benchCmd is one media benchmark subcommand: it resolves --videochat and
+// the progress logger, runs the benchmark and writes its report as the
+// output flags (benchOutput) say. run gets the binary and the logger; a nil
+// report with a nil error means run has already done all there was to do.
+func benchCmd(bin *string, cmd *cobra.Command, run func(ctx context.Context, binary string, log *slog.Logger) (reportable, error)) *cobra.Command {
+	out := &benchOutput{}
+	cmd.Args = cobra.NoArgs
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		log, err := out.log.Logger(os.Stderr)
+		if err != nil {
+			return err
+		}
+		binary, err := videochatBinary(*bin)
+		if err != nil {
+			return err
+		}
+		rep, err := run(cmd.Context(), binary, log)
+		if err != nil || rep == nil {
+			return err
+		}
+		return out.write(rep)
+	}
+	out.register(cmd)
+	return cmd
+}
+
 func newBenchCallCmd(bin *string) *cobra.Command {
 	var cfg callbench.CallConfig
-	var out benchOutput
 	var noChromium bool
-	cmd := &cobra.Command{
+	cmd := benchCmd(bin, &cobra.Command{
 		Use:   "call",
 		Short: "Call set-up time, CPU, memory and bitrate: native peers against Chromium, on loopback",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := out.log.Logger(os.Stderr)
-			if err != nil {
-				return err
-			}
-			if cfg.Binary, err = videochatBinary(*bin); err != nil {
-				return err
-			}
-			if !noChromium && cfg.Chromium == "" {
-				cfg.Chromium = callbench.ChromiumPath()
-			}
-			if noChromium {
-				cfg.Chromium = ""
-			}
-			cfg.Logger = log
-			rep, err := callbench.RunCall(cmd.Context(), cfg)
-			if err != nil {
-				return cli.WithCode(exitError, err)
-			}
-			return out.write(rep)
-		},
-	}
+	}, func(ctx context.Context, binary string, log *slog.Logger) (reportable, error) {
+		cfg.Binary, cfg.Logger = binary, log
+		if !noChromium && cfg.Chromium == "" {
+			cfg.Chromium = callbench.ChromiumPath()
+		}
+		if noChromium {
+			cfg.Chromium = ""
+		}
+		rep, err := callbench.RunCall(ctx, cfg)
+		return rep, cli.WithCode(exitError, err)
+	})
 	fl := cmd.Flags()
 	fl.IntVar(&cfg.Runs, "runs", 10, "set-up measurements per kind (the p50 is reported)")
 	fl.DurationVar(&cfg.Measure, "measure", 30*time.Second, "CPU/RSS/bitrate window per call")
@@ -99,33 +114,19 @@ func newBenchCallCmd(bin *string) *cobra.Command {
 	fl.StringVar(&cfg.Chromium, "chromium", "", "Chromium binary (default: $CHROMIUM, /usr/bin/chromium, chromium in PATH)")
 	fl.BoolVar(&noChromium, "no-chromium", false, "measure native peers only")
 	fl.StringVar(&cfg.Audio, "audio", "test", "native peers' audio source: test or mic (the default microphone)")
-	out.register(cmd)
 	return cmd
 }
 
 func newBenchMeshCmd(bin *string) *cobra.Command {
 	var cfg callbench.MeshConfig
-	var out benchOutput
-	cmd := &cobra.Command{
+	cmd := benchCmd(bin, &cobra.Command{
 		Use:   "mesh",
 		Short: "Native sender CPU with 1, 3 and 5 remote peers (encode once, send to many), on loopback",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := out.log.Logger(os.Stderr)
-			if err != nil {
-				return err
-			}
-			if cfg.Binary, err = videochatBinary(*bin); err != nil {
-				return err
-			}
-			cfg.Logger = log
-			rep, err := callbench.RunMesh(cmd.Context(), cfg)
-			if err != nil {
-				return cli.WithCode(exitError, err)
-			}
-			return out.write(rep)
-		},
-	}
+	}, func(ctx context.Context, binary string, log *slog.Logger) (reportable, error) {
+		cfg.Binary, cfg.Logger = binary, log
+		rep, err := callbench.RunMesh(ctx, cfg)
+		return rep, cli.WithCode(exitError, err)
+	})
 	fl := cmd.Flags()
 	fl.IntSliceVar(&cfg.Peers, "peers", []int{1, 3, 5}, "numbers of remote peers to measure, ascending")
 	fl.DurationVar(&cfg.Measure, "measure", 20*time.Second, "window per number of peers")
@@ -133,6 +134,5 @@ func newBenchMeshCmd(bin *string) *cobra.Command {
 	fl.DurationVar(&cfg.Ramp, "ramp", 60*time.Second, "longest wait for every link's estimate to reach 90 % of the bitrate (then measured anyway, marked not ramped)")
 	fl.IntVar(&cfg.Bitrate, "bitrate", 1_000_000, "sender's video target, bits/s")
 	fl.StringVar(&cfg.Video, "video", "", "sender's video: test or a .y4m file (default: generate the clip of videochat-bench call)")
-	out.register(cmd)
 	return cmd
 }

@@ -12,14 +12,11 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -32,14 +29,9 @@ const (
 	exitUsage = cli.ExitUsage // bad flags
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:])
-	stop()
-	os.Exit(code)
-}
+func main() { cli.Main("videochat-bench", newRootCmd()) }
 
-func run(ctx context.Context, args []string) int {
+func newRootCmd() *cobra.Command {
 	var bin string
 	root := &cobra.Command{
 		Use:           "videochat-bench",
@@ -51,8 +43,7 @@ func run(ctx context.Context, args []string) int {
 		"the videochat binary to measure (default: videochat beside this executable, else in PATH)")
 	root.AddCommand(benchCallCmds(&bin)...)
 	root.AddCommand(newBenchNetCmd(&bin))
-	root.SetArgs(args)
-	return cli.Exit(os.Stderr, "videochat-bench", root.ExecuteContext(ctx))
+	return root
 }
 
 // videochatBinary resolves the --videochat flag: the given path, else

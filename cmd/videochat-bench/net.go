@@ -8,8 +8,10 @@ package main
 // its output through.
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"time"
@@ -26,8 +28,7 @@ const netnsEnv = "VIDEOCHAT_BENCH_NETNS"
 
 func newBenchNetCmd(bin *string) *cobra.Command {
 	var cfg netbench.Config
-	var out benchOutput
-	cmd := &cobra.Command{
+	cmd := benchCmd(bin, &cobra.Command{
 		Use:   "net",
 		Short: "Native vs Chromium sender to a Chromium receiver behind a bottleneck and under loss (in its own network namespace)",
 		Long: `Measures the native sender against a Chromium sender, each sending the same
@@ -40,32 +41,20 @@ clip to a headless Chromium receiver, per network profile:
 
 It needs unshare, tc, ip, ffmpeg (for the default clip) and Chromium, and
 re-executes itself under 'unshare -rn'.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if os.Getenv(netnsEnv) != "1" {
-				return reexecInNetns()
-			}
-			if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
-				return cli.WithCode(exitError, fmt.Errorf("ip link set lo up: %v: %s", err, out))
-			}
-			log, err := out.log.Logger(os.Stderr)
-			if err != nil {
-				return err
-			}
-			if cfg.Binary, err = videochatBinary(*bin); err != nil {
-				return err
-			}
-			if cfg.Chromium == "" {
-				cfg.Chromium = callbench.ChromiumPath()
-			}
-			cfg.Logger = log
-			rep, err := netbench.Run(cmd.Context(), cfg)
-			if err != nil {
-				return cli.WithCode(exitError, err)
-			}
-			return out.write(rep)
-		},
-	}
+	}, func(ctx context.Context, binary string, log *slog.Logger) (reportable, error) {
+		if os.Getenv(netnsEnv) != "1" {
+			return nil, reexecInNetns()
+		}
+		if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
+			return nil, cli.WithCode(exitError, fmt.Errorf("ip link set lo up: %v: %s", err, out))
+		}
+		cfg.Binary, cfg.Logger = binary, log
+		if cfg.Chromium == "" {
+			cfg.Chromium = callbench.ChromiumPath()
+		}
+		rep, err := netbench.Run(ctx, cfg)
+		return rep, cli.WithCode(exitError, err)
+	})
 	fl := cmd.Flags()
 	fl.StringSliceVar(&cfg.Profiles, "profiles", []string{"bottleneck", "loss"}, "network profiles to measure: bottleneck, loss")
 	fl.StringSliceVar(&cfg.Senders, "senders", []string{"native", "chromium"}, "senders to measure: native, chromium")
@@ -79,7 +68,6 @@ re-executes itself under 'unshare -rn'.`,
 	fl.StringVar(&cfg.Clip, "clip", "", "Y4M clip both senders send (default: generate 10 s of 640x480@30 testsrc2 with ffmpeg)")
 	fl.StringVar(&cfg.Chromium, "chromium", "", "Chromium binary (default: $CHROMIUM, /usr/bin/chromium, chromium in PATH)")
 	fl.StringVar(&cfg.SenderLog, "sender-log", "", "append the native sender's debug log to this file (timestamped, for reading freezes against it)")
-	out.register(cmd)
 	_ = fl.MarkHidden("plots") // this report has no plots
 	return cmd
 }

@@ -45,6 +45,7 @@ type benchSignalFlags struct {
 	url        string
 	serverPID  int
 	serverArgs []string
+	serverBin  string
 	timeout    time.Duration
 	cpuProfile string
 	log        logFlags
@@ -86,6 +87,7 @@ to show the generator's own ceiling.`,
 	fl.StringVar(&f.url, "url", "", "load an already running server at this http:// URL instead of starting one")
 	fl.IntVar(&f.serverPID, "server-pid", 0, "with --url: the server's process id, for its memory and CPU")
 	fl.StringArrayVar(&f.serverArgs, "server-arg", nil, "extra argument for the started server (repeatable)")
+	fl.StringVar(&f.serverBin, "server-bin", "", "videochat binary to start as the server (default: this one), e.g. an older build to compare against")
 	fl.DurationVar(&f.timeout, "timeout", 0, "hard cap on the whole run (default: twice the planned time)")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write the generator's own CPU profile to this file")
 	fl.StringVar(&f.log.Level, "log-level", "warn", "log level: debug, info, warn, error")
@@ -180,6 +182,10 @@ func startTarget(ctx context.Context, f benchSignalFlags, cpus []int, notes *[]s
 	self, err := os.Executable()
 	if err != nil {
 		return signalbench.Target{}, "", nil, err
+	}
+	if f.serverBin != "" {
+		self = f.serverBin
+		*notes = append(*notes, "server binary "+f.serverBin)
 	}
 	var children []*childproc.Child
 	stop := func() {

@@ -4,11 +4,6 @@
 package main
 
 import (
-	"context"
-	"os"
-	"os/signal"
-	"syscall"
-
 	"github.com/spf13/cobra"
 
 	"github.com/videochat/videochat/internal/cli"
@@ -26,18 +21,7 @@ const (
 // withCode wraps err with an exit code for main (cli.WithCode).
 func withCode(code int, err error) error { return cli.WithCode(code, err) }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:])
-	stop()
-	os.Exit(code)
-}
-
-func run(ctx context.Context, args []string) int {
-	root := newRootCmd()
-	root.SetArgs(args)
-	return cli.Exit(os.Stderr, "videochat", root.ExecuteContext(ctx))
-}
+func main() { cli.Main("videochat", newRootCmd()) }
 
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{

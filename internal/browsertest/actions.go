@@ -115,6 +115,13 @@ func (p *Page) Screenshot(path string, width, height int64) error {
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(width, height)); err != nil {
 		return fmt.Errorf("set viewport: %w", err)
 	}
+	return p.SaveScreenshot(path)
+}
+
+// SaveScreenshot saves a PNG of the viewport as it is to path.
+func (p *Page) SaveScreenshot(path string) error {
+	ctx, cancel := context.WithTimeout(p.ctx, p.timeout)
+	defer cancel()
 	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		return fmt.Errorf("capture screenshot: %w", err)

@@ -1,6 +1,6 @@
 // Package cli holds what the module's commands (videochat, videochat-bench)
-// share: errors that carry their exit code up to main, and the logging
-// flags. It is used only by package main of cmd/...
+// share: main itself (Main), errors that carry their exit code up to main,
+// and the logging flags. It is used only by package main of cmd/...
 //
 // Invariant: an error without a code that reaches main is a usage error
 // (cobra's own errors are flag and argument errors), so ExitCode returns
@@ -8,11 +8,17 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
 )
 
 // ExitUsage is the exit code of bad flags and arguments, in every command.
@@ -73,4 +79,15 @@ func (f *LogFlags) Logger(w io.Writer) (*slog.Logger, error) {
 	default:
 		return nil, WithCode(ExitUsage, fmt.Errorf("--log-format %q: want text or json", f.Format))
 	}
+}
+
+// Main runs root with the process's arguments, its context cancelled by
+// SIGINT or SIGTERM, and exits with the code Exit gives its error (printed
+// to stderr as "name: err"). It is the whole of each command's main.
+func Main(name string, root *cobra.Command) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	root.SetArgs(os.Args[1:])
+	code := Exit(os.Stderr, name, root.ExecuteContext(ctx))
+	stop()
+	os.Exit(code)
 }

@@ -5,6 +5,7 @@ package looptest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -57,36 +58,46 @@ func NewAPI(tb testing.TB, me *webrtc.MediaEngine, se webrtc.SettingEngine) *web
 // handed over, and offerer applies the answer.
 func Connect(tb testing.TB, offerer, answerer *webrtc.PeerConnection) {
 	tb.Helper()
-	offer, err := offerer.CreateOffer(nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := offerer.SetRemoteDescription(exchange(tb, offerer, answerer, offer)); err != nil {
-		tb.Fatal(err)
-	}
-}
-
-// exchange sets offer as offerer's local description, waits for its
-// candidates, applies the result to answerer, and returns answerer's answer
-// with all its candidates.
-func exchange(tb testing.TB, offerer, answerer *webrtc.PeerConnection, offer webrtc.SessionDescription) webrtc.SessionDescription {
-	tb.Helper()
-	gathered := webrtc.GatheringCompletePromise(offerer)
-	if err := offerer.SetLocalDescription(offer); err != nil {
-		tb.Fatal(err)
-	}
-	<-gathered
-	if err := answerer.SetRemoteDescription(*offerer.LocalDescription()); err != nil {
+	if err := answerer.SetRemoteDescription(Offer(tb, offerer)); err != nil {
 		tb.Fatal(err)
 	}
 	answer, err := answerer.CreateAnswer(nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	gathered = webrtc.GatheringCompletePromise(answerer)
-	if err := answerer.SetLocalDescription(answer); err != nil {
+	if err := offerer.SetRemoteDescription(setGathered(tb, answerer, answer)); err != nil {
 		tb.Fatal(err)
 	}
-	<-gathered
-	return *answerer.LocalDescription()
+}
+
+// Offer creates pc's offer, sets it as pc's local description and returns
+// it once it holds all of pc's candidates: the offer of a client without
+// trickle ICE (WHIP, or one side of Connect).
+func Offer(tb testing.TB, pc *webrtc.PeerConnection) webrtc.SessionDescription {
+	tb.Helper()
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return setGathered(tb, pc, offer)
+}
+
+// gatherTimeout bounds the wait for a description's candidates; generous
+// for a shared machine (loopback gathering takes milliseconds).
+const gatherTimeout = time.Minute
+
+// setGathered sets d as pc's local description and returns that
+// description once ICE gathering has completed.
+func setGathered(tb testing.TB, pc *webrtc.PeerConnection, d webrtc.SessionDescription) webrtc.SessionDescription {
+	tb.Helper()
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(d); err != nil {
+		tb.Fatal(err)
+	}
+	select {
+	case <-gathered:
+	case <-time.After(gatherTimeout):
+		tb.Fatalf("ICE gathering of the %s did not complete in %v", d.Type, gatherTimeout)
+	}
+	return *pc.LocalDescription()
 }

@@ -27,21 +27,8 @@ func candidates(t *testing.T, api *webrtc.API) []string {
 	if _, err := pc.CreateDataChannel("probe", nil); err != nil {
 		t.Fatal(err)
 	}
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-done:
-	case <-time.After(waitTimeout):
-		t.Fatal("gathering did not complete")
-	}
 	var out []string
-	for _, l := range strings.Split(pc.LocalDescription().SDP, "\r\n") {
+	for _, l := range strings.Split(looptest.Offer(t, pc).SDP, "\r\n") {
 		if strings.HasPrefix(l, "a=candidate:") {
 			out = append(out, l)
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"testing"
 )
 
 // mainPkg is the import path of the videochat command.
@@ -35,4 +36,31 @@ func BuildTags(prefix, tags string) (path string, cleanup func(), err error) {
 		return "", nil, fmt.Errorf("build videochat: %w", err)
 	}
 	return path, cleanup, nil
+}
+
+// Run is the body of a TestMain whose tests run videochat: it builds the
+// binary (Build with prefix), stores its path in *bin, runs the tests and
+// removes the binary. It returns the exit code for os.Exit; a failed build
+// is code 1, reported on stderr.
+func Run(m *testing.M, prefix string, bin *string) int {
+	path, cleanup, err := Build(prefix)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testbin:", err)
+		return 1
+	}
+	defer cleanup()
+	*bin = path
+	return m.Run()
+}
+
+// ForTest is BuildTags for one test: the binary is removed when tb ends,
+// and a failed build fails tb.
+func ForTest(tb testing.TB, prefix, tags string) string {
+	tb.Helper()
+	path, cleanup, err := BuildTags(prefix, tags)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(cleanup)
+	return path
 }

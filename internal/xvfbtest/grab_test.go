@@ -12,17 +12,7 @@ import (
 // right places.
 func TestGrab(t *testing.T) {
 	d := xvfbtest.Start(t, 320, 240)
-	img := image.NewRGBA(image.Rect(0, 0, 320, 240))
-	for y := 0; y < 240; y++ {
-		for x := 0; x < 320; x++ {
-			c := color.RGBA{200, 30, 30, 255}
-			if x >= 160 {
-				c = color.RGBA{30, 200, 90, 255}
-			}
-			img.Set(x, y, c)
-		}
-	}
-	d.Paint(img)
+	d.Paint(halves(320, 240, color.RGBA{200, 30, 30, 255}, color.RGBA{30, 200, 90, 255}))
 	g, err := d.Grabber()
 	if err != nil {
 		t.Fatal(err)

@@ -10,17 +10,7 @@ import (
 
 func TestPaintThenScreenshot(t *testing.T) {
 	d := xvfbtest.Start(t, 320, 240)
-	img := image.NewRGBA(image.Rect(0, 0, 320, 240))
-	for y := 0; y < 240; y++ {
-		for x := 0; x < 320; x++ {
-			c := color.RGBA{200, 30, 30, 255} // left half red
-			if x >= 160 {
-				c = color.RGBA{30, 30, 200, 255} // right half blue
-			}
-			img.Set(x, y, c)
-		}
-	}
-	d.Paint(img)
+	d.Paint(halves(320, 240, color.RGBA{200, 30, 30, 255}, color.RGBA{30, 30, 200, 255})) // red | blue
 	shot := d.Screenshot()
 	if b := shot.Bounds(); b.Dx() != 320 || b.Dy() != 240 {
 		t.Fatalf("screenshot %v, want 320x240", b)
@@ -34,6 +24,21 @@ func TestPaintThenScreenshot(t *testing.T) {
 			t.Errorf("pixel (%d,%d) = %d,%d,%d, want about %d,%d,%d", p.x, p.y, r>>8, g>>8, b>>8, p.r, p.g, p.b)
 		}
 	}
+}
+
+// halves is a w×h picture whose left half is left and right half right.
+func halves(w, h int, left, right color.RGBA) *image.RGBA {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			c := left
+			if x >= w/2 {
+				c = right
+			}
+			img.SetRGBA(x, y, c)
+		}
+	}
+	return img
 }
 
 func absDiff(a, b uint8) int {

@@ -98,16 +98,7 @@ func TestKitty(t *testing.T) {
 }
 
 func TestDetectMode(t *testing.T) {
-	env := func(kv ...string) func(string) string {
-		return func(k string) string {
-			for i := 0; i+1 < len(kv); i += 2 {
-				if kv[i] == k {
-					return kv[i+1]
-				}
-			}
-			return ""
-		}
-	}
+	env := vtest.Env
 	for _, c := range []struct {
 		env  func(string) string
 		want string

@@ -2,22 +2,17 @@
 
 package window
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/videochat/videochat/view/internal/vtest"
+)
 
 // TestVideoDriver: without DISPLAY and WAYLAND_DISPLAY the window asks SDL
 // for kmsdrm (the Linux console); with either, SDL chooses; an explicit
 // driver always wins.
 func TestVideoDriver(t *testing.T) {
-	env := func(kv ...string) func(string) string {
-		return func(k string) string {
-			for i := 0; i+1 < len(kv); i += 2 {
-				if kv[i] == k {
-					return kv[i+1]
-				}
-			}
-			return ""
-		}
-	}
+	env := vtest.Env
 	for _, c := range []struct {
 		cfg  Config
 		want string

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"time"
@@ -13,11 +12,58 @@ import (
 	"github.com/videochat/videochat/internal/procstat"
 )
 
-// CallConfig configures RunCall.
-type CallConfig struct {
+// Window is what the call and mesh benchmarks configure alike: the binary
+// they run, and how each measurement window is reached and taken.
+type Window struct {
 	// Binary is the videochat executable whose serve and join commands run
 	// the server and the native peers.
 	Binary string
+	// Measure is the length of each CPU/RSS/bitrate window (default: the
+	// benchmark's); Warmup the time after the native senders' links have
+	// ramped up before a window opens (default 5 s; negative: none).
+	Measure, Warmup time.Duration
+	// Ramp is how long a native sender's congestion control may take to
+	// bring its link estimates near Bitrate (default 60 s; ramp.go). A
+	// window whose links did not get there is still measured, marked
+	// Ramped false: its receivers got less than the full stream.
+	Ramp time.Duration
+	// Bitrate is the video target of every sender, bits/s (default 1 Mbps);
+	// Chromium senders get it as maxBitrate.
+	Bitrate int
+	// Logger receives progress messages; nil discards them.
+	Logger *slog.Logger
+	// Proc is the /proc mount (default "/proc").
+	Proc string
+}
+
+// setDefaults fills in what is unset; measure is the benchmark's default
+// window.
+func (w *Window) setDefaults(measure time.Duration) {
+	if w.Measure <= 0 {
+		w.Measure = measure
+	}
+	if w.Warmup < 0 {
+		w.Warmup = 0
+	} else if w.Warmup == 0 {
+		w.Warmup = 5 * time.Second
+	}
+	if w.Ramp <= 0 {
+		w.Ramp = defaultRamp
+	}
+	if w.Bitrate <= 0 {
+		w.Bitrate = 1_000_000
+	}
+	if w.Logger == nil {
+		w.Logger = slog.New(slog.DiscardHandler)
+	}
+	if w.Proc == "" {
+		w.Proc = "/proc"
+	}
+}
+
+// CallConfig configures RunCall.
+type CallConfig struct {
+	Window // Measure defaults to 30 s
 	// Chromium is the browser to drive; "" skips the Chromium measurements.
 	Chromium string
 	// Clip is the Y4M file both kinds of peer send; "" generates a 10 s
@@ -25,49 +71,16 @@ type CallConfig struct {
 	Clip string
 	// Runs is the number of set-up measurements per kind (default 10).
 	Runs int
-	// Measure is the length of each CPU/RSS/bitrate window (default 30 s);
-	// Warmup the time a call runs before its window opens once the native
-	// senders' links have ramped up (default 5 s; negative: none).
-	Measure, Warmup time.Duration
-	// Ramp is how long a native sender's congestion control may take to
-	// bring its link estimate near Bitrate (default 60 s; ramp.go).
-	Ramp time.Duration
-	// Bitrate is the video target of every sender, bits/s (default 1 Mbps);
-	// Chromium senders get it as maxBitrate.
-	Bitrate int
 	// Audio is the native peers' --audio source: "test" (default) or
 	// "mic" (the default microphone, e.g. a virtual PulseAudio source).
 	Audio string
-	// Logger receives progress messages; nil discards them.
-	Logger *slog.Logger
-	// Proc is the /proc mount (default "/proc").
-	Proc string
 }
 
 func (c CallConfig) withDefaults() CallConfig {
 	if c.Runs <= 0 {
 		c.Runs = 10
 	}
-	if c.Measure <= 0 {
-		c.Measure = 30 * time.Second
-	}
-	if c.Warmup < 0 {
-		c.Warmup = 0
-	} else if c.Warmup == 0 {
-		c.Warmup = 5 * time.Second
-	}
-	if c.Bitrate <= 0 {
-		c.Bitrate = 1_000_000
-	}
-	if c.Ramp <= 0 {
-		c.Ramp = defaultRamp
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if c.Proc == "" {
-		c.Proc = "/proc"
-	}
+	c.setDefaults(30 * time.Second)
 	return c
 }
 
@@ -164,25 +177,13 @@ func RunCall(ctx context.Context, cfg CallConfig) (*CallReport, error) {
 	began := time.Now()
 	fs := procstat.FS{Root: cfg.Proc}
 	rep := &CallReport{Bitrate: cfg.Bitrate, Machine: describeMachine(fs, cfg.Chromium)}
-	if cfg.Clip == "" {
-		dir, err := os.MkdirTemp("", "callbench-clip-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(dir)
-		if cfg.Clip, err = MakeClip(ctx, dir); err != nil {
-			return nil, err
-		}
-		rep.Clip = "generated: " + ClipCommand
-	} else {
-		rep.Clip = cfg.Clip
-	}
-	srv, server, err := startServer(ctx, cfg.Binary)
+	st, err := setUp(ctx, env{bin: cfg.Binary, chromium: cfg.Chromium, clip: cfg.Clip, bitrate: cfg.Bitrate, audio: cfg.Audio})
 	if err != nil {
 		return nil, err
 	}
-	defer srv.stop(5 * time.Second)
-	e := env{bin: cfg.Binary, chromium: cfg.Chromium, server: server, clip: cfg.Clip, bitrate: cfg.Bitrate, audio: cfg.Audio}
+	defer st.close()
+	e := st.env
+	cfg.Clip, rep.Clip = e.clip, st.clipDesc
 	if cfg.Chromium == "" {
 		rep.Skipped = append(rep.Skipped, "Chromium not found: Chromium set-up and calls skipped")
 	}
@@ -191,7 +192,7 @@ func RunCall(ctx context.Context, cfg CallConfig) (*CallReport, error) {
 	}
 	for i, spec := range callSpecs(cfg.Chromium != "") {
 		cfg.Logger.Info("measuring call", "call", spec.Name, "seconds", cfg.Measure.Seconds())
-		res, err := measureCall(ctx, cfg, e, fs, srv.pid(), spec, fmt.Sprintf("call-%d-%d", os.Getpid(), i))
+		res, err := measureCall(ctx, cfg, e, fs, st.srv.pid(), spec, fmt.Sprintf("call-%d-%d", os.Getpid(), i))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", spec.Name, err)
 		}

@@ -3,9 +3,11 @@ package callbench
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // ClipCommand is the ffmpeg command MakeClip runs (output name last).
@@ -22,4 +24,44 @@ func MakeClip(ctx context.Context, dir string) (string, error) {
 		return "", fmt.Errorf("make clip with ffmpeg: %w: %s", err, out)
 	}
 	return path, nil
+}
+
+// stage is what a call or mesh benchmark runs against: a started server
+// and the clip its peers send.
+type stage struct {
+	env               // with server and clip filled in
+	srv        *child // the server
+	clipDesc   string // the clip given, or how it was generated
+	removeClip func()
+}
+
+// setUp makes a clip when e has none (MakeClip, in a temporary directory)
+// and starts the server of e.bin.
+func setUp(ctx context.Context, e env) (*stage, error) {
+	st := &stage{env: e, clipDesc: e.clip, removeClip: func() {}}
+	if e.clip == "" {
+		dir, err := os.MkdirTemp("", "callbench-clip-")
+		if err != nil {
+			return nil, err
+		}
+		st.removeClip = func() { os.RemoveAll(dir) }
+		if st.clip, err = MakeClip(ctx, dir); err != nil {
+			st.removeClip()
+			return nil, err
+		}
+		st.clipDesc = "generated: " + ClipCommand
+	}
+	srv, server, err := startServer(ctx, e.bin)
+	if err != nil {
+		st.removeClip()
+		return nil, err
+	}
+	st.srv, st.server = srv, server
+	return st, nil
+}
+
+// close stops the server and removes a generated clip.
+func (st *stage) close() {
+	st.srv.stop(5 * time.Second)
+	st.removeClip()
 }

@@ -14,23 +14,12 @@ import (
 var binPath string
 
 func TestMain(m *testing.M) {
-	os.Exit(runMain(m))
-}
-
-func runMain(m *testing.M) int {
-	path, cleanup, err := testbin.Build("callbench-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "callbench:", err)
-		return 1
-	}
-	defer cleanup()
-	binPath = path
-	code := m.Run()
+	code := testbin.Run(m, "callbench-test-", &binPath)
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, "callbench: leaked goroutines:", err)
-			return 1
+			code = 1
 		}
 	}
-	return code
+	os.Exit(code)
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"slices"
 	"time"
@@ -15,26 +13,13 @@ import (
 
 // MeshConfig configures RunMesh.
 type MeshConfig struct {
-	// Binary is the videochat executable.
-	Binary string
+	Window // Measure defaults to 20 s
 	// Peers are the numbers of remote peers to measure, ascending
 	// (default 1, 3, 5). Receivers are added to one running call.
 	Peers []int
 	// Video is the sender's source: "test" or a Y4M path; "" generates the
 	// clip of MakeClip.
 	Video string
-	// Measure is each window (default 20 s), Warmup the wait after every
-	// link has ramped up (default 5 s; negative: none).
-	Measure, Warmup time.Duration
-	// Ramp is how long the sender's congestion control may take to bring
-	// the estimate of every link near Bitrate (default 60 s). A window
-	// whose links did not get there is still measured, marked Ramped
-	// false: its receivers got less than the full stream.
-	Ramp time.Duration
-	// Bitrate is the sender's video target, bits/s (default 1 Mbps).
-	Bitrate int
-	Logger  *slog.Logger
-	Proc    string
 }
 
 func (c MeshConfig) withDefaults() (MeshConfig, error) {
@@ -44,26 +29,7 @@ func (c MeshConfig) withDefaults() (MeshConfig, error) {
 	if !slices.IsSorted(c.Peers) || c.Peers[0] < 0 {
 		return c, errors.New("mesh: peers must be ascending and ≥ 0")
 	}
-	if c.Measure <= 0 {
-		c.Measure = 20 * time.Second
-	}
-	if c.Warmup < 0 {
-		c.Warmup = 0
-	} else if c.Warmup == 0 {
-		c.Warmup = 5 * time.Second
-	}
-	if c.Ramp <= 0 {
-		c.Ramp = defaultRamp
-	}
-	if c.Bitrate <= 0 {
-		c.Bitrate = 1_000_000
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if c.Proc == "" {
-		c.Proc = "/proc"
-	}
+	c.setDefaults(20 * time.Second)
 	return c, nil
 }
 
@@ -108,24 +74,14 @@ func RunMesh(ctx context.Context, cfg MeshConfig) (*MeshReport, error) {
 	}
 	fs := procstat.FS{Root: cfg.Proc}
 	rep := &MeshReport{Machine: describeMachine(fs, ""), Video: cfg.Video}
-	if cfg.Video == "" {
-		dir, err := os.MkdirTemp("", "callbench-clip-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(dir)
-		if cfg.Video, err = MakeClip(ctx, dir); err != nil {
-			return nil, err
-		}
-		rep.Video = "generated: " + ClipCommand
-	}
-	srv, server, err := startServer(ctx, cfg.Binary)
+	st, err := setUp(ctx, env{bin: cfg.Binary, clip: cfg.Video, bitrate: cfg.Bitrate})
 	if err != nil {
 		return nil, err
 	}
-	defer srv.stop(5 * time.Second)
+	defer st.close()
+	e := st.env
+	cfg.Video, rep.Video = e.clip, st.clipDesc
 	room := fmt.Sprintf("mesh-%d", os.Getpid())
-	e := env{bin: cfg.Binary, server: server, clip: cfg.Video, bitrate: cfg.Bitrate}
 	sender, err := e.startSide(ctx, sideSpec{Kind: "native", Video: "clip"}, room, "sender")
 	if err != nil {
 		return nil, err
@@ -140,13 +96,13 @@ func RunMesh(ctx context.Context, cfg MeshConfig) (*MeshReport, error) {
 	for _, n := range cfg.Peers {
 		for len(receivers) < n {
 			r, err := startChild(ctx, cfg.Binary, fmt.Sprintf("r%d", len(receivers)+1), nil,
-				joinArgs(server, room, fmt.Sprintf("r%d", len(receivers)+1), "none", "none")...)
+				joinArgs(e.server, room, fmt.Sprintf("r%d", len(receivers)+1), "none", "none")...)
 			if err != nil {
 				return nil, err
 			}
 			receivers = append(receivers, r)
 		}
-		pt, err := measureMesh(ctx, cfg, fs, srv.pid(), sender.(*nativeSide), receivers)
+		pt, err := measureMesh(ctx, cfg, fs, st.srv.pid(), sender.(*nativeSide), receivers)
 		if err != nil {
 			return nil, fmt.Errorf("%d peers: %w", n, err)
 		}

@@ -34,9 +34,9 @@ func TestRunCallSmoke(t *testing.T) {
 	chromium := requireChromium(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	rep, err := RunCall(ctx, CallConfig{Binary: binPath, Chromium: chromium, Runs: 1,
-		Measure: 3 * time.Second, Warmup: time.Second, Ramp: 20 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(tWriter{t}, nil))})
+	rep, err := RunCall(ctx, CallConfig{Chromium: chromium, Runs: 1,
+		Window: Window{Binary: binPath, Measure: 3 * time.Second, Warmup: time.Second, Ramp: 20 * time.Second,
+			Logger: slog.New(slog.NewTextHandler(tWriter{t}, nil))}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,8 +90,8 @@ func TestRunMeshSmoke(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	rep, err := RunMesh(ctx, MeshConfig{Binary: binPath, Peers: []int{1, 2}, Video: "test",
-		Measure: 3 * time.Second, Warmup: time.Second, Ramp: 45 * time.Second})
+	rep, err := RunMesh(ctx, MeshConfig{Peers: []int{1, 2}, Video: "test",
+		Window: Window{Binary: binPath, Measure: 3 * time.Second, Warmup: time.Second, Ramp: 45 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}
