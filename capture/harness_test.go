@@ -152,8 +152,8 @@ type call struct {
 	senders    []*webrtc.RTPSender
 }
 
-// dial connects a new sender PC carrying tracks to a new receiver PC.
-func dial(t testing.TB, sendAPI, recvAPI *webrtc.API, tracks []webrtc.TrackLocal) *call {
+// newCall makes a sender PC and a receiver PC, closed when the test ends.
+func newCall(t testing.TB, sendAPI, recvAPI *webrtc.API) *call {
 	t.Helper()
 	c := &call{rx: &receiver{mime: map[string]string{}}}
 	var err error
@@ -164,6 +164,13 @@ func dial(t testing.TB, sendAPI, recvAPI *webrtc.API, tracks []webrtc.TrackLocal
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.close(t) })
+	return c
+}
+
+// dial connects a new sender PC carrying tracks to a new receiver PC.
+func dial(t testing.TB, sendAPI, recvAPI *webrtc.API, tracks []webrtc.TrackLocal) *call {
+	t.Helper()
+	c := newCall(t, sendAPI, recvAPI)
 	c.recv.OnTrack(c.rx.onTrack)
 	recv := c.recv
 	c.rx.pli = func(ssrc uint32) {

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
@@ -49,13 +48,7 @@ func TestSenderReportsMapCaptureTime(t *testing.T) {
 	if err := RegisterCodecs(me); err != nil {
 		t.Fatal(err)
 	}
-	ir := &interceptor.Registry{}
-	if err := links.Register(me, ir); err != nil {
-		t.Fatal(err)
-	}
-	se := webrtc.SettingEngine{}
-	looptest.Restrict(&se)
-	sendAPI := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+	sendAPI := looptest.InterceptorAPI(t, me, links.Register)
 	var (
 		mu   sync.Mutex
 		pkts = map[webrtc.RTPCodecType][]*rtp.Packet{}
@@ -66,15 +59,8 @@ func TestSenderReportsMapCaptureTime(t *testing.T) {
 		keyFrames, framesAfterKey int
 	)
 	recvAPI := newAPI(t, RegisterCodecs)
-	c := &call{rx: &receiver{mime: map[string]string{}}}
-	var err error
-	if c.send, err = sendAPI.NewPeerConnection(webrtc.Configuration{}); err != nil {
-		t.Fatal(err)
-	}
-	if c.recv, err = recvAPI.NewPeerConnection(webrtc.Configuration{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.close(t); wg.Wait() })
+	t.Cleanup(wg.Wait) // after the call's close (cleanups run last first)
+	c := newCall(t, sendAPI, recvAPI)
 	c.recv.OnTrack(func(tr *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		wg.Add(2)
 		go func() {

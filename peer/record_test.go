@@ -228,7 +228,7 @@ func TestRecordingWebM(t *testing.T) {
 	flowing := time.Now() // media arrived by now
 	t.Logf("key frame requests seen by the sender: %d", src.keyReqs.Load())
 	time.Sleep(3*time.Second - time.Since(connected)) // a ~3 s call; not synchronisation
-	stopping := time.Now() // media kept coming until at least now
+	stopping := time.Now()                            // media kept coming until at least now
 	sender.stop(t)
 	var closed time.Time
 	waitFor(t, "recording finalized", func() error {

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -121,17 +120,7 @@ const srTestTimeout = 30 * time.Second
 // track that notes no capture times gets SRs of the write time.
 func TestSenderReportsMapCaptureTime(t *testing.T) {
 	links := NewLinks(LinksConfig{Ceiling: 1_000_000})
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	ir := &interceptor.Registry{}
-	if err := links.Register(me, ir); err != nil {
-		t.Fatal(err)
-	}
-	se := webrtc.SettingEngine{}
-	looptest.Restrict(&se)
-	sendAPI := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+	sendAPI := looptest.InterceptorAPI(t, nil, links.Register)
 	recvAPI := looptest.API(t, nil)
 
 	send, err := sendAPI.NewPeerConnection(webrtc.Configuration{})

@@ -40,6 +40,20 @@ func API(tb testing.TB, me *webrtc.MediaEngine) *webrtc.API {
 // own network, e.g. a virtual one.
 func NewAPI(tb testing.TB, me *webrtc.MediaEngine, se webrtc.SettingEngine) *webrtc.API {
 	tb.Helper()
+	return newAPI(tb, me, se, webrtc.RegisterDefaultInterceptors)
+}
+
+// InterceptorAPI is API with the interceptors register adds (e.g. a
+// peer.Links' Register) instead of pion's defaults.
+func InterceptorAPI(tb testing.TB, me *webrtc.MediaEngine, register func(*webrtc.MediaEngine, *interceptor.Registry) error) *webrtc.API {
+	tb.Helper()
+	se := webrtc.SettingEngine{}
+	Restrict(&se)
+	return newAPI(tb, me, se, register)
+}
+
+func newAPI(tb testing.TB, me *webrtc.MediaEngine, se webrtc.SettingEngine, register func(*webrtc.MediaEngine, *interceptor.Registry) error) *webrtc.API {
+	tb.Helper()
 	if me == nil {
 		me = &webrtc.MediaEngine{}
 		if err := me.RegisterDefaultCodecs(); err != nil {
@@ -47,7 +61,7 @@ func NewAPI(tb testing.TB, me *webrtc.MediaEngine, se webrtc.SettingEngine) *web
 		}
 	}
 	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+	if err := register(me, ir); err != nil {
 		tb.Fatal(err)
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
