@@ -69,12 +69,7 @@ func TestLeaveNotice(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ts := newTestServer(t, tt.cfg)
-			a, _ := ts.join(t, "r", "A")
-			b, _ := ts.join(t, "r", "B")
-			a.expectPeer(proto.TypePeerJoined, b)
-			c, _ := ts.join(t, "r", "C")
-			a.expectPeer(proto.TypePeerJoined, c)
-			b.expectPeer(proto.TypePeerJoined, c)
+			a, b, c := ts.joinThree(t, "r")
 
 			tt.leave(a)
 			b.expectPeer(proto.TypePeerLeft, a)

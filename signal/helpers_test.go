@@ -91,6 +91,19 @@ func (ts *testServer) dial(t *testing.T, room string) *client {
 }
 
 // join connects to room, joins as name and checks the welcome.
+// joinThree joins A, B and C to room, in that order, and waits until
+// each earlier one has heard of each later one.
+func (ts *testServer) joinThree(t *testing.T, room string) (a, b, c *client) {
+	t.Helper()
+	a, _ = ts.join(t, room, "A")
+	b, _ = ts.join(t, room, "B")
+	a.expectPeer(proto.TypePeerJoined, b)
+	c, _ = ts.join(t, room, "C")
+	a.expectPeer(proto.TypePeerJoined, c)
+	b.expectPeer(proto.TypePeerJoined, c)
+	return a, b, c
+}
+
 func (ts *testServer) join(t *testing.T, room, name string) (*client, proto.Message) {
 	t.Helper()
 	c := ts.dial(t, room)

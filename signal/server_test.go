@@ -79,12 +79,7 @@ func TestRelayReachesTargetOnly(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ts := newTestServer(t, Config{})
-			a, _ := ts.join(t, "r", "A")
-			b, _ := ts.join(t, "r", "B")
-			a.expectPeer(proto.TypePeerJoined, b)
-			c, _ := ts.join(t, "r", "C")
-			a.expectPeer(proto.TypePeerJoined, c)
-			b.expectPeer(proto.TypePeerJoined, c)
+			a, b, c := ts.joinThree(t, "r")
 
 			m := tt.msg
 			m.To = b.id
@@ -111,12 +106,7 @@ func TestRelayReachesTargetOnly(t *testing.T) {
 
 func TestSpoofedFromRefused(t *testing.T) {
 	ts := newTestServer(t, Config{})
-	a, _ := ts.join(t, "r", "A")
-	b, _ := ts.join(t, "r", "B")
-	a.expectPeer(proto.TypePeerJoined, b)
-	c, _ := ts.join(t, "r", "C")
-	a.expectPeer(proto.TypePeerJoined, c)
-	b.expectPeer(proto.TypePeerJoined, c)
+	a, b, c := ts.joinThree(t, "r")
 
 	a.send(proto.Message{Type: proto.TypeOffer, To: b.id, From: c.id, SDP: "spoofed"})
 	a.expectError(proto.CodeBadMessage, proto.TypeOffer)
