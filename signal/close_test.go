@@ -107,26 +107,10 @@ func TestSlowConsumerEvicted(t *testing.T) {
 	flood.expectPeer(proto.TypePeerJoined, obs)
 	// From here on slow never reads until the end.
 
+	cand := proto.Message{Type: proto.TypeCandidate, To: slow.id,
+		Candidate: &proto.ICECandidate{Candidate: strings.Repeat("c", 32<<10)}}
 	stop := make(chan struct{})
-	flooded := make(chan int, 1)
-	go func() {
-		cand := proto.Message{Type: proto.TypeCandidate, To: slow.id,
-			Candidate: &proto.ICECandidate{Candidate: strings.Repeat("c", 32<<10)}}
-		frame := proto.Encode(cand)
-		n := 0
-		defer func() { flooded <- n }()
-		for ; n < 20000; n++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			_ = flood.ws.SetWriteDeadline(time.Now().Add(ioTimeout))
-			if flood.ws.WriteMessage(websocket.TextMessage, frame) != nil {
-				return
-			}
-		}
-	}()
+	flooded := flood.writeUntil(proto.Encode(cand), 20000, stop)
 
 	// The flooder learns of the eviction; errors for frames that could not
 	// be delivered to the evicted peer may come first.

@@ -91,6 +91,28 @@ func (ts *testServer) dial(t *testing.T, room string) *client {
 }
 
 // join connects to room, joins as name and checks the welcome.
+// writeUntil sends frame from c in a goroutine, at most max times, until
+// stop is closed or a write fails; the channel then gets how many it sent.
+func (c *client) writeUntil(frame []byte, max int, stop <-chan struct{}) <-chan int {
+	sent := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { sent <- n }()
+		for ; n < max; n++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_ = c.ws.SetWriteDeadline(time.Now().Add(ioTimeout))
+			if c.ws.WriteMessage(websocket.TextMessage, frame) != nil {
+				return
+			}
+		}
+	}()
+	return sent
+}
+
 // joinThree joins A, B and C to room, in that order, and waits until
 // each earlier one has heard of each later one.
 func (ts *testServer) joinThree(t *testing.T, room string) (a, b, c *client) {

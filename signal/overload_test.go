@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"runtime"
 	"strings"
@@ -159,22 +160,7 @@ func TestSlowConsumerMemoryBounded(t *testing.T) {
 func floodUntilEvicted(t *testing.T, flood, slow *client, frame []byte) int {
 	t.Helper()
 	stop := make(chan struct{})
-	sent := make(chan int, 1)
-	go func() {
-		n := 0
-		defer func() { sent <- n }()
-		for ; ; n++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			_ = flood.ws.SetWriteDeadline(time.Now().Add(ioTimeout))
-			if flood.ws.WriteMessage(websocket.TextMessage, frame) != nil {
-				return
-			}
-		}
-	}()
+	sent := flood.writeUntil(frame, math.MaxInt, stop)
 	for {
 		m := flood.read()
 		if m.Type == proto.TypeError && m.Code == proto.CodeUnknownPeer {
