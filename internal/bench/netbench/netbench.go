@@ -1,6 +1,8 @@
 // Package netbench is `videochat-bench net`: the native sender against a
 // Chromium sender, each sending the same clip to the same kind of
 // receiver (a headless Chromium page), over the same impaired networks.
+// Run measures the senders one after the other; RunTogether (together.go)
+// at the same time, each in a network namespace of its own.
 //
 // Profiles:
 //   - bottleneck: the namespace's loopback shaped with tc tbf at Link;
@@ -59,6 +61,11 @@ type Config struct {
 	// level (appended, one file for every profile).
 	SenderLog string
 	Logger    *slog.Logger
+
+	// barrier, when set, is called once the sender is connected and
+	// settled, just before the impairment starts (together.go's workers
+	// wait there for each other).
+	barrier func(context.Context) error
 }
 
 // Defaults of Config.
@@ -106,6 +113,7 @@ type Row struct {
 	Adapt, Recover  time.Duration // -1: not reached; 0: not measured
 	SenderCPU       float64       // cores, over the window
 	TargetKbpsMean  float64       // sender's target
+	Load            [2]float64    // 1-minute load average at the window's start and end
 }
 
 // Report is Run's result.
@@ -116,53 +124,78 @@ type Report struct {
 		Delay         time.Duration
 		Warm, Window  time.Duration
 	}
+	Mode string // ModeTogether or ModeSequential
 	Load string // /proc/loadavg at the end
 	Rows []Row
 }
 
-// Run measures every profile × sender, one after the other.
-func Run(ctx context.Context, cfg Config) (*Report, error) {
-	cfg = cfg.withDefaults()
-	if cfg.Chromium == "" {
-		return nil, errNoChromium
+// check names the first bad setting.
+func (c Config) check() error {
+	if c.Chromium == "" {
+		return errNoChromium
 	}
-	for _, p := range cfg.Profiles {
+	for _, p := range c.Profiles {
 		if p != "bottleneck" && p != "loss" {
-			return nil, fmt.Errorf("unknown profile %q: want bottleneck or loss", p)
+			return fmt.Errorf("unknown profile %q: want bottleneck or loss", p)
 		}
 	}
-	for _, s := range cfg.Senders {
+	for _, s := range c.Senders {
 		if s != "native" && s != "chromium" {
-			return nil, fmt.Errorf("unknown sender %q: want native or chromium", s)
+			return fmt.Errorf("unknown sender %q: want native or chromium", s)
 		}
 	}
+	return nil
+}
+
+func newReport(cfg Config, mode string) *Report {
+	rep := &Report{Mode: mode}
+	rep.Config.Ceiling, rep.Config.Link, rep.Config.Loss, rep.Config.Delay = cfg.Ceiling, cfg.Link, cfg.Loss, cfg.Delay
+	rep.Config.Warm, rep.Config.Window = cfg.Warm, cfg.Window
+	return rep
+}
+
+// withClip runs f with a temporary directory and cfg.Clip set (generated
+// there when empty).
+func withClip(ctx context.Context, cfg *Config, f func(dir string) error) error {
 	dir, err := os.MkdirTemp("", "netbench-")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer os.RemoveAll(dir)
 	if cfg.Clip == "" {
 		if cfg.Clip, err = callbench.MakeClip(ctx, dir); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	rep := &Report{}
-	rep.Config.Ceiling, rep.Config.Link, rep.Config.Loss, rep.Config.Delay = cfg.Ceiling, cfg.Link, cfg.Loss, cfg.Delay
-	rep.Config.Warm, rep.Config.Window = cfg.Warm, cfg.Window
-	for _, prof := range cfg.Profiles {
-		for _, sender := range cfg.Senders {
-			cfg.Logger.Info("measuring", "profile", prof, "sender", sender)
-			row, err := runOne(ctx, cfg, dir, prof, sender)
-			if err != nil {
-				return nil, fmt.Errorf("%s, %s sender: %w", prof, sender, err)
+	return f(dir)
+}
+
+// Run measures every profile × sender, one after the other, in this
+// process's network namespace.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	rep := newReport(cfg, ModeSequential)
+	err := withClip(ctx, &cfg, func(dir string) error {
+		for _, prof := range cfg.Profiles {
+			for _, sender := range cfg.Senders {
+				cfg.Logger.Info("measuring", "profile", prof, "sender", sender)
+				row, err := runOne(ctx, cfg, dir, prof, sender)
+				if err != nil {
+					return fmt.Errorf("%s, %s sender: %w", prof, sender, err)
+				}
+				cfg.Logger.Info("measured", "row", fmt.Sprintf("%+v", row))
+				rep.Rows = append(rep.Rows, row)
 			}
-			cfg.Logger.Info("measured", "row", fmt.Sprintf("%+v", row))
-			rep.Rows = append(rep.Rows, row)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	if l := (procstat.FS{}).LoadAvg(); l != ([3]float64{}) {
-		rep.Load = fmt.Sprintf("%.2f %.2f %.2f", l[0], l[1], l[2])
-	}
+	rep.Load = loadNow()
 	return rep, nil
 }
 
@@ -244,6 +277,11 @@ func runOne(ctx context.Context, cfg Config, dir, prof, who string) (Row, error)
 	if err := sleep(ctx, 5*time.Second); err != nil { // both senders at their ceiling before the profile starts
 		return row, err
 	}
+	if cfg.barrier != nil {
+		if err := cfg.barrier(ctx); err != nil {
+			return row, err
+		}
+	}
 
 	read := func() (sample, error) {
 		r, err := chromium.Eval[inbound](rx, inboundJS(id))
@@ -284,6 +322,7 @@ func runOne(ctx context.Context, cfg Config, dir, prof, who string) (Row, error)
 		}
 		if el >= cfg.Warm && s0.at.IsZero() {
 			s0 = s
+			row.Load[0] = (procstat.FS{}).LoadAvg()[0]
 		}
 		if !s0.at.IsZero() {
 			sum += s.target
@@ -297,6 +336,7 @@ func runOne(ctx context.Context, cfg Config, dir, prof, who string) (Row, error)
 			break
 		}
 	}
+	row.Load[1] = (procstat.FS{}).LoadAvg()[0]
 	win := s1.at.Sub(s0.at).Seconds()
 	row.FPS = (s1.frames - s0.frames) / win
 	row.Freezes = s1.freezes - s0.freezes
@@ -450,8 +490,8 @@ const targetJS = `(async () => {
 // WriteMarkdown writes the rows as the table of BENCHMARKS.md, then the
 // native/Chromium ratios per profile.
 func (r *Report) WriteMarkdown(w io.Writer) {
-	fmt.Fprintf(w, "Ceiling %d kbit/s; bottleneck %d kbit/s; loss %.0f %% and %v each way; window %v after %v; load average %s.\n\n",
-		r.Config.Ceiling/1000, r.Config.Link/1000, r.Config.Loss*100, r.Config.Delay, r.Config.Window, r.Config.Warm, r.Load)
+	fmt.Fprintf(w, "Senders measured %s. Ceiling %d kbit/s; bottleneck %d kbit/s; loss %.0f %% and %v each way; window %v after %v; load average %s.\n\n",
+		r.Mode, r.Config.Ceiling/1000, r.Config.Link/1000, r.Config.Loss*100, r.Config.Delay, r.Config.Window, r.Config.Warm, r.Load)
 	fmt.Fprintln(w, "| profile | sender | received fps | freezes | freeze time | mean received | keyframes (PLIs) | time to adapt | time to recover | sender target (mean, min) | sender CPU |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
 	dur := func(d time.Duration) string {
@@ -481,8 +521,8 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 		if x.Sender != "native" || !okN || !okC {
 			continue
 		}
-		fmt.Fprintf(w, "- %s: received fps native/Chromium %.2f (goal ≥ 1); freezes %d vs %d, freeze time %.2f s vs %.2f s (goal native ≤ Chromium); sender CPU %.2f×\n",
-			x.Profile, n.FPS/max(c.FPS, 0.01), n.Freezes, c.Freezes, n.FreezeSeconds, c.FreezeSeconds, n.SenderCPU/max(c.SenderCPU, 0.001))
+		fmt.Fprintf(w, "- %s: received fps native/Chromium %.2f (goal ≥ 1); freezes %d vs %d, freeze time %.2f s vs %.2f s (goal native ≤ Chromium); sender CPU %.2f×; load in the window %.1f → %.1f (native), %.1f → %.1f (Chromium)\n",
+			x.Profile, n.FPS/max(c.FPS, 0.01), n.Freezes, c.Freezes, n.FreezeSeconds, c.FreezeSeconds, n.SenderCPU/max(c.SenderCPU, 0.001), n.Load[0], n.Load[1], c.Load[0], c.Load[1])
 	}
 }
 
