@@ -17,7 +17,8 @@ package peer
 //     instead; a peer that sends neither (after linkGrace) is unknown, and
 //     the encoder uses its ceiling.
 //   - Every outgoing packet of a connection (media, RTX, audio) goes
-//     through the pacer at 1.5 x the estimate.
+//     through the pacer at 1.5 x the estimate; the pacer renumbers the
+//     transport-wide sequence in sending order (pacer.go).
 //   - Audio is protected first: video is given the estimate minus
 //     AudioReserve.
 //   - Interceptor order (first added is closest to the network): gcc
@@ -42,6 +43,7 @@ import (
 	"github.com/pion/interceptor/pkg/stats"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -86,6 +88,7 @@ type Links struct {
 type streamMeta struct {
 	media uint32 // the media SSRC (itself, or the one an RTX SSRC repairs)
 	audio bool
+	twcc  uint8 // header extension ID of the transport-wide sequence number, 0 if none
 }
 
 // mediaOf implements streamKinds.
@@ -94,6 +97,13 @@ func (ls *Links) mediaOf(ssrc uint32) (uint32, bool) {
 	defer ls.mu.Unlock()
 	m := ls.streams[ssrc]
 	return m.media, m.audio
+}
+
+// twccExt implements streamKinds.
+func (ls *Links) twccExt(ssrc uint32) uint8 {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return ls.streams[ssrc].twcc
 }
 
 // link is one PeerConnection's state.
@@ -350,11 +360,17 @@ func (i *linkInterceptor) BindRTCPReader(reader interceptor.RTCPReader) intercep
 func (i *linkInterceptor) BindLocalStream(info *interceptor.StreamInfo, writer interceptor.RTPWriter) interceptor.RTPWriter {
 	rtx := info.SSRCRetransmission
 	audio := strings.HasPrefix(strings.ToLower(info.MimeType), "audio/")
+	var twcc uint8
+	for _, e := range info.RTPHeaderExtensions {
+		if e.URI == sdp.TransportCCURI {
+			twcc = uint8(e.ID)
+		}
+	}
 	i.ls.mu.Lock()
 	i.ls.bySSRC[info.SSRC] = i.l
-	i.ls.streams[info.SSRC] = streamMeta{media: info.SSRC, audio: audio}
+	i.ls.streams[info.SSRC] = streamMeta{media: info.SSRC, audio: audio, twcc: twcc}
 	if rtx != 0 {
-		i.ls.streams[rtx] = streamMeta{media: info.SSRC, audio: audio}
+		i.ls.streams[rtx] = streamMeta{media: info.SSRC, audio: audio, twcc: twcc}
 	}
 	i.ls.mu.Unlock()
 	if rtx == 0 {

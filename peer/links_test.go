@@ -46,6 +46,74 @@ func (kinds) mediaOf(ssrc uint32) (uint32, bool) {
 	return 0, false
 }
 
+// twccExt: every stream of the test carries TWCC as extension 5.
+func (kinds) twccExt(uint32) uint8 { return 5 }
+
+// TestPacerNumbersTWCCInSendOrder: packets numbered as they were queued
+// (as pion's TWCC interceptor above the pacer numbers them), then audio
+// and a retransmission overtaking a queued burst of video, leave with
+// transport-wide sequence numbers in the order they are sent, without a
+// gap: a receiver's feedback then reports nothing missing. Before, audio
+// left with the numbers it was queued with, ahead of the video's, and the
+// feedback counted the overtaken video as lost.
+func TestPacerNumbersTWCCInSendOrder(t *testing.T) {
+	p := newPacer(200_000, kinds{}) // 300 kbit/s: the 30 kB burst takes ~0.8 s
+	defer p.Close()
+	var mu sync.Mutex
+	var seqs []uint16
+	var audioSeen bool
+	w := interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, _ interceptor.Attributes) (int, error) {
+		var ext rtp.TransportCCExtension
+		if err := ext.Unmarshal(h.GetExtension(5)); err != nil {
+			t.Errorf("SSRC %d: no TWCC extension: %v", h.SSRC, err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		seqs = append(seqs, ext.TransportSequence)
+		audioSeen = audioSeen || h.SSRC == 9
+		return len(payload), nil
+	})
+	p.AddStream(1, w)
+	p.AddStream(9, w)
+	next := uint16(100) // the numbers given above the pacer
+	write := func(ssrc uint32, size int) {
+		h := &rtp.Header{Version: 2, SSRC: ssrc}
+		b, _ := (&rtp.TransportCCExtension{TransportSequence: next}).Marshal()
+		if err := h.SetExtension(5, b); err != nil {
+			t.Fatal(err)
+		}
+		next++
+		if _, err := p.Write(h, make([]byte, size), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 30 {
+		write(1, 1000) // a keyframe's worth of video
+	}
+	write(9, 100) // audio, queued behind it
+	write(2, 1000) // a retransmission
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(seqs)
+		mu.Unlock()
+		if n == 32 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 32 packets sent", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i] != seqs[i-1]+1 {
+			t.Fatalf("transport-wide sequence numbers in sending order %v: not consecutive at %d", seqs, i)
+		}
+	}
+}
+
 // TestPacerSendsRTXAndAudioFirst: retransmissions (an SSRC the pacer was
 // not given) go out through their media stream's writer, and audio and
 // retransmissions queued behind a burst of video go out before it; the
