@@ -90,7 +90,7 @@ func TestPacerNumbersTWCCInSendOrder(t *testing.T) {
 	for range 30 {
 		write(1, 1000) // a keyframe's worth of video
 	}
-	write(9, 100) // audio, queued behind it
+	write(9, 100)  // audio, queued behind it
 	write(2, 1000) // a retransmission
 	deadline := time.Now().Add(10 * time.Second)
 	for {
