@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
@@ -42,6 +43,11 @@ type Browser struct {
 
 // Launch starts Chromium showing about:blank.
 func Launch(ctx context.Context, cfg LaunchConfig) (*Browser, error) {
+	// chromedp waits for a browser that never started when the binary is
+	// missing: say so first.
+	if _, err := exec.LookPath(cfg.Exe); err != nil {
+		return nil, fmt.Errorf("start Chromium: %w", err)
+	}
 	prefix := cfg.TempPrefix
 	if prefix == "" {
 		prefix = "chromium-"
