@@ -11,8 +11,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/videochat/videochat/internal/logtest"
-	"github.com/videochat/videochat/internal/rxbatch"
 	"github.com/videochat/videochat/internal/looptest"
+	"github.com/videochat/videochat/internal/rxbatch"
 	"github.com/videochat/videochat/internal/sigtest"
 	"github.com/videochat/videochat/peer"
 	"github.com/videochat/videochat/signal"
