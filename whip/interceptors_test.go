@@ -17,9 +17,20 @@ import (
 
 // TestWHIPFeedbackToPublisher: the server's interceptors
 // (whip.RegisterInterceptors) give a publisher that stamps transport-wide
-// sequence numbers TWCC feedback, and NACK a packet it skipped.
+// sequence numbers TWCC feedback, and NACK a packet it skipped; with the
+// server's reads as they come (whip.DefaultReadBatch) and coalesced
+// (serve --whip-read-batch 10ms: TWCC arrival times from rxbatch).
 func TestWHIPFeedbackToPublisher(t *testing.T) {
-	e := startEnv(t, signal.Config{}, whip.Config{})
+	for _, tc := range []struct {
+		name      string
+		readBatch time.Duration
+	}{{"default reads", whip.DefaultReadBatch}, {"batched reads", 10 * time.Millisecond}} {
+		t.Run(tc.name, func(t *testing.T) { testFeedbackToPublisher(t, tc.readBatch) })
+	}
+}
+
+func testFeedbackToPublisher(t *testing.T, readBatch time.Duration) {
+	e := startEnv(t, signal.Config{}, whip.Config{API: serverAPI(t, readBatch)})
 	startRoomPeer(t, e, "fb", "bob", nil, nil)
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
