@@ -13,9 +13,10 @@ package whip
 //   - TWCC feedback toward the publisher: its congestion control (OBS,
 //     browsers, join --whip) runs on it.
 //
-// The NACK generator starts with the first remote stream, and TWCC
-// feedback is recorded without a goroutine switch per packet
-// (interceptors.go).
+// The NACK generator starts with the first remote stream
+// (interceptors.go), and TWCC feedback is recorded without a goroutine
+// switch per packet, with each packet's kernel arrival time when reads are
+// batched (peer.NewTWCCFeedback, internal/rxbatch).
 //   - The mid/rid/repaired-rid header extensions, so a simulcast publisher
 //     can be told its layers apart.
 //
@@ -25,14 +26,17 @@ package whip
 import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
-	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/videochat/videochat/peer"
 )
 
 // RegisterInterceptors registers on me and ir what the server's WHIP/WHEP
 // PeerConnections need (see the file comment), instead of
-// webrtc.RegisterDefaultInterceptors. Register the codecs on me first.
-func RegisterInterceptors(me *webrtc.MediaEngine, ir *interceptor.Registry) error {
+// webrtc.RegisterDefaultInterceptors. twcc configures the TWCC feedback
+// (its Arrival: the server Net's rxbatch.Arrivals.Lookup, when reads are
+// batched). Register the codecs on me first.
+func RegisterInterceptors(me *webrtc.MediaEngine, ir *interceptor.Registry, twcc peer.TWCCFeedbackConfig) error {
 	generator, err := nack.NewGeneratorInterceptor()
 	if err != nil {
 		return err
@@ -51,12 +55,5 @@ func RegisterInterceptors(me *webrtc.MediaEngine, ir *interceptor.Registry) erro
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {
 		return err
 	}
-	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		me.RegisterFeedback(webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC}, kind)
-		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, kind); err != nil {
-			return err
-		}
-	}
-	ir.Add(twccFactory{}) // interceptors.go
-	return nil
+	return peer.ConfigureTWCCFeedback(me, ir, twcc) // on the reading goroutine, arrival times from twcc.Arrival
 }

@@ -44,6 +44,12 @@ import (
 	"github.com/videochat/videochat/signal/proto"
 )
 
+// DefaultReadBatch is the period over which the server's media sockets
+// coalesce their reads (serve --whip-read-batch; internal/rxbatch): one
+// wake-up per period instead of one per datagram, at most this much added
+// delay (BENCHMARKS.md, "WHIP and WHEP forwarding", third round).
+const DefaultReadBatch = 5 * time.Millisecond
+
 // Defaults for the zero values of Config.
 const (
 	DefaultMaxSessions       = 256

@@ -12,6 +12,7 @@ import (
 
 	"github.com/videochat/videochat/internal/logtest"
 	"github.com/videochat/videochat/internal/looptest"
+	"github.com/videochat/videochat/internal/rxbatch"
 	"github.com/videochat/videochat/internal/sigtest"
 	"github.com/videochat/videochat/peer"
 	"github.com/videochat/videochat/signal"
@@ -64,7 +65,8 @@ func startEnv(t testing.TB, sc signal.Config, wc whip.Config) *env {
 func newSynth(t testing.TB, id string) *looptest.Synth { return looptest.NewSynth(t, id, 1200) }
 
 // serverAPI is the handler's API as serve builds it: the interceptors of
-// whip.RegisterInterceptors and whip.NewNet's sockets (the test clients use
+// whip.RegisterInterceptors and whip.NewNet's sockets with reads batched
+// over whip.DefaultReadBatch (the test clients use
 // pion's defaults).
 func serverAPI(t testing.TB) *webrtc.API {
 	t.Helper()
@@ -72,16 +74,17 @@ func serverAPI(t testing.TB) *webrtc.API {
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)
 	}
+	quiet, err := whip.NewNet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := rxbatch.NewNet(quiet, rxbatch.Config{Period: whip.DefaultReadBatch})
 	ir := &interceptor.Registry{}
-	if err := whip.RegisterInterceptors(me, ir); err != nil {
+	if err := whip.RegisterInterceptors(me, ir, peer.TWCCFeedbackConfig{Arrival: n.Arrivals().Lookup}); err != nil {
 		t.Fatal(err)
 	}
 	se := webrtc.SettingEngine{}
 	looptest.Restrict(&se)
-	n, err := whip.NewNet()
-	if err != nil {
-		t.Fatal(err)
-	}
 	se.SetNet(n)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 }

@@ -27,6 +27,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/videochat/videochat/capture"
+	"github.com/videochat/videochat/internal/rxbatch"
+	"github.com/videochat/videochat/peer"
 	"github.com/videochat/videochat/signal"
 	"github.com/videochat/videochat/signal/proto"
 	"github.com/videochat/videochat/whip"
@@ -38,6 +40,7 @@ type whipFlags struct {
 	maxSessions int
 	udpPort     int
 	publicIPs   []string
+	readBatch   time.Duration
 }
 
 func (f *whipFlags) register(fl *pflag.FlagSet) {
@@ -45,6 +48,7 @@ func (f *whipFlags) register(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.whep, "whep", false, "play room participants to WHEP players at POST /whep/{room}/{name}")
 	fl.IntVar(&f.maxSessions, "whip-max-sessions", whip.DefaultMaxSessions, "WHIP and WHEP sessions open at once")
 	fl.IntVar(&f.udpPort, "whip-udp-port", 0, "carry the media of every WHIP/WHEP session on this one UDP port (0: an ephemeral port per connection)")
+	fl.DurationVar(&f.readBatch, "whip-read-batch", whip.DefaultReadBatch, "coalesce the reads of WHIP/WHEP media sockets over this period (less CPU per packet, at most this much added delay; 0: read each datagram as it comes)")
 	fl.StringSliceVar(&f.publicIPs, "whip-public-ip", nil, "announce these addresses instead of the interfaces' in WHIP/WHEP answers (behind 1:1 NAT, e.g. a cloud VM)")
 }
 
@@ -161,7 +165,8 @@ func closeQuietly(c io.Closer) {
 // api builds the server's WebRTC API: the native peer's codecs (so a
 // publisher can only send what the room's receivers accept), the
 // forwarding interceptors (whip.RegisterInterceptors: NACK, reports, TWCC
-// feedback, simulcast header extensions), whip.NewNet's sockets, loopback
+// feedback, simulcast header extensions), whip.NewNet's sockets with
+// reads coalesced over --whip-read-batch (internal/rxbatch), loopback
 // candidates when the server listens on loopback, and --whip-udp-port /
 // --whip-public-ip. The UDP mux,
 // when there is one, must be closed after the last session.
@@ -170,15 +175,16 @@ func (f *whipFlags) api(listenAddr string, log *slog.Logger) (*webrtc.API, io.Cl
 	if err := capture.RegisterCodecs(me); err != nil {
 		return nil, nil, withCode(exitError, err)
 	}
-	ir := &interceptor.Registry{}
-	if err := whip.RegisterInterceptors(me, ir); err != nil {
-		return nil, nil, withCode(exitError, err)
-	}
-	se := webrtc.SettingEngine{}
-	udpNet, err := whip.NewNet() // quiet UDP writes (whip/udpnet_linux.go)
+	quiet, err := whip.NewNet() // quiet UDP writes (whip/udpnet_linux.go)
 	if err != nil {
 		return nil, nil, withCode(exitError, err)
 	}
+	udpNet := rxbatch.NewNet(quiet, rxbatch.Config{Period: f.readBatch, Logger: log}) // coalesced reads
+	ir := &interceptor.Registry{}
+	if err := whip.RegisterInterceptors(me, ir, peer.TWCCFeedbackConfig{Arrival: udpNet.Arrivals().Lookup}); err != nil {
+		return nil, nil, withCode(exitError, err)
+	}
+	se := webrtc.SettingEngine{}
 	se.SetNet(udpNet)
 	loopback := false
 	if host, _, err := net.SplitHostPort(listenAddr); err == nil {

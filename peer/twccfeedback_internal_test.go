@@ -1,4 +1,4 @@
-package whip
+package peer
 
 import (
 	"sync"
@@ -45,7 +45,7 @@ func (l *rtcpLog) last() (n int, top uint16) {
 // are reported by the pause timer.
 func TestTWCCFeedbackInlineAndAfterPause(t *testing.T) {
 	const extID = 3
-	i, err := twccFactory{}.NewInterceptor("")
+	i, err := NewTWCCFeedback(TWCCFeedbackConfig{}).NewInterceptor("")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,5 +94,71 @@ func TestTWCCFeedbackInlineAndAfterPause(t *testing.T) {
 			t.Fatalf("after a pause: %d feedback packets up to %d; want up to %d", n, top, seq)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestTWCCFeedbackUsesArrival: packets read together but reported by
+// TWCCFeedbackConfig.Arrival as 30 ms apart get feedback with 30 ms
+// between them; a packet Arrival does not know is stamped when read.
+func TestTWCCFeedbackUsesArrival(t *testing.T) {
+	const extID = 5
+	var arrivals map[uint16]time.Time // set before the first read
+	i, err := NewTWCCFeedback(TWCCFeedbackConfig{Arrival: func(ssrc uint32, seq uint16) (time.Time, bool) {
+		at, ok := arrivals[seq]
+		return at, ok && ssrc == 9
+	}}).NewInterceptor("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer i.Close()
+	base := time.Now().Round(0)
+	arrivals = map[uint16]time.Time{1: base, 2: base.Add(30 * time.Millisecond)}
+	for time.Since(base) < 80*time.Millisecond { // the three are read 50+ ms after 2 arrived
+		time.Sleep(5 * time.Millisecond)
+	}
+	log := &rtcpLog{}
+	i.BindRTCPWriter(log)
+	seq := uint16(0)
+	src := interceptor.RTPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+		seq++
+		p := rtp.Packet{Header: rtp.Header{Version: 2, SSRC: 9, SequenceNumber: seq}, Payload: []byte{1}}
+		ext, _ := rtp.TransportCCExtension{TransportSequence: 100 + seq}.Marshal()
+		if err := p.Header.SetExtension(extID, ext); err != nil {
+			return 0, a, err
+		}
+		n, err := p.MarshalTo(b)
+		return n, a, err
+	})
+	r := i.BindRemoteStream(&interceptor.StreamInfo{SSRC: 9, RTPHeaderExtensions: []interceptor.RTPHeaderExtension{{URI: sdp.TransportCCURI, ID: extID}}}, src)
+	buf := make([]byte, 1500)
+	for range 3 { // seq 1 and 2 from Arrival, 3 stamped when read (50+ ms after 2)
+		if _, _, err := r.Read(buf, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFeedback := func() *rtcp.TransportLayerCC {
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			log.mu.Lock()
+			if len(log.fbs) > 0 {
+				fb := log.fbs[0]
+				log.mu.Unlock()
+				return fb
+			}
+			log.mu.Unlock()
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatal("no feedback")
+		return nil
+	}
+	fb := waitFeedback()
+	if fb.BaseSequenceNumber != 101 || len(fb.RecvDeltas) != 3 {
+		t.Fatalf("feedback from %d with %d deltas; want 101 with 3", fb.BaseSequenceNumber, len(fb.RecvDeltas))
+	}
+	if d := fb.RecvDeltas[1].Delta; d < 29000 || d > 31000 {
+		t.Fatalf("delta between packets Arrival put 30 ms apart: %d µs", d)
+	}
+	if d := fb.RecvDeltas[2].Delta; d < 45000 {
+		t.Fatalf("delta to the packet Arrival did not know: %d µs; want 50+ ms (it is stamped when read)", d)
 	}
 }
