@@ -8,10 +8,12 @@ import (
 	"time"
 
 	"github.com/pion/rtcp"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/videochat/videochat/capture"
 	"github.com/videochat/videochat/internal/looptest"
+	"github.com/videochat/videochat/internal/rxbatch"
 	"github.com/videochat/videochat/internal/timestrip"
 	"github.com/videochat/videochat/peer"
 	"github.com/videochat/videochat/signal/proto"
@@ -28,17 +30,30 @@ import (
 // top (≤ 16.7 ms at 60 Hz).
 //
 //	go test -run '^$' -bench GlassToGlass -benchtime 1x ./view/
+//
+// The VP8/read-batch=… cases read the receiver's UDP socket in batches
+// (internal/rxbatch, what join's --read-batch does): their difference to
+// VP8 is the latency the coalesced reads add.
 func BenchmarkGlassToGlass(b *testing.B) {
 	for _, codec := range []string{webrtc.MimeTypeVP8, webrtc.MimeTypeH264} {
 		b.Run(codec[6:], func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				glassToGlass(b, codec)
+				glassToGlass(b, codec, 0)
+			}
+		})
+	}
+	for _, period := range []time.Duration{10 * time.Millisecond, 20 * time.Millisecond} {
+		b.Run(fmt.Sprintf("VP8/read-batch=%v", period), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				glassToGlass(b, webrtc.MimeTypeVP8, period)
 			}
 		})
 	}
 }
 
-func glassToGlass(b *testing.B, codec string) {
+// glassToGlass measures one codec; readBatch > 0 coalesces the receiver's
+// reads over that period.
+func glassToGlass(b *testing.B, codec string, readBatch time.Duration) {
 	// The receiver registers only codec, so negotiation lands on it.
 	recvME := &webrtc.MediaEngine{}
 	for _, c := range []webrtc.RTPCodecParameters{codecVP8, codecH264} {
@@ -62,7 +77,16 @@ func glassToGlass(b *testing.B, codec string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	receiver, err := looptest.API(b, recvME).NewPeerConnection(webrtc.Configuration{})
+	recvSE := webrtc.SettingEngine{}
+	looptest.Restrict(&recvSE)
+	if readBatch > 0 {
+		base, err := stdnet.NewNet()
+		if err != nil {
+			b.Fatal(err)
+		}
+		recvSE.SetNet(rxbatch.NewNet(base, rxbatch.Config{Period: readBatch}))
+	}
+	receiver, err := looptest.NewAPI(b, recvME, recvSE).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		b.Fatal(err)
 	}
