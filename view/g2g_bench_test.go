@@ -31,7 +31,7 @@ import (
 //
 //	go test -run '^$' -bench GlassToGlass -benchtime 1x ./view/
 //
-// The VP8/read-batch=… cases read the receiver's UDP socket in batches
+// The VP8-read-batch=… cases read the receiver's UDP socket in batches
 // (internal/rxbatch, what join's --read-batch does): their difference to
 // VP8 is the latency the coalesced reads add.
 func BenchmarkGlassToGlass(b *testing.B) {
@@ -43,7 +43,7 @@ func BenchmarkGlassToGlass(b *testing.B) {
 		})
 	}
 	for _, period := range []time.Duration{10 * time.Millisecond, 20 * time.Millisecond} {
-		b.Run(fmt.Sprintf("VP8/read-batch=%v", period), func(b *testing.B) {
+		b.Run(fmt.Sprintf("VP8-read-batch=%v", period), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				glassToGlass(b, webrtc.MimeTypeVP8, period)
 			}
@@ -90,16 +90,36 @@ func glassToGlass(b *testing.B, codec string, readBatch time.Duration) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	var wg sync.WaitGroup
 	for _, tr := range media.Tracks() {
-		if _, err := sender.AddTrack(tr); err != nil {
+		rs, err := sender.AddTrack(tr)
+		if err != nil {
 			b.Fatal(err)
 		}
+		// The receiver's key frame requests reach the encoder, as in a
+		// call (a key frame lost while the connection comes up is sent
+		// again); the loop ends when the sender closes.
+		kf, _ := tr.(interface{ RequestKeyFrame() })
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				pkts, _, err := rs.ReadRTCP()
+				if err != nil {
+					return
+				}
+				for _, p := range pkts {
+					if _, ok := p.(*rtcp.PictureLossIndication); ok && kf != nil {
+						kf.RequestKeyFrame()
+					}
+				}
+			}
+		}()
 	}
 	if _, err := receiver.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 		b.Fatal(err)
 	}
 	v := view.New(view.Config{})
-	var wg sync.WaitGroup
 	receiver.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		ssrc := uint32(tr.SSRC())
 		sink := v.Sink(peer.RemoteTrack{Peer: proto.PeerInfo{ID: "s", Name: "sender"}, Kind: tr.Kind(),
@@ -146,7 +166,7 @@ func glassToGlass(b *testing.B, codec string, readBatch time.Duration) {
 	}
 	b.StopTimer()
 	if len(lat) < 100 {
-		b.Fatalf("only %d frames with a readable time strip", len(lat))
+		b.Fatalf("only %d frames with a readable time strip; receiver %s, view %+v", len(lat), receiver.ICEConnectionState(), v.Stats().Total)
 	}
 	slices.Sort(lat)
 	pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / 1e6 }
