@@ -8,7 +8,6 @@ package peer
 //   - sends at 1.5 x the target (libwebrtc paces at 2.5 x; measured here, 2.5 x
 //     froze more behind a 500 kbit/s tbf bottleneck), in 5 ms
 //     steps, with at most 20 ms of budget saved up (no bursts after idle);
-//     its step timer runs only while packets wait (no wake-ups when idle);
 //   - sends audio first (audio is protected first), then retransmissions
 //     (a receiver is waiting for them), then video, as libwebrtc's pacer;
 //   - writes an RTX packet through the writer of its media stream (the
@@ -23,7 +22,6 @@ import (
 	"container/list"
 	"io"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/pion/interceptor"
@@ -63,8 +61,6 @@ type pacer struct {
 	video   *list.List
 	queued  int // bytes in rtx and video
 	closed  bool
-
-	rounds atomic.Int64 // sending rounds run (tests: an idle pacer sleeps)
 
 	wake chan struct{}
 	stop chan struct{}
@@ -138,28 +134,17 @@ func (p *pacer) Write(h *rtp.Header, payload []byte, attr interceptor.Attributes
 
 func (p *pacer) run() {
 	defer close(p.done)
-	// The step timer runs only while packets wait for budget: an idle
-	// pacer (a receive-only peer, a sender between frames) does not
-	// wake every step. Audio goes out on the wake of its Write.
-	step := time.NewTimer(pacingStep)
-	step.Stop()
-	defer step.Stop()
-	stepping := false
+	tick := time.NewTicker(pacingStep)
+	defer tick.Stop()
 	budget := 0 // bytes
 	last := time.Now()
 	for {
-		var tick <-chan time.Time
-		if stepping {
-			tick = step.C
-		}
 		select {
 		case <-p.stop:
 			return
-		case <-tick:
-			stepping = false
+		case <-tick.C:
 		case <-p.wake:
 		}
-		p.rounds.Add(1)
 		now := time.Now()
 		p.mu.Lock()
 		rate := p.rate
@@ -181,14 +166,9 @@ func (p *pacer) run() {
 				out = append(out, pkt)
 			}
 		}
-		waiting := p.rtx.Len()+p.video.Len() > 0
 		p.mu.Unlock()
 		for _, pkt := range out {
 			p.send(pkt)
-		}
-		if waiting && !stepping {
-			step.Reset(pacingStep)
-			stepping = true
 		}
 	}
 }
