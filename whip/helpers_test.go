@@ -46,7 +46,9 @@ func startEnv(t testing.TB, sc signal.Config, wc whip.Config) *env {
 	var h *whip.Handler
 	srv := sigtest.Start(t, sigtest.Config{Signal: sc, Mount: func(mux *http.ServeMux, base string) {
 		wc.WHIP, wc.WHEP = true, true
-		wc.API = serverAPI(t)
+		if wc.API == nil {
+			wc.API = serverAPI(t, whip.DefaultReadBatch)
+		}
 		wc.Server = func(string) string { return base }
 		wc.Logger = log.With("side", "whip")
 		var err error
@@ -66,9 +68,10 @@ func newSynth(t testing.TB, id string) *looptest.Synth { return looptest.NewSynt
 
 // serverAPI is the handler's API as serve builds it: the interceptors of
 // whip.RegisterInterceptors and whip.NewNet's sockets with reads batched
-// over whip.DefaultReadBatch (the test clients use
+// over readBatch (serve: --whip-read-batch, whip.DefaultReadBatch; the
+// test clients use
 // pion's defaults).
-func serverAPI(t testing.TB) *webrtc.API {
+func serverAPI(t testing.TB, readBatch time.Duration) *webrtc.API {
 	t.Helper()
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
@@ -78,7 +81,7 @@ func serverAPI(t testing.TB) *webrtc.API {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := rxbatch.NewNet(quiet, rxbatch.Config{Period: whip.DefaultReadBatch})
+	n := rxbatch.NewNet(quiet, rxbatch.Config{Period: readBatch})
 	ir := &interceptor.Registry{}
 	if err := whip.RegisterInterceptors(me, ir, peer.TWCCFeedbackConfig{Arrival: n.Arrivals().Lookup}); err != nil {
 		t.Fatal(err)

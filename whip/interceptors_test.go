@@ -2,6 +2,7 @@ package whip_test
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,9 +18,21 @@ import (
 
 // TestWHIPFeedbackToPublisher: the server's interceptors
 // (whip.RegisterInterceptors) give a publisher that stamps transport-wide
-// sequence numbers TWCC feedback, and NACK a packet it skipped.
+// sequence numbers TWCC feedback, and NACK a packet it skipped; with the
+// server's reads as they come (whip.DefaultReadBatch) and coalesced
+// (serve --whip-read-batch 10ms: TWCC arrival times from rxbatch, so the
+// feedback shows the packets' real spacing).
 func TestWHIPFeedbackToPublisher(t *testing.T) {
-	e := startEnv(t, signal.Config{}, whip.Config{})
+	for _, tc := range []struct {
+		name      string
+		readBatch time.Duration
+	}{{"default reads", whip.DefaultReadBatch}, {"batched reads", 10 * time.Millisecond}} {
+		t.Run(tc.name, func(t *testing.T) { testFeedbackToPublisher(t, tc.readBatch) })
+	}
+}
+
+func testFeedbackToPublisher(t *testing.T, readBatch time.Duration) {
+	e := startEnv(t, signal.Config{}, whip.Config{API: serverAPI(t, readBatch)})
 	startRoomPeer(t, e, "fb", "bob", nil, nil)
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
@@ -46,6 +59,10 @@ func TestWHIPFeedbackToPublisher(t *testing.T) {
 		t.Fatal(err)
 	}
 	var twccs, nacked atomic.Int64
+	var (
+		fbMu   sync.Mutex
+		deltas []int64 // µs between consecutive packets in the feedback
+	)
 	const skipped = 40
 	go func() {
 		for {
@@ -57,6 +74,13 @@ func TestWHIPFeedbackToPublisher(t *testing.T) {
 				switch p := p.(type) {
 				case *rtcp.TransportLayerCC:
 					twccs.Add(1)
+					fbMu.Lock()
+					for i, d := range p.RecvDeltas {
+						if i > 0 {
+							deltas = append(deltas, d.Delta)
+						}
+					}
+					fbMu.Unlock()
 				case *rtcp.TransportLayerNack:
 					for _, n := range p.Nacks {
 						for _, s := range n.PacketList() {
@@ -87,4 +111,22 @@ func TestWHIPFeedbackToPublisher(t *testing.T) {
 		}
 		return twccs.Load() > 0 && nacked.Load() > 0
 	})
+	if readBatch == 0 {
+		return // arrival = when read: a loaded machine may read two at once
+	}
+	// The packets left the publisher 5 ms or more apart, and the feedback
+	// says so: arrival times are the kernel's, not those of the batched
+	// reads (a 10 ms batch would put every other packet 0 ms after the
+	// previous one).
+	fbMu.Lock()
+	defer fbMu.Unlock()
+	near := 0
+	for _, d := range deltas {
+		if d < 2000 {
+			near++
+		}
+	}
+	if len(deltas) == 0 || near > len(deltas)/10 {
+		t.Fatalf("%d of %d packets sent ≥ 5 ms apart arrived < 2 ms after the previous one, by the TWCC feedback: %v", near, len(deltas), deltas)
+	}
 }

@@ -48,7 +48,7 @@ func (f *whipFlags) register(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.whep, "whep", false, "play room participants to WHEP players at POST /whep/{room}/{name}")
 	fl.IntVar(&f.maxSessions, "whip-max-sessions", whip.DefaultMaxSessions, "WHIP and WHEP sessions open at once")
 	fl.IntVar(&f.udpPort, "whip-udp-port", 0, "carry the media of every WHIP/WHEP session on this one UDP port (0: an ephemeral port per connection)")
-	fl.DurationVar(&f.readBatch, "whip-read-batch", whip.DefaultReadBatch, "coalesce the reads of WHIP/WHEP media sockets over this period (less CPU per packet, at most this much added delay; 0: read each datagram as it comes)")
+	fl.DurationVar(&f.readBatch, "whip-read-batch", whip.DefaultReadBatch, "coalesce the reads of WHIP/WHEP media sockets over this period (one recvmmsg per period while media flows; adds up to this much delay and measured no CPU gain, BENCHMARKS.md; 0: read each datagram as it comes)")
 	fl.StringSliceVar(&f.publicIPs, "whip-public-ip", nil, "announce these addresses instead of the interfaces' in WHIP/WHEP answers (behind 1:1 NAT, e.g. a cloud VM)")
 }
 

@@ -195,8 +195,13 @@ func (c *conn) fill() error {
 	period, idleAfter := c.net.cfg.Period, c.net.cfg.IdleAfter
 	for {
 		if c.full { // more may be queued: read again now
-			if n, err := c.recv(false); err != nil || n > 0 {
+			n, err := c.recv(false)
+			if err != nil {
 				return err
+			}
+			if n > 0 {
+				c.lastData = time.Now()
+				return nil
 			}
 		}
 		if !c.active {
