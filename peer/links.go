@@ -134,11 +134,20 @@ func NewLinks(cfg LinksConfig) *Links {
 }
 
 // Register adds to me and ir everything a call needs: pion's default
-// interceptors (NACK generator and responder, RTCP reports, TWCC feedback
-// for what we receive), TWCC sequence numbers on what we send, per-link
-// statistics, and send-side congestion control with pacing. Call it after
-// registering the codecs, instead of webrtc.RegisterDefaultInterceptors.
+// interceptors (NACK generator and responder, RTCP reports), TWCC feedback
+// for what we receive (twccfeedback.go), TWCC sequence numbers on what we
+// send, per-link statistics, and send-side congestion control with
+// pacing. Call it after registering the codecs, instead of
+// webrtc.RegisterDefaultInterceptors.
 func (ls *Links) Register(me *webrtc.MediaEngine, ir *interceptor.Registry) error {
+	return ls.RegisterWith(me, ir, TWCCFeedbackConfig{})
+}
+
+// RegisterWith is Register with the TWCC feedback's configuration: its
+// Arrival gives the time packets reached the host when reads are batched
+// (internal/rxbatch's Arrivals), so the remote senders' congestion control
+// does not see the batching.
+func (ls *Links) RegisterWith(me *webrtc.MediaEngine, ir *interceptor.Registry, twcc TWCCFeedbackConfig) error {
 	ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
 		return newEstimator(ls.cfg.Start+ls.cfg.AudioReserve, ls.cfg.AudioReserve+30_000, ls.cfg.Ceiling+ls.cfg.AudioReserve, ls)
 	})
@@ -184,7 +193,7 @@ func (ls *Links) Register(me *webrtc.MediaEngine, ir *interceptor.Registry) erro
 		ls.mu.Unlock()
 	})
 	ir.Add(sf)
-	return webrtc.ConfigureTWCCSender(me, ir)
+	return ConfigureTWCCFeedback(me, ir, twcc)
 }
 
 // link returns the link of PeerConnection id, creating it. pion builds a

@@ -71,7 +71,7 @@ func TestSpeakerPlaysToPulse(t *testing.T) {
 
 // waitPulling waits until the output has pulled 200 ms of audio past
 // what it had pulled when called (the device runs).
-func waitPulling(t *testing.T, m *Mixer) {
+func waitPulling(t testing.TB, m *Mixer) {
 	t.Helper()
 	start := m.Pulled()
 	deadline := time.Now().Add(20 * time.Second)

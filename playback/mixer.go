@@ -33,6 +33,7 @@ type Mixer struct {
 	now     func() time.Time
 	latency atomic.Int64  // output latency (device buffer), ns
 	pulled  atomic.Uint64 // samples handed to the output
+	reads   atomic.Uint64 // calls of Read: the output's wake-ups
 
 	mu      sync.Mutex
 	streams []*Stream
@@ -82,6 +83,7 @@ func (m *Mixer) Inputs() int {
 func (m *Mixer) Read(out []int16) {
 	now := m.now()
 	m.pulled.Add(uint64(len(out)))
+	m.reads.Add(1)
 	m.mu.Lock()
 	m.scratch = append(m.scratch[:0], m.streams...)
 	streams := m.scratch
@@ -103,6 +105,10 @@ func (m *Mixer) Read(out []int16) {
 
 // Pulled is the number of samples the output has taken so far.
 func (m *Mixer) Pulled() uint64 { return m.pulled.Load() }
+
+// Reads is the number of times the output has pulled (called Read): how
+// often the playback path wakes up.
+func (m *Mixer) Reads() uint64 { return m.reads.Load() }
 
 // SetLatency tells the mixer how long a sample handed over by Read takes
 // to be heard (the device's buffer).

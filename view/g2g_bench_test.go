@@ -8,10 +8,12 @@ import (
 	"time"
 
 	"github.com/pion/rtcp"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/videochat/videochat/capture"
 	"github.com/videochat/videochat/internal/looptest"
+	"github.com/videochat/videochat/internal/rxbatch"
 	"github.com/videochat/videochat/internal/timestrip"
 	"github.com/videochat/videochat/peer"
 	"github.com/videochat/videochat/signal/proto"
@@ -28,17 +30,30 @@ import (
 // top (≤ 16.7 ms at 60 Hz).
 //
 //	go test -run '^$' -bench GlassToGlass -benchtime 1x ./view/
+//
+// The VP8-read-batch=… cases read the receiver's UDP socket in batches
+// (internal/rxbatch, what join's --read-batch does): their difference to
+// VP8 is the latency the coalesced reads add.
 func BenchmarkGlassToGlass(b *testing.B) {
 	for _, codec := range []string{webrtc.MimeTypeVP8, webrtc.MimeTypeH264} {
 		b.Run(codec[6:], func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				glassToGlass(b, codec)
+				glassToGlass(b, codec, 0)
+			}
+		})
+	}
+	for _, period := range []time.Duration{10 * time.Millisecond, 20 * time.Millisecond} {
+		b.Run(fmt.Sprintf("VP8-read-batch=%v", period), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				glassToGlass(b, webrtc.MimeTypeVP8, period)
 			}
 		})
 	}
 }
 
-func glassToGlass(b *testing.B, codec string) {
+// glassToGlass measures one codec; readBatch > 0 coalesces the receiver's
+// reads over that period.
+func glassToGlass(b *testing.B, codec string, readBatch time.Duration) {
 	// The receiver registers only codec, so negotiation lands on it.
 	recvME := &webrtc.MediaEngine{}
 	for _, c := range []webrtc.RTPCodecParameters{codecVP8, codecH264} {
@@ -62,20 +77,49 @@ func glassToGlass(b *testing.B, codec string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	receiver, err := looptest.API(b, recvME).NewPeerConnection(webrtc.Configuration{})
+	recvSE := webrtc.SettingEngine{}
+	looptest.Restrict(&recvSE)
+	if readBatch > 0 {
+		base, err := stdnet.NewNet()
+		if err != nil {
+			b.Fatal(err)
+		}
+		recvSE.SetNet(rxbatch.NewNet(base, rxbatch.Config{Period: readBatch}))
+	}
+	receiver, err := looptest.NewAPI(b, recvME, recvSE).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		b.Fatal(err)
 	}
+	var wg sync.WaitGroup
 	for _, tr := range media.Tracks() {
-		if _, err := sender.AddTrack(tr); err != nil {
+		rs, err := sender.AddTrack(tr)
+		if err != nil {
 			b.Fatal(err)
 		}
+		// The receiver's key frame requests reach the encoder, as in a
+		// call (a key frame lost while the connection comes up is sent
+		// again); the loop ends when the sender closes.
+		kf, _ := tr.(interface{ RequestKeyFrame() })
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				pkts, _, err := rs.ReadRTCP()
+				if err != nil {
+					return
+				}
+				for _, p := range pkts {
+					if _, ok := p.(*rtcp.PictureLossIndication); ok && kf != nil {
+						kf.RequestKeyFrame()
+					}
+				}
+			}
+		}()
 	}
 	if _, err := receiver.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 		b.Fatal(err)
 	}
 	v := view.New(view.Config{})
-	var wg sync.WaitGroup
 	receiver.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		ssrc := uint32(tr.SSRC())
 		sink := v.Sink(peer.RemoteTrack{Peer: proto.PeerInfo{ID: "s", Name: "sender"}, Kind: tr.Kind(),
@@ -122,7 +166,7 @@ func glassToGlass(b *testing.B, codec string) {
 	}
 	b.StopTimer()
 	if len(lat) < 100 {
-		b.Fatalf("only %d frames with a readable time strip", len(lat))
+		b.Fatalf("only %d frames with a readable time strip; receiver %s, view %+v", len(lat), receiver.ICEConnectionState(), v.Stats().Total)
 	}
 	slices.Sort(lat)
 	pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / 1e6 }

@@ -2,6 +2,7 @@ package view_test
 
 import (
 	"errors"
+	"fmt"
 	"image"
 	"testing"
 
@@ -47,5 +48,42 @@ func TestPicturesReused(t *testing.T) {
 	}
 	if s := v.Stats().Total; s.FramesDecoded != frames {
 		t.Errorf("%d frames decoded, want %d", s.FramesDecoded, frames)
+	}
+}
+
+// TestDecodingIndependentOfRenderer: decoding never waits for the
+// renderer. With no call of Tiles at all (a renderer that polls slowly, or
+// is stuck in a present), every frame of a stream is still decoded, none
+// is dropped before decoding, and the next call of Tiles shows the newest
+// one.
+func TestDecodingIndependentOfRenderer(t *testing.T) {
+	v := view.New(view.Config{})
+	tr := openTrack(t, v, "p1", "alice", codecVP8)
+	defer tr.sink.Close()
+	enc := vtest.NewEncoder(t, codecVP8.MimeType, 160, 120)
+	pk := vtest.NewPacketizer(codecVP8.MimeType, ptVP8)
+	colours := [2][3]int{{81, 90, 240}, {145, 54, 34}}
+	const frames = 40 // more than the spare pictures and the tile's queue
+	for i := 0; i < frames; i++ {
+		c := colours[i%2]
+		tr.write(pk.Packets(enc.Encode(t, vtest.Solid(160, 120, byte(c[0]), byte(c[1]), byte(c[2])), i == 0)))
+		waitFor(t, "the frame decoded without a renderer", func() error {
+			if n := v.Stats().Total.FramesDecoded; n != int64(i+1) {
+				return fmt.Errorf("%d frames decoded, want %d", n, i+1)
+			}
+			return nil
+		})
+	}
+	s := v.Stats().Total
+	if s.FramesIncomplete+s.FramesWaitKey+s.DecodeErrors != 0 {
+		t.Errorf("frames dropped before decoding: %+v", s)
+	}
+	tl, ok := tileOf(v, "p1")
+	if !ok || tl.Frame == nil {
+		t.Fatal("no frame shown")
+	}
+	c := colours[(frames-1)%2]
+	if y, cb, cr := colourAt(tl.Frame, 80, 60); !near(y, c[0], 8) || !near(cb, c[1], 8) || !near(cr, c[2], 8) {
+		t.Errorf("shows (%d,%d,%d), want the newest frame's (%d,%d,%d)", y, cb, cr, c[0], c[1], c[2])
 	}
 }

@@ -289,8 +289,14 @@ func currentGL(ren *sdl.Renderer) string {
 	return glRenderer()
 }
 
-// pollHz is how often Run looks for events and new frames.
-const pollHz = 60
+// pollHz is how often Run looks for events and new frames: as often as it
+// presents (Config.FPS, 30 by default) unless that is lower. Each poll
+// hands the Go scheduler's P to this locked thread and back; 60 polls a
+// second cost the viewer ≈ 8 % more CPU than 30 for the same frames shown
+// (BENCHMARKS.md, "Remote video view", issue 12 second follow-up).
+// Decoding does not depend on it: decoders never wait for the renderer
+// (view.TestDecodingIndependentOfRenderer).
+const pollHz = 30
 
 // draw1 draws one frame of the tiles in a w×h window.
 func draw1(ren *sdl.Renderer, tiles []view.Tile, w, h int, texs map[string]*tileTex) error {
