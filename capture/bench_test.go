@@ -120,8 +120,9 @@ func BenchmarkLayers(b *testing.B) {
 	}
 }
 
-// discard is a TrackLocalWriter that drops what it is given.
+// discard is a TrackLocalWriter that drops what it is given, reporting it
+// sent (n = 0 would mean "not sent": the encoder would force keyframes).
 type discard struct{}
 
-func (discard) WriteRTP(*rtp.Header, []byte) (int, error) { return 0, nil }
-func (discard) Write(b []byte) (int, error)               { return len(b), nil }
+func (discard) WriteRTP(_ *rtp.Header, p []byte) (int, error) { return len(p), nil }
+func (discard) Write(b []byte) (int, error)                   { return len(b), nil }

@@ -26,6 +26,15 @@ package capture
 //     others pay for keyframe after keyframe. A request inside either
 //     interval is deferred to its end, never dropped: the receiver that
 //     asked is frozen until it is served.
+//   - A binding whose packet pion took without sending it (n = 0, no
+//     error: the connection's SRTP session is not up yet; an offerer's
+//     pion binds its tracks when it applies the answer, before ICE and
+//     DTLS) has no keyframe at its receiver: it gets no more inter frames
+//     until a keyframe of its slot has left in full, and its slot forces
+//     one at most every unsentKeyInterval meanwhile. Without this, a
+//     handshake longer than the first frame loses the encoder's first
+//     keyframe and the receiver starts with frames it cannot decode
+//     (e.g. with coalesced reads, internal/rxbatch, at either end).
 //   - Under lowRate a slot halves the resolution, under lowerRate also the
 //     frame rate (as browsers do); it climbs back with some headroom, and
 //     waits longer after each climb that fell back (setRung).
@@ -55,6 +64,11 @@ const (
 	// loss a receiver asks about once every few seconds, and each request
 	// it waits for is a freeze on its screen).
 	bindingKeyInterval = keyFrameInterval
+	// unsentKeyInterval is the shortest time between two keyframes a slot
+	// forces for bindings whose packets were not sent yet (see the file
+	// comment): a connection that takes long to come up must not turn a
+	// slot other receivers share into a stream of keyframes.
+	unsentKeyInterval = 100 * time.Millisecond
 	// Resolution and frame-rate ladder (bits/s).
 	lowRate   = 300_000 // below: half resolution
 	lowerRate = 150_000 // below: half resolution and half frame rate
@@ -158,7 +172,11 @@ type slot struct {
 	pay          rtp.Payloader
 	keyReq       bool
 	lastKey      time.Time
-	frameN       int
+	// keyUnsent: a binding on the slot waits for a keyframe that leaves
+	// (bindState.unsent); lastUnsentKey is when one was last forced for it.
+	keyUnsent     bool
+	lastUnsentKey time.Time
+	frameN        int
 }
 
 // bindState is the pipeline's state for one binding.
@@ -169,6 +187,9 @@ type bindState struct {
 	estimate  int
 	lastReq   time.Time
 	keyLater  bool // a request inside bindingKeyInterval, served at its end
+	// unsent: pion took one of this binding's packets without sending it;
+	// until a keyframe leaves in full the binding gets no inter frames.
+	unsent bool
 }
 
 // layerSet holds the slots and bindings of one codec.
@@ -389,15 +410,21 @@ func newPayloader(key codecKey) rtp.Payloader {
 	return &codecs.VP8Payloader{EnablePictureID: true}
 }
 
-// send packetizes one frame of slot i, captured at captured (captured.go),
-// and writes it to the bindings on that slot, each with its own sequence
-// numbers.
-func (l *layerSet) send(i int, frame []byte, ts uint32, captured time.Time) {
+// send packetizes one frame of slot i (key: a keyframe), captured at
+// captured (captured.go), and writes it to the bindings on that slot, each
+// with its own sequence numbers. A binding that waits for a keyframe that
+// leaves (unsent) gets no inter frame; it asks its slot for a keyframe.
+func (l *layerSet) send(i int, frame []byte, key bool, ts uint32, captured time.Time) {
 	var targets []*bindState
 	for _, st := range l.binds {
-		if st.cur == i {
-			targets = append(targets, st)
+		if st.cur != i {
+			continue
 		}
+		if st.unsent && !key {
+			l.slots[i].keyUnsent = true
+			continue
+		}
+		targets = append(targets, st)
 	}
 	if len(targets) == 0 {
 		return
@@ -406,6 +433,7 @@ func (l *layerSet) send(i int, frame []byte, ts uint32, captured time.Time) {
 		noteCapture(st.b, l.tsBase+ts, captured)
 	}
 	payloads := l.slots[i].pay.Payload(rtpMTU-rtpHeaderSize, frame)
+	var unsent map[*bindState]bool // bindings with a packet pion took without sending
 	for n, pl := range payloads {
 		for _, st := range targets {
 			h := rtp.Header{
@@ -417,7 +445,18 @@ func (l *layerSet) send(i int, frame []byte, ts uint32, captured time.Time) {
 				PayloadType:    uint8(st.b.pt),
 			}
 			st.seq++
-			_, _ = st.b.write.WriteRTP(&h, pl)
+			if n, err := st.b.write.WriteRTP(&h, pl); n == 0 && err == nil {
+				if unsent == nil {
+					unsent = map[*bindState]bool{}
+				}
+				unsent[st] = true
+			}
+		}
+	}
+	for _, st := range targets {
+		st.unsent = unsent[st]
+		if st.unsent {
+			l.slots[i].keyUnsent = true
 		}
 	}
 }

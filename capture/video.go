@@ -179,16 +179,24 @@ func (s *videoState) encodeAll(img *image.YCbCr, pts time.Duration, now time.Tim
 				}
 				sl.set = sl.target
 			}
-			force := sl.keyReq && now.Sub(sl.lastKey) >= keyFrameInterval
+			forceReq := sl.keyReq && now.Sub(sl.lastKey) >= keyFrameInterval
+			forceUnsent := sl.keyUnsent && now.Sub(sl.lastUnsentKey) >= unsentKeyInterval // layers.go
+			force := forceReq || forceUnsent
 			te := time.Now()
 			data, key, err := sl.enc.Encode(in, pts, force)
 			tEnc += time.Since(te)
 			if err != nil {
 				return err
 			}
-			if force {
+			if forceReq {
 				sl.keyReq = false
 				sl.lastKey = now
+			}
+			if forceUnsent {
+				sl.keyUnsent = false
+				sl.lastUnsentKey = now
+			}
+			if force {
 				s.t.counters.forced.Add(1)
 			}
 			s.t.counters.frames.Add(1)
@@ -196,7 +204,7 @@ func (s *videoState) encodeAll(img *image.YCbCr, pts time.Duration, now time.Tim
 				continue
 			}
 			if key {
-				sl.keyReq = false
+				sl.keyReq, sl.keyUnsent = false, false
 				for _, st := range set.binds {
 					if st.want == i && st.cur != i {
 						st.cur = i
@@ -205,7 +213,7 @@ func (s *videoState) encodeAll(img *image.YCbCr, pts time.Duration, now time.Tim
 			}
 			s.t.counters.bytes.Add(int64(len(data)))
 			ts0 := time.Now()
-			set.send(i, data, ts, now)
+			set.send(i, data, key, ts, now)
 			tSend += time.Since(ts0)
 		}
 	}
