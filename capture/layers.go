@@ -436,6 +436,9 @@ func (l *layerSet) send(i int, frame []byte, key bool, ts uint32, captured time.
 	var unsent map[*bindState]bool // bindings with a packet pion took without sending
 	for n, pl := range payloads {
 		for _, st := range targets {
+			if unsent[st] {
+				continue // the rest of a frame whose start did not leave is useless
+			}
 			h := rtp.Header{
 				Version:        2,
 				Marker:         n == len(payloads)-1,
