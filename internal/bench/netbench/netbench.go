@@ -16,7 +16,8 @@
 // Run must be called inside a network namespace of its own (the caller
 // re-executes itself under `unshare -rn`): it shapes "lo" with tc.
 // Counters come from the receiver's getStats() (framesDecoded,
-// freezeCount, totalFreezesDuration, bytesReceived), the sender's target
+// freezeCount, totalFreezesDuration, bytesReceived; for Repair packetsLost,
+// nackCount, fecPacketsReceived, retransmittedPacketsReceived), the sender's target
 // from --stats-json target_bitrate (native) or outbound-rtp.targetBitrate
 // (Chromium), sender CPU from /proc (the native process; Chromium's whole
 // process tree). It measures; it asserts nothing.
