@@ -80,6 +80,9 @@ const (
 	lossGrowth   = 1.25 // per clean window: pion's 5 % per 200 ms
 	// baseLossWeight is the weight of a new window in baseLoss.
 	baseLossWeight = 0.25
+	// steadyLossMin is the usual loss from which a link counts as lossy
+	// at random (steadyLoss).
+	steadyLossMin = 0.01
 
 	startGrowth    = 1.0 // per second, before the first congestion signal
 	quietGrowth    = 0.5 // per second, past the last capacity without a signal
@@ -307,6 +310,18 @@ func (e *estimator) debugState() string {
 	defer e.mu.Unlock()
 	return fmt.Sprintf("loss_target=%d loss=%.3f base_loss=%.3f ramp=%d congested=%v queue_target=%d rtt=%v queued=%v",
 		e.lossTarget, e.lastLoss, e.baseLoss, e.ramp, e.congested, e.queueTarget, e.lastRTT, e.queued)
+}
+
+// steadyLoss reports whether the link loses packets at random, not from
+// congestion: its usual loss is at least steadyLossMin, the last loss
+// window was no congestion signal, and the round trip shows no queue.
+// Behind a full bottleneck queue it is false (the loss comes with a
+// standing queue or above the usual loss), so the NACK responder does not
+// send more into the queue.
+func (e *estimator) steadyLoss() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.baseLoss >= steadyLossMin && !e.queued && !e.lossSignal(e.lastLoss)
 }
 
 // loss returns the loss fraction of the last full window.

@@ -248,6 +248,21 @@ func (ls *Links) target(l *link, now time.Time) (int, bool) {
 	return min(max(est-ls.cfg.AudioReserve, 0), ls.cfg.Ceiling), true
 }
 
+// SteadyLoss reports whether the connection that sends the stream ssrc
+// loses packets at random rather than from congestion (estimator's
+// steadyLoss); false when unknown.
+func (ls *Links) SteadyLoss(ssrc uint32) bool {
+	ls.mu.Lock()
+	l := ls.bySSRC[ssrc]
+	ls.mu.Unlock()
+	if l == nil {
+		return false
+	}
+	bwe, _ := ls.parts(l)
+	e, ok := bwe.(*estimator)
+	return ok && e.steadyLoss()
+}
+
 // MaxLoss returns the highest fraction of packets lost on any link in its
 // last full loss window (TWCC's view), for the audio encoder's FEC.
 func (ls *Links) MaxLoss() float64 {

@@ -89,3 +89,83 @@ func seqRange(from, to uint16) []uint16 {
 	}
 	return s
 }
+
+// TestNackResponderSendsTwiceOnSteadyLoss: on a link that loses at random
+// every NACKed packet goes out as two RTX packets (the same original
+// sequence number, consecutive RTX sequence numbers), so one lost RTX no
+// longer costs a round trip; on a congested link (redundant false) once.
+func TestNackResponderSendsTwiceOnSteadyLoss(t *testing.T) {
+	steady := true
+	ls := NewLinks(LinksConfig{Ceiling: 1_000_000})
+	n := &nackResponder{ls: ls, streams: map[uint32]*sentHistory{}, redundant: func(uint32) bool { return steady }}
+	out := &sink{}
+	w := n.BindLocalStream(&interceptor.StreamInfo{SSRC: 1, SSRCRetransmission: 2, PayloadTypeRetransmission: 97,
+		RTCPFeedback: []interceptor.RTCPFeedback{{Type: "nack"}}}, out)
+	for seq := uint16(100); seq < 200; seq++ {
+		_, _ = w.Write(&rtp.Header{SSRC: 1, SequenceNumber: seq, PayloadType: 96}, []byte{byte(seq), 1, 2, 3}, nil)
+	}
+	sent := len(out.pkts)
+	now := time.Now()
+	n.answer(&rtcp.TransportLayerNack{MediaSSRC: 1, Nacks: []rtcp.NackPair{{PacketID: 150}}}, now)
+	got := out.pkts[sent:]
+	if len(got) != 2 {
+		t.Fatalf("%d packets for one NACK on a steadily lossy link, want 2", len(got))
+	}
+	for _, p := range got {
+		if p.SSRC != 2 || p.PayloadType != 97 || binary.BigEndian.Uint16(p.Payload) != 150 || p.Payload[2] != 150 {
+			t.Errorf("copy %+v, want RTX of 150", p.Header)
+		}
+	}
+	if got[1].SequenceNumber != got[0].SequenceNumber+1 {
+		t.Errorf("RTX sequence numbers %d, %d, want consecutive", got[0].SequenceNumber, got[1].SequenceNumber)
+	}
+	steady = false
+	sent = len(out.pkts)
+	n.answer(&rtcp.TransportLayerNack{MediaSSRC: 1, Nacks: []rtcp.NackPair{{PacketID: 160}}}, now)
+	if len(out.pkts)-sent != 1 {
+		t.Errorf("%d packets for one NACK on a congested link, want 1", len(out.pkts)-sent)
+	} else if q := out.pkts[sent].SequenceNumber; q != got[1].SequenceNumber+1 {
+		t.Errorf("RTX sequence number %d after %d", q, got[1].SequenceNumber)
+	}
+}
+
+// TestEstimatorSteadyLoss: a link that always loses about 5 % counts as
+// lossy at random; a loss window well above its usual loss (a queue
+// overflowing) or a standing queue in the round trip does not, nor does a
+// clean link.
+func TestEstimatorSteadyLoss(t *testing.T) {
+	e, err := newEstimator(500_000, 80_000, 1_000_000, kinds{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	now := time.Now()
+	window := func(got, lost int) {
+		now = now.Add(lossWindow)
+		e.addLoss(got, lost, now)
+	}
+	e.addLoss(0, 0, now)
+	window(100, 0)
+	if e.steadyLoss() {
+		t.Error("a clean link counts as lossy")
+	}
+	for range 10 {
+		window(95, 5)
+	}
+	if !e.steadyLoss() {
+		t.Errorf("5 %% loss in every window is not steady loss: %s", e.debugState())
+	}
+	window(80, 20)
+	if e.steadyLoss() {
+		t.Error("a window of 20 % loss still counts as random loss")
+	}
+	for range 10 {
+		window(95, 5)
+	}
+	for i := range 5 {
+		e.addRTT(60*time.Millisecond+time.Duration(i)*100*time.Millisecond, now)
+	}
+	if e.steadyLoss() {
+		t.Errorf("a standing queue still counts as random loss: %s", e.debugState())
+	}
+}

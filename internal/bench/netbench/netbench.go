@@ -16,7 +16,8 @@
 // Run must be called inside a network namespace of its own (the caller
 // re-executes itself under `unshare -rn`): it shapes "lo" with tc.
 // Counters come from the receiver's getStats() (framesDecoded,
-// freezeCount, totalFreezesDuration, bytesReceived), the sender's target
+// freezeCount, totalFreezesDuration, bytesReceived; for Repair packetsLost,
+// nackCount, fecPacketsReceived, retransmittedPacketsReceived), the sender's target
 // from --stats-json target_bitrate (native) or outbound-rtp.targetBitrate
 // (Chromium), sender CPU from /proc (the native process; Chromium's whole
 // process tree). It measures; it asserts nothing.
@@ -114,6 +115,16 @@ type Row struct {
 	SenderCPU       float64       // cores, over the window
 	TargetKbpsMean  float64       // sender's target
 	Load            [2]float64    // 1-minute load average at the window's start and end
+	Repair          Repair        // the receiver's loss recovery, over the window
+}
+
+// Repair is how the receiver got lost video back, from its inbound-rtp
+// getStats over the window: FEC shows whether the sender protects with
+// FEC (Chromium: ULPFEC in RED), RTX what retransmission delivered.
+type Repair struct {
+	Packets, Lost, NACKs int // received, lost, NACKs sent
+	FEC, FECDiscarded    int // FEC packets received / discarded (not needed or unusable)
+	RTXPackets, RTXBytes int // retransmissions received
 }
 
 // Report is Run's result.
@@ -210,6 +221,7 @@ type sample struct {
 	plis     int
 	target   float64 // sender's target, bit/s
 	cpuTicks uint64
+	repair   Repair
 }
 
 // sender is the side being measured.
@@ -289,7 +301,7 @@ func runOne(ctx context.Context, cfg Config, dir, prof, who string) (Row, error)
 			return sample{}, err
 		}
 		return sample{at: time.Now(), frames: r.Frames, bytes: r.Bytes, freezes: r.FreezeCount, freezeS: r.FreezeSeconds,
-			keys: r.KeyFrames, plis: r.PLIs, target: tx.target(), cpuTicks: tx.cpu()}, nil
+			keys: r.KeyFrames, plis: r.PLIs, target: tx.target(), cpuTicks: tx.cpu(), repair: r.Repair}, nil
 	}
 	const tick = 500 * time.Millisecond
 	start := time.Now()
@@ -342,6 +354,9 @@ func runOne(ctx context.Context, cfg Config, dir, prof, who string) (Row, error)
 	row.Freezes = s1.freezes - s0.freezes
 	row.FreezeSeconds = s1.freezeS - s0.freezeS
 	row.KeyFrames, row.PLIs = s1.keys-s0.keys, s1.plis-s0.plis
+	a, b := s0.repair, s1.repair
+	row.Repair = Repair{Packets: b.Packets - a.Packets, Lost: b.Lost - a.Lost, NACKs: b.NACKs - a.NACKs, FEC: b.FEC - a.FEC,
+		FECDiscarded: b.FECDiscarded - a.FECDiscarded, RTXPackets: b.RTXPackets - a.RTXPackets, RTXBytes: b.RTXBytes - a.RTXBytes}
 	row.KbpsMean = (s1.bytes - s0.bytes) * 8 / 1000 / win
 	row.SenderCPU = float64(s1.cpuTicks-s0.cpuTicks) / procstat.ClockTicks / win
 	row.TargetKbpsMean = sum / float64(max(n, 1)) / 1000
@@ -451,17 +466,23 @@ type inbound struct {
 	FreezeSeconds float64
 	KeyFrames     int
 	PLIs          int
+	Repair        Repair
 }
 
 func inboundJS(peerID string) string {
 	return fmt.Sprintf(`(async () => {
-		const r = {Frames: 0, Bytes: 0, FreezeCount: 0, FreezeSeconds: 0, KeyFrames: 0, PLIs: 0};
+		const r = {Frames: 0, Bytes: 0, FreezeCount: 0, FreezeSeconds: 0, KeyFrames: 0, PLIs: 0,
+			Repair: {Packets: 0, Lost: 0, NACKs: 0, FEC: 0, FECDiscarded: 0, RTXPackets: 0, RTXBytes: 0}};
 		const pc = window.videochat.peers().get(%s);
 		if (pc) (await pc.getStats()).forEach((s) => {
 			if (s.type === 'inbound-rtp' && s.kind === 'video') {
 				r.Bytes += s.bytesReceived || 0; r.Frames += s.framesDecoded || 0;
 				r.FreezeCount += s.freezeCount || 0; r.FreezeSeconds += s.totalFreezesDuration || 0;
 				r.KeyFrames += s.keyFramesDecoded || 0; r.PLIs += (s.pliCount || 0) + (s.firCount || 0);
+				const x = r.Repair;
+				x.Packets += s.packetsReceived || 0; x.Lost += s.packetsLost || 0; x.NACKs += s.nackCount || 0;
+				x.FEC += s.fecPacketsReceived || 0; x.FECDiscarded += s.fecPacketsDiscarded || 0;
+				x.RTXPackets += s.retransmittedPacketsReceived || 0; x.RTXBytes += s.retransmittedBytesReceived || 0;
 			}
 		});
 		return r;
@@ -506,6 +527,15 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 	for _, x := range r.Rows {
 		fmt.Fprintf(w, "| %s | %s | %.1f | %d | %.2f s | %.0f kbit/s | %d (%d) | %s | %s | %.0f, %.0f kbit/s | %.2f cores |\n",
 			x.Profile, x.Sender, x.FPS, x.Freezes, x.FreezeSeconds, x.KbpsMean, x.KeyFrames, x.PLIs, dur(x.Adapt), dur(x.Recover), x.TargetKbpsMean, x.TargetKbpsMin, x.SenderCPU)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Loss recovery seen by the receiver over the window (inbound-rtp):")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| profile | sender | packets received | lost | NACKs sent | FEC received (discarded) | RTX received | RTX bytes |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+	for _, x := range r.Rows {
+		p := x.Repair
+		fmt.Fprintf(w, "| %s | %s | %d | %d | %d | %d (%d) | %d | %d |\n", x.Profile, x.Sender, p.Packets, p.Lost, p.NACKs, p.FEC, p.FECDiscarded, p.RTXPackets, p.RTXBytes)
 	}
 	by := map[string]map[string]Row{}
 	for _, x := range r.Rows {
