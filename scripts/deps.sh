@@ -3,7 +3,7 @@
 #
 #   scripts/deps.sh build   libvpx-dev, pkg-config (VP8), libopus-dev (Opus
 #                           decoder), libavcodec-dev (H.264 decoder of the
-#                           views), libsdl2-dev (the window view),
+#                           views), libsdl2-dev libyuv-dev (the window view),
 #                           libx11-dev libxext-dev (screen capture)
 #   scripts/deps.sh test    the above + chromium, redis-server, ffmpeg (ffprobe),
 #                           and the real device stack the tests drive:
@@ -17,6 +17,7 @@
 set -euo pipefail
 
 want=(libvpx-dev pkg-config libopus-dev libsdl2-dev libavcodec-dev libx11-dev libxext-dev)
+want+=(libyuv-dev) # the window view's picture scaling on SDL's software renderer (view/window/argb.go)
 if [[ "${1:-build}" == test ]]; then
 	want+=(chromium redis-server ffmpeg pulseaudio pulseaudio-utils sox xvfb imagemagick tmux libsixel-bin)
 	command -v npm >/dev/null || want+=(nodejs npm) # third-party WHIP/WHEP browser clients (scripts/whipjs.sh)

@@ -31,7 +31,7 @@ import (
 //
 //	go test ./view/window -run '^$' -bench WindowCPU -benchtime 1x
 func BenchmarkWindowCPU(b *testing.B) {
-	for _, drv := range []string{"default", "software", "opengl", "opengles2"} {
+	for _, drv := range []string{"default", "software", "software-iyuv", "opengl", "opengles2"} {
 		b.Run(drv, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				benchWindowCPU(b, drv)
@@ -44,7 +44,11 @@ func benchWindowCPU(b *testing.B, drv string) {
 	d := xvfbtest.Start(b, 1280, 720)
 	b.Setenv("DISPLAY", d.Name)
 	cfg := window.Config{}
-	if drv != "default" {
+	switch drv {
+	case "default":
+	case "software-iyuv": // SDL converts and stretches (Config.YUVTextures)
+		cfg.RenderDriver, cfg.YUVTextures = "software", true
+	default:
 		cfg.RenderDriver = drv
 	}
 	var presents atomic.Int64
@@ -54,13 +58,14 @@ func benchWindowCPU(b *testing.B, drv string) {
 	src := vtest.NewTiles()
 	var mu sync.Mutex
 	var seqA, seqB uint64
-	set := func() {
-		src.Set([]view.Tile{
+	set := func() { // new frames, same tiles: the version stays, as view.View's does
+		src.SetFrames([]view.Tile{
 			{ID: "a", Name: "s1", Frame: a[seqA%2].img, Seq: seqA},
 			{ID: "b", Name: "s2", Frame: bb[seqB%2].img, Seq: seqB},
 			{ID: "c", Name: "web"},
 		})
 	}
+	set()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)

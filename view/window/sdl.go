@@ -6,11 +6,17 @@ package window
 //   - Every SDL call happens on the one OS thread Run locks; no other
 //     goroutine touches SDL. Frames come in only through Source.Tiles,
 //     whose images are immutable.
-//   - Each tile has one streaming IYUV texture (re-made when the picture
-//     size changes, uploaded only when its frame changes) and one caption
-//     texture; both are destroyed when the tile goes and when Run returns.
+//   - Each tile has one streaming picture texture and one caption texture;
+//     both are destroyed when the tile goes and when Run returns. The
+//     picture texture is IYUV at the frame's size, or, on SDL's software
+//     renderer, the window surface's RGB format at the size shown, made by
+//     libyuv (argb.go); it is re-made when that size changes and written
+//     only when the frame changes.
 //   - It redraws only when a tile, the layout or the window changed, at
 //     most Config.FPS times a second; two peers' new frames share a redraw.
+//     On the software renderer a redraw for new frames alone (same tiles,
+//     states, sizes; no window event) draws only those pictures over the
+//     last present (drawPictures).
 //   - The renderer is the one SDL_RENDER_DRIVER names, else SDL's first
 //     accelerated one unless that is GL on a software rasteriser (no GPU),
 //     else SDL's software renderer drawing into the window's own surface
@@ -58,8 +64,10 @@ var (
 
 type tileTex struct {
 	pic     *sdl.Texture
-	w, h    int
-	seq     uint64
+	w, h    int    // pic's size: the frame's (IYUV) or the size shown (argb)
+	format  uint32 // pic's pixel format
+	seq     uint64 // the frame in pic
+	row     []byte // showARGB's row buffer
 	name    string
 	caption *sdl.Texture
 	cw, ch  int32
@@ -143,15 +151,19 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 			_ = ren.Destroy()
 		}
 	}()
+	var argb uint32 // the software renderer's picture format (argb.go); 0: IYUV textures
 	if info, err := ren.GetInfo(); err == nil {
 		if info.Name == "software" {
 			// Nearest-pixel scaling: linear costs the software renderer
 			// a quarter more of its CPU (BenchmarkWindowCPU).
 			sdl.SetHint(sdl.HINT_RENDER_SCALE_QUALITY, "0")
+			if !cfg.YUVTextures {
+				argb = argbFormat(win)
+			}
 		}
 		drv, _ := sdl.GetCurrentVideoDriver()
 		cfg.Logger.Info("window open", "renderer", info.Name, "gl", gl, "driver", drv,
-			"scale", sdl.GetHint(sdl.HINT_RENDER_SCALE_QUALITY))
+			"scale", sdl.GetHint(sdl.HINT_RENDER_SCALE_QUALITY), "libyuv", argb != 0)
 	}
 	texs := map[string]*tileTex{}
 	defer func() {
@@ -170,7 +182,8 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 	tick := time.NewTicker(poll)
 	defer tick.Stop()
 	var presented time.Time
-	var last, now []uint64 // what was drawn: redraw only when it changes
+	var last, now []uint64 // what was drawn (drawnState): redraw only when it changes
+	all := true            // the next draw is of everything (draw1), not only new pictures
 	// Lip sync: the view releases frames early by the time they take to
 	// reach the screen (view/display.go).
 	delays, _ := src.(interface{ SetDisplayDelay(time.Duration) })
@@ -205,19 +218,18 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 		if err != nil {
 			return fmt.Errorf("window: %w", err)
 		}
-		now = append(now[:0], ver, uint64(w), uint64(h))
-		for _, t := range tiles {
-			shown := uint64(0)
-			if t.Frame != nil {
-				shown = 1
-			}
-			now = append(now, t.Seq, shown)
-		}
+		now = drawnState(now[:0], ver, w, h, tiles)
 		if dirty || !slices.Equal(now, last) && time.Since(presented) >= gap {
-			err := draw1(ren, tiles, int(w), int(h), texs)
+			var err error
+			if argb != 0 && !all && !dirty && onlyPictures(now, last) {
+				err = drawPictures(ren, argb, tiles, int(w), int(h), texs, last)
+			} else {
+				err = draw1(ren, argb, tiles, int(w), int(h), texs)
+			}
 			if gone() {
 				return lost(cfg)
 			}
+			all = err != nil
 			if err != nil {
 				cfg.Logger.Warn("window draw", "err", err)
 			}
@@ -298,8 +310,71 @@ func currentGL(ren *sdl.Renderer) string {
 // (view.TestDecodingIndependentOfRenderer).
 const pollHz = 30
 
-// draw1 draws one frame of the tiles in a w×h window.
-func draw1(ren *sdl.Renderer, tiles []view.Tile, w, h int, texs map[string]*tileTex) error {
+// drawnState appends to s what a drawing of tiles in a w×h window shows:
+// ver, w, h, then per tile stateLen values: its Seq, and its picture's
+// size (0×0 without one).
+func drawnState(s []uint64, ver uint64, w, h int32, tiles []view.Tile) []uint64 {
+	s = append(s, ver, uint64(w), uint64(h))
+	for _, t := range tiles {
+		var fw, fh int
+		if t.Frame != nil {
+			fw, fh = max(1, t.Frame.Rect.Dx()), max(1, t.Frame.Rect.Dy())
+		}
+		s = append(s, t.Seq, uint64(fw), uint64(fh))
+	}
+	return s
+}
+
+const stateLen = 3 // drawnState's values per tile
+
+// onlyPictures: now differs from last (drawnState) only in tiles' Seq.
+func onlyPictures(now, last []uint64) bool {
+	if len(now) != len(last) || !slices.Equal(now[:3], last[:3]) {
+		return false
+	}
+	for i := 3; i < len(now); i += stateLen {
+		if !slices.Equal(now[i+1:i+stateLen], last[i+1:i+stateLen]) {
+			return false
+		}
+	}
+	return true
+}
+
+// drawPictures draws, over the last present, only the pictures of tiles
+// whose Seq changed since last (drawnState of that present) and the marks
+// of those tiles (the speaking border covers the picture's edge). Only for
+// the software renderer, which draws into the window's own surface and
+// keeps it from one present to the next (SDL_RenderPresent there is
+// SDL_UpdateWindowSurface); everything else is as draw1 left it: the same
+// tiles, layout, states and picture sizes (onlyPictures), no window event.
+// Two peers' frames then cost one picture each, not a redraw of the window.
+func drawPictures(ren *sdl.Renderer, argb uint32, tiles []view.Tile, w, h int, texs map[string]*tileTex, last []uint64) error {
+	rects := Rects(len(tiles), w, h)
+	for i, t := range tiles {
+		if t.Seq == last[3+i*stateLen] {
+			continue
+		}
+		tt := texs[t.ID]
+		r := rects[i]
+		if tt == nil { // not drawn by draw1: cannot happen with onlyPictures
+			return draw1(ren, argb, tiles, w, h, texs)
+		}
+		if r.Picture.Empty() || r.Caption.Empty() {
+			continue // draw1 draws nothing there either
+		}
+		if err := drawPicture(ren, argb, t, tt, r.Picture); err != nil {
+			return err
+		}
+		for _, m := range Decorate(r, int(tt.cw), int(tt.ch), t.State).Marks {
+			fill(ren, m.Rect, sdl.Color{R: m.Color.R, G: m.Color.G, B: m.Color.B, A: m.Color.A})
+		}
+	}
+	ren.Present()
+	return nil
+}
+
+// draw1 draws one frame of the tiles in a w×h window; argb: see drawPicture.
+func draw1(ren *sdl.Renderer, argb uint32, tiles []view.Tile, w, h int, texs map[string]*tileTex) error {
 	for _, t := range texs {
 		t.seen = false
 	}
@@ -326,7 +401,7 @@ func draw1(ren *sdl.Renderer, tiles []view.Tile, w, h int, texs map[string]*tile
 			texs[t.ID] = tt
 		}
 		tt.seen = true
-		if err := drawTile(ren, t, tt, rects[i]); err != nil {
+		if err := drawTile(ren, argb, t, tt, rects[i]); err != nil {
 			return err
 		}
 	}
@@ -352,7 +427,7 @@ func fill(ren *sdl.Renderer, r image.Rectangle, c sdl.Color) {
 // drawTile draws the picture (fitted, on a dark tile; none while the
 // peer's camera is off), the caption strip with the name under it, and the
 // marks of the peer's state (Decorate).
-func drawTile(ren *sdl.Renderer, t view.Tile, tt *tileTex, r TileRects) error {
+func drawTile(ren *sdl.Renderer, argb uint32, t view.Tile, tt *tileTex, r TileRects) error {
 	pic, capRect := r.Picture, r.Caption
 	if pic.Empty() || capRect.Empty() {
 		return nil
@@ -369,7 +444,7 @@ func drawTile(ren *sdl.Renderer, t view.Tile, tt *tileTex, r TileRects) error {
 			return err
 		}
 	}
-	if err := drawPicture(ren, t, tt, pic); err != nil {
+	if err := drawPicture(ren, argb, t, tt, pic); err != nil {
 		return err
 	}
 	for _, m := range d.Marks {
@@ -405,30 +480,50 @@ func fillAround(ren *sdl.Renderer, r, in image.Rectangle, c sdl.Color) {
 	}
 }
 
-// drawPicture uploads t's frame when it changed and draws it fitted in pic.
-func drawPicture(ren *sdl.Renderer, t view.Tile, tt *tileTex, pic image.Rectangle) error {
+// drawPicture uploads t's frame when it changed and draws it fitted in pic:
+// with argb (a 32-bit format, the software renderer) made at the size
+// shown in that format by libyuv (argb.go), else as an IYUV texture that
+// the renderer converts and scales.
+func drawPicture(ren *sdl.Renderer, argb uint32, t view.Tile, tt *tileTex, pic image.Rectangle) error {
 	if t.Frame == nil {
 		return nil
 	}
 	f := t.Frame
-	fw, fh := f.Rect.Dx(), f.Rect.Dy()
-	if tt.pic == nil || tt.w != fw || tt.h != fh {
+	at := picRect(t, pic)
+	w, h, format := f.Rect.Dx(), f.Rect.Dy(), uint32(sdl.PIXELFORMAT_IYUV)
+	if argb != 0 && f.SubsampleRatio == image.YCbCrSubsampleRatio420 {
+		if at.Empty() {
+			return nil // no room for it
+		}
+		w, h, format = at.Dx(), at.Dy(), argb
+	}
+	if tt.pic == nil || tt.w != w || tt.h != h || tt.format != format {
 		if tt.pic != nil {
 			_ = tt.pic.Destroy()
 		}
-		tex, err := ren.CreateTexture(sdl.PIXELFORMAT_IYUV, sdl.TEXTUREACCESS_STREAMING, int32(fw), int32(fh))
+		tex, err := ren.CreateTexture(format, sdl.TEXTUREACCESS_STREAMING, int32(w), int32(h))
 		if err != nil {
+			tt.pic = nil
 			return err
 		}
-		tt.pic, tt.w, tt.h, tt.seq = tex, fw, fh, t.Seq-1
+		if format == argb {
+			_ = tex.SetBlendMode(sdl.BLENDMODE_NONE) // a copy, also when the format has alpha
+		}
+		tt.pic, tt.w, tt.h, tt.format, tt.seq = tex, w, h, format, t.Seq-1
 	}
 	if tt.seq != t.Seq {
-		if err := tt.pic.UpdateYUV(nil, f.Y, f.YStride, f.Cb, f.CStride, f.Cr, f.CStride); err != nil {
+		var err error
+		if format == sdl.PIXELFORMAT_IYUV {
+			err = tt.pic.UpdateYUV(nil, f.Y, f.YStride, f.Cb, f.CStride, f.Cr, f.CStride)
+		} else {
+			err = showARGB(tt.pic, f, w, h, &tt.row)
+		}
+		if err != nil {
 			return err
 		}
 		tt.seq = t.Seq
 	}
-	return ren.Copy(tt.pic, nil, sdlRect(picRect(t, pic)))
+	return ren.Copy(tt.pic, nil, sdlRect(at))
 }
 
 // makeCaption makes the texture of Caption(name) once per name (none for

@@ -40,6 +40,10 @@ type Config struct {
 	// DRM/KMS) when neither DISPLAY nor WAYLAND_DISPLAY is set. The
 	// environment variable SDL_VIDEODRIVER overrides either.
 	VideoDriver string
+	// YUVTextures keeps SDL's software renderer on IYUV textures that it
+	// converts and stretches itself, instead of pictures made at the size
+	// shown by libyuv (argb.go): for tests and benchmarks of both paths.
+	YUVTextures bool
 	// Getenv reads the environment (default os.Getenv).
 	Getenv func(string) string
 	// OnPresent, when set, is called after each frame is presented

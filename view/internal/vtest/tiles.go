@@ -35,3 +35,12 @@ func (t *Tiles) Set(ts []view.Tile) {
 	t.ver++
 	t.mu.Unlock()
 }
+
+// SetFrames replaces the tiles without bumping the version, as a
+// *view.View does when only their frames changed (same tiles, same
+// states).
+func (t *Tiles) SetFrames(ts []view.Tile) {
+	t.mu.Lock()
+	t.tiles = ts
+	t.mu.Unlock()
+}
