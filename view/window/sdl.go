@@ -157,7 +157,9 @@ func Run(ctx context.Context, cfg Config, src Source) error {
 			// Nearest-pixel scaling: linear costs the software renderer
 			// a quarter more of its CPU (BenchmarkWindowCPU).
 			sdl.SetHint(sdl.HINT_RENDER_SCALE_QUALITY, "0")
-			if !cfg.YUVTextures {
+			// libyuv scales by nearest pixel too; SDL_RENDER_SCALE_QUALITY
+			// asking for more keeps SDL's own scaling.
+			if q := sdl.GetHint(sdl.HINT_RENDER_SCALE_QUALITY); !cfg.YUVTextures && (q == "0" || q == "nearest") {
 				argb = argbFormat(win)
 			}
 		}
