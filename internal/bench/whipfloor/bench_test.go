@@ -25,14 +25,17 @@ var variants = map[string]struct {
 	read, write string
 	handoffs    int
 	env         string
+	noRead      bool // the sink does not read (Sink)
 }{
-	"floor":     {"block", "block", 0, ""}, // one goroutine, blocking syscalls
-	"floor-P1":  {"block", "block", 0, "GOMAXPROCS=1"},
-	"netpoll":   {"netpoll", "block", 0, ""}, // the server's sockets: netpoller reads, quiet writes
-	"chain3":    {"netpoll", "block", 3, ""}, // + pion's three goroutine hand-offs
-	"chain3-P1": {"netpoll", "block", 3, "GOMAXPROCS=1"},
-	"mmsg":      {"block", "mmsg", 0, ""},      // the floor with one sendmmsg per packet
-	"std":       {"netpoll", "netpoll", 0, ""}, // plain *net.UDPConn both ways
+	"floor":          {"block", "block", 0, "", false}, // one goroutine, blocking syscalls
+	"floor-P1":       {"block", "block", 0, "GOMAXPROCS=1", false},
+	"netpoll":        {"netpoll", "block", 0, "", false}, // the server's sockets: netpoller reads, quiet writes
+	"chain3":         {"netpoll", "block", 3, "", false}, // + pion's three goroutine hand-offs
+	"chain3-P1":      {"netpoll", "block", 3, "GOMAXPROCS=1", false},
+	"mmsg":           {"block", "mmsg", 0, "", false},      // the floor with one sendmmsg per packet
+	"std":            {"netpoll", "netpoll", 0, "", false}, // plain *net.UDPConn both ways
+	"netpoll-P1":     {"netpoll", "block", 0, "GOMAXPROCS=1", false},
+	"netpoll-noread": {"netpoll", "block", 0, "", true}, // nobody reads at the receivers
 }
 
 // BenchmarkWHIPFloor runs, at the same time and for the same window, the
@@ -97,7 +100,7 @@ func BenchmarkWHIPFloor(b *testing.B) {
 				var kids []*child
 				defer func() { stopAll(kids) }()
 				real, enc, stats := startReal(b, bin, n, &kids)
-				fwd := startFloor(b, clip, n, v.read, v.write, v.handoffs, v.env, &kids)
+				fwd := startFloor(b, clip, n, v.read, v.write, v.handoffs, v.env, v.noRead, &kids)
 				time.Sleep(8 * time.Second)
 				load := loadavg()
 				r0, _ := peer.LastSnapshot(stats)
@@ -195,13 +198,22 @@ func startReal(b *testing.B, bin string, n int, kids *[]*child) (srv, pub *child
 
 // startFloor starts a sink of n sockets, the forwarder and the sender, and
 // returns the forwarder.
-func startFloor(b *testing.B, clip string, n int, read, write string, handoffs int, env string, kids *[]*child) *child {
+func startFloor(b *testing.B, clip string, n int, read, write string, handoffs int, env string, noRead bool, kids *[]*child) *child {
 	self, err := os.Executable()
 	if err != nil {
 		b.Fatal(err)
 	}
-	sink := start(b, kids, "sink", []string{roleEnv + "=sink", "WHIPFLOOR_N=" + strconv.Itoa(n)}, self)
-	rx := sink.addr(b)
+	// One sink process per receiver, as the real receivers are processes:
+	// a datagram then wakes a process of its own, as in the real scenario.
+	var rxs []string
+	for range n {
+		senv := []string{roleEnv + "=sink", "WHIPFLOOR_N=1"}
+		if noRead {
+			senv = append(senv, "WHIPFLOOR_SINK_READ=0")
+		}
+		rxs = append(rxs, start(b, kids, "sink", senv, self).addr(b))
+	}
+	rx := strings.Join(rxs, ",")
 	fenv := []string{roleEnv + "=forward", "WHIPFLOOR_READ=" + read, "WHIPFLOOR_WRITE=" + write,
 		"WHIPFLOOR_HANDOFFS=" + strconv.Itoa(handoffs), "WHIPFLOOR_RX=" + rx}
 	if env != "" {

@@ -58,7 +58,7 @@ func runRole(role string) int {
 		}
 	case "sink":
 		k, _ := strconv.Atoi(os.Getenv("WHIPFLOOR_N"))
-		n, err = Sink(ctx, k, func(as []*net.UDPAddr) {
+		n, err = Sink(ctx, k, os.Getenv("WHIPFLOOR_SINK_READ") != "0", func(as []*net.UDPAddr) {
 			s := make([]string, len(as))
 			for i, a := range as {
 				s[i] = a.String()
