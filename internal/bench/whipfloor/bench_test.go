@@ -34,6 +34,7 @@ var variants = map[string]struct {
 	"chain3-P1":      {"netpoll", "block", 3, "GOMAXPROCS=1", false},
 	"mmsg":           {"block", "mmsg", 0, "", false},      // the floor with one sendmmsg per packet
 	"std":            {"netpoll", "netpoll", 0, "", false}, // plain *net.UDPConn both ways
+	"netpoll-mmsg":   {"netpoll", "mmsg", 0, "", false},
 	"netpoll-P1":     {"netpoll", "block", 0, "GOMAXPROCS=1", false},
 	"netpoll-noread": {"netpoll", "block", 0, "", true}, // nobody reads at the receivers
 }
@@ -51,8 +52,8 @@ var variants = map[string]struct {
 //
 //	go test ./internal/bench/whipfloor -run '^$' -bench WHIPFloor -benchtime 1x
 //
-// Environment: WHIPFLOOR_N (receivers, default "1,7"), WHIPFLOOR_VARIANTS
-// (default "floor,netpoll,chain3,chain3-P1,mmsg"), WHIPFLOOR_WINDOW
+// Environment: WHIPFLOOR_N (receivers, default "1,4,7"), WHIPFLOOR_VARIANTS
+// (default "netpoll,chain3,netpoll-noread,floor,chain3-P1"), WHIPFLOOR_WINDOW
 // (default 15s), WHIPFLOOR_BIN (a prebuilt videochat; default: built
 // here), WHIPFLOOR_CLIP (an IVF VP8 clip; default: made with ffmpeg),
 // WHIPFLOOR_SERVE_ENV (e.g. GOMAXPROCS=1 for the server).
@@ -81,8 +82,8 @@ func BenchmarkWHIPFloor(b *testing.B) {
 		}
 		window = d
 	}
-	ns := strings.Split(envOr("WHIPFLOOR_N", "1,7"), ",")
-	names := strings.Split(envOr("WHIPFLOOR_VARIANTS", "floor,netpoll,chain3,chain3-P1,mmsg"), ",")
+	ns := strings.Split(envOr("WHIPFLOOR_N", "1,4,7"), ",")
+	names := strings.Split(envOr("WHIPFLOOR_VARIANTS", "netpoll,chain3,netpoll-noread,floor,chain3-P1"), ",")
 	for _, ns := range ns {
 		n, err := strconv.Atoi(ns)
 		if err != nil || n < 1 {

@@ -14,7 +14,9 @@
 //	         peers negotiate), to the forwarder's port, looped.
 //	Forward: read a datagram ─▶ srtp.Context.DecryptRTP ─▶ per receiver:
 //	         rewrite the SSRC, EncryptRTP with that receiver's context, send.
-//	Sink:    N sockets that read and drop (their CPU is not measured).
+//	Sink:    sockets that read and drop, or never read (their CPU is not
+//	         measured; the benchmark runs one sink process per receiver,
+//	         as the real receivers are processes).
 //
 // Forward's knobs isolate what the real server pays beyond the floor:
 // Read "block" (a blocking socket read by raw syscalls, outside Go's
