@@ -18,7 +18,9 @@ package peer
 //     the encoder uses its ceiling.
 //   - Every outgoing packet of a connection (media, RTX, audio) goes
 //     through the pacer at 1.5 x the estimate; the pacer renumbers the
-//     transport-wide sequence in sending order (pacer.go).
+//     transport-wide sequence in sending order (pacer.go) and
+//     remembers what each number carried, so the NACK responder can resend
+//     what TWCC feedback reports lost (twccresend.go).
 //   - Audio is protected first: video is given the estimate minus
 //     AudioReserve.
 //   - Interceptor order (first added is closest to the network): gcc
@@ -116,6 +118,8 @@ type link struct {
 	remb           atomic.Int64 // bits/s of the last REMB
 	nacks, plis    atomic.Uint64
 	rtxBytes       atomic.Uint64
+	// feedbackResends: packets resent from TWCC feedback (twccresend.go).
+	feedbackResends atomic.Uint64
 }
 
 // NewLinks returns Links for cfg.
@@ -263,6 +267,21 @@ func (ls *Links) SteadyLoss(ssrc uint32) bool {
 	return ok && e.steadyLoss()
 }
 
+// sendLog returns the record of what each transport-wide sequence number
+// of PeerConnection pcID carried (its pacer's), nil until pion has built
+// the connection's estimator.
+func (ls *Links) sendLog(pcID string) *sendLog {
+	l := ls.lookup(pcID)
+	if l == nil {
+		return nil
+	}
+	bwe, _ := ls.parts(l)
+	if e, ok := bwe.(*estimator); ok {
+		return &e.pacer.sent
+	}
+	return nil
+}
+
 // MaxLoss returns the highest fraction of packets lost on any link in its
 // last full loss window (TWCC's view), for the audio encoder's FEC.
 func (ls *Links) MaxLoss() float64 {
@@ -308,6 +327,7 @@ func (ls *Links) stats(pcID string, sent, recv uint32) (LinkStats, bool) {
 		if e, ok := bwe.(*estimator); ok {
 			args = append(args, "estimator", e.debugState())
 		}
+		args = append(args, "feedback_resends", l.feedbackResends.Load())
 		ls.log.Debug("gcc", args...)
 	}
 	if getter != nil && sent != 0 {

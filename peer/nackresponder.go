@@ -32,6 +32,9 @@ package peer
 //   - A connection resends at most its video estimate's worth of bytes per
 //     second (resendWindow), so NACKs cannot make it send more than the
 //     link carries, whatever a remote asks.
+//   - The same history answers TWCC feedback that shows a packet lost
+//     with its NACK (twccresend.go); a NACK within feedbackGuard of such a
+//     resend is not answered again.
 //   - No goroutine: NACKs are answered on the RTCP reader's goroutine.
 
 import (
@@ -57,7 +60,8 @@ const (
 type nackResponderFactory struct{ ls *Links }
 
 func (f nackResponderFactory) NewInterceptor(id string) (interceptor.Interceptor, error) {
-	return &nackResponder{ls: f.ls, streams: map[uint32]*sentHistory{}, redundant: f.ls.SteadyLoss}, nil
+	return &nackResponder{ls: f.ls, streams: map[uint32]*sentHistory{}, redundant: f.ls.SteadyLoss,
+		sent: func() *sendLog { return f.ls.sendLog(id) }, l: f.ls.link(id)}, nil
 }
 
 type nackResponder struct {
@@ -66,6 +70,11 @@ type nackResponder struct {
 	// redundant reports whether retransmissions of the stream ssrc go out
 	// twice (Links.SteadyLoss).
 	redundant func(ssrc uint32) bool
+	// sent returns the connection's record of what each transport-wide
+	// sequence number carried (the pacer's; nil until built), for
+	// resending from TWCC feedback (twccresend.go).
+	sent func() *sendLog
+	l    *link // counts the resends from feedback; nil: not counted
 
 	mu      sync.Mutex
 	streams map[uint32]*sentHistory // by media SSRC
@@ -91,6 +100,10 @@ type sentPacket struct {
 	h        rtp.Header
 	payload  []byte
 	resentAt time.Time
+	// acked: TWCC feedback reported a copy received; fromFeedback: when
+	// it was last resent from feedback (twccresend.go).
+	acked        bool
+	fromFeedback time.Time
 }
 
 func (n *nackResponder) BindLocalStream(info *interceptor.StreamInfo, writer interceptor.RTPWriter) interceptor.RTPWriter {
@@ -132,7 +145,7 @@ func (hs *sentHistory) add(h *rtp.Header, payload []byte) {
 	p.valid = true
 	p.h = h.Clone()
 	p.payload = append(p.payload[:0], payload...)
-	p.resentAt = time.Time{}
+	p.resentAt, p.acked, p.fromFeedback = time.Time{}, false, time.Time{}
 }
 
 func (n *nackResponder) BindRTCPReader(reader interceptor.RTCPReader) interceptor.RTCPReader {
@@ -149,8 +162,11 @@ func (n *nackResponder) BindRTCPReader(reader interceptor.RTCPReader) intercepto
 			return i, attr, nil
 		}
 		for _, p := range pkts {
-			if nack, ok := p.(*rtcp.TransportLayerNack); ok {
-				n.answer(nack, time.Now())
+			switch p := p.(type) {
+			case *rtcp.TransportLayerNack:
+				n.answer(p, time.Now())
+			case *rtcp.TransportLayerCC:
+				n.resendFromFeedback(p, time.Now())
 			}
 		}
 		return i, attr, nil
@@ -199,18 +215,27 @@ func (hs *sentHistory) nextRTXSeq() uint16 {
 }
 
 // take returns the retransmission of seq (RTX when negotiated), or false
-// when it is not in the history or was resent within minResendGap.
+// when it is not in the history, was resent within minResendGap, or was
+// resent from TWCC feedback within feedbackGuard (twccresend.go).
 func (hs *sentHistory) take(seq uint16, now time.Time) (rtp.Header, []byte, bool) {
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
 	p := &hs.pkts[seq%historySize]
-	if !p.valid || p.h.SequenceNumber != seq || (!p.resentAt.IsZero() && now.Sub(p.resentAt) < minResendGap) {
+	if !p.valid || p.h.SequenceNumber != seq || (!p.resentAt.IsZero() && now.Sub(p.resentAt) < minResendGap) ||
+		(!p.fromFeedback.IsZero() && now.Sub(p.fromFeedback) < feedbackGuard) {
 		return rtp.Header{}, nil, false
 	}
+	h, payload := hs.resend(p, seq, now)
+	return h, payload, true
+}
+
+// resend returns the retransmission of p (seq), resent now. Callers hold
+// hs.mu.
+func (hs *sentHistory) resend(p *sentPacket, seq uint16, now time.Time) (rtp.Header, []byte) {
 	p.resentAt = now
 	h := p.h.Clone()
 	if hs.rtxSSRC == 0 || hs.rtxPT == 0 {
-		return h, append([]byte(nil), p.payload...), true
+		return h, append([]byte(nil), p.payload...)
 	}
 	// RFC 4588: the RTX payload is the original sequence number, then the
 	// original payload.
@@ -220,7 +245,7 @@ func (hs *sentHistory) take(seq uint16, now time.Time) (rtp.Header, []byte, bool
 	h.SSRC, h.PayloadType, h.SequenceNumber = hs.rtxSSRC, hs.rtxPT, hs.rtxSeq
 	h.Padding, h.PaddingSize = false, 0
 	hs.rtxSeq++
-	return h, out, true
+	return h, out
 }
 
 // spend takes size bytes from the connection's resend budget.

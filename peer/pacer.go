@@ -16,7 +16,9 @@ package peer
 //     rate: it then sends faster, so the queue drains rather than grows (a
 //     standing queue is delay the estimator would not see);
 //   - numbers the packets' transport-wide sequence (TWCC) as it sends
-//     them, so the numbers go out in order, as libwebrtc's pacer does.
+//     them, so the numbers go out in order, as libwebrtc's pacer does,
+//     and records which media packet each number carried (sendLog, for
+//     resending from TWCC feedback: twccresend.go).
 //     The TWCC interceptor above numbers them as they are queued; audio
 //     and retransmissions then overtook queued video, the receiver's
 //     feedback reported the overtaken packets missing (a later feedback
@@ -52,10 +54,11 @@ type streamKinds interface {
 }
 
 type pacedPacket struct {
-	h    rtp.Header
-	pl   []byte
-	attr interceptor.Attributes
-	twcc uint8 // the TWCC extension's ID, 0 if none
+	h     rtp.Header
+	pl    []byte
+	attr  interceptor.Attributes
+	twcc  uint8  // the TWCC extension's ID, 0 if none
+	media uint32 // the media SSRC it belongs to (0: unknown)
 }
 
 type pacer struct {
@@ -74,6 +77,9 @@ type pacer struct {
 	closed  bool
 
 	twseq uint16 // the next transport-wide sequence number; owned by run
+	// sent: what each transport-wide sequence number carried, for
+	// resending from TWCC feedback (twccresend.go).
+	sent sendLog
 
 	wake chan struct{}
 	stop chan struct{}
@@ -122,7 +128,7 @@ func (p *pacer) Write(h *rtp.Header, payload []byte, attr interceptor.Attributes
 		}
 	}
 	media, audio := p.kinds.mediaOf(h.SSRC)
-	pkt.twcc = p.kinds.twccExt(h.SSRC)
+	pkt.twcc, pkt.media = p.kinds.twccExt(h.SSRC), media
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -203,6 +209,9 @@ func (p *pacer) send(pkt *pacedPacket) {
 	if pkt.twcc != 0 && pkt.h.GetExtension(pkt.twcc) != nil {
 		b, err := (&rtp.TransportCCExtension{TransportSequence: p.twseq}).Marshal()
 		if err == nil && pkt.h.SetExtension(pkt.twcc, b) == nil {
+			if media, seq, ok := carried(pkt.h.SSRC, pkt.media, pkt.h.SequenceNumber, pkt.pl); ok {
+				p.sent.record(p.twseq, media, seq, time.Now())
+			}
 			p.twseq++
 		}
 	}

@@ -91,7 +91,7 @@ re-executes itself under 'unshare -rn'.`,
 	})
 	fl := cmd.Flags()
 	fl.StringSliceVar(&cfg.Profiles, "profiles", []string{"bottleneck", "loss"}, "network profiles to measure: bottleneck, loss")
-	fl.StringSliceVar(&cfg.Senders, "senders", []string{"native", "chromium"}, "senders to measure: native, chromium")
+	fl.StringSliceVar(&cfg.Senders, "senders", []string{"native", "chromium"}, "senders to measure: native, chromium; one may be named twice (chromium,chromium) to see the spread between identical senders")
 	fl.IntVar(&cfg.Ceiling, "bitrate", 1_000_000, "senders' video ceiling, bits/s (native --video-bitrate; Chromium maxBitrate)")
 	fl.IntVar(&cfg.Link, "link", 500_000, "bottleneck rate, bits/s")
 	fl.Float64Var(&cfg.Loss, "loss", 0.05, "loss profile: fraction of packets dropped in each direction")

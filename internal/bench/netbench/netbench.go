@@ -57,7 +57,7 @@ type Config struct {
 	Window   time.Duration
 	Recover  time.Duration // longest wait for the ceiling after the lift
 	Profiles []string      // bottleneck, loss
-	Senders  []string      // native, chromium
+	Senders  []string      // native, chromium; a repeated one is measured again (a control)
 	// SenderLog, when set, receives the native sender's log at debug
 	// level (appended, one file for every profile).
 	SenderLog string
