@@ -157,14 +157,15 @@ func (f *nackFilter) BindRTCPWriter(w interceptor.RTCPWriter) interceptor.RTCPWr
 // the sender's RTP through a lossyNet and the receiver's NACKs through a
 // nackFilter; the sender sends ≈ 30 fps of 8-packet "frames".
 type feedbackCall struct {
-	ls      *Links
-	tx, rx  *webrtc.PeerConnection
-	net     *lossyNet
-	nacks   atomic.Uint64 // NACKs the receiver wrote
-	ssrc    uint32        // the sender's media SSRC
-	mu      sync.Mutex
-	orig    map[uint16]bool // media sequence numbers read as sent
-	fromRTX map[uint16]bool // media sequence numbers read from RTX
+	ls       *Links
+	tx, rx   *webrtc.PeerConnection
+	net      *lossyNet
+	nacks    atomic.Uint64 // NACKs the receiver wrote
+	ssrc     uint32        // the sender's media SSRC
+	mu       sync.Mutex
+	orig     map[uint16]bool // media sequence numbers read as sent
+	fromRTX  map[uint16]bool // media sequence numbers read from RTX
+	rtxReads int             // RTX packets read
 }
 
 func newFeedbackCall(t *testing.T, dropNacks bool) *feedbackCall {
@@ -228,6 +229,7 @@ func newFeedbackCall(t *testing.T, dropNacks bool) *feedbackCall {
 				c.mu.Lock()
 				if a != nil && a.Get(webrtc.AttributeRtxSsrc) != nil {
 					c.fromRTX[p.SequenceNumber] = true
+					c.rtxReads++
 				} else {
 					c.orig[p.SequenceNumber] = true
 				}
@@ -298,6 +300,14 @@ func (c *feedbackCall) recovered(seqs map[uint16]bool, steadyOnly bool) (n, of i
 	return n, of
 }
 
+// rtxCopies returns the RTX packets read so far per media packet they
+// carried, for the log.
+func (c *feedbackCall) rtxCopies() float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return float64(c.rtxReads) / float64(max(len(c.fromRTX), 1))
+}
+
 // feedbackResends returns the sender link's count of resends from TWCC
 // feedback.
 func (c *feedbackCall) feedbackResends() uint64 {
@@ -365,8 +375,8 @@ func TestResendFromFeedbackOnACall(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		all, ofAll := c.recovered(drops, false)
-		t.Logf("steady drops recovered from RTX (when the bar was met): %d of %d; all drops: %d of %d; resends from feedback: %d; NACKs dropped: %d",
-			n, of, all, ofAll, c.feedbackResends(), c.nacks.Load())
+		t.Logf("steady drops recovered from RTX (when the bar was met): %d of %d; all drops: %d of %d; resends from feedback: %d; NACKs dropped: %d; RTX copies per packet: %.1f",
+			n, of, all, ofAll, c.feedbackResends(), c.nacks.Load(), c.rtxCopies())
 		if 10*n < 6*of {
 			t.Errorf("%d of %d video packets dropped on a steady lossy link arrived as RTX, want at least 60 %%", n, of)
 		}
@@ -393,7 +403,8 @@ func TestResendFromFeedbackOnACall(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		t.Logf("drops recovered from RTX: %d of %d; NACKs received: %d; resends from feedback: %d", n, of, c.nacksReceived(), c.feedbackResends())
+		t.Logf("drops recovered from RTX: %d of %d; NACKs received: %d; resends from feedback: %d; RTX copies per packet: %.1f",
+			n, of, c.nacksReceived(), c.feedbackResends(), c.rtxCopies())
 		if 10*n < 9*of {
 			t.Errorf("%d of %d dropped video packets arrived as RTX with NACKs allowed, want at least 90 %%", n, of)
 		}
