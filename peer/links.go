@@ -25,7 +25,7 @@ package peer
 //     AudioReserve.
 //   - Interceptor order (first added is closest to the network): gcc
 //     (pacer), link counters, TWCC sequence numbers, then the NACK
-//     responder (nackresponder.go) and pion's NACK generator, RTCP reports
+//     responder (nackresponder.go) and generator (nackgenerator.go), RTCP reports
 //     (pion's receiver reports, our sender reports of capture time:
 //     senderreport.go) and statistics (retransmissions are paced and
 //     counted as RTX bytes).
@@ -41,7 +41,6 @@ import (
 
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/cc"
-	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/stats"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -137,11 +136,11 @@ func NewLinks(cfg LinksConfig) *Links {
 	return &Links{cfg: cfg, log: log, byPC: map[string]*link{}, bySSRC: map[uint32]*link{}, streams: map[uint32]streamMeta{}, clocks: newSenderClocks()}
 }
 
-// Register adds to me and ir everything a call needs: pion's default
-// interceptors (NACK generator and responder, RTCP reports), TWCC feedback
-// for what we receive (twccfeedback.go), TWCC sequence numbers on what we
-// send, per-link statistics, and send-side congestion control with
-// pacing. Call it after registering the codecs, instead of
+// Register adds to me and ir everything a call needs: NACK generator and
+// responder (ours), RTCP reports, TWCC feedback for what we receive
+// (twccfeedback.go), TWCC sequence numbers on what we send, per-link
+// statistics, and send-side congestion control with pacing. Call it
+// after registering the codecs, instead of
 // webrtc.RegisterDefaultInterceptors.
 func (ls *Links) Register(me *webrtc.MediaEngine, ir *interceptor.Registry) error {
 	return ls.RegisterWith(me, ir, TWCCFeedbackConfig{})
@@ -169,17 +168,10 @@ func (ls *Links) RegisterWith(me *webrtc.MediaEngine, ir *interceptor.Registry, 
 	if err := webrtc.ConfigureTWCCHeaderExtensionSender(me, ir); err != nil {
 		return err
 	}
-	// pion's NACK generator never sees packets repaired through RTX (they
-	// bypass the media stream's interceptors), so it would ask for them
-	// again every 100 ms until they leave its window: cap the retries.
-	gen, err := nack.NewGeneratorInterceptor(nack.GeneratorMaxNacksPerPacket(maxNacksPerPacket))
-	if err != nil {
-		return err
-	}
 	me.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeVideo)
 	me.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
 	ir.Add(nackResponderFactory{ls}) // ours, not pion's: nackresponder.go
-	ir.Add(gen)
+	ir.Add(nackGenFactory{maxNacks: maxNacksPerPacket, log: ls.log}) // ours, not pion's: nackgenerator.go
 	if err := addReports(ir, ls.clocks); err != nil { // senderreport.go: SRs of capture time
 		return err
 	}

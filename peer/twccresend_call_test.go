@@ -164,13 +164,13 @@ type feedbackCall struct {
 	ssrc     uint32        // the sender's media SSRC
 	mu       sync.Mutex
 	orig     map[uint16]bool // media sequence numbers read as sent
-	fromRTX  map[uint16]bool // media sequence numbers read from RTX
+	fromRTX  map[uint16]int  // media sequence numbers read from RTX → times
 	rtxReads int             // RTX packets read
 }
 
 func newFeedbackCall(t *testing.T, dropNacks bool) *feedbackCall {
 	c := &feedbackCall{ls: NewLinks(LinksConfig{Ceiling: 1_000_000}), net: newLossyNet(t, 0.05, 13),
-		orig: map[uint16]bool{}, fromRTX: map[uint16]bool{}}
+		orig: map[uint16]bool{}, fromRTX: map[uint16]int{}}
 	api := func(ls *Links, n transport.Net, first ...interceptor.Factory) *webrtc.API {
 		me := &webrtc.MediaEngine{}
 		if err := me.RegisterDefaultCodecs(); err != nil {
@@ -228,7 +228,7 @@ func newFeedbackCall(t *testing.T, dropNacks bool) *feedbackCall {
 				}
 				c.mu.Lock()
 				if a != nil && a.Get(webrtc.AttributeRtxSsrc) != nil {
-					c.fromRTX[p.SequenceNumber] = true
+					c.fromRTX[p.SequenceNumber]++
 					c.rtxReads++
 				} else {
 					c.orig[p.SequenceNumber] = true
@@ -293,7 +293,7 @@ func (c *feedbackCall) recovered(seqs map[uint16]bool, steadyOnly bool) (n, of i
 			continue
 		}
 		of++
-		if c.fromRTX[seq] && !c.orig[seq] {
+		if c.fromRTX[seq] > 0 && !c.orig[seq] {
 			n++
 		}
 	}
@@ -306,6 +306,20 @@ func (c *feedbackCall) rtxCopies() float64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return float64(c.rtxReads) / float64(max(len(c.fromRTX), 1))
+}
+
+// copiesOf returns how many of seqs were read from RTX only, and the RTX
+// packets read for them.
+func (c *feedbackCall) copiesOf(seqs map[uint16]bool) (recovered, copies int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for seq := range seqs {
+		if n := c.fromRTX[seq]; n > 0 && !c.orig[seq] {
+			recovered++
+			copies += n
+		}
+	}
+	return recovered, copies
 }
 
 // feedbackResends returns the sender link's count of resends from TWCC
@@ -410,6 +424,39 @@ func TestResendFromFeedbackOnACall(t *testing.T) {
 		}
 		if c.nacksReceived() == 0 {
 			t.Error("the sender received no NACK")
+		}
+
+		// On a steady lossy link the sender answers each NACK with two
+		// RTX copies (nackresponder.go); the receiver must stop asking
+		// once a copy arrived (nackgenerator.go sees RTX), so a
+		// recovered packet comes about twice, not once per NACK until
+		// the cap (4–7 times with pion's generator).
+		var steadyDrops map[uint16]bool
+		pollFor(t, "video packets dropped on a steady lossy link", wait, func() (bool, string) {
+			all, steady := c.net.droppedMedia()
+			steadyDrops = map[uint16]bool{}
+			for seq, s := range all {
+				if s {
+					steadyDrops[seq] = true
+				}
+			}
+			return steady >= sample, fmt.Sprintf("%d dropped on a steady link", steady)
+		})
+		// Let the repairs (and any repeated NACKs) of that sample play
+		// out: wait for another sample of steady drops, ≥ 1 s later.
+		pollFor(t, "more steady drops", wait, func() (bool, string) {
+			_, steady := c.net.droppedMedia()
+			return steady >= len(steadyDrops)+sample, fmt.Sprintf("%d dropped on a steady link", steady)
+		})
+		rec, copies := c.copiesOf(steadyDrops)
+		per := float64(copies) / float64(max(rec, 1))
+		t.Logf("steady drops recovered from RTX: %d of %d; RTX copies per recovered packet: %.2f; NACKs received: %d",
+			rec, len(steadyDrops), per, c.nacksReceived())
+		if 10*rec < 9*len(steadyDrops) {
+			t.Errorf("%d of %d video packets dropped on a steady link arrived as RTX, want at least 90 %%", rec, len(steadyDrops))
+		}
+		if per > 2.5 {
+			t.Errorf("%.2f RTX copies per recovered packet on a steady lossy link, want at most 2.5: the receiver asks again for repaired packets", per)
 		}
 	})
 }
