@@ -171,7 +171,8 @@ func (ls *Links) RegisterWith(me *webrtc.MediaEngine, ir *interceptor.Registry, 
 	me.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeVideo)
 	me.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
 	ir.Add(nackResponderFactory{ls}) // ours, not pion's: nackresponder.go
-	ir.Add(nackGenFactory{maxNacks: maxNacksPerPacket, log: ls.log}) // ours, not pion's: nackgenerator.go
+	// Ours too, not pion's, which never sees RTX repairs: nackgenerator.go.
+	ir.Add(nackGenFactory{maxNacks: maxNacksPerPacket, log: ls.log})
 	if err := addReports(ir, ls.clocks); err != nil { // senderreport.go: SRs of capture time
 		return err
 	}
