@@ -26,8 +26,11 @@ package peer
 //     whose original sequence number exactly one primary has outstanding
 //     in a NACK. Until mapped, RTX packets are not counted.
 //   - A missing packet is asked for at most maxNacks times, no sooner than
-//     retry after its previous NACK; once received or out of the window
-//     it is forgotten.
+//     the retry interval after its previous NACK: nackInterval, or 1.25 x
+//     the repair round trip once one is measured (a NACK asked once to its
+//     RTX, smoothed; at most maxNackRetry), so a far sender is not asked
+//     again before its answer can arrive. Once received or out of the
+//     window a packet is forgotten.
 //   - One goroutine per generator, the ticker, started when the RTCP
 //     writer and a first primary stream are both bound (a connection that
 //     only sends runs none) and stopped by Close.
@@ -51,6 +54,9 @@ const (
 	nackWindow = 512
 	// nackInterval is how often missing packets are looked for.
 	nackInterval = 100 * time.Millisecond
+	// maxNackRetry bounds the retry interval however long the measured
+	// repair round trip.
+	maxNackRetry = 500 * time.Millisecond
 )
 
 // receiveLog records which of the last nackWindow sequence numbers of one
@@ -162,6 +168,7 @@ type nackGenerator struct {
 	mu        sync.Mutex
 	primaries map[uint32]*nackStream // by media SSRC
 	rtxOf     map[uint32]uint32      // RTX SSRC → media SSRC, once known
+	srtt      time.Duration          // smoothed repair round trip; 0: none yet
 	writer    interceptor.RTCPWriter
 	running   bool
 	closed    chan struct{}
@@ -249,7 +256,7 @@ func (g *nackGenerator) observeRTX(rtxSSRC uint32, r interceptor.RTPReader) inte
 			return n, a, err
 		}
 		if osn, ok := rtxOSN(b[:n]); ok {
-			g.repaired(rtxSSRC, osn)
+			g.repaired(rtxSSRC, osn, time.Now())
 		}
 		return n, a, nil
 	})
@@ -274,9 +281,10 @@ func rtxOSN(pkt []byte) (osn uint16, ok bool) {
 	return uint16(pkt[hl])<<8 | uint16(pkt[hl+1]), true
 }
 
-// repaired marks osn received in the primary stream of rtxSSRC, learning
-// the mapping if needed (see the file comment).
-func (g *nackGenerator) repaired(rtxSSRC uint32, osn uint16) {
+// repaired marks osn, arrived at now, received in the primary stream of
+// rtxSSRC, learning the mapping if needed (see the file comment) and
+// measuring the repair round trip.
+func (g *nackGenerator) repaired(rtxSSRC uint32, osn uint16, now time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	media, ok := g.rtxOf[rtxSSRC]
@@ -292,9 +300,19 @@ func (g *nackGenerator) repaired(rtxSSRC uint32, osn uint16) {
 		}
 		g.rtxOf[rtxSSRC] = media
 	}
-	if s := g.primaries[media]; s != nil {
-		s.log.add(osn)
+	s := g.primaries[media]
+	if s == nil {
+		return
 	}
+	if a := s.asked[osn]; a != nil && a.n == 1 { // unambiguous: asked once
+		sample := now.Sub(a.last)
+		if g.srtt == 0 {
+			g.srtt = sample
+		} else {
+			g.srtt += (sample - g.srtt) / 8
+		}
+	}
+	s.log.add(osn)
 }
 
 func (g *nackGenerator) UnbindRemoteStream(info *interceptor.StreamInfo) {
@@ -352,6 +370,7 @@ func (g *nackGenerator) nacks(now time.Time, tick uint64, sender uint32, buf []u
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var pkts []rtcp.Packet
+	retry := max(g.retry, min(g.srtt+g.srtt/4, maxNackRetry))
 	for ssrc, s := range g.primaries {
 		buf = s.log.missing(buf[:0])
 		due := buf[:0] // filtered in place
@@ -362,8 +381,8 @@ func (g *nackGenerator) nacks(now time.Time, tick uint64, sender uint32, buf []u
 				s.asked[seq] = a
 			}
 			a.tick = tick
-			// A tick may fire a little early: allow a quarter of retry.
-			if a.n >= g.maxNacks || (a.n > 0 && now.Sub(a.last) < g.retry-g.retry/4) {
+			// A tick may fire a little early: allow a quarter of nackInterval.
+			if a.n >= g.maxNacks || (a.n > 0 && now.Sub(a.last) < retry-nackInterval/4) {
 				continue
 			}
 			a.n++

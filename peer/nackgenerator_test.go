@@ -204,3 +204,43 @@ func TestNackGeneratorStartsWithAStream(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestNackGeneratorRetryAfterRoundTrip: once a repair took 300 ms from
+// its NACK, a missing packet is asked for again only after ≈ 1.25 x that,
+// not every nackInterval; the RTX stream is mapped from the primary's
+// StreamInfo when it names it.
+func TestNackGeneratorRetryAfterRoundTrip(t *testing.T) {
+	const media, rtx = 1111, 2222
+	f := nackGenFactory{maxNacks: 5, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	i, err := f.NewInterceptor("pc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := i.(*nackGenerator)
+	defer g.Close()
+	prim := &feed{}
+	for _, s := range []uint16{1, 3, 5} {
+		prim.pkts = append(prim.pkts, rtpBytes(t, media, s, []byte{1}, 0))
+	}
+	pr := g.BindRemoteStream(&interceptor.StreamInfo{SSRC: media, SSRCRetransmission: rtx, MimeType: "video/VP8",
+		RTCPFeedback: []interceptor.RTCPFeedback{{Type: "nack"}}}, prim)
+	buf := make([]byte, 1500)
+	for range 3 {
+		if _, _, err := pr.Read(buf, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t0 := time.Now()
+	if pkts, _ := g.nacks(t0, 1, 9, nil); !slices.Equal(nackedSeqs(pkts, media), []uint16{2, 4}) {
+		t.Fatalf("first NACK asks for %v, want [2 4]", nackedSeqs(pkts, media))
+	}
+	g.repaired(rtx, 2, t0.Add(300*time.Millisecond))
+	for k := 1; k <= 3; k++ {
+		if pkts, _ := g.nacks(t0.Add(time.Duration(k)*nackInterval), uint64(k+1), 9, nil); len(pkts) != 0 {
+			t.Fatalf("asked for %v %v after the NACK, before the round trip", nackedSeqs(pkts, media), time.Duration(k)*nackInterval)
+		}
+	}
+	if pkts, _ := g.nacks(t0.Add(400*time.Millisecond), 5, 9, nil); !slices.Equal(nackedSeqs(pkts, media), []uint16{4}) {
+		t.Fatalf("400 ms after the NACK: asked for %v, want [4]", nackedSeqs(pkts, media))
+	}
+}
