@@ -131,6 +131,27 @@ func (l *receiveLog) missing(dst []uint16) []uint16 {
 	return dst
 }
 
+// NACKGeneratorConfig configures NewNACKGenerator.
+type NACKGeneratorConfig struct {
+	// MaxNacks is how often a lost packet is asked for at most; default
+	// 5 (as in calls).
+	MaxNacks int
+	Logger   *slog.Logger
+}
+
+// NewNACKGenerator returns the NACK generator of this file, for a
+// registry that does not use Links.Register (which adds it): the WHIP
+// server's. Register NACK feedback for video on the media engine.
+func NewNACKGenerator(cfg NACKGeneratorConfig) interceptor.Factory {
+	if cfg.MaxNacks <= 0 {
+		cfg.MaxNacks = maxNacksPerPacket
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nackGenFactory{maxNacks: cfg.MaxNacks, log: cfg.Logger}
+}
+
 // nackGenFactory makes one nackGenerator per PeerConnection.
 type nackGenFactory struct {
 	maxNacks int

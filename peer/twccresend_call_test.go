@@ -166,6 +166,7 @@ type feedbackCall struct {
 	orig     map[uint16]bool // media sequence numbers read as sent
 	fromRTX  map[uint16]int  // media sequence numbers read from RTX → times
 	rtxReads int             // RTX packets read
+	sent     atomic.Uint64   // media packets written (200 bytes of payload each)
 }
 
 func newFeedbackCall(t *testing.T, dropNacks bool) *feedbackCall {
@@ -265,6 +266,7 @@ func newFeedbackCall(t *testing.T, dropNacks bool) *feedbackCall {
 			for i := range 8 {
 				p := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: ts, Marker: i == 7}, Payload: payload}
 				_ = track.WriteRTP(p)
+				c.sent.Add(1)
 				seq++
 			}
 			ts += 3000
@@ -327,6 +329,14 @@ func (c *feedbackCall) copiesOf(seqs map[uint16]bool) (recovered, copies int) {
 func (c *feedbackCall) feedbackResends() uint64 {
 	if l := c.ls.lookup(c.tx.ID()); l != nil {
 		return l.feedbackResends.Load()
+	}
+	return 0
+}
+
+// rtxBytes returns the RTX payload bytes the sender's link sent.
+func (c *feedbackCall) rtxBytes() uint64 {
+	if l := c.ls.lookup(c.tx.ID()); l != nil {
+		return l.rtxBytes.Load()
 	}
 	return 0
 }
@@ -442,16 +452,18 @@ func TestResendFromFeedbackOnACall(t *testing.T) {
 			}
 			return steady >= sample, fmt.Sprintf("%d dropped on a steady link", steady)
 		})
+		rtx0, sent0 := c.rtxBytes(), c.sent.Load()
 		// Let the repairs (and any repeated NACKs) of that sample play
 		// out: wait for another sample of steady drops, ≥ 1 s later.
 		pollFor(t, "more steady drops", wait, func() (bool, string) {
 			_, steady := c.net.droppedMedia()
 			return steady >= len(steadyDrops)+sample, fmt.Sprintf("%d dropped on a steady link", steady)
 		})
+		rtxShare := float64(c.rtxBytes()-rtx0) / float64(200*max(c.sent.Load()-sent0, 1))
 		rec, copies := c.copiesOf(steadyDrops)
 		per := float64(copies) / float64(max(rec, 1))
-		t.Logf("steady drops recovered from RTX: %d of %d; RTX copies per recovered packet: %.2f; NACKs received: %d",
-			rec, len(steadyDrops), per, c.nacksReceived())
+		t.Logf("steady drops recovered from RTX: %d of %d; RTX copies per recovered packet: %.2f; NACKs received: %d; RTX bytes / video bytes since: %.3f",
+			rec, len(steadyDrops), per, c.nacksReceived(), rtxShare)
 		if 10*rec < 9*len(steadyDrops) {
 			t.Errorf("%d of %d video packets dropped on a steady link arrived as RTX, want at least 90 %%", rec, len(steadyDrops))
 		}

@@ -5,18 +5,19 @@ package whip
 // and once per room receiver on the way out, so the set is the one
 // forwarding needs for correctness and nothing more:
 //
-//   - NACK generator (toward the publisher) and responder (toward each
-//     receiver): loss repair on both hops.
+//   - NACK generator (toward the publisher: peer.NewNACKGenerator, which
+//     sees the packets repaired through RTX and stops asking for them)
+//     and responder (toward each receiver): loss repair on both hops.
 //   - RTCP sender and receiver reports: receivers need our sender reports
 //     for lip sync and their round-trip time; the publisher needs our
 //     receiver reports.
 //   - TWCC feedback toward the publisher: its congestion control (OBS,
 //     browsers, join --whip) runs on it.
 //
-// The NACK generator starts with the first remote stream
-// (interceptors.go), and TWCC feedback is recorded without a goroutine
-// switch per packet, with each packet's kernel arrival time when reads are
-// batched (peer.NewTWCCFeedback, internal/rxbatch).
+// The NACK generator's ticker starts with the first remote video stream
+// (none on the room side of a session), and TWCC feedback is recorded
+// without a goroutine switch per packet, with each packet's kernel arrival
+// time when reads are batched (peer.NewTWCCFeedback, internal/rxbatch).
 //   - The mid/rid/repaired-rid header extensions, so a simulcast publisher
 //     can be told its layers apart.
 //
@@ -37,10 +38,6 @@ import (
 // (its Arrival: the server Net's rxbatch.Arrivals.Lookup, when reads are
 // batched). Register the codecs on me first.
 func RegisterInterceptors(me *webrtc.MediaEngine, ir *interceptor.Registry, twcc peer.TWCCFeedbackConfig) error {
-	generator, err := nack.NewGeneratorInterceptor()
-	if err != nil {
-		return err
-	}
 	responder, err := nack.NewResponderInterceptor()
 	if err != nil {
 		return err
@@ -48,7 +45,7 @@ func RegisterInterceptors(me *webrtc.MediaEngine, ir *interceptor.Registry, twcc
 	me.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeVideo)
 	me.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
 	ir.Add(responder)
-	ir.Add(onFirstStream{generator}) // interceptors.go
+	ir.Add(peer.NewNACKGenerator(peer.NACKGeneratorConfig{}))
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 		return err
 	}
