@@ -10,7 +10,8 @@ package peer
 // hands its packets to the track outside the media stream's interceptors.
 // So pion's generator asked for every repaired packet again every 100 ms
 // until its cap, and a sender that answers each NACK (ours sends two RTX
-// copies on a lossy link, Chromium one) sent each lost packet 4–7 times.
+// copies on a steady lossy link, Chromium one) sent each lost packet up to
+// 10 times (BENCHMARKS.md).
 //
 // Invariants:
 //   - One generator per PeerConnection; one receive log per remote stream
@@ -24,7 +25,10 @@ package peer
 //     (SSRCRetransmission) when pion sets it; pion v4 does not on the
 //     receive side, so otherwise it is learnt from the first RTX packet
 //     whose original sequence number exactly one primary has outstanding
-//     in a NACK. Until mapped, RTX packets are not counted.
+//     in a NACK. Until mapped, RTX packets are not counted. (A simulcast
+//     layer's RTX, found by its repaired-rid, is bound by pion as a video
+//     stream before it is known to be RTX: it is logged as a primary, as
+//     pion's generator did.)
 //   - A missing packet is asked for at most maxNacks times, no sooner than
 //     the retry interval after its previous NACK: nackInterval, or 1.25 x
 //     the repair round trip once one is measured (a NACK asked once to its
