@@ -105,6 +105,34 @@ func (l *sendLog) take(twseq uint16) (sendLogEntry, bool) {
 	return *e, true
 }
 
+// sentAt returns when twseq was sent, false when unknown (overwritten or
+// never sent); unlike take it may be asked any number of times.
+func (l *sendLog) sentAt(twseq uint16) (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := &l.ents[twseq%sendLogSize]
+	if !e.valid || e.twseq != twseq {
+		return time.Time{}, false
+	}
+	return e.sent, true
+}
+
+// twccArrivals calls f for each packet a TWCC feedback reports received,
+// in order, with its arrival time on the receiver's clock (reference time
+// plus the deltas; the clock's origin is the receiver's own).
+func twccArrivals(fb *rtcp.TransportLayerCC, f func(twseq uint16, arrival time.Duration)) {
+	at := time.Duration(fb.ReferenceTime) * 64 * time.Millisecond
+	i := 0
+	twccStatus(fb, func(twseq uint16, received bool) {
+		if !received || i >= len(fb.RecvDeltas) {
+			return
+		}
+		at += time.Duration(fb.RecvDeltas[i].Delta) * time.Microsecond
+		i++
+		f(twseq, at)
+	})
+}
+
 // carried returns the media SSRC and RTP sequence number an outgoing
 // packet carries: its own, or for an RTX packet (ssrc is not media) the
 // original's, from the first two payload bytes (RFC 4588).
