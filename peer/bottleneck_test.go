@@ -68,7 +68,7 @@ func (s *bottleneckSim) run(dur time.Duration) {
 		s.queue = max(s.queue-simLink*step.Seconds(), 0)
 		s.credit += float64(s.e.GetTargetBitrate()) * step.Seconds()
 		for ; s.credit >= simPacket; s.credit -= simPacket {
-			s.e.pacer.sent.record(s.twseq, 1, s.twseq, s.now)
+			s.e.pacer.sent.record(s.twseq, 1, s.twseq, simPacket/8, s.now)
 			a := simArrival{twseq: s.twseq, at: -1}
 			if s.queue+simPacket <= simLink*simQueueMax.Seconds() {
 				s.queue += simPacket
@@ -154,5 +154,27 @@ func TestTWCCArrivals(t *testing.T) {
 	twccArrivals(simFeedback(in), func(twseq uint16, at time.Duration) { got = append(got, simArrival{twseq, at}) })
 	if len(got) != 2 || got[0] != in[0] || got[1] != in[2] {
 		t.Errorf("arrivals %v, want %v and %v", got, in[0], in[2])
+	}
+}
+
+// TestEstimatorQueueCapacityIsTheLinkRate: a keyframe's burst builds a
+// queue at a target well under the link; the queue's capacity is the
+// rate the receiver got (the link's), not that target (before: the
+// target, and 10 % past it the queue-based target and the ramp raced on,
+// into the full queue, seconds later).
+func TestEstimatorQueueCapacityIsTheLinkRate(t *testing.T) {
+	s := newBottleneckSim(t)
+	s.run(10 * time.Second)
+	s.e.mu.Lock()
+	s.e.queueTarget = 300_000 // held low, as after a cut
+	s.e.mu.Unlock()
+	s.run(3 * time.Second) // no queue at 300 kbit/s
+	s.credit += 40_000 * 8 // a keyframe, sent at once
+	s.run(time.Second)
+	s.e.mu.Lock()
+	c := s.e.queueCap
+	s.e.mu.Unlock()
+	if c < 0.9*simLink || c > 1.1*simLink {
+		t.Errorf("a burst's queue at a %d link: capacity %d, want the link's rate", simLink, c)
 	}
 }

@@ -68,8 +68,13 @@ package peer
 //     one-way delay for owdStale (it comes once a second, and a stale
 //     sample of a draining queue would cut again).
 // A queue that appears cuts the queue-based target to queueBackoff × the
-// current estimate, and that estimate is the queue's capacity
-// (queueCap); it cuts again at most once per queueCutEvery, and only
+// current estimate, and the rate the receiver got then is the queue's
+// capacity (queueCap): the feedback that shows the queue reports packets
+// that all waited in it, so they left it back to back, at the link's
+// rate, whatever we sent (bytes over their arrival span; the estimate
+// itself when the round trip showed the queue). A keyframe's burst can build a short queue at a target
+// well under the link: taking that target for the capacity let the ramp
+// and this target race past the link seconds later. It cuts again at most once per queueCutEvery, and only
 // while the queue is not draining (its delay no lower than at the last
 // cut). While no queue is seen the target grows by queueGrowth per second
 // (slowly: near the capacity a queue is close), and by quietGrowth once
@@ -114,6 +119,7 @@ const (
 	owdQueueLimit   = 80 * time.Millisecond  // one-way delay over its floor
 	maxDelayJump    = 10 * time.Second       // a delay this far off its floor: a clock reset
 	owdStale        = 2 * time.Second
+	minRateSpan     = 10 * time.Millisecond // of arrivals, for a received rate
 	queueBackoff    = 0.85
 	queueCutEvery   = time.Second
 	queueGrowth     = 0.08 // per second
@@ -154,6 +160,7 @@ type estimator struct {
 	queueCut    time.Time     // when queueTarget was last cut
 	queueAtCut  time.Duration // the queue's delay then
 	owdAt       time.Time     // when a feedback last gave a one-way delay
+	rcvRate     int           // bits/s the receiver got over the last feedback (0: unknown)
 	queueGrow   time.Time     // when queueTarget last grew
 	queuedRTT   bool          // the last round trip showed a queue
 	queuedOWD   bool          // the last feedback's one-way delay did
@@ -319,16 +326,22 @@ func (e *estimator) addRTT(rtt time.Duration, now time.Time) {
 // addFeedbackDelay takes the one-way delays of a TWCC feedback: the
 // lowest of them against its floor.
 func (e *estimator) addFeedbackDelay(fb *rtcp.TransportLayerCC, now time.Time) {
-	var owd time.Duration
-	n := 0
+	var owd, first, last time.Duration
+	n, bytes, firstSize := 0, 0, 0
 	twccArrivals(fb, func(twseq uint16, arrival time.Duration) {
-		sent, ok := e.pacer.sent.sentAt(twseq)
+		sent, size, ok := e.pacer.sent.sentAt(twseq)
 		if !ok {
 			return
 		}
-		if d := arrival - sent.Sub(e.owdBase); n == 0 || d < owd {
-			owd = d
+		d := arrival - sent.Sub(e.owdBase)
+		if n == 0 {
+			owd, first, last = d, arrival, arrival
 		}
+		if arrival < first || n == 0 {
+			firstSize = size
+		}
+		owd, first, last = min(owd, d), min(first, arrival), max(last, arrival)
+		bytes += size
 		n++
 	})
 	if n == 0 {
@@ -337,6 +350,10 @@ func (e *estimator) addFeedbackDelay(fb *rtcp.TransportLayerCC, now time.Time) {
 	target := e.GetTargetBitrate()
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.rcvRate = 0
+	if span := last - first; span >= minRateSpan { // the first packet's bytes arrived before the span
+		e.rcvRate = int(float64((bytes-firstSize)*8) / span.Seconds())
+	}
 	if f := e.minOWD[0]; !f.start.IsZero() && (owd-f.d > maxDelayJump || f.d-owd > maxDelayJump) {
 		e.minOWD = delayFloor{} // the receiver's clock was reset (or wrapped)
 	}
@@ -357,7 +374,10 @@ func (e *estimator) queueSample(flag *bool, delay, limit time.Duration, target i
 	}
 	if e.queued {
 		if !was {
-			e.queueCap = min(target, e.queueTarget) // the rate that built it
+			e.queueCap = min(target, e.queueTarget)
+			if e.queuedOWD && e.rcvRate > 0 {
+				e.queueCap = e.rcvRate
+			}
 		}
 		if !was || (now.Sub(e.queueCut) >= queueCutEvery && delay >= e.queueAtCut) {
 			e.queueTarget = max(int(queueBackoff*float64(min(target, e.queueTarget))), e.min)
@@ -397,8 +417,8 @@ func (e *estimator) GetTargetBitrate() int {
 func (e *estimator) debugState() string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return fmt.Sprintf("loss_target=%d loss=%.3f base_loss=%.3f ramp=%d congested=%v queue_target=%d rtt=%v queue_delay=%v queued=%v",
-		e.lossTarget, e.lastLoss, e.baseLoss, e.ramp, e.congested, e.queueTarget, e.lastRTT, e.lastQueue, e.queued)
+	return fmt.Sprintf("loss_target=%d loss=%.3f base_loss=%.3f ramp=%d congested=%v queue_target=%d rtt=%v queue_delay=%v queued=%v queue_cap=%d received=%d",
+		e.lossTarget, e.lastLoss, e.baseLoss, e.ramp, e.congested, e.queueTarget, e.lastRTT, e.lastQueue, e.queued, e.queueCap, e.rcvRate)
 }
 
 // steadyLoss reports whether the link loses packets at random, not from

@@ -210,7 +210,7 @@ func (p *pacer) send(pkt *pacedPacket) {
 		b, err := (&rtp.TransportCCExtension{TransportSequence: p.twseq}).Marshal()
 		if err == nil && pkt.h.SetExtension(pkt.twcc, b) == nil {
 			if media, seq, ok := carried(pkt.h.SSRC, pkt.media, pkt.h.SequenceNumber, pkt.pl); ok {
-				p.sent.record(p.twseq, media, seq, time.Now())
+				p.sent.record(p.twseq, media, seq, pkt.h.MarshalSize()+len(pkt.pl), time.Now())
 			}
 			p.twseq++
 		}

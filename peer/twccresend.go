@@ -81,15 +81,16 @@ type sendLogEntry struct {
 	twseq uint16
 	media uint32 // the media SSRC (also for an RTX copy)
 	seq   uint16 // the media packet's RTP sequence number
+	size  int    // bytes on the wire (header and payload)
 	sent  time.Time
 }
 
 // record notes that transport number twseq carried the packet seq of the
-// media stream media, sent now (the pacer's goroutine).
-func (l *sendLog) record(twseq uint16, media uint32, seq uint16, now time.Time) {
+// media stream media, size bytes, sent now (the pacer's goroutine).
+func (l *sendLog) record(twseq uint16, media uint32, seq uint16, size int, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.ents[twseq%sendLogSize] = sendLogEntry{valid: true, twseq: twseq, media: media, seq: seq, sent: now}
+	l.ents[twseq%sendLogSize] = sendLogEntry{valid: true, twseq: twseq, media: media, seq: seq, size: size, sent: now}
 }
 
 // take returns what twseq carried, once: false when unknown (overwritten,
@@ -105,16 +106,17 @@ func (l *sendLog) take(twseq uint16) (sendLogEntry, bool) {
 	return *e, true
 }
 
-// sentAt returns when twseq was sent, false when unknown (overwritten or
-// never sent); unlike take it may be asked any number of times.
-func (l *sendLog) sentAt(twseq uint16) (time.Time, bool) {
+// sentAt returns when twseq was sent and its size, false when unknown
+// (overwritten or never sent); unlike take it may be asked any number of
+// times.
+func (l *sendLog) sentAt(twseq uint16) (time.Time, int, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	e := &l.ents[twseq%sendLogSize]
 	if !e.valid || e.twseq != twseq {
-		return time.Time{}, false
+		return time.Time{}, 0, false
 	}
-	return e.sent, true
+	return e.sent, e.size, true
 }
 
 // twccArrivals calls f for each packet a TWCC feedback reports received,
