@@ -72,17 +72,19 @@ package peer
 // capacity (queueCap): the feedback that shows the queue reports packets
 // that all waited in it, so they left it back to back, at the link's
 // rate, whatever we sent (bytes over their arrival span; the estimate
-// itself when the round trip showed the queue). A keyframe's burst can build a short queue at a target
-// well under the link: taking that target for the capacity let the ramp
-// and this target race past the link seconds later. It cuts again at most once per queueCutEvery, and only
-// while the queue is not draining (its delay no lower than at the last
-// cut). While no queue is seen the target grows by queueGrowth per second
-// (slowly: near the capacity a queue is close), and by quietGrowth once
-// none has been seen for queueQuietAfter and the target is capacityMargin
-// past the capacity without one (the limit is gone, as for the ramp). A
-// queue is a congestion signal for the ramp, and the ramp too waits for
-// the estimate itself (not gcc's part alone, which climbs on while the
-// queue-based target holds the rate) to pass capacityMargin × capacity.
+// itself when only the round trip showed the queue). A keyframe's burst
+// can build a short queue at a target well under the link: taking that
+// target for the capacity let this target and the ramp race past the
+// link seconds later. It cuts again at most once per queueCutEvery, and
+// only while the queue is not draining (its delay no lower than at the
+// last cut). While no queue is seen the target grows by queueGrowth per
+// second (slowly: near the capacity a queue is close), and by quietGrowth
+// once none has been seen for queueQuietAfter and the target is
+// capacityMargin past the capacity without one (the limit is gone, as for
+// the ramp). A queue is a congestion signal for the ramp, and the ramp
+// too waits for the estimate itself (not gcc's part alone, which climbs
+// on while the queue-based target holds the rate) to pass
+// capacityMargin × capacity.
 //
 // The estimate is min(max(delay-based, ramp), loss-based, queue-based);
 // the pacer follows it.
