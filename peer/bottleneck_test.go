@@ -178,3 +178,21 @@ func TestEstimatorQueueCapacityIsTheLinkRate(t *testing.T) {
 		t.Errorf("a burst's queue at a %d link: capacity %d, want the link's rate", simLink, c)
 	}
 }
+
+// TestEstimatorClimbsFastFarBelowTheQueue: a queue-based target cut far
+// below the queue's capacity (several cuts while a full queue drained)
+// climbs back fast to near it, then slowly.
+func TestEstimatorClimbsFastFarBelowTheQueue(t *testing.T) {
+	s := newBottleneckSim(t)
+	s.run(10 * time.Second)
+	s.e.mu.Lock()
+	s.e.queueTarget, s.e.queueCap = 100_000, simLink
+	s.e.mu.Unlock()
+	s.run(6 * time.Second)
+	s.e.mu.Lock()
+	q := s.e.queueTarget
+	s.e.mu.Unlock()
+	if q < int(queueBackoff*simLink) {
+		t.Errorf("6 s after a cut to 100000 with no queue: queue target %d, want back near the %d link", q, simLink)
+	}
+}

@@ -78,10 +78,13 @@ package peer
 // link seconds later. It cuts again at most once per queueCutEvery, and
 // only while the queue is not draining (its delay no lower than at the
 // last cut). While no queue is seen the target grows by queueGrowth per
-// second (slowly: near the capacity a queue is close), and by quietGrowth
-// once none has been seen for queueQuietAfter and the target is
-// capacityMargin past the capacity without one (the limit is gone, as for
-// the ramp). A queue is a congestion signal for the ramp, and the ramp
+// second near the capacity (from queueBackoff × to capacityMargin × it: a
+// queue is close), and by quietGrowth once none has been seen for
+// queueQuietAfter and the target is below that band (cut more than once
+// while a queue stood: measured, a target held at 95 kbit/s on a 500
+// kbit/s link took 18 s to climb back at 8 %/s) or past it (the limit is
+// gone, as for the ramp). As libwebrtc's rate control: additive near its
+// link capacity estimate, multiplicative away from it. A queue is a congestion signal for the ramp, and the ramp
 // too waits for the estimate itself (not gcc's part alone, which climbs
 // on while the queue-based target holds the rate) to pass
 // capacityMargin × capacity.
@@ -389,7 +392,8 @@ func (e *estimator) queueSample(flag *bool, delay, limit time.Duration, target i
 		return
 	}
 	g := queueGrowth
-	if now.Sub(e.queueGone) >= queueQuietAfter && float64(e.queueTarget) >= capacityMargin*float64(e.queueCap) {
+	if far := float64(e.queueTarget) < queueBackoff*float64(e.queueCap) ||
+		float64(e.queueTarget) >= capacityMargin*float64(e.queueCap); far && now.Sub(e.queueGone) >= queueQuietAfter {
 		g = quietGrowth
 	}
 	dt := min(now.Sub(e.queueGrow), 2*time.Second)
