@@ -130,8 +130,9 @@ func simFeedback(as []simArrival) *rtcp.TransportLayerCC {
 // notices only late; the one-way delay of the TWCC feedback shows the
 // queue while it is short, and the target backs off before the queue is
 // long (before: only the receiver reports' round trip, once a second,
-// caught it at 150 ms or more: 303 ms here; the bench saw the 400 ms queue overflow
-// 16–25 s after the limit came on).
+// caught it at 150 ms or more: 308 ms here with the one-way delay left
+// out; the bench saw the 400 ms queue overflow 16–25 s after the limit
+// came on).
 func TestEstimatorSettledAtBottleneck(t *testing.T) {
 	s := newBottleneckSim(t)
 	s.run(5 * time.Second) // settle
