@@ -84,10 +84,10 @@ package peer
 // while a queue stood: measured, a target held at 95 kbit/s on a 500
 // kbit/s link took 18 s to climb back at 8 %/s) or past it (the limit is
 // gone, as for the ramp). As libwebrtc's rate control: additive near its
-// link capacity estimate, multiplicative away from it. A queue is a congestion signal for the ramp, and the ramp
-// too waits for the estimate itself (not gcc's part alone, which climbs
-// on while the queue-based target holds the rate) to pass
-// capacityMargin × capacity.
+// link capacity estimate, multiplicative away from it. A queue is a
+// congestion signal for the ramp, and the ramp too waits for the
+// estimate itself (not gcc's part alone, which climbs on while the
+// queue-based target holds the rate) to pass capacityMargin × capacity.
 //
 // The estimate is min(max(delay-based, ramp), loss-based, queue-based);
 // the pacer follows it.
@@ -156,7 +156,7 @@ type estimator struct {
 	lastGrow   time.Time
 
 	queueTarget int           // the queue-based target (see the file comment)
-	queueCap    int           // the estimate when a queue was last seen
+	queueCap    int           // the queue's capacity (see the file comment)
 	minRTT      delayFloor    // of the receiver reports' round trip
 	minOWD      delayFloor    // of the TWCC feedback's one-way delay
 	owdBase     time.Time     // origin of the send times in a one-way delay

@@ -21,7 +21,9 @@ package peer
 // Invariants:
 //   - sendLog is a fixed ring of sendLogSize entries indexed by transport
 //     sequence number (no growth); an entry whose number does not match
-//     (overwritten) is unknown. Each entry is acted on at most once.
+//     (overwritten) is unknown. Each entry is acted on at most once
+//     (take); sentAt only reads it (the estimator's one-way delay and
+//     received rate, estimator.go).
 //   - A packet is resent for a lost number only if: the link loses at
 //     random (the estimator's steadyLoss, the same test as the NACK
 //     responder's second copy: behind a full bottleneck extra copies only
