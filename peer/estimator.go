@@ -48,16 +48,46 @@ package peer
 // delay's noise: on a loaded machine (every timestamp jittery) it
 // stopped seeing a bottleneck's queue fill, the target sat at 330–450
 // kbit/s on a 500 kbit/s link with the 400 ms tbf queue full, and the
-// receiver froze for 1–1.5 s at a time, frames arriving in bursts.
-// estimator therefore also watches the round trip from the receiver's
-// reports (LSR/DLSR): more than queueDelayLimit over the lowest round
-// trip of the last minRTTWindow means packets wait in a queue, and cuts
-// the queue-based target to queueBackoff × the current estimate (at most
-// once per queueCutEvery, the time a cut needs to drain it); while the
-// round trip stays near its floor that target grows by queueGrowth per
-// second, and by quietGrowth once it has stayed there queueQuietAfter
-// (the queue is gone: gcc and the ramp lead again). A queue is a
-// congestion signal for the ramp.
+// receiver froze for 1–1.5 s at a time, frames arriving in bursts. And a
+// sender settled at a bottleneck creeps above it again (gcc's additive
+// increase, ≈ 35 kbit/s per second) until the trend crosses that
+// threshold, which a slowly growing queue takes seconds to do: measured
+// here, 16–25 s after a 500 kbit/s limit came on, the round trip went
+// from 10 ms to 600–890 ms and the tbf queue overflowed.
+// estimator therefore measures the queue itself, two ways, each against
+// its floor (the lowest value of the last minRTTWindow):
+//   - the one-way delay of every packet a TWCC feedback reports (arrival
+//     on the receiver's clock − our send time, from the pacer's sendLog;
+//     the clocks' offset cancels against the floor), the lowest of each
+//     feedback: more than owdQueueLimit over the floor is a queue. It
+//     comes every 50–100 ms, so a queue is seen while it is still short;
+//     the lowest of a feedback ignores a receiver that was descheduled
+//     for part of it;
+//   - the round trip from the receiver's reports (LSR/DLSR), more than
+//     queueDelayLimit over its floor: only when no feedback has given a
+//     one-way delay for owdStale (it comes once a second, and a stale
+//     sample of a draining queue would cut again).
+// A queue that appears cuts the queue-based target to queueBackoff × the
+// current estimate, and the rate the receiver got then is the queue's
+// capacity (queueCap): the feedback that shows the queue reports packets
+// that all waited in it, so they left it back to back, at the link's
+// rate, whatever we sent (bytes over their arrival span; the estimate
+// itself when only the round trip showed the queue). A keyframe's burst
+// can build a short queue at a target well under the link: taking that
+// target for the capacity let this target and the ramp race past the
+// link seconds later. It cuts again at most once per queueCutEvery, and
+// only while the queue is not draining (its delay no lower than at the
+// last cut). While no queue is seen the target grows by queueGrowth per
+// second near the capacity (from queueBackoff × to capacityMargin × it: a
+// queue is close), and by quietGrowth once none has been seen for
+// queueQuietAfter and the target is below that band (cut more than once
+// while a queue stood: measured, a target held at 95 kbit/s on a 500
+// kbit/s link took 18 s to climb back at 8 %/s) or past it (the limit is
+// gone, as for the ramp). As libwebrtc's rate control: additive near its
+// link capacity estimate, multiplicative away from it. A queue is a
+// congestion signal for the ramp, and the ramp too waits for the
+// estimate itself (not gcc's part alone, which climbs on while the
+// queue-based target holds the rate) to pass capacityMargin × capacity.
 //
 // The estimate is min(max(delay-based, ramp), loss-based, queue-based);
 // the pacer follows it.
@@ -90,7 +120,11 @@ const (
 	capacityMargin = 1.1
 	maxGrowStep    = 200 * time.Millisecond // longest gap counted between two feedbacks
 
-	queueDelayLimit = 150 * time.Millisecond
+	queueDelayLimit = 150 * time.Millisecond // round trip over its floor
+	owdQueueLimit   = 80 * time.Millisecond  // one-way delay over its floor
+	maxDelayJump    = 10 * time.Second       // a delay this far off its floor: a clock reset
+	owdStale        = 2 * time.Second
+	minRateSpan     = 10 * time.Millisecond // of arrivals, for a received rate
 	queueBackoff    = 0.85
 	queueCutEvery   = time.Second
 	queueGrowth     = 0.08 // per second
@@ -103,6 +137,9 @@ type estimator struct {
 	*gcc.SendSideBWE
 	pacer    *pacer
 	min, max int
+	// gccDelay is gcc's delay-based target (gccDelayTarget; a test may
+	// stand in for gcc). Set before use.
+	gccDelay func() int
 
 	mu          sync.Mutex
 	lossTarget  int
@@ -119,18 +156,40 @@ type estimator struct {
 	lastGrow   time.Time
 
 	queueTarget int           // the queue-based target (see the file comment)
-	minRTT      [2]rttFloor   // lowest round trip of this and the previous minRTTWindow
+	queueCap    int           // the queue's capacity (see the file comment)
+	minRTT      delayFloor    // of the receiver reports' round trip
+	minOWD      delayFloor    // of the TWCC feedback's one-way delay
+	owdBase     time.Time     // origin of the send times in a one-way delay
 	lastRTT     time.Duration // from the last receiver report
+	lastQueue   time.Duration // one-way delay over its floor, last feedback
 	queueCut    time.Time     // when queueTarget was last cut
+	queueAtCut  time.Duration // the queue's delay then
+	owdAt       time.Time     // when a feedback last gave a one-way delay
+	rcvRate     int           // bits/s the receiver got over the last feedback (0: unknown)
 	queueGrow   time.Time     // when queueTarget last grew
-	queued      bool          // the last round trip showed a queue
-	queueGone   time.Time     // when the round trip came back near its floor
+	queuedRTT   bool          // the last round trip showed a queue
+	queuedOWD   bool          // the last feedback's one-way delay did
+	queued      bool          // either does
+	queueGone   time.Time     // when neither did any more
 }
 
-// rttFloor is the lowest round trip seen since start.
-type rttFloor struct {
+// delayFloor is the lowest delay of this and the previous minRTTWindow.
+type delayFloor [2]struct {
 	start time.Time
-	rtt   time.Duration
+	d     time.Duration
+}
+
+// add takes a delay and returns the floor, d included.
+func (f *delayFloor) add(d time.Duration, now time.Time) time.Duration {
+	if f[0].start.IsZero() || now.Sub(f[0].start) >= minRTTWindow {
+		f[1] = f[0]
+		f[0].start, f[0].d = now, d
+	}
+	f[0].d = min(f[0].d, d)
+	if f[1].start.IsZero() {
+		return f[0].d
+	}
+	return min(f[0].d, f[1].d)
 }
 
 func newEstimator(start, lo, hi int, kinds streamKinds) (*estimator, error) {
@@ -146,7 +205,10 @@ func newEstimator(start, lo, hi int, kinds streamKinds) (*estimator, error) {
 		_ = p.Close()
 		return nil, err
 	}
-	return &estimator{SendSideBWE: bwe, pacer: p, min: lo, max: hi, lossTarget: hi, queueTarget: hi}, nil
+	e := &estimator{SendSideBWE: bwe, pacer: p, min: lo, max: hi, lossTarget: hi, queueTarget: hi,
+		queueCap: hi, owdBase: time.Now()}
+	e.gccDelay = e.gccDelayTarget
+	return e, nil
 }
 
 // WriteRTCP feeds gcc and counts TWCC losses.
@@ -158,6 +220,7 @@ func (e *estimator) WriteRTCP(pkts []rtcp.Packet, attr interceptor.Attributes) e
 		case *rtcp.TransportLayerCC:
 			got, lost := twccCounts(p)
 			e.addLoss(got, lost, now)
+			e.addFeedbackDelay(p, now)
 		case *rtcp.ReceiverReport:
 			reports = p.Reports
 		case *rtcp.SenderReport:
@@ -196,7 +259,7 @@ func (e *estimator) updateRamp(now time.Time, d int, overuse bool) {
 	g := startGrowth
 	base := max(e.ramp, d)
 	if e.congested {
-		if now.Sub(e.lastSignal) < quietAfter || float64(base) < capacityMargin*float64(e.capacity) {
+		if now.Sub(e.lastSignal) < quietAfter || float64(min(base, e.queueTarget, e.lossTarget)) < capacityMargin*float64(e.capacity) {
 			return
 		}
 		g = quietGrowth
@@ -251,36 +314,86 @@ func reportRTT(r rtcp.ReceptionReport, now time.Time) (time.Duration, bool) {
 	return rtt, true
 }
 
-// addRTT takes a round trip from a receiver report: it keeps the floor
-// and moves the queue-based target.
+// addRTT takes a round trip from a receiver report.
 func (e *estimator) addRTT(rtt time.Duration, now time.Time) {
 	target := e.GetTargetBitrate()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.minRTT[0].start.IsZero() || now.Sub(e.minRTT[0].start) >= minRTTWindow {
-		e.minRTT[1], e.minRTT[0] = e.minRTT[0], rttFloor{start: now, rtt: rtt}
-	}
-	e.minRTT[0].rtt = min(e.minRTT[0].rtt, rtt)
-	floor := e.minRTT[0].rtt
-	if !e.minRTT[1].start.IsZero() {
-		floor = min(floor, e.minRTT[1].rtt)
-	}
+	floor := e.minRTT.add(rtt, now)
 	e.lastRTT = rtt
-	queued := rtt-floor > queueDelayLimit
-	if e.queued && !queued {
+	if now.Sub(e.owdAt) < owdStale {
+		e.queuedRTT = false
+		return
+	}
+	e.queueSample(&e.queuedRTT, rtt-floor, queueDelayLimit, target, now)
+}
+
+// addFeedbackDelay takes the one-way delays of a TWCC feedback: the
+// lowest of them against its floor.
+func (e *estimator) addFeedbackDelay(fb *rtcp.TransportLayerCC, now time.Time) {
+	var owd, first, last time.Duration
+	n, bytes, firstSize := 0, 0, 0
+	twccArrivals(fb, func(twseq uint16, arrival time.Duration) {
+		sent, size, ok := e.pacer.sent.sentAt(twseq)
+		if !ok {
+			return
+		}
+		d := arrival - sent.Sub(e.owdBase)
+		if n == 0 {
+			owd, first, last = d, arrival, arrival
+		}
+		if arrival < first || n == 0 {
+			firstSize = size
+		}
+		owd, first, last = min(owd, d), min(first, arrival), max(last, arrival)
+		bytes += size
+		n++
+	})
+	if n == 0 {
+		return
+	}
+	target := e.GetTargetBitrate()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.rcvRate = 0
+	if span := last - first; span >= minRateSpan { // the first packet's bytes arrived before the span
+		e.rcvRate = int(float64((bytes-firstSize)*8) / span.Seconds())
+	}
+	if f := e.minOWD[0]; !f.start.IsZero() && (owd-f.d > maxDelayJump || f.d-owd > maxDelayJump) {
+		e.minOWD = delayFloor{} // the receiver's clock was reset (or wrapped)
+	}
+	e.lastQueue = owd - e.minOWD.add(owd, now)
+	e.owdAt = now
+	e.queueSample(&e.queuedOWD, e.lastQueue, owdQueueLimit, target, now)
+}
+
+// queueSample moves the queue-based target on one measurement: delay
+// the queue's (over the floor), a queue past limit; flag the source's own
+// (queuedRTT, queuedOWD); target the current estimate. Callers hold mu.
+func (e *estimator) queueSample(flag *bool, delay, limit time.Duration, target int, now time.Time) {
+	was := e.queued
+	*flag = delay > limit
+	e.queued = e.queuedRTT || e.queuedOWD
+	if was && !e.queued {
 		e.queueGone = now
 	}
-	e.queued = queued
-	if queued {
-		if now.Sub(e.queueCut) >= queueCutEvery {
+	if e.queued {
+		if !was {
+			e.queueCap = min(target, e.queueTarget)
+			if e.queuedOWD && e.rcvRate > 0 {
+				e.queueCap = e.rcvRate
+			}
+		}
+		if !was || (now.Sub(e.queueCut) >= queueCutEvery && delay >= e.queueAtCut) {
 			e.queueTarget = max(int(queueBackoff*float64(min(target, e.queueTarget))), e.min)
-			e.queueCut = now
+			e.queueCut, e.queueAtCut = now, delay
 		}
 		e.queueGrow = now
 		return
 	}
 	g := queueGrowth
-	if now.Sub(e.queueGone) >= queueQuietAfter {
+	if far := float64(e.queueTarget) < queueBackoff*float64(e.queueCap) ||
+		float64(e.queueTarget) >= capacityMargin*float64(e.queueCap); far && now.Sub(e.queueGone) >= queueQuietAfter {
 		g = quietGrowth
 	}
 	dt := min(now.Sub(e.queueGrow), 2*time.Second)
@@ -289,7 +402,9 @@ func (e *estimator) addRTT(rtt time.Duration, now time.Time) {
 }
 
 // delayTarget is gcc's delay-based target.
-func (e *estimator) delayTarget() int {
+func (e *estimator) delayTarget() int { return e.gccDelay() }
+
+func (e *estimator) gccDelayTarget() int {
 	if v, ok := e.SendSideBWE.GetStats()["delayTargetBitrate"].(int); ok && v > 0 {
 		return v
 	}
@@ -308,8 +423,8 @@ func (e *estimator) GetTargetBitrate() int {
 func (e *estimator) debugState() string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return fmt.Sprintf("loss_target=%d loss=%.3f base_loss=%.3f ramp=%d congested=%v queue_target=%d rtt=%v queued=%v",
-		e.lossTarget, e.lastLoss, e.baseLoss, e.ramp, e.congested, e.queueTarget, e.lastRTT, e.queued)
+	return fmt.Sprintf("loss_target=%d loss=%.3f base_loss=%.3f ramp=%d congested=%v queue_target=%d rtt=%v queue_delay=%v queued=%v queue_cap=%d received=%d",
+		e.lossTarget, e.lastLoss, e.baseLoss, e.ramp, e.congested, e.queueTarget, e.lastRTT, e.lastQueue, e.queued, e.queueCap, e.rcvRate)
 }
 
 // steadyLoss reports whether the link loses packets at random, not from

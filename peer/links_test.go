@@ -418,8 +418,8 @@ func TestEstimatorStandingQueue(t *testing.T) {
 	if got := e.GetTargetBitrate(); got >= first {
 		t.Errorf("a queue standing 2 s more: target %d, want below %d", got, first)
 	}
-	feed(8*time.Second, 45*time.Millisecond)
+	feed(10*time.Second, 45*time.Millisecond) // slowly up to 1.1 × where the queue came, then fast
 	if q, _ := target(); q != 1_000_000 {
-		t.Errorf("8 s without a queue: queue target %d, want back at the ceiling", q)
+		t.Errorf("10 s without a queue: queue target %d, want back at the ceiling", q)
 	}
 }

@@ -17,8 +17,9 @@ package peer
 //     standing queue is delay the estimator would not see);
 //   - numbers the packets' transport-wide sequence (TWCC) as it sends
 //     them, so the numbers go out in order, as libwebrtc's pacer does,
-//     and records which media packet each number carried (sendLog, for
-//     resending from TWCC feedback: twccresend.go).
+//     and records which media packet each number carried, its size and
+//     when it left (sendLog, for resending from TWCC feedback:
+//     twccresend.go, and for the estimator's one-way delay).
 //     The TWCC interceptor above numbers them as they are queued; audio
 //     and retransmissions then overtook queued video, the receiver's
 //     feedback reported the overtaken packets missing (a later feedback
@@ -210,7 +211,7 @@ func (p *pacer) send(pkt *pacedPacket) {
 		b, err := (&rtp.TransportCCExtension{TransportSequence: p.twseq}).Marshal()
 		if err == nil && pkt.h.SetExtension(pkt.twcc, b) == nil {
 			if media, seq, ok := carried(pkt.h.SSRC, pkt.media, pkt.h.SequenceNumber, pkt.pl); ok {
-				p.sent.record(p.twseq, media, seq, time.Now())
+				p.sent.record(p.twseq, media, seq, pkt.h.MarshalSize()+len(pkt.pl), time.Now())
 			}
 			p.twseq++
 		}

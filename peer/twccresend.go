@@ -21,7 +21,9 @@ package peer
 // Invariants:
 //   - sendLog is a fixed ring of sendLogSize entries indexed by transport
 //     sequence number (no growth); an entry whose number does not match
-//     (overwritten) is unknown. Each entry is acted on at most once.
+//     (overwritten) is unknown. Each entry is acted on at most once
+//     (take); sentAt only reads it (the estimator's one-way delay and
+//     received rate, estimator.go).
 //   - A packet is resent for a lost number only if: the link loses at
 //     random (the estimator's steadyLoss, the same test as the NACK
 //     responder's second copy: behind a full bottleneck extra copies only
@@ -81,15 +83,16 @@ type sendLogEntry struct {
 	twseq uint16
 	media uint32 // the media SSRC (also for an RTX copy)
 	seq   uint16 // the media packet's RTP sequence number
+	size  int    // bytes on the wire (header and payload)
 	sent  time.Time
 }
 
 // record notes that transport number twseq carried the packet seq of the
-// media stream media, sent now (the pacer's goroutine).
-func (l *sendLog) record(twseq uint16, media uint32, seq uint16, now time.Time) {
+// media stream media, size bytes, sent now (the pacer's goroutine).
+func (l *sendLog) record(twseq uint16, media uint32, seq uint16, size int, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.ents[twseq%sendLogSize] = sendLogEntry{valid: true, twseq: twseq, media: media, seq: seq, sent: now}
+	l.ents[twseq%sendLogSize] = sendLogEntry{valid: true, twseq: twseq, media: media, seq: seq, size: size, sent: now}
 }
 
 // take returns what twseq carried, once: false when unknown (overwritten,
@@ -103,6 +106,35 @@ func (l *sendLog) take(twseq uint16) (sendLogEntry, bool) {
 	}
 	e.done = true
 	return *e, true
+}
+
+// sentAt returns when twseq was sent and its size, false when unknown
+// (overwritten or never sent); unlike take it may be asked any number of
+// times.
+func (l *sendLog) sentAt(twseq uint16) (time.Time, int, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := &l.ents[twseq%sendLogSize]
+	if !e.valid || e.twseq != twseq {
+		return time.Time{}, 0, false
+	}
+	return e.sent, e.size, true
+}
+
+// twccArrivals calls f for each packet a TWCC feedback reports received,
+// in order, with its arrival time on the receiver's clock (reference time
+// plus the deltas; the clock's origin is the receiver's own).
+func twccArrivals(fb *rtcp.TransportLayerCC, f func(twseq uint16, arrival time.Duration)) {
+	at := time.Duration(fb.ReferenceTime) * 64 * time.Millisecond
+	i := 0
+	twccStatus(fb, func(twseq uint16, received bool) {
+		if !received || i >= len(fb.RecvDeltas) {
+			return
+		}
+		at += time.Duration(fb.RecvDeltas[i].Delta) * time.Microsecond
+		i++
+		f(twseq, at)
+	})
 }
 
 // carried returns the media SSRC and RTP sequence number an outgoing
