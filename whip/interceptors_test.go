@@ -7,11 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
-	"github.com/pion/webrtc/v4"
 
-	"github.com/videochat/videochat/internal/looptest"
 	"github.com/videochat/videochat/signal"
 	"github.com/videochat/videochat/whip"
 )
@@ -34,65 +31,29 @@ func TestWHIPFeedbackToPublisher(t *testing.T) {
 func testFeedbackToPublisher(t *testing.T, readBatch time.Duration) {
 	e := startEnv(t, signal.Config{}, whip.Config{API: serverAPI(t, readBatch)})
 	startRoomPeer(t, e, "fb", "bob", nil, nil)
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
-		t.Fatal(err)
-	}
-	if err := webrtc.ConfigureTWCCHeaderExtensionSender(me, ir); err != nil {
-		t.Fatal(err)
-	}
-	se := webrtc.SettingEngine{}
-	looptest.Restrict(&se)
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pc.Close() })
-	raw := &rawVideo{}
-	tc, err := pc.AddTransceiverFromTrack(raw, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pub := newRawPublisher(t, true, nil)
+	pc, raw := pub.pc, pub.raw
 	var twccs, nacked atomic.Int64
 	var (
 		fbMu   sync.Mutex
 		deltas []int64 // µs between consecutive packets in the feedback
 	)
 	const skipped = 40
-	go func() {
-		for {
-			pkts, _, err := tc.Sender().ReadRTCP()
-			if err != nil {
-				return
-			}
-			for _, p := range pkts {
-				switch p := p.(type) {
-				case *rtcp.TransportLayerCC:
-					twccs.Add(1)
-					fbMu.Lock()
-					for i, d := range p.RecvDeltas {
-						if i > 0 {
-							deltas = append(deltas, d.Delta)
-						}
-					}
-					fbMu.Unlock()
-				case *rtcp.TransportLayerNack:
-					for _, n := range p.Nacks {
-						for _, s := range n.PacketList() {
-							if s == skipped {
-								nacked.Add(1)
-							}
-						}
-					}
+	pub.onRTCP(func(p rtcp.Packet) {
+		switch p := p.(type) {
+		case *rtcp.TransportLayerCC:
+			twccs.Add(1)
+			fbMu.Lock()
+			for i, d := range p.RecvDeltas {
+				if i > 0 {
+					deltas = append(deltas, d.Delta)
 				}
 			}
+			fbMu.Unlock()
+		case *rtcp.TransportLayerNack:
+			nacked.Add(nacksFor(p, skipped))
 		}
-	}()
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	sess, err := whip.Dial(ctx, nil, e.url+"/whip/fb?name=pub", "", pc)

@@ -4,18 +4,14 @@ import (
 	"context"
 	"encoding/binary"
 	"net"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/transport/v5"
 	"github.com/pion/transport/v5/stdnet"
-	"github.com/pion/webrtc/v4"
 
-	"github.com/videochat/videochat/internal/looptest"
 	"github.com/videochat/videochat/signal"
 	"github.com/videochat/videochat/whip"
 )
@@ -63,72 +59,31 @@ func TestWHIPStopsNackingRTXRepairs(t *testing.T) {
 	const lost = 40
 	e := startEnv(t, signal.Config{}, whip.Config{})
 	startRoomPeer(t, e, "rtx", "bob", nil, nil)
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil { // pion's responder: answers with RTX
-		t.Fatal(err)
-	}
 	base, err := stdnet.NewNet()
 	if err != nil {
 		t.Fatal(err)
 	}
 	lossy := &dropOnce{Net: base, seq: lost}
-	se := webrtc.SettingEngine{}
-	looptest.Restrict(&se)
-	se.SetNet(lossy)
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pc.Close() })
-	raw := &rawVideo{}
-	tc, err := pc.AddTransceiverFromTrack(raw, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pub := newRawPublisher(t, false, lossy)
+	pc, tc, raw := pub.pc, pub.tc, pub.raw
 	enc := tc.Sender().GetParameters().Encodings[0]
 	if enc.RTX.SSRC == 0 {
 		t.Fatal("no RTX negotiated for the publisher's video")
 	}
 	lossy.ssrc.Store(uint32(enc.SSRC))
 	var nacks atomic.Int64 // NACKs for the lost packet
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			pkts, _, err := tc.Sender().ReadRTCP()
-			if err != nil {
-				return
-			}
-			for _, p := range pkts {
-				if n, ok := p.(*rtcp.TransportLayerNack); ok {
-					for _, pair := range n.Nacks {
-						for _, s := range pair.PacketList() {
-							if s == lost {
-								nacks.Add(1)
-							}
-						}
-					}
-				}
-			}
+	pub.onRTCP(func(p rtcp.Packet) {
+		if n, ok := p.(*rtcp.TransportLayerNack); ok {
+			nacks.Add(nacksFor(n, lost))
 		}
-	}()
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	sess, err := whip.Dial(ctx, nil, e.url+"/whip/rtx?name=pub", "", pc)
 	if err != nil {
 		t.Fatalf("publish: %v", err)
 	}
-	t.Cleanup(func() {
-		_ = sess.Close(context.Background())
-		_ = pc.Close()
-		wg.Wait()
-	})
+	t.Cleanup(func() { _ = sess.Close(context.Background()) })
 	// 200 packets/s; once the loss is asked for, go on for 1 s more
 	// (pion's generator would ask ≈ 10 times more in that time).
 	seq := uint16(0)
