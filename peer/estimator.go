@@ -447,27 +447,14 @@ func (e *estimator) loss() float64 {
 }
 
 // twccCounts returns how many packets a TWCC report says arrived and were
-// lost.
+// lost (twccStatus walks the report).
 func twccCounts(fb *rtcp.TransportLayerCC) (got, lost int) {
-	left := int(fb.PacketStatusCount)
-	add := func(sym uint16, n int) {
-		n = min(n, left)
-		left -= n
-		if sym == rtcp.TypeTCCPacketNotReceived {
-			lost += n
+	twccStatus(fb, func(_ uint16, received bool) {
+		if received {
+			got++
 		} else {
-			got += n
+			lost++
 		}
-	}
-	for _, c := range fb.PacketChunks {
-		switch c := c.(type) {
-		case *rtcp.RunLengthChunk:
-			add(c.PacketStatusSymbol, int(c.RunLength))
-		case *rtcp.StatusVectorChunk:
-			for _, s := range c.SymbolList {
-				add(s, 1)
-			}
-		}
-	}
+	})
 	return got, lost
 }
