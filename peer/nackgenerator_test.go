@@ -97,13 +97,7 @@ func nackedSeqs(pkts []rtcp.Packet, media uint32) []uint16 {
 // packet that answers a NACK.
 func TestNackGeneratorRTXRepair(t *testing.T) {
 	const media, rtx = 1111, 2222
-	f := nackGenFactory{maxNacks: 3, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	i, err := f.NewInterceptor("pc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := i.(*nackGenerator)
-	defer g.Close()
+	g := newNackGen(t, 3)
 
 	prim := &feed{}
 	for _, s := range []uint16{10, 11, 13, 14, 16, 17} { // 12 and 15 lost
@@ -211,13 +205,7 @@ func TestNackGeneratorStartsWithAStream(t *testing.T) {
 // StreamInfo when it names it.
 func TestNackGeneratorRetryAfterRoundTrip(t *testing.T) {
 	const media, rtx = 1111, 2222
-	f := nackGenFactory{maxNacks: 5, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	i, err := f.NewInterceptor("pc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := i.(*nackGenerator)
-	defer g.Close()
+	g := newNackGen(t, 5)
 	prim := &feed{}
 	for _, s := range []uint16{1, 3, 5} {
 		prim.pkts = append(prim.pkts, rtpBytes(t, media, s, []byte{1}, 0))
@@ -243,4 +231,18 @@ func TestNackGeneratorRetryAfterRoundTrip(t *testing.T) {
 	if pkts, _ := g.nacks(t0.Add(400*time.Millisecond), 5, 9, nil); !slices.Equal(nackedSeqs(pkts, media), []uint16{4}) {
 		t.Fatalf("400 ms after the NACK: asked for %v, want [4]", nackedSeqs(pkts, media))
 	}
+}
+
+// newNackGen returns a generator that asks for a packet at most maxNacks
+// times and logs nowhere; the test's cleanup closes it.
+func newNackGen(t *testing.T, maxNacks int) *nackGenerator {
+	t.Helper()
+	f := nackGenFactory{maxNacks: maxNacks, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	i, err := f.NewInterceptor("pc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := i.(*nackGenerator)
+	t.Cleanup(func() { _ = g.Close() })
+	return g
 }
