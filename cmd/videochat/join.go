@@ -83,6 +83,7 @@ func runJoin(ctx context.Context, f joinFlags) error {
 	if err != nil {
 		return err
 	}
+	keepSysmonAwake(log) // re-executes once (sysmon.go)
 	if f.whipURL != "" || f.whepURL != "" {
 		return runJoinWHIP(ctx, f, log)
 	}
