@@ -3,6 +3,7 @@ package peer
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -421,5 +422,53 @@ func TestEstimatorStandingQueue(t *testing.T) {
 	feed(10*time.Second, 45*time.Millisecond) // slowly up to 1.1 × where the queue came, then fast
 	if q, _ := target(); q != 1_000_000 {
 		t.Errorf("10 s without a queue: queue target %d, want back at the ceiling", q)
+	}
+}
+
+// TestPacerIdleSleeps: a pacer with nothing queued (a receive-only peer)
+// runs no sending rounds; one audio packet wakes it once, and a burst of
+// video keeps it stepping only until the burst is out.
+func TestPacerIdleSleeps(t *testing.T) {
+	p := newPacer(200_000, kinds{})
+	defer p.Close()
+	var sent atomic.Int64
+	w := interceptor.RTPWriterFunc(func(_ *rtp.Header, payload []byte, _ interceptor.Attributes) (int, error) {
+		sent.Add(1)
+		return len(payload), nil
+	})
+	p.AddStream(1, w)
+	p.AddStream(9, w)
+	idle := func(what string) {
+		t.Helper()
+		r0 := p.rounds.Load()
+		time.Sleep(200 * time.Millisecond) // the time an idle pacer must not step through
+		if r := p.rounds.Load() - r0; r > 1 {
+			t.Errorf("%s: %d sending rounds in 200 ms (a %v step would be %d)", what, r, pacingStep, 200*time.Millisecond/pacingStep)
+		}
+	}
+	idle("before any packet")
+	if _, err := p.Write(&rtp.Header{SSRC: 9}, make([]byte, 100), nil); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the audio packet sent", func() bool { return sent.Load() == 1 })
+	idle("after an audio packet")
+	for i := range 20 { // 20 kB: ≈ 0.5 s at 300 kbit/s, many steps
+		if _, err := p.Write(&rtp.Header{SSRC: 1, SequenceNumber: uint16(i)}, make([]byte, 1000), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "the burst sent", func() bool { return sent.Load() == 21 })
+	idle("after the burst")
+}
+
+// waitUntil polls cond until it holds, for at most 10 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10 s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -8,6 +8,7 @@ package peer
 //   - sends at 1.5 x the target (libwebrtc paces at 2.5 x; measured here, 2.5 x
 //     froze more behind a 500 kbit/s tbf bottleneck), in 5 ms
 //     steps, with at most 20 ms of budget saved up (no bursts after idle);
+//     its step timer runs only while packets wait (no wake-ups when idle);
 //   - sends audio first (audio is protected first), then retransmissions
 //     (a receiver is waiting for them), then video, as libwebrtc's pacer;
 //   - writes an RTX packet through the writer of its media stream (the
@@ -33,6 +34,7 @@ import (
 	"container/list"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/interceptor"
@@ -81,6 +83,8 @@ type pacer struct {
 	// sent: what each transport-wide sequence number carried, for
 	// resending from TWCC feedback (twccresend.go).
 	sent sendLog
+
+	rounds atomic.Int64 // sending rounds run (tests: an idle pacer sleeps)
 
 	wake chan struct{}
 	stop chan struct{}
@@ -155,17 +159,28 @@ func (p *pacer) Write(h *rtp.Header, payload []byte, attr interceptor.Attributes
 
 func (p *pacer) run() {
 	defer close(p.done)
-	tick := time.NewTicker(pacingStep)
-	defer tick.Stop()
+	// The step timer runs only while packets wait for budget: an idle
+	// pacer (a receive-only peer, a sender between frames) does not
+	// wake every step. Audio goes out on the wake of its Write.
+	step := time.NewTimer(pacingStep)
+	step.Stop()
+	defer step.Stop()
+	stepping := false
 	budget := 0 // bytes
 	last := time.Now()
 	for {
+		var tick <-chan time.Time
+		if stepping {
+			tick = step.C
+		}
 		select {
 		case <-p.stop:
 			return
-		case <-tick.C:
+		case <-tick:
+			stepping = false
 		case <-p.wake:
 		}
+		p.rounds.Add(1)
 		now := time.Now()
 		p.mu.Lock()
 		rate := p.rate
@@ -187,9 +202,14 @@ func (p *pacer) run() {
 				out = append(out, pkt)
 			}
 		}
+		waiting := p.rtx.Len()+p.video.Len() > 0
 		p.mu.Unlock()
 		for _, pkt := range out {
 			p.send(pkt)
+		}
+		if waiting && !stepping {
+			step.Reset(pacingStep)
+			stepping = true
 		}
 	}
 }
