@@ -91,8 +91,9 @@ const (
 	climbRatePixels = 640 * 480
 	// climbHold: a climb needs its target at every evaluation for this
 	// long. A bottleneck's estimate saws: it passes the link for a second
-	// before each cut, and a climb into that peak fails.
-	climbHold = 2 * time.Second
+	// or two before each cut (longer when it races past the queue's
+	// capacity, BENCHMARKS.md), and a climb into that peak fails.
+	climbHold = 3 * time.Second
 	// A slot stays on a ladder point at least this long before it climbs
 	// (or descends) again.
 	rungUpDwell   = 6 * time.Second
