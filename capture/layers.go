@@ -80,13 +80,14 @@ const (
 	// climbRate is the target at which a 640×480 source climbs back from
 	// half to full size, scaled by the source's pixel count (never under
 	// rungUp × lowRate, never over the ceiling). The old climb, at rungUp
-	// × lowRate (360 kbit/s), failed in every bottleneck run: behind a
-	// 500 kbit/s link the target reaches 360–440 kbit/s, and the full-size
-	// keyframe (up to 9 frames' worth, vp8.go) into that nearly full link
-	// builds a queue, the estimate is cut under lowRate and the slot falls
-	// back 1–3 s later, a keyframe and often a freeze each way.
-	// libwebrtc's default VP8 bitrate limits likewise start 640×480 (its
-	// next step over 640×360) at 500 kbit/s.
+	// × lowRate (360 kbit/s), failed in nearly every bottleneck run
+	// (BENCHMARKS.md, "The ladder's climb"): behind a 500 kbit/s link the
+	// target reaches 360–440 kbit/s, and the full-size keyframe (up to 9
+	// frames' worth, vp8.go) into that nearly full link builds a queue,
+	// the estimate is cut under lowRate and the slot falls back 1–3 s
+	// later, a keyframe and often a freeze each way. libwebrtc's default
+	// VP8 resolution limits likewise want 500 kbit/s to start a frame
+	// larger than 640×360.
 	climbRate       = 500_000
 	climbRatePixels = 640 * 480
 	// climbHold: a climb needs its target at every evaluation for this
