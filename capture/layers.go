@@ -82,7 +82,7 @@ const (
 	// rungUp × lowRate, never over the ceiling). The old climb, at rungUp
 	// × lowRate (360 kbit/s), failed in nearly every bottleneck run
 	// (BENCHMARKS.md, "The ladder's climb"): behind a 500 kbit/s link the
-	// target reaches 360–440 kbit/s, and the full-size keyframe (up to 9
+	// target reaches 360–490 kbit/s, and the full-size keyframe (up to 9
 	// frames' worth, vp8.go) into that nearly full link builds a queue,
 	// the estimate is cut under lowRate and the slot falls back 1–3 s
 	// later, a keyframe and often a freeze each way. libwebrtc's default
