@@ -36,10 +36,14 @@ package capture
 //     keyframe and the receiver starts with frames it cannot decode
 //     (e.g. with coalesced reads, internal/rxbatch, at either end).
 //   - Under lowRate a slot halves the resolution, under lowerRate also the
-//     frame rate (as browsers do); it climbs back with some headroom, and
-//     waits longer after each climb that fell back (setRung).
+//     frame rate (as browsers do). It climbs back to full size only at a
+//     target with room for the bigger picture and its keyframe (climbRate
+//     for 640×480, by pixel count; at most the ceiling), held at every
+//     evaluation for climbHold; and it waits longer after each climb that
+//     fell back (ladder, setRung).
 
 import (
+	"image"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -73,6 +77,24 @@ const (
 	lowRate   = 300_000 // below: half resolution
 	lowerRate = 150_000 // below: half resolution and half frame rate
 	rungUp    = 1.2     // climbing back needs this much above the threshold
+	// climbRate is the target at which a 640×480 source climbs back from
+	// half to full size, scaled by the source's pixel count (never under
+	// rungUp × lowRate, never over the ceiling). The old climb, at rungUp
+	// × lowRate (360 kbit/s), failed in nearly every bottleneck run
+	// (BENCHMARKS.md, "The ladder's climb"): behind a 500 kbit/s link the
+	// target reaches 360–490 kbit/s, and the full-size keyframe (up to 9
+	// frames' worth, vp8.go) into that nearly full link builds a queue,
+	// the estimate is cut under lowRate and the slot falls back 1–3 s
+	// later, a keyframe and often a freeze each way. libwebrtc's default
+	// VP8 resolution limits likewise want 500 kbit/s to start a frame
+	// larger than 640×360.
+	climbRate       = 500_000
+	climbRatePixels = 640 * 480
+	// climbHold: a climb needs its target at every evaluation for this
+	// long. A bottleneck's estimate saws: it passes the link for a second
+	// or two before each cut (longer when it races past the queue's
+	// capacity, BENCHMARKS.md), and a climb into that peak fails.
+	climbHold = 3 * time.Second
 	// A slot stays on a ladder point at least this long before it climbs
 	// (or descends) again.
 	rungUpDwell   = 6 * time.Second
@@ -91,36 +113,49 @@ type rung struct {
 	fpsDiv int // 1: every frame, 2: every other frame
 }
 
+// ladder is the resolution/frame-rate ladder of one source.
+type ladder struct {
+	canScale bool // the source is wide enough to halve
+	fullUp   int  // the target from which a halved slot climbs to full size
+}
+
+// newLadder returns the ladder of a w×h source whose slots' targets are at
+// most ceiling (bits/s; 0: none).
+func newLadder(w, h, ceiling int) ladder {
+	up := max(climbRate*w*h/climbRatePixels, int(rungUp*lowRate))
+	if ceiling > 0 {
+		up = min(up, ceiling) // at the ceiling there is nothing left to wait for
+	}
+	return ladder{canScale: w >= 2*minScaledWidth, fullUp: up}
+}
+
 // rungFor returns the ladder point for target, given the current one
-// (hysteresis: climbing needs rungUp times the threshold).
-func rungFor(target int, cur rung, canScale bool) rung {
-	if !canScale {
+// (hysteresis: climbing needs rungUp times the threshold, and fullUp for
+// full size).
+func (ld ladder) rungFor(target int, cur rung) rung {
+	if !ld.canScale {
 		return rung{div: 1, fpsDiv: 1}
 	}
-	up := func(th int) bool { return float64(target) >= rungUp*float64(th) }
 	switch {
 	case target < lowerRate:
 		return rung{div: 2, fpsDiv: 2}
 	case target < lowRate:
-		if cur.fpsDiv == 2 && !up(lowerRate) {
+		if cur.fpsDiv == 2 && float64(target) < rungUp*lowerRate {
 			return cur
 		}
 		return rung{div: 2, fpsDiv: 1}
+	case cur.div == 2 && target < ld.fullUp:
+		return rung{div: 2, fpsDiv: 1} // target ≥ lowRate > rungUp × lowerRate
 	default:
-		if cur.div == 2 && !up(lowRate) {
-			if cur.fpsDiv == 2 && !up(lowerRate) {
-				return cur
-			}
-			return rung{div: 2, fpsDiv: 1}
-		}
 		return rung{div: 1, fpsDiv: 1}
 	}
 }
 
 // setRung moves the slot to r unless it moved too recently: down after
-// rungDownDwell, up after the slot's up dwell. A change of size costs a
+// rungDownDwell, up after the slot's up dwell and only once every
+// evaluation for climbHold has asked for a climb. A change of size costs a
 // keyframe, so an estimate that wobbles around a threshold must not flip
-// it.
+// it. It reports whether the slot moved.
 //
 // A climb that falls back within rungProbation failed: the keyframe of the
 // bigger picture, sent into a link near its capacity, is what made the
@@ -129,17 +164,27 @@ func rungFor(target int, cur rung, canScale bool) rung {
 // each way, every 7–9 s). Each failed climb doubles the up dwell, up to
 // rungUpDwellMax; a climb that holds resets it (libwebrtc similarly backs
 // off resolution increases that did not stick).
-func (s *slot) setRung(r rung, now time.Time) {
-	if r == s.rung {
-		return
-	}
+func (s *slot) setRung(r rung, now time.Time) bool {
 	down := r.div > s.rung.div || r.fpsDiv > s.rung.fpsDiv
+	up := r != s.rung && !down
+	switch {
+	case !up:
+		s.upSince = time.Time{}
+	case s.upSince.IsZero():
+		s.upSince = now
+	}
+	if r == s.rung {
+		return false
+	}
 	dwell := s.upDwell()
 	if down {
 		dwell = rungDownDwell
 	}
 	if !s.rungAt.IsZero() && now.Sub(s.rungAt) < dwell {
-		return
+		return false
+	}
+	if up && now.Sub(s.upSince) < climbHold {
+		return false
 	}
 	switch {
 	case down && !s.climbedAt.IsZero() && now.Sub(s.climbedAt) < rungProbation:
@@ -149,7 +194,8 @@ func (s *slot) setRung(r rung, now time.Time) {
 	case !down:
 		s.climbedAt = now
 	}
-	s.rung, s.rungAt = r, now
+	s.rung, s.rungAt, s.upSince = r, now, time.Time{}
+	return true
 }
 
 // upDwell is how long the slot stays on a ladder point before it climbs.
@@ -167,11 +213,14 @@ type slot struct {
 	// counts the climbs in a row that fell back within rungProbation.
 	climbedAt    time.Time
 	failedClimbs int
-	target       int
-	set          int // bitrate last given to the encoder
-	pay          rtp.Payloader
-	keyReq       bool
-	lastKey      time.Time
+	// upSince is the first of the evaluations in a row that asked for a
+	// climb (zero: the last one did not).
+	upSince time.Time
+	target  int
+	set     int // bitrate last given to the encoder
+	pay     rtp.Payloader
+	keyReq  bool
+	lastKey time.Time
 	// keyUnsent: a binding on the slot waits for a keyframe that leaves
 	// (bindState.unsent); lastUnsentKey is when one was last forced for it.
 	keyUnsent     bool
@@ -238,7 +287,7 @@ func (l *layerSet) ids() []string {
 
 // evaluate reads the estimates, regroups the bindings when the grouping is
 // stable, and sets every slot's target and ladder point.
-func (l *layerSet) evaluate(v *liveVideo, srcW int, now time.Time) {
+func (l *layerSet) evaluate(v *liveVideo, src image.Rectangle, now time.Time) {
 	ids := l.ids()
 	for _, id := range ids {
 		st := l.binds[id]
@@ -272,6 +321,7 @@ func (l *layerSet) evaluate(v *liveVideo, srcW int, now time.Time) {
 			}
 		}
 	}
+	ld := newLadder(src.Dx(), src.Dy(), v.ceiling)
 	for i := range l.slots {
 		if targets[i] == 0 {
 			if l.slots[i] != nil {
@@ -287,7 +337,12 @@ func (l *layerSet) evaluate(v *liveVideo, srcW int, now time.Time) {
 			l.slots[i] = s
 		}
 		s.target = targets[i]
-		s.setRung(rungFor(s.target, s.rung, srcW >= 2*minScaledWidth), now)
+		from := s.rung
+		if s.setRung(ld.rungFor(s.target, s.rung), now) {
+			v.log.Debug("layer rung", "codec", l.key, "layer", i, "target", s.target,
+				"div", s.rung.div, "fps_div", s.rung.fpsDiv, "from_div", from.div, "from_fps_div", from.fpsDiv,
+				"full_up", ld.fullUp, "failed_climbs", s.failedClimbs)
+		}
 	}
 	// A binding waiting for a running slot needs a keyframe on it (a new
 	// encoder starts with one).

@@ -132,7 +132,7 @@ func (s *videoState) encodeAll(img *image.YCbCr, pts time.Duration, now time.Tim
 	t0 := time.Now()
 	for _, set := range s.sets {
 		if now.Sub(set.lastEval) >= layerEvery {
-			set.evaluate(s.v, img.Rect.Dx(), now)
+			set.evaluate(s.v, img.Rect, now)
 			set.lastEval = now
 			evaluated = true
 		}
