@@ -84,7 +84,8 @@ package peer
 // while a queue stood: measured, a target held at 95 kbit/s on a 500
 // kbit/s link took 18 s to climb back at 8 %/s). Past the band it grows
 // by queueGrowth still, and by aboveGrowth only once the acknowledged rate
-// (below) has stayed past the band with no queue for bandDwell: the limit
+// (below) has passed the band and stayed over the capacity with no queue
+// for bandDwell (a window's rate dips under the band's top): the limit
 // is gone, or the capacity was measured low. It was measured at 340–480
 // kbit/s on the bench's 500 kbit/s tbf (the link also carries audio and
 // the receiver's RTCP; a feedback's packets do not all arrive back to
@@ -154,9 +155,9 @@ const (
 	queueQuietAfter = 3 * time.Second
 	minRTTWindow    = 30 * time.Second
 
-	// bandDwell: how long the acknowledged rate must stay past
-	// capacityMargin × the queue's capacity, with no queue, before the
-	// queue-based target may climb fast above it.
+	// bandDwell: how long the acknowledged rate must stay over the
+	// queue's capacity, with no queue, once past capacityMargin × it,
+	// before the queue-based target may climb fast above it.
 	bandDwell   = 3 * time.Second
 	aboveGrowth = 0.25 // per second, past the band after bandDwell
 	// The estimate grows to at most ackHeadroom × the acknowledged rate +
@@ -205,7 +206,7 @@ type estimator struct {
 	queuedOWD   bool          // the last feedback's one-way delay did
 	queued      bool          // either does
 	queueGone   time.Time     // when neither did any more
-	pastBand    time.Time     // since when acked has been past the band with no queue (zero: not)
+	pastBand    time.Time     // since when acked has been past the band (and over the capacity since) with no queue (zero: not)
 
 	ackFirst, ackLast time.Duration // arrivals (receiver's clock) of the open acknowledged-rate window
 	ackOpen           bool          // a window has its first arrival
@@ -466,9 +467,9 @@ func (e *estimator) queueSample(flag *bool, delay, limit time.Duration, target i
 	}
 	top := capacityMargin * float64(e.queueCap)
 	switch {
-	case float64(e.acked) < top:
+	case e.acked < e.queueCap: // a dip under the band's top is a window's noise; under the capacity is not
 		e.pastBand = time.Time{}
-	case e.pastBand.IsZero():
+	case e.pastBand.IsZero() && float64(e.acked) >= top:
 		e.pastBand = now
 	}
 	g := queueGrowth
