@@ -277,3 +277,17 @@ func TestEstimatorRecoversAfterBottleneck(t *testing.T) {
 		t.Errorf("back above 90%% of the ceiling %v after the limit was lifted (%s), want within 10 s", took, s.e.debugState())
 	}
 }
+
+// TestSendLogSentRate: the rate the pacer let out counts the packets sent
+// within the span only.
+func TestSendLogSentRate(t *testing.T) {
+	var l sendLog
+	now := time.Unix(100, 0)
+	for i := range 100 { // 100 packets of 1000 bytes over 2 s
+		l.record(uint16(i), 1, uint16(i), 1000, now.Add(time.Duration(i)*20*time.Millisecond))
+	}
+	end := now.Add(99 * 20 * time.Millisecond)
+	if got := l.sentRate(end, time.Second); got != 50*1000*8 {
+		t.Errorf("50 packets of 1000 bytes in the last second: %d bit/s, want %d", got, 50*1000*8)
+	}
+}
