@@ -83,10 +83,12 @@ package peer
 // queueQuietAfter and the target is below that band (cut more than once
 // while a queue stood: measured, a target held at 95 kbit/s on a 500
 // kbit/s link took 18 s to climb back at 8 %/s). Past the band it grows
-// by queueGrowth still, and by aboveGrowth only once the acknowledged rate
-// (below) has passed the band and stayed over the capacity with no queue
-// for bandDwell (a window's rate dips under the band's top): the limit
-// is gone, or the capacity was measured low. It was measured at 340–480
+// by queueGrowth still, and by aboveGrowth (half quietGrowth: with the
+// capacity measured at 0.6–0.7 × the link, 50 %/s overshot it by half in
+// the simulation) only once the acknowledged rate (below) has passed the
+// band and stayed over the capacity with no queue for bandDwell (a
+// window's rate dips under the band's top): the limit is gone, or the
+// capacity was measured low. It was measured at 340–480
 // kbit/s on the bench's 500 kbit/s tbf (the link also carries audio and
 // the receiver's RTCP; a feedback's packets do not all arrive back to
 // back), so the band could end under the link, and a target that only had
@@ -96,8 +98,9 @@ package peer
 // away from it. A queue is a congestion signal for the ramp, and the ramp
 // too waits for the estimate itself (not gcc's part alone, which climbs on
 // while the queue-based target holds the rate) to pass capacityMargin ×
-// capacity. It grows only while it holds the estimate: above a rate
-// that another part holds lower it is untested, and it crept there
+// capacity. The queue-based target grows only while it holds the
+// estimate: above a rate that another part holds lower it is untested,
+// and it crept there
 // (bench run n9: to 610 kbit/s, 1.6 × its capacity, while gcc's part held
 // the estimate at 330–460 kbit/s) until the ramp took the estimate up to
 // it in one step (583 kbit/s on the 500 kbit/s link: 749 ms round trip).
