@@ -82,15 +82,46 @@ package peer
 // queue is close), and by quietGrowth once none has been seen for
 // queueQuietAfter and the target is below that band (cut more than once
 // while a queue stood: measured, a target held at 95 kbit/s on a 500
-// kbit/s link took 18 s to climb back at 8 %/s) or past it (the limit is
-// gone, as for the ramp). As libwebrtc's rate control: additive near its
-// link capacity estimate, multiplicative away from it. A queue is a
-// congestion signal for the ramp, and the ramp too waits for the
-// estimate itself (not gcc's part alone, which climbs on while the
-// queue-based target holds the rate) to pass capacityMargin × capacity.
+// kbit/s link took 18 s to climb back at 8 %/s). Past the band it grows
+// by queueGrowth still, and by aboveGrowth (half quietGrowth: with the
+// capacity measured at 0.6–0.7 × the link, 50 %/s overshot it by half in
+// the simulation) only once the acknowledged rate (below) has passed the
+// band and stayed over the capacity with no queue for bandDwell (a
+// window's rate dips under the band's top): the limit is gone, or the
+// capacity was measured low. It was measured at 340–480
+// kbit/s on the bench's 500 kbit/s tbf (the link also carries audio and
+// the receiver's RTCP; a feedback's packets do not all arrive back to
+// back), so the band could end under the link, and a target that only had
+// to pass it climbed 50 %/s into the full queue (bench run b5n3: 461 → 947
+// kbit/s in 2 s, the round trip 877 ms, 14 packets lost). As libwebrtc's
+// rate control: additive near its link capacity estimate, multiplicative
+// away from it. A queue is a congestion signal for the ramp, and the ramp
+// too waits for the estimate itself (not gcc's part alone, which climbs on
+// while the queue-based target holds the rate) to pass capacityMargin ×
+// capacity. The queue-based target grows only while it holds the
+// estimate: above a rate that another part holds lower it is untested,
+// and it crept there
+// (bench run n9: to 610 kbit/s, 1.6 × its capacity, while gcc's part held
+// the estimate at 330–460 kbit/s) until the ramp took the estimate up to
+// it in one step (583 kbit/s on the 500 kbit/s link: 749 ms round trip).
 //
-// The estimate is min(max(delay-based, ramp), loss-based, queue-based);
-// the pacer follows it.
+// What the receiver acknowledged bounds every increase. acked is the rate
+// of the bytes TWCC feedback reports arrived, over windows of ackWindow
+// of arrivals. The estimate may rise to ackHeadroom × acked + ackSlack
+// and no further (ackLimit; libwebrtc caps its AIMD estimate the same
+// way); an estimate already above it is not cut, so an encoder that
+// sends less than it may (a still picture) keeps its rate. Without it,
+// an encoder sending 100–180 kbit/s for 9 s (b5n3, after the drop to
+// 320×240) showed no queue while gcc's delay-based target climbed to 870
+// kbit/s and the queue-based target to the ceiling; once the encoder sent
+// again, the estimate went from 460 to 870 kbit/s in one step. pion's gcc
+// caps its own increase at 1.5 × the received rate only while the
+// received rate is above its target. The queue-based target grows no
+// further than ackLimit either, so its band is crossed at the rate that
+// was really sent.
+//
+// The estimate is min(max(delay-based, ramp), loss-based, queue-based,
+// ackLimit); the pacer follows it.
 
 import (
 	"fmt"
@@ -130,6 +161,17 @@ const (
 	queueGrowth     = 0.08 // per second
 	queueQuietAfter = 3 * time.Second
 	minRTTWindow    = 30 * time.Second
+
+	// bandDwell: how long the acknowledged rate must stay over the
+	// queue's capacity, with no queue, once past capacityMargin × it,
+	// before the queue-based target may climb fast above it.
+	bandDwell   = 3 * time.Second
+	aboveGrowth = 0.25 // per second, past the band after bandDwell
+	// The estimate grows to at most ackHeadroom × the acknowledged rate +
+	// ackSlack (libwebrtc's AIMD rate control: 1.5 × + 10 kbit/s).
+	ackHeadroom = 1.5
+	ackSlack    = 10_000
+	ackWindow   = 500 * time.Millisecond // of arrivals, per acknowledged rate
 )
 
 // estimator implements cc.BandwidthEstimator around gcc.SendSideBWE.
@@ -171,6 +213,13 @@ type estimator struct {
 	queuedOWD   bool          // the last feedback's one-way delay did
 	queued      bool          // either does
 	queueGone   time.Time     // when neither did any more
+	pastBand    time.Time     // since when acked has been past the band (and over the capacity since) with no queue (zero: not)
+
+	ackFirst, ackLast time.Duration // arrivals (receiver's clock) of the open acknowledged-rate window
+	ackOpen           bool          // a window has its first arrival
+	ackBytes          int           // bytes that arrived in it after its first packet
+	acked             int           // bits/s acknowledged over the last full window (0: unknown)
+	ackLimit          int           // the estimate's ceiling from acked (see the file comment)
 }
 
 // delayFloor is the lowest delay of this and the previous minRTTWindow.
@@ -206,7 +255,7 @@ func newEstimator(start, lo, hi int, kinds streamKinds) (*estimator, error) {
 		return nil, err
 	}
 	e := &estimator{SendSideBWE: bwe, pacer: p, min: lo, max: hi, lossTarget: hi, queueTarget: hi,
-		queueCap: hi, owdBase: time.Now()}
+		queueCap: hi, ackLimit: hi, owdBase: time.Now()}
 	e.gccDelay = e.gccDelayTarget
 	return e, nil
 }
@@ -244,6 +293,7 @@ func (e *estimator) WriteRTCP(pkts []rtcp.Packet, attr interceptor.Attributes) e
 func (e *estimator) updateRamp(now time.Time, d int, overuse bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	defer e.updateAckLimit(d)
 	if overuse || (e.lastDelay > 0 && d < e.lastDelay) || e.lossSignal(e.lastLoss) || e.queued {
 		if now.Sub(e.lastSignal) >= quietAfter || !e.congested { // the first signal of a congestion
 			e.capacity = max(e.ramp, e.lastDelay, d)
@@ -265,6 +315,18 @@ func (e *estimator) updateRamp(now time.Time, d int, overuse bool) {
 		g = quietGrowth
 	}
 	e.ramp = min(int(float64(base)*(1+g*dt.Seconds())), e.max)
+}
+
+// updateAckLimit moves the estimate's ceiling after a feedback (d is
+// gcc's delay-based target): the estimate may rise to ackHeadroom × the
+// acknowledged rate + ackSlack, no further; one already above that is not
+// cut. Callers hold mu.
+func (e *estimator) updateAckLimit(d int) {
+	if e.acked == 0 {
+		return
+	}
+	raw := min(max(d, e.ramp), e.lossTarget, e.queueTarget)
+	e.ackLimit = max(min(raw, e.ackLimit), int(ackHeadroom*float64(e.acked))+ackSlack)
 }
 
 func (e *estimator) addLoss(got, lost int, now time.Time) {
@@ -348,6 +410,7 @@ func (e *estimator) addFeedbackDelay(fb *rtcp.TransportLayerCC, now time.Time) {
 		owd, first, last = min(owd, d), min(first, arrival), max(last, arrival)
 		bytes += size
 		n++
+		e.ackArrival(arrival, size)
 	})
 	if n == 0 {
 		return
@@ -365,6 +428,24 @@ func (e *estimator) addFeedbackDelay(fb *rtcp.TransportLayerCC, now time.Time) {
 	e.lastQueue = owd - e.minOWD.add(owd, now)
 	e.owdAt = now
 	e.queueSample(&e.queuedOWD, e.lastQueue, owdQueueLimit, target, now)
+}
+
+// ackArrival counts one packet a feedback reports arrived into the
+// acknowledged rate: windows of at least ackWindow of arrivals, each
+// packet's bytes counted after the window's first arrival.
+func (e *estimator) ackArrival(at time.Duration, size int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.ackOpen || at-e.ackFirst > maxDelayJump || at < e.ackFirst-maxDelayJump { // first, or the clock was reset
+		e.ackFirst, e.ackLast, e.ackBytes, e.ackOpen = at, at, 0, true
+		return
+	}
+	e.ackBytes += size
+	e.ackLast = max(e.ackLast, at)
+	if span := e.ackLast - e.ackFirst; span >= ackWindow {
+		e.acked = int(float64(e.ackBytes*8) / span.Seconds())
+		e.ackFirst, e.ackBytes = e.ackLast, 0
+	}
 }
 
 // queueSample moves the queue-based target on one measurement: delay
@@ -388,17 +469,35 @@ func (e *estimator) queueSample(flag *bool, delay, limit time.Duration, target i
 			e.queueTarget = max(int(queueBackoff*float64(min(target, e.queueTarget))), e.min)
 			e.queueCut, e.queueAtCut = now, delay
 		}
-		e.queueGrow = now
+		e.queueGrow, e.pastBand = now, time.Time{}
 		return
 	}
+	top := capacityMargin * float64(e.queueCap)
+	switch {
+	case e.acked < e.queueCap: // a dip under the band's top is a window's noise; under the capacity is not
+		e.pastBand = time.Time{}
+	case e.pastBand.IsZero() && float64(e.acked) >= top:
+		e.pastBand = now
+	}
 	g := queueGrowth
-	if far := float64(e.queueTarget) < queueBackoff*float64(e.queueCap) ||
-		float64(e.queueTarget) >= capacityMargin*float64(e.queueCap); far && now.Sub(e.queueGone) >= queueQuietAfter {
-		g = quietGrowth
+	if now.Sub(e.queueGone) >= queueQuietAfter {
+		switch {
+		case float64(e.queueTarget) < queueBackoff*float64(e.queueCap): // cut more than once
+			g = quietGrowth
+		case float64(e.queueTarget) < top: // in the band
+		case e.acked == 0: // only the round trip: no acknowledged rate to wait for
+			g = quietGrowth
+		case !e.pastBand.IsZero() && now.Sub(e.pastBand) >= bandDwell:
+			g = aboveGrowth
+		}
 	}
 	dt := min(now.Sub(e.queueGrow), 2*time.Second)
-	e.queueTarget = min(int(float64(e.queueTarget)*(1+g*dt.Seconds())), e.max)
 	e.queueGrow = now
+	if e.queueTarget > target { // another part holds the estimate under it: untested, it waits
+		return
+	}
+	grown := int(float64(e.queueTarget) * (1 + g*dt.Seconds()))
+	e.queueTarget = min(grown, max(e.queueTarget, e.ackLimit), e.max)
 }
 
 // delayTarget is gcc's delay-based target.
@@ -411,20 +510,23 @@ func (e *estimator) gccDelayTarget() int {
 	return e.SendSideBWE.GetTargetBitrate()
 }
 
-// GetTargetBitrate is min(max(delay-based, ramp), our loss-based).
+// GetTargetBitrate is min(max(delay-based, ramp), our loss-based,
+// queue-based, ackLimit), at least the floor.
 func (e *estimator) GetTargetBitrate() int {
 	d := e.delayTarget()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return max(min(max(d, e.ramp), e.lossTarget, e.queueTarget), e.min)
+	return max(min(max(d, e.ramp), e.lossTarget, e.queueTarget, e.ackLimit), e.min)
 }
 
 // debugState is the estimator's own state, for the debug log.
 func (e *estimator) debugState() string {
+	sent := e.pacer.sent.sentRate(time.Now(), time.Second)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return fmt.Sprintf("loss_target=%d loss=%.3f base_loss=%.3f ramp=%d congested=%v queue_target=%d rtt=%v queue_delay=%v queued=%v queue_cap=%d received=%d",
-		e.lossTarget, e.lastLoss, e.baseLoss, e.ramp, e.congested, e.queueTarget, e.lastRTT, e.lastQueue, e.queued, e.queueCap, e.rcvRate)
+	return fmt.Sprintf("loss_target=%d loss=%.3f base_loss=%.3f ramp=%d congested=%v queue_target=%d rtt=%v queue_delay=%v queued=%v queue_cap=%d received=%d acked=%d ack_limit=%d past_band=%v sent=%d",
+		e.lossTarget, e.lastLoss, e.baseLoss, e.ramp, e.congested, e.queueTarget, e.lastRTT, e.lastQueue, e.queued, e.queueCap, e.rcvRate,
+		e.acked, e.ackLimit, !e.pastBand.IsZero(), sent)
 }
 
 // steadyLoss reports whether the link loses packets at random, not from

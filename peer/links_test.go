@@ -364,7 +364,9 @@ func TestLinkTargetSources(t *testing.T) {
 // 150 ms over its floor cut the target even while gcc's delay-based part
 // sees nothing (a loaded machine blunts it), at most once per second, and
 // stop the ramp; once the round trip is back near its floor the target
-// grows back to the ceiling within seconds. reportRTT follows RFC 3550.
+// grows back within seconds, until it no longer holds the estimate (gcc's
+// start here; above the rate in use it would be untested). reportRTT
+// follows RFC 3550.
 func TestEstimatorStandingQueue(t *testing.T) {
 	e, err := newEstimator(500_000, 80_000, 1_000_000, kinds{})
 	if err != nil {
@@ -420,8 +422,8 @@ func TestEstimatorStandingQueue(t *testing.T) {
 		t.Errorf("a queue standing 2 s more: target %d, want below %d", got, first)
 	}
 	feed(10*time.Second, 45*time.Millisecond) // slowly up to 1.1 × where the queue came, then fast
-	if q, _ := target(); q != 1_000_000 {
-		t.Errorf("10 s without a queue: queue target %d, want back at the ceiling", q)
+	if q, _ := target(); q < e.delayTarget() || e.GetTargetBitrate() != e.delayTarget() {
+		t.Errorf("10 s without a queue: queue target %d, estimate %d; want the queue target no longer holding it (gcc's %d)", q, e.GetTargetBitrate(), e.delayTarget())
 	}
 }
 

@@ -121,6 +121,21 @@ func (l *sendLog) sentAt(twseq uint16) (time.Time, int, bool) {
 	return e.sent, e.size, true
 }
 
+// sentRate returns the bits/s sent over the last span before now (every
+// transport number remembered, audio and retransmissions included): what
+// the pacer really let out, for the debug log.
+func (l *sendLog) sentRate(now time.Time, span time.Duration) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	bytes := 0
+	for i := range l.ents {
+		if e := &l.ents[i]; e.valid && e.sent.After(now.Add(-span)) && !e.sent.After(now) {
+			bytes += e.size
+		}
+	}
+	return int(float64(bytes*8) / span.Seconds())
+}
+
 // twccArrivals calls f for each packet a TWCC feedback reports received,
 // in order, with its arrival time on the receiver's clock (reference time
 // plus the deltas; the clock's origin is the receiver's own).
