@@ -521,12 +521,14 @@ func (e *estimator) GetTargetBitrate() int {
 
 // debugState is the estimator's own state, for the debug log.
 func (e *estimator) debugState() string {
-	sent := e.pacer.sent.sentRate(time.Now(), time.Second)
+	sr := e.pacer.sent.sentRates(time.Now(), time.Second)
+	sent := sr[classVideo] + sr[classRTX] + sr[classAudio]
+	qb, qd := e.pacer.backlog()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return fmt.Sprintf("loss_target=%d loss=%.3f base_loss=%.3f ramp=%d congested=%v queue_target=%d rtt=%v queue_delay=%v queued=%v queue_cap=%d received=%d acked=%d ack_limit=%d past_band=%v sent=%d",
+	return fmt.Sprintf("loss_target=%d loss=%.3f base_loss=%.3f ramp=%d congested=%v queue_target=%d rtt=%v queue_delay=%v queued=%v queue_cap=%d received=%d acked=%d ack_limit=%d past_band=%v sent=%d sent_rtx=%d sent_audio=%d pacer_queue=%d pacer_queue_ms=%d",
 		e.lossTarget, e.lastLoss, e.baseLoss, e.ramp, e.congested, e.queueTarget, e.lastRTT, e.lastQueue, e.queued, e.queueCap, e.rcvRate,
-		e.acked, e.ackLimit, !e.pastBand.IsZero(), sent)
+		e.acked, e.ackLimit, !e.pastBand.IsZero(), sent, sr[classRTX], sr[classAudio], qb, qd.Milliseconds())
 }
 
 // steadyLoss reports whether the link loses packets at random, not from

@@ -62,6 +62,7 @@ type pacedPacket struct {
 	attr  interceptor.Attributes
 	twcc  uint8  // the TWCC extension's ID, 0 if none
 	media uint32 // the media SSRC it belongs to (0: unknown)
+	audio bool
 }
 
 type pacer struct {
@@ -123,6 +124,17 @@ func (p *pacer) setRate(bps int) {
 	p.rate = int(pacingFactor * float64(bps))
 }
 
+// backlog returns the bytes of video and retransmissions waiting, and how
+// long they take at the pacing rate (the debug log).
+func (p *pacer) backlog() (int, time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.rate <= 0 {
+		return p.queued, 0
+	}
+	return p.queued, time.Duration(float64(p.queued*8) / float64(p.rate) * float64(time.Second))
+}
+
 // Write implements gcc.Pacer: it queues the packet.
 func (p *pacer) Write(h *rtp.Header, payload []byte, attr interceptor.Attributes) (int, error) {
 	pkt := &pacedPacket{h: h.Clone(), pl: append([]byte(nil), payload...)}
@@ -133,7 +145,7 @@ func (p *pacer) Write(h *rtp.Header, payload []byte, attr interceptor.Attributes
 		}
 	}
 	media, audio := p.kinds.mediaOf(h.SSRC)
-	pkt.twcc, pkt.media = p.kinds.twccExt(h.SSRC), media
+	pkt.twcc, pkt.media, pkt.audio = p.kinds.twccExt(h.SSRC), media, audio
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -231,7 +243,14 @@ func (p *pacer) send(pkt *pacedPacket) {
 		b, err := (&rtp.TransportCCExtension{TransportSequence: p.twseq}).Marshal()
 		if err == nil && pkt.h.SetExtension(pkt.twcc, b) == nil {
 			if media, seq, ok := carried(pkt.h.SSRC, pkt.media, pkt.h.SequenceNumber, pkt.pl); ok {
-				p.sent.record(p.twseq, media, seq, pkt.h.MarshalSize()+len(pkt.pl), time.Now())
+				class := classVideo
+				switch {
+				case pkt.audio:
+					class = classAudio
+				case pkt.media != 0 && pkt.media != pkt.h.SSRC:
+					class = classRTX
+				}
+				p.sent.recordClass(p.twseq, media, seq, pkt.h.MarshalSize()+len(pkt.pl), time.Now(), class)
 			}
 			p.twseq++
 		}

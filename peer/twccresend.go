@@ -85,14 +85,30 @@ type sendLogEntry struct {
 	seq   uint16 // the media packet's RTP sequence number
 	size  int    // bytes on the wire (header and payload)
 	sent  time.Time
+	class sendClass
 }
+
+// sendClass is what kind of packet a transport number carried, for the
+// debug log's split of what the pacer let out (sentRates).
+type sendClass uint8
+
+const (
+	classVideo sendClass = iota
+	classRTX
+	classAudio
+)
 
 // record notes that transport number twseq carried the packet seq of the
 // media stream media, size bytes, sent now (the pacer's goroutine).
 func (l *sendLog) record(twseq uint16, media uint32, seq uint16, size int, now time.Time) {
+	l.recordClass(twseq, media, seq, size, now, classVideo)
+}
+
+// recordClass is record with the packet's kind (the pacer's goroutine).
+func (l *sendLog) recordClass(twseq uint16, media uint32, seq uint16, size int, now time.Time, c sendClass) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.ents[twseq%sendLogSize] = sendLogEntry{valid: true, twseq: twseq, media: media, seq: seq, size: size, sent: now}
+	l.ents[twseq%sendLogSize] = sendLogEntry{valid: true, twseq: twseq, media: media, seq: seq, size: size, sent: now, class: c}
 }
 
 // take returns what twseq carried, once: false when unknown (overwritten,
@@ -125,15 +141,25 @@ func (l *sendLog) sentAt(twseq uint16) (time.Time, int, bool) {
 // transport number remembered, audio and retransmissions included): what
 // the pacer really let out, for the debug log.
 func (l *sendLog) sentRate(now time.Time, span time.Duration) int {
+	r := l.sentRates(now, span)
+	return r[classVideo] + r[classRTX] + r[classAudio]
+}
+
+// sentRates is sentRate split by kind: video, retransmissions, audio.
+func (l *sendLog) sentRates(now time.Time, span time.Duration) [3]int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	bytes := 0
+	var bytes [3]int
 	for i := range l.ents {
 		if e := &l.ents[i]; e.valid && e.sent.After(now.Add(-span)) && !e.sent.After(now) {
-			bytes += e.size
+			bytes[e.class] += e.size
 		}
 	}
-	return int(float64(bytes*8) / span.Seconds())
+	var r [3]int
+	for c, b := range bytes {
+		r[c] = int(float64(b*8) / span.Seconds())
+	}
+	return r
 }
 
 // twccArrivals calls f for each packet a TWCC feedback reports received,
