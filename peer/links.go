@@ -22,7 +22,9 @@ package peer
 //     remembers what each number carried, so the NACK responder can resend
 //     what TWCC feedback reports lost (twccresend.go).
 //   - Audio is protected first: video is given the estimate minus
-//     AudioReserve.
+//     AudioReserve (its share, also the resend budget); the encoder gets
+//     the share minus what was retransmitted over the last second (at
+//     most half of it), so video and its repairs together fit the share.
 //   - Interceptor order (first added is closest to the network): gcc
 //     (pacer), link counters, TWCC sequence numbers, then the NACK
 //     responder (nackresponder.go) and generator (nackgenerator.go), RTCP reports
@@ -212,17 +214,57 @@ func (ls *Links) lookup(pcID string) *link {
 	return ls.byPC[pcID]
 }
 
-// Target returns the bandwidth available for video on the connection that
-// sends the stream ssrc, in bits/s, at most the ceiling; ok is false when
-// the SSRC is unknown or the remote gives no feedback at all.
+// Target returns the encoder's target for video on the connection that
+// sends the stream ssrc, in bits/s: the video's share of the estimate
+// (at most the ceiling) less what the connection retransmitted over the
+// last second, which the encoder pays for (at most half the share, as
+// libwebrtc caps its protection overhead). ok is false when the SSRC is
+// unknown or the remote gives no feedback at all.
+//
+// Without the deduction, behind a bottleneck that has just filled, the
+// retransmissions of what its queue dropped went out on top of the
+// encoder's full target: 1–1.6 × the estimate of RTX besides the video
+// for the first 5–7 s of a 500 kbit/s limit (BENCHMARKS.md, "Paying for
+// the retransmissions"), which kept the queue full.
 func (ls *Links) Target(ssrc uint32) (bps int, ok bool) {
-	ls.mu.Lock()
-	l := ls.bySSRC[ssrc]
-	ls.mu.Unlock()
+	l := ls.bySSRCLink(ssrc)
+	if l == nil {
+		return 0, false
+	}
+	now := time.Now()
+	t, ok := ls.target(l, now)
+	if !ok {
+		return 0, false
+	}
+	return t - min(ls.resent(l, now), t/2), true
+}
+
+// videoShare returns the video's share of the estimate of the connection
+// that sends ssrc (Target before the retransmissions are deducted): the
+// NACK responder's resend budget.
+func (ls *Links) videoShare(ssrc uint32) (int, bool) {
+	l := ls.bySSRCLink(ssrc)
 	if l == nil {
 		return 0, false
 	}
 	return ls.target(l, time.Now())
+}
+
+func (ls *Links) bySSRCLink(ssrc uint32) *link {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return ls.bySSRC[ssrc]
+}
+
+// resent returns the bits/s of retransmissions the connection's pacer let
+// out over the last second (0 without our estimator: no send log).
+func (ls *Links) resent(l *link, now time.Time) int {
+	bwe, _ := ls.parts(l)
+	e, ok := bwe.(*estimator)
+	if !ok {
+		return 0
+	}
+	return e.pacer.sent.sentRates(now, time.Second)[classRTX]
 }
 
 func (ls *Links) target(l *link, now time.Time) (int, bool) {

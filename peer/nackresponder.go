@@ -31,7 +31,9 @@ package peer
 //     sends them before queued video).
 //   - A connection resends at most its video estimate's worth of bytes per
 //     second (resendWindow), so NACKs cannot make it send more than the
-//     link carries, whatever a remote asks.
+//     link carries, whatever a remote asks; and what it resends comes off
+//     the encoder's target (Links.Target, up to half of it), so video and
+//     retransmissions together stay near the estimate.
 //   - The same history answers TWCC feedback that shows a packet lost
 //     with its NACK (twccresend.go); a NACK within feedbackGuard of such a
 //     resend is not answered again.
@@ -52,7 +54,9 @@ const (
 	minResendGap = 10 * time.Millisecond
 	resendWindow = time.Second
 	// minResendBudget is the resend budget (bits/s) when the link has no
-	// estimate yet.
+	// estimate yet. With one, the budget is the video's share of it, also
+	// under this (the floor let 300 kbit/s of resends into a link
+	// estimated at 150 kbit/s).
 	minResendBudget = 300_000
 )
 
@@ -251,7 +255,7 @@ func (hs *sentHistory) resend(p *sentPacket, seq uint16, now time.Time) (rtp.Hea
 // spend takes size bytes from the connection's resend budget.
 func (n *nackResponder) spend(ssrc uint32, size int, now time.Time) bool {
 	budget := minResendBudget
-	if t, ok := n.ls.Target(ssrc); ok && t > budget {
+	if t, ok := n.ls.videoShare(ssrc); ok {
 		budget = t
 	}
 	n.budgetMu.Lock()
