@@ -51,3 +51,39 @@ func TestEncoderBitrate(t *testing.T) {
 		})
 	}
 }
+
+// TestVP8FollowsACut: 3 s of the 640x480 test pattern at 1 Mbit/s, then
+// SetBitrate(250k): over the next 2 s the encoder makes at most 1.5 × the
+// new target (measured: 325–400 kbit/s in the first second, 1.07–1.09 × the
+// target after). So the encoder is not what overshoots behind a
+// bottleneck that has just filled (BENCHMARKS.md, "Paying for the
+// retransmissions"): it follows a cut within a second.
+func TestVP8FollowsACut(t *testing.T) {
+	const w, h, fps = 640, 480, 30
+	enc, err := newVP8Encoder(defaultVP8Params(w, h, fps, 1_000_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	src := newPatternSource(w, h, fps)
+	var after [2]int
+	for i := range 5 * fps {
+		if i == 3*fps {
+			if err := enc.SetBitrate(250_000); err != nil {
+				t.Fatal(err)
+			}
+		}
+		img, _ := src.Read()
+		data, _, err := enc.Encode(img, time.Duration(i)*time.Second/fps, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i >= 3*fps {
+			after[(i-3*fps)/fps] += len(data)
+		}
+	}
+	t.Logf("after the cut to 250 kbit/s: %d, %d kbit/s", after[0]*8/1000, after[1]*8/1000)
+	if got := (after[0] + after[1]) * 8 / 2; got > 375_000 {
+		t.Errorf("%d bit/s over the 2 s after a cut to 250 kbit/s, want at most 1.5 × the target", got)
+	}
+}
